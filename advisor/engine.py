@@ -1,0 +1,210 @@
+"""Run the policy: assumptions → §9 family → candidates (each key by its rule chain) → checklist."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from advisor import policy
+from advisor import tables as t
+from advisor.profile import Constraints, DatasetProfile
+from advisor.recommendation import Candidate, ChecklistItem, Decision, Recommendation, build
+from advisor.rules.base import Arch, Context, Rule
+
+TRAINERS = {
+    "mlp": "torch_mlp", "cnn": "torch_cnn", "lstm": "torch_lstm", "transformer": "torch_transformer",
+    "xgboost": "xgboost", "lightgbm": "lightgbm",
+    "logistic_regression": "sklearn_logistic", "ridge_regression": "sklearn_ridge",
+}
+
+
+class RuleInfo(BaseModel):
+    """A rule as data, for clients that show why a value was chosen."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    section: str
+    decides: str
+    conditions: dict[str, Any]
+    description: str
+    extrapolated: bool
+    stage: str
+
+
+def _resolve(profile: DatasetProfile, constraints: Constraints) -> tuple[Context, list[Decision]]:
+    """Fill every missing field with its stated default; the decisions say what was assumed."""
+    ctx = Context(profile=profile, constraints=constraints)
+    assumed: list[Decision] = []
+    p_updates: dict[str, Any] = {}
+    c_updates: dict[str, Any] = {}
+    for rule in policy.ASSUMPTIONS:
+        if not rule.applies(ctx):
+            continue
+        d = rule.decide(ctx)
+        assumed.append(d)
+        field = rule.FIELD  # type: ignore[attr-defined]
+        if rule.TARGET == "profile":  # type: ignore[attr-defined]
+            p_updates[field] = tuple(d.value) if field == "image_size" else d.value
+        else:
+            c_updates[field] = d.value
+            # later assumptions read earlier ones (compute follows gpu_available)
+            ctx.constraints = build(Constraints, **{**ctx.constraints.__dict__, **c_updates})
+    # the inputs were validated on the way in and the defaults are valid values: no re-validation
+    ctx.profile = build(DatasetProfile, **{**profile.__dict__, **p_updates})
+    ctx.constraints = build(Constraints, **{**constraints.__dict__, **c_updates})
+    return ctx, assumed
+
+
+def _run_chains(base: Context, chains: tuple[policy.Chain, ...]) -> dict[str, Decision]:
+    for key, rules in chains:
+        for rule in rules:
+            if rule.applies(base):
+                base.choices[key] = rule.decide(base)
+                break
+    return base.choices
+
+
+def _dl_options(ctx: Context) -> list[tuple[Arch, bool, str]]:
+    """Deep-learning candidates for the modality, best first: (architecture, transfer?, summary)."""
+    p = ctx.profile
+    if p.modality == "tabular":
+        return [("mlp", False, "MLP for tabular data (§1)")]
+    if p.modality == "image":
+        if p.image_size is not None and min(p.image_size[:2]) < 32:
+            return [("cnn", False, "CNN trained from scratch: images under 32 px do not suit pretrained backbones")]
+        return [("cnn", True, "CNN on a pretrained backbone: transfer learning (§8, Pro tip 3)"),
+                ("cnn", False, "CNN trained from scratch, to check what transfer learning adds")]
+    if p.modality == "text":
+        return [("transformer", True, "Transformer fine-tuned from a pretrained encoder (§1, §8)"),
+                ("lstm", False, "LSTM trained from scratch (§1 'RNN/LSTM: NLP')")]
+    return [("lstm", False, "LSTM for temporal dependencies (§1)"),
+            ("transformer", False, "Transformer encoder: attention and parallel processing (§1)")]
+
+
+def _classical_options(ctx: Context) -> list[tuple[str, str]]:
+    xgb = ("xgboost", "XGBoost with histogram trees (§9 'Classical ML (XGBoost/LightGBM)')")
+    lgb = ("lightgbm", "LightGBM with leaf-wise histogram trees (§9)")
+    if ctx.profile.n_rows >= t.LIGHTGBM_FIRST_MIN_ROWS:
+        return [lgb, xgb]
+    return [xgb, lgb]
+
+
+def _candidate(ctx: Context, rank: int, model: str, family: str, summary: str,
+               arch: Arch | None = None, use_transfer: bool = False) -> tuple[Candidate, Context]:
+    c = Context(profile=ctx.profile, constraints=ctx.constraints, family=family, arch=arch,
+                model=model, use_transfer=use_transfer)
+    chains = policy.CANDIDATE_CHAINS["deep_learning" if family == "deep_learning" else model]
+    choices = _run_chains(c, chains)
+    cand = build(Candidate, rank=rank, model=model, trainer=TRAINERS[model], family=family,
+                                     summary=summary, choices=choices)
+    return cand, c
+
+
+def recommend(profile: DatasetProfile, constraints: Constraints | None = None) -> Recommendation:
+    """Recommend what to train and how, for a dataset profile and the team's constraints.
+
+    Deterministic: the same inputs and ``TABLES_VERSION`` give the same answer, byte for byte.
+    """
+    ctx, assumptions = _resolve(profile, constraints or Constraints())
+    decisions = [rule.decide(ctx) for rule in policy.FAMILY]
+    verdict = decisions[-1].value
+    fam, dl_first = verdict["family"], verdict["dl_first"]
+
+    options: list[tuple[str, str, Arch | None, bool, str]] = []
+    dl = [("deep_learning", a, a, tr, s) for a, tr, s in _dl_options(ctx)]
+    cl = [("classical", m, None, False, s) for m, s in _classical_options(ctx)]
+    if fam == "deep_learning":
+        options_raw = dl
+    elif fam == "classical":
+        options_raw = cl
+    else:
+        options_raw = dl + cl if dl_first else cl + dl
+    for family_name, model, arch, use_transfer, summary in options_raw:
+        options.append((family_name, model, arch, use_transfer, summary))
+
+    candidates: list[Candidate] = []
+    top_ctx: Context | None = None
+    for rank, (family_name, model, arch, use_transfer, summary) in enumerate(options, start=1):
+        cand, cctx = _candidate(ctx, rank, model, family_name, summary, arch, use_transfer)
+        candidates.append(cand)
+        top_ctx = top_ctx or cctx
+
+    base_model = "ridge_regression" if profile.task == "regression" else "logistic_regression"
+    base_summary = ("Linear (ridge) regression baseline (Pro tip 6: compare with a simple model)"
+                    if base_model == "ridge_regression"
+                    else "Logistic regression baseline (Pro tip 6: compare with a simple model)")
+    baseline, _ = _candidate(ctx, 0, base_model, "baseline", base_summary)
+
+    ranking = Decision(
+        key="ranking", value=[c.model + ("+transfer" if c.choices["transfer"].value.get("strategy", "none") != "none"
+                                         else "") if "transfer" in c.choices else c.model for c in candidates],
+        rule_id="family.ranking", section="§9",
+        reason=("Candidates in the order the §9 verdict gives; a "
+                f"{base_model.replace('_', ' ')} baseline is always trained beside them (Pro tip 6)."),
+        assumed=False, extrapolated=False)
+    decisions.append(ranking)
+
+    assert top_ctx is not None
+    checklist = [_checklist_item(rule, top_ctx) for rule in policy.CHECKLIST if rule.applies(top_ctx)]
+    warnings = _warnings(ctx, candidates)
+    return build(
+        Recommendation,
+        family=fam, tables_version=t.TABLES_VERSION, profile=ctx.profile, constraints=ctx.constraints,
+        assumptions=assumptions, decisions=decisions, candidates=candidates, baseline=baseline,
+        checklist=checklist, warnings=warnings,
+    )
+
+
+def _checklist_item(rule: Rule, ctx: Context) -> ChecklistItem:
+    v = rule.decide(ctx).value
+    return ChecklistItem(step=v["step"], item=v["item"], detail=v["detail"], rule_id=rule.ID,
+                                         section=rule.SECTION)
+
+
+def _warnings(ctx: Context, candidates: list[Candidate]) -> list[str]:
+    p, c = ctx.profile, ctx.constraints
+    out: list[str] = []
+    if c.interpretability_required and p.modality in t.UNSTRUCTURED_MODALITIES:
+        out.append(f"Interpretability is required but {p.modality} data calls for deep learning (§9 Q1 vs Q3): "
+                   "the linear baseline is the interpretable alternative.")
+    if p.n_rows < 100:
+        out.append(f"Only {p.n_rows} rows: every estimate is noisy; collect more data if you can (§10 "
+                   "'Overfitting → more data').")
+    for cand in candidates:
+        ep = cand.choices.get("epochs")
+        if ep is not None and ep.rule_id == "epochs.budget_cut":
+            out.append(f"Rank {cand.rank} ({cand.model}): the time budget allows only about {ep.value} epoch(s) on "
+                       f"the {cand.choices['device'].value}; give it more time or a GPU for a full run.")
+    return out
+
+
+def rules_catalog() -> list[RuleInfo]:
+    """Every rule in policy order, as data: id, section, the key it decides, its conditions."""
+    seen: dict[str, RuleInfo] = {}
+
+    def add(rule: Rule, stage: str) -> None:
+        if rule.ID in seen:
+            return
+        seen[rule.ID] = RuleInfo(
+            id=rule.ID, section=rule.SECTION, decides=rule.DECIDES, conditions=dict(rule.CONDITIONS),
+            description=(type(rule).__doc__ or "").strip().split("\n\n")[0].replace("\n", " "),
+            extrapolated=rule.EXTRAPOLATED, stage=stage,
+        )
+
+    for r in policy.ASSUMPTIONS:
+        add(r, "assumption")
+    for r in policy.FAMILY:
+        add(r, "family")
+    for name, chains in policy.CANDIDATE_CHAINS.items():
+        for _key, rules in chains:
+            for r in rules:
+                add(r, name)
+    for r in policy.CHECKLIST:
+        add(r, "checklist")
+    seen["family.ranking"] = RuleInfo(
+        id="family.ranking", section="§9", decides="ranking", conditions={"order": "per family.verdict"},
+        description="Order candidates as the §9 verdict says; the baseline is always added (Pro tip 6).",
+        extrapolated=False, stage="family")
+    return list(seen.values())

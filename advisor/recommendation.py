@@ -1,0 +1,92 @@
+"""What the advisor answers: ranked candidates where every value carries the rule that chose it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict
+
+from advisor.profile import Constraints, DatasetProfile
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def build(cls: type[M], **data: Any) -> M:
+    """Construct a model from trusted engine values without validation.
+
+    The rules are our own code and their output is covered by tests that validate it; skipping
+    validation (and ``model_construct``'s per-field bookkeeping) keeps a recommendation under 200 µs.
+    """
+    obj = cls.__new__(cls)
+    object.__setattr__(obj, "__dict__", data)
+    object.__setattr__(obj, "__pydantic_fields_set__", set(data))
+    object.__setattr__(obj, "__pydantic_extra__", None)
+    object.__setattr__(obj, "__pydantic_private__", None)
+    return obj
+
+
+Family = Literal["classical", "deep_learning", "both"]
+CandidateFamily = Literal["classical", "deep_learning", "baseline"]
+
+
+@dataclass(slots=True)
+class Decision:
+    """One chosen value and why: the rule id, the cheatsheet section, a sentence a person can check.
+
+    A plain dataclass rather than a pydantic model: a recommendation builds about a hundred of these and
+    must stay under 200 µs; pydantic still validates and serializes it as a field of the models below.
+    """
+
+    key: str
+    value: Any
+    rule_id: str
+    section: str
+    reason: str
+    assumed: bool = False
+    extrapolated: bool = False
+
+
+class Candidate(BaseModel):
+    """A model to train and every choice its training run needs, keyed by name."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    rank: int
+    model: str
+    trainer: str
+    family: CandidateFamily
+    summary: str
+    choices: dict[str, Decision]
+
+    def params(self) -> dict[str, Any]:
+        """The plain values a trainer consumes (``{key: value}``), without the explanations."""
+        return {k: d.value for k, d in self.choices.items()}
+
+
+@dataclass(slots=True)
+class ChecklistItem:
+    """One line of the §10 implementation checklist, tailored to the profile."""
+
+    step: str
+    item: str
+    detail: str
+    rule_id: str
+    section: str = "§10"
+
+
+class Recommendation(BaseModel):
+    """The advisor's whole answer; deterministic for a given profile, constraints and tables version."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    family: Family
+    tables_version: str
+    profile: DatasetProfile
+    constraints: Constraints
+    assumptions: list[Decision]
+    decisions: list[Decision]
+    candidates: list[Candidate]
+    baseline: Candidate
+    checklist: list[ChecklistItem]
+    warnings: list[str]

@@ -1,0 +1,77 @@
+"""The rule contract: small named classes with an id, a section, conditions, and a decision."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal
+
+from advisor import tables as t
+from advisor.profile import Constraints, DatasetProfile
+from advisor.recommendation import Decision
+
+Arch = Literal["mlp", "cnn", "lstm", "transformer"]
+
+
+@dataclass
+class Context:
+    """What rules read: the resolved profile and constraints, and, per candidate, the choices so far."""
+
+    profile: DatasetProfile
+    constraints: Constraints
+    family: str = ""
+    arch: Arch | None = None
+    model: str = ""
+    use_transfer: bool = False
+    choices: dict[str, Decision] = field(default_factory=dict)
+    cache: dict[str, Any] = field(default_factory=dict)  # derived values shared by rules of one candidate
+
+    def value(self, key: str) -> Any:
+        """The value already chosen for ``key`` in this candidate (KeyError if none yet)."""
+        return self.choices[key].value
+
+    @property
+    def is_classification(self) -> bool:
+        return self.profile.task != "regression"
+
+    @property
+    def imbalance_threshold(self) -> float:
+        """Minority share under which classes count as imbalanced: a fifth of the balanced share."""
+        return t.IMBALANCE_RATIO / (self.profile.n_classes or 2)
+
+    @property
+    def is_imbalanced(self) -> bool:
+        m = self.profile.minority_share
+        return self.is_classification and m is not None and m < self.imbalance_threshold
+
+
+class Rule:
+    """A rule decides one key. Subclasses set ID, SECTION, DECIDES, CONDITIONS and implement the two hooks.
+
+    ``CONDITIONS`` is data (thresholds and the facts it reads) so ``GET /v1/rules`` can show it.
+    """
+
+    ID: ClassVar[str]
+    SECTION: ClassVar[str]
+    DECIDES: ClassVar[str]
+    CONDITIONS: ClassVar[dict[str, Any]] = {}
+    EXTRAPOLATED: ClassVar[bool] = False
+
+    def applies(self, ctx: Context) -> bool:
+        """Whether this rule fires for the context; the first applicable rule for a key wins."""
+        return True
+
+    def decide(self, ctx: Context) -> Decision:
+        """The decision: a value and the one-sentence reason."""
+        raise NotImplementedError
+
+    def make(self, value: Any, reason: str, *, extrapolated: bool | None = None) -> Decision:
+        """Build this rule's ``Decision`` for ``value``."""
+        return Decision(
+            key=self.DECIDES,
+            value=value,
+            rule_id=self.ID,
+            section=self.SECTION,
+            reason=reason,
+            extrapolated=self.EXTRAPOLATED if extrapolated is None else extrapolated,
+            assumed=False,
+        )

@@ -1,0 +1,209 @@
+"""§13 Memory and time estimates, and the training device.
+
+Memory follows §13 literally: 4 bytes per float32 parameter, gradients the same size as the trainable
+parameters, optimizer state (Adam keeps two moments, SGD-momentum and RMSprop one), and activations =
+batch size × layer size × 4 bytes summed over layers. Time is a rough FLOP count (about 2 FLOPs per
+weight per sample forward, 6 with the backward pass) over an assumed throughput per device.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from itertools import pairwise
+from typing import Any
+
+from advisor import tables as t
+from advisor.recommendation import Decision
+from advisor.rules.base import Context, Rule
+
+# Forward GFLOPs per 224×224 image / per 128 tokens, and activation floats per sample (heuristic, from
+# the models' papers; scaled by input size).
+_BACKBONE_COST = {
+    "ResNet50": (4.1e9, 11_000_000),
+    "EfficientNet": (0.39e9, 7_000_000),
+    "MobileNet": (0.30e9, 5_000_000),
+    "BERT": (22.0e9, 10_000_000),
+    "DistilBERT": (11.0e9, 5_000_000),
+}
+
+
+@dataclass(frozen=True)
+class Cost:
+    """Static cost of one candidate network."""
+
+    params: int
+    trainable: int
+    forward_flops: float  # per sample
+    train_flops: float  # per sample, forward + backward through trainable parts
+    activations: int  # floats per sample (sum of layer output sizes)
+
+
+def _linear(n_in: int, n_out: int) -> int:
+    return n_in * n_out + n_out
+
+
+def network_cost(ctx: Context) -> Cost:
+    """Parameter, FLOP and activation counts from the chosen architecture (computed once per candidate)."""
+    cost = ctx.cache.get("cost")
+    if cost is None:
+        cost = ctx.cache["cost"] = _network_cost(ctx)
+    return cost
+
+
+def _network_cost(ctx: Context) -> Cost:
+    arch: dict[str, Any] = ctx.value("architecture")
+    out = int(ctx.value("output_units"))
+    kind = arch["type"]
+    if "backbone" in arch:
+        name = arch["backbone"]
+        m = t.PRETRAINED_MODELS[name]
+        fwd, acts = _BACKBONE_COST[name]
+        if kind == "cnn":
+            h, w = (arch.get("input_size") or [224, 224])[:2]
+            scale = (h * w) / (224 * 224)
+        else:
+            scale = arch.get("max_length", 128) / 128
+        head = _linear(m.feature_dim, out)
+        frac = ctx.value("transfer")["unfreeze_fraction"]
+        trainable = int(m.params * frac) + head
+        fwd_total = fwd * scale + 2 * head
+        # backward costs about twice the forward, only through the unfrozen part
+        train = fwd_total + 2 * (fwd * scale * frac + 2 * head)
+        return Cost(m.params + head, trainable, fwd_total, train, int(acts * scale) + out)
+    if kind == "mlp":
+        sizes = [arch["input_features"], *arch["hidden_units"], out]
+        params = sum(_linear(a, b) for a, b in pairwise(sizes))
+        acts = sum(sizes[1:])
+        return Cost(params, params, 2.0 * params, 6.0 * params, acts)
+    if kind == "cnn":
+        h, w, c = arch["input_size"]
+        k = arch["kernel_size"]
+        params = 0
+        flops = 0.0
+        acts = 0
+        for ch, pool in zip(arch["conv_channels"], arch["pool_after"], strict=False):
+            p = k * k * c * ch + ch
+            params += p
+            flops += 2.0 * k * k * c * ch * h * w
+            acts += h * w * ch
+            c = ch
+            if pool:
+                h, w = h // 2, w // 2
+        flat = h * w * c
+        dense = [flat, *arch["dense_units"], out]
+        dp = sum(_linear(a, b) for a, b in pairwise(dense))
+        params += dp
+        flops += 2.0 * dp
+        acts += sum(dense[1:])
+        return Cost(params, params, flops, 3 * flops, acts)
+    length = arch.get("max_length", 100)
+    if kind == "lstm":
+        n_in = arch.get("embedding_dim", arch.get("input_size", 1))
+        hdim = arch["hidden_size"]
+        params = 0
+        for _ in range(arch["num_layers"]):
+            params += 4 * (n_in * hdim + hdim * hdim + 2 * hdim)
+            n_in = hdim
+        step_params = params
+        params += _linear(hdim, out)
+        emb = arch.get("vocab_size", 0) * arch.get("embedding_dim", 0)
+        flops = 2.0 * step_params * length + 2 * _linear(hdim, out)
+        acts = length * hdim * arch["num_layers"] * 5 + out  # gates + state per step
+        return Cost(params + emb, params + emb, flops, 3 * flops, acts)
+    # transformer from scratch
+    d, ff, n_layers = arch["d_model"], arch["ff_dim"], arch["n_layers"]
+    per_layer = 4 * (d * d + d) + _linear(d, ff) + _linear(ff, d) + 4 * d
+    emb = arch.get("vocab_size", 0) * d
+    if "input_size" in arch:
+        emb += _linear(arch["input_size"], d)
+    params = n_layers * per_layer + emb + length * d + _linear(d, out)
+    flops = 2.0 * (n_layers * per_layer) * length + 4.0 * n_layers * length * length * d
+    acts = n_layers * length * (4 * d + ff + arch["n_heads"] * length)
+    return Cost(params, params, flops, 3 * flops, acts)
+
+
+def device_of(ctx: Context) -> str:
+    """``gpu`` when the constraints say one is available, else ``cpu``."""
+    return "gpu" if ctx.constraints.gpu_available else "cpu"
+
+
+def seconds_per_epoch(ctx: Context, cost: Cost) -> float:
+    """Rough seconds for one pass over the training split on the planned device."""
+    n_train = max(1, int(ctx.profile.n_rows * t.SPLIT["train"]))
+    n_val = max(1, int(ctx.profile.n_rows * t.SPLIT["validation"]))
+    flops = n_train * cost.train_flops + n_val * cost.forward_flops
+    return flops / t.FLOPS_PER_SECOND[device_of(ctx)]
+
+
+def _sig(x: float, digits: int = 3) -> float:
+    """Round to significant digits so estimates read as the rough figures they are."""
+    if x == 0 or not math.isfinite(x):
+        return 0.0
+    return round(x, -math.floor(math.log10(abs(x))) + digits - 1)
+
+
+class Device(Rule):
+    """Train on the GPU when one is available (§13 timings are single-GPU), else on the CPU."""
+
+    ID = "budget.device"
+    SECTION = "§13"
+    DECIDES = "device"
+    CONDITIONS = {"gpu_available": {"true": "cuda", "false": "cpu"}}
+
+    def decide(self, ctx: Context) -> Decision:
+        if ctx.constraints.gpu_available:
+            return self.make("cuda", "A GPU is available: train on it with mixed precision (§13 figures are "
+                             "single-GPU).")
+        return self.make("cpu", "No GPU available: train on the CPU; expect §13's GPU times to be much longer.")
+
+
+class MemoryEstimate(Rule):
+    """§13 Memory Requirements applied to the chosen network, batch size and optimizer."""
+
+    ID = "budget.memory"
+    SECTION = "§13"
+    DECIDES = "memory_estimate"
+    CONDITIONS = {"bytes_per_param": t.BYTES_PER_PARAM, "gradients": "= trainable parameters",
+                  "optimizer_state_slots": t.OPTIMIZER_STATE_SLOTS, "activations": "batch × layer size × 4 bytes"}
+
+    def decide(self, ctx: Context) -> Decision:
+        cost = network_cost(ctx)
+        b = t.BYTES_PER_PARAM
+        slots = t.OPTIMIZER_STATE_SLOTS[ctx.value("optimizer")["name"]]
+        batch = int(ctx.value("batch_size"))
+        parts = {
+            "parameter_bytes": cost.params * b,
+            "gradient_bytes": cost.trainable * b,
+            "optimizer_state_bytes": cost.trainable * b * slots,
+            "activation_bytes": batch * cost.activations * b,
+        }
+        total = sum(parts.values())
+        value = {"parameters": cost.params, "trainable_parameters": cost.trainable, **parts,
+                 "total_bytes": total, "total_mib": _sig(total / 2**20)}
+        return self.make(value, f"{cost.params:,} parameters × 4 B, gradients and "
+                         f"{ctx.value('optimizer')['name']} state for {cost.trainable:,} trainable ones, and "
+                         f"activations for a batch of {batch}: about {value['total_mib']:g} MiB (§13).")
+
+
+class TimeEstimate(Rule):
+    """A rough training-time estimate against the time budget (§13 gives single-GPU reference times)."""
+
+    ID = "budget.time"
+    SECTION = "§13"
+    DECIDES = "time_estimate"
+    CONDITIONS = {"flops_per_second": t.FLOPS_PER_SECOND, "train_flops": "≈ 6 × weights per sample (3× forward)"}
+
+    def decide(self, ctx: Context) -> Decision:
+        cost = network_cost(ctx)
+        per_epoch = seconds_per_epoch(ctx, cost)
+        epochs = int(ctx.value("epochs"))
+        total = per_epoch * epochs
+        budget = ctx.constraints.time_budget_s or t.DEFAULT_TIME_BUDGET_S
+        value = {"device": device_of(ctx), "seconds_per_epoch": _sig(per_epoch), "max_epochs": epochs,
+                 "total_seconds_upper_bound": _sig(total), "within_budget": total <= budget,
+                 "time_budget_s": budget}
+        verdict = "within" if total <= budget else "over"
+        return self.make(value, f"About {_sig(per_epoch):g} s per epoch on the {device_of(ctx)}, at most "
+                         f"{_sig(total):g} s for {epochs} epochs ({verdict} the {budget:g} s budget; early "
+                         "stopping usually ends sooner). A rough FLOP-based figure.", extrapolated=True)

@@ -1,0 +1,306 @@
+"""Classical candidates (§9 "XGBoost/LightGBM") and the Pro tip 6 baseline.
+
+The cheatsheet names the models but sets none of their hyperparameters; where a value comes from the
+library's documented defaults or common practice, the reason says so. Where a cheatsheet principle carries
+over — §3's robust losses for outliers and imbalance handling, §6's early stopping and L2 — the rule cites it.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from advisor import tables as t
+from advisor.recommendation import Decision
+from advisor.rules.base import Context, Rule
+
+
+def _imbalanced(ctx: Context) -> bool:
+    return ctx.is_imbalanced
+
+
+def _regression_loss(ctx: Context) -> str:
+    share = ctx.profile.target_outlier_share or 0.0
+    if share >= t.OUTLIER_MAE_SHARE:
+        return "mae"
+    if share >= t.OUTLIER_HUBER_SHARE:
+        return "huber"
+    return "mse"
+
+
+class Fixed(Rule):
+    """A value that does not depend on the data: a library default or common practice, stated as such."""
+
+    VALUE: ClassVar[Any]
+    WHY: ClassVar[str]
+
+    def decide(self, ctx: Context) -> Decision:
+        return self.make(self.VALUE, self.WHY)
+
+
+def fixed(rule_id: str, section: str, key: str, value: Any, why: str, *, extrapolated: bool = True) -> type[Fixed]:
+    """Declare a ``Fixed`` rule."""
+    return type(f"Fixed_{rule_id.replace('.', '_')}", (Fixed,), {
+        "ID": rule_id, "SECTION": section, "DECIDES": key, "VALUE": value, "WHY": why,
+        "CONDITIONS": {"value": value}, "EXTRAPOLATED": extrapolated, "__doc__": why,
+    })
+
+
+# --- XGBoost -----------------------------------------------------------------------------------------
+
+_XGB_OBJECTIVE = {"binary": "binary:logistic", "multiclass": "multi:softprob",
+                  "mse": "reg:squarederror", "huber": "reg:pseudohubererror", "mae": "reg:absoluteerror"}
+_XGB_METRIC = {"binary": "logloss", "multiclass": "mlogloss", "mse": "rmse", "huber": "mphe", "mae": "mae"}
+
+
+class XGBObjective(Rule):
+    """The XGBoost objective mirrors the §3 loss table: log loss for classes, MSE/Huber/MAE by outliers."""
+
+    ID = "xgboost.objective"
+    SECTION = "§3"
+    DECIDES = "objective"
+    CONDITIONS = {"by_task_or_regression_loss": _XGB_OBJECTIVE,
+                  "outlier_share": {"huber_gte": t.OUTLIER_HUBER_SHARE, "mae_gte": t.OUTLIER_MAE_SHARE}}
+
+    def decide(self, ctx: Context) -> Decision:
+        key = ctx.profile.task if ctx.is_classification else _regression_loss(ctx)
+        return self.make(_XGB_OBJECTIVE[key], f"{_XGB_OBJECTIVE[key]}: the boosting counterpart of the §3 "
+                         f"{'loss for a ' + key + ' task' if ctx.is_classification else key.upper() + ' choice'}.")
+
+
+class XGBEvalMetric(Rule):
+    """Early stopping watches the validation value of the training objective."""
+
+    ID = "xgboost.eval_metric"
+    SECTION = "§6"
+    DECIDES = "eval_metric"
+    CONDITIONS = {"by_task_or_regression_loss": _XGB_METRIC}
+
+    def decide(self, ctx: Context) -> Decision:
+        key = ctx.profile.task if ctx.is_classification else _regression_loss(ctx)
+        return self.make(_XGB_METRIC[key], f"Validation {_XGB_METRIC[key]} is the loss early stopping monitors "
+                         "(§6 'monitor val_loss').")
+
+
+class BoostingLearningRate(Rule):
+    """A smaller step (0.05) with many rounds for moderate data; 0.1 converges faster on millions of rows."""
+
+    ID = "boosting.learning_rate"
+    SECTION = "§4"
+    DECIDES = "learning_rate"
+    CONDITIONS = {"n_rows_lt": t.BOOSTING_LARGE_ROWS, "below": t.BOOSTING_LR_SMALL, "at_or_above": t.BOOSTING_LR_LARGE}
+    EXTRAPOLATED = True
+
+    def decide(self, ctx: Context) -> Decision:
+        if ctx.profile.n_rows >= t.BOOSTING_LARGE_ROWS:
+            return self.make(t.BOOSTING_LR_LARGE, f"Shrinkage {t.BOOSTING_LR_LARGE:g} for {ctx.profile.n_rows:,} "
+                             "rows: faster convergence where data is plenty (§4 'slow convergence → higher LR').")
+        return self.make(t.BOOSTING_LR_SMALL, f"Shrinkage {t.BOOSTING_LR_SMALL:g}: small steps generalize "
+                         "better and early stopping picks the number of rounds (common practice).")
+
+
+class BoostingRounds(Rule):
+    """An upper bound on boosting rounds; early stopping picks the real number."""
+
+    ID = "boosting.n_estimators"
+    SECTION = "§6"
+    DECIDES = "n_estimators"
+    CONDITIONS = {"n_estimators": t.BOOSTING_MAX_ROUNDS}
+    EXTRAPOLATED = True
+
+    def decide(self, ctx: Context) -> Decision:
+        return self.make(t.BOOSTING_MAX_ROUNDS, f"Up to {t.BOOSTING_MAX_ROUNDS} rounds; early stopping (§6) "
+                         "ends training at the best validation round.")
+
+
+class BoostingEarlyStopping(Rule):
+    """§6 "Always: early stopping", in rounds for boosting."""
+
+    ID = "boosting.early_stopping_rounds"
+    SECTION = "§6"
+    DECIDES = "early_stopping_rounds"
+    CONDITIONS = {"rounds": t.BOOSTING_EARLY_STOPPING_ROUNDS}
+
+    def decide(self, ctx: Context) -> Decision:
+        return self.make(t.BOOSTING_EARLY_STOPPING_ROUNDS, f"Stop after {t.BOOSTING_EARLY_STOPPING_ROUNDS} rounds "
+                         "without validation improvement and keep the best iteration (§6 priority 1, Pro tip 4).")
+
+
+class XGBScalePosWeight(Rule):
+    """Binary imbalance: weight positives by negatives/positives (the tree analogue of §3 focal loss)."""
+
+    ID = "xgboost.scale_pos_weight"
+    SECTION = "§3"
+    DECIDES = "scale_pos_weight"
+    CONDITIONS = {"task": "binary", "minority_share_lt": f"{t.IMBALANCE_RATIO} / n_classes", "value": "(1 - m) / m"}
+
+    def applies(self, ctx: Context) -> bool:
+        return ctx.profile.task == "binary" and _imbalanced(ctx)
+
+    def decide(self, ctx: Context) -> Decision:
+        m = ctx.profile.minority_share or 0.5
+        w = round((1 - m) / m, 3)
+        return self.make(w, f"The minority class is {m:.1%} of rows: weight it ×{w:g} so the loss is balanced "
+                         "(§3 'Imbalanced').")
+
+
+class NumClass(Rule):
+    """Multi-class boosting needs the class count (§1 "N nodes")."""
+
+    ID = "boosting.num_class"
+    SECTION = "§1"
+    DECIDES = "num_class"
+    CONDITIONS = {"task": "multiclass"}
+
+    def applies(self, ctx: Context) -> bool:
+        return ctx.profile.task == "multiclass"
+
+    def decide(self, ctx: Context) -> Decision:
+        return self.make(ctx.profile.n_classes, f"{ctx.profile.n_classes} classes, one score per class (§1).")
+
+
+XGBTreeMethod = fixed("xgboost.tree_method", "§9", "tree_method", "hist",
+                      "Histogram tree building: XGBoost's fastest exact-enough method on CPU and GPU.")
+XGBMaxDepth = fixed("xgboost.max_depth", "§9", "max_depth", 6, "Depth 6, XGBoost's documented default.")
+XGBSubsample = fixed("xgboost.subsample", "§6", "subsample", 0.8,
+                     "Row subsampling 0.8: randomness that regularizes trees (common practice, cf. §6).")
+XGBColsample = fixed("xgboost.colsample_bytree", "§6", "colsample_bytree", 0.8,
+                     "Column subsampling 0.8 per tree: regularization by randomness (common practice, cf. §6).")
+XGBMinChildWeight = fixed("xgboost.min_child_weight", "§9", "min_child_weight", 1.0,
+                          "Minimum child weight 1, XGBoost's documented default.")
+XGBLambda = fixed("xgboost.reg_lambda", "§6", "reg_lambda", 1.0,
+                  "L2 penalty on leaf weights λ=1 (§6 'L2 regularization'; XGBoost's default).")
+
+# --- LightGBM ----------------------------------------------------------------------------------------
+
+_LGB_OBJECTIVE = {"binary": "binary", "multiclass": "multiclass", "mse": "regression", "huber": "huber",
+                  "mae": "regression_l1"}
+_LGB_METRIC = {"binary": "binary_logloss", "multiclass": "multi_logloss", "mse": "l2", "huber": "huber",
+               "mae": "l1"}
+
+
+class LGBObjective(Rule):
+    """The LightGBM objective mirrors the §3 loss table."""
+
+    ID = "lightgbm.objective"
+    SECTION = "§3"
+    DECIDES = "objective"
+    CONDITIONS = {"by_task_or_regression_loss": _LGB_OBJECTIVE}
+
+    def decide(self, ctx: Context) -> Decision:
+        key = ctx.profile.task if ctx.is_classification else _regression_loss(ctx)
+        return self.make(_LGB_OBJECTIVE[key], f"{_LGB_OBJECTIVE[key]}: the boosting counterpart of the §3 "
+                         f"{'loss for a ' + key + ' task' if ctx.is_classification else key.upper() + ' choice'}.")
+
+
+class LGBMetric(Rule):
+    """Early stopping watches the validation value of the training objective."""
+
+    ID = "lightgbm.metric"
+    SECTION = "§6"
+    DECIDES = "metric"
+    CONDITIONS = {"by_task_or_regression_loss": _LGB_METRIC}
+
+    def decide(self, ctx: Context) -> Decision:
+        key = ctx.profile.task if ctx.is_classification else _regression_loss(ctx)
+        return self.make(_LGB_METRIC[key], f"Validation {_LGB_METRIC[key]} is the loss early stopping monitors "
+                         "(§6 'monitor val_loss').")
+
+
+class LGBUnbalance(Rule):
+    """Binary imbalance: LightGBM reweights classes (the tree analogue of §3 focal loss)."""
+
+    ID = "lightgbm.is_unbalance"
+    SECTION = "§3"
+    DECIDES = "is_unbalance"
+    CONDITIONS = {"task": "binary", "minority_share_lt": f"{t.IMBALANCE_RATIO} / n_classes"}
+
+    def applies(self, ctx: Context) -> bool:
+        return ctx.profile.task == "binary" and _imbalanced(ctx)
+
+    def decide(self, ctx: Context) -> Decision:
+        return self.make(True, f"The minority class is {ctx.profile.minority_share:.1%} of rows: balance the "
+                         "class weights (§3 'Imbalanced').")
+
+
+LGBLeaves = fixed("lightgbm.num_leaves", "§9", "num_leaves", 31, "31 leaves, LightGBM's documented default.")
+LGBMinChild = fixed("lightgbm.min_child_samples", "§6", "min_child_samples", 20,
+                    "At least 20 rows per leaf, LightGBM's default guard against overfitting (cf. §6).")
+LGBFeatureFraction = fixed("lightgbm.feature_fraction", "§6", "feature_fraction", 0.8,
+                           "Column subsampling 0.8 per tree: regularization by randomness (common practice, cf. §6).")
+LGBBaggingFraction = fixed("lightgbm.bagging_fraction", "§6", "bagging_fraction", 0.8,
+                           "Row subsampling 0.8: regularization by randomness (common practice, cf. §6).")
+LGBBaggingFreq = fixed("lightgbm.bagging_freq", "§6", "bagging_freq", 1,
+                       "Resample rows every iteration (needed for bagging_fraction to apply).")
+LGBLambda = fixed("lightgbm.lambda_l2", "§6", "lambda_l2", 1.0, "L2 penalty on leaf values λ=1 (§6 'L2').")
+
+# --- Baselines (Pro tip 6) ---------------------------------------------------------------------------
+
+
+class BaselineC(Rule):
+    """Logistic regression with unit inverse regularization: scikit-learn's default L2 strength."""
+
+    ID = "baseline.logistic_c"
+    SECTION = "Pro tip 6"
+    DECIDES = "C"
+    CONDITIONS = {"C": 1.0}
+
+    def decide(self, ctx: Context) -> Decision:
+        return self.make(1.0, "C=1 (L2, §6), scikit-learn's default: a baseline is not tuned.")
+
+
+class BaselineClassWeight(Rule):
+    """Balanced class weights for an imbalanced target, none otherwise (§3 'Imbalanced')."""
+
+    ID = "baseline.class_weight"
+    SECTION = "§3"
+    DECIDES = "class_weight"
+    CONDITIONS = {"minority_share_lt": f"{t.IMBALANCE_RATIO} / n_classes"}
+
+    def decide(self, ctx: Context) -> Decision:
+        if _imbalanced(ctx):
+            return self.make("balanced", f"Minority class {ctx.profile.minority_share:.1%}: balanced class weights "
+                             "(§3 'Imbalanced').")
+        return self.make(None, "Classes are balanced enough: no class weights.")
+
+
+class BaselineAlpha(Rule):
+    """Ridge with α=1: linear regression with a little L2 (§6) so collinear features do not explode."""
+
+    ID = "baseline.ridge_alpha"
+    SECTION = "Pro tip 6"
+    DECIDES = "alpha"
+    CONDITIONS = {"alpha": 1.0}
+
+    def decide(self, ctx: Context) -> Decision:
+        return self.make(1.0, "Linear regression with L2 α=1 (§6): stable with collinear features, untuned.")
+
+
+class BaselineInputs(Rule):
+    """How non-tabular data becomes a feature matrix for a linear baseline."""
+
+    ID = "baseline.input_features"
+    SECTION = "Pro tip 6"
+    DECIDES = "input_features"
+    CONDITIONS = {"tabular": "columns", "image": "flattened_pixels", "text": "tfidf",
+                  "sequence|audio": "flattened_sequence"}
+
+    def applies(self, ctx: Context) -> bool:
+        return ctx.profile.modality != "tabular"
+
+    def decide(self, ctx: Context) -> Decision:
+        m = ctx.profile.modality
+        value = {"tabular": "columns", "image": "flattened_pixels", "text": "tfidf"}.get(m, "flattened_sequence")
+        why = {"columns": "the table's columns, one-hot encoding categoricals",
+               "flattened_pixels": "raw pixels flattened into one vector per image",
+               "tfidf": "TF-IDF word and bigram weights",
+               "flattened_sequence": "the series flattened, one column per time step and channel"}[value]
+        return self.make(value, f"Baseline inputs: {why}.")
+
+
+BaselinePenalty = fixed("baseline.penalty", "§6", "penalty", "l2", "L2 penalty (§6 'general regularization').",
+                        extrapolated=False)
+BaselineMaxIter = fixed("baseline.max_iter", "Pro tip 6", "max_iter", 1000,
+                        "Up to 1000 solver iterations so the baseline converges on scaled features.")
+BaselineScaling = fixed("baseline.scaling", "§10", "scaling", "standard",
+                        "Standardize features (§10 'Normalize/scale features'): linear models need it.",
+                        extrapolated=False)

@@ -1,0 +1,205 @@
+"""§1-§3 Output layer (units + activation), hidden activation, and the loss that matches them."""
+
+from __future__ import annotations
+
+from advisor import tables as t
+from advisor.recommendation import Decision
+from advisor.rules.base import Context, Rule
+
+# --- §1 output units ---------------------------------------------------------------------------------
+
+
+class OutputUnits(Rule):
+    """§1 "Output Layer Size": binary 1 node, multi-class N nodes, regression 1 node."""
+
+    ID = "output.units"
+    SECTION = "§1"
+    DECIDES = "output_units"
+    CONDITIONS = {"binary": 1, "multiclass": "n_classes", "regression": 1}
+
+    def decide(self, ctx: Context) -> Decision:
+        p = ctx.profile
+        if p.task == "multiclass":
+            return self.make(p.n_classes, f"Multi-class with {p.n_classes} classes: {p.n_classes} output nodes (§1).")
+        if p.task == "binary":
+            return self.make(1, "Binary classification: 1 output node (§1).")
+        return self.make(1, "Regression: 1 output node (§1).")
+
+
+# --- §2 activations ----------------------------------------------------------------------------------
+
+
+class OutputActivation(Rule):
+    """§2: sigmoid for binary output, softmax for multi-class, linear for regression."""
+
+    ID = "activation.output"
+    SECTION = "§2"
+    DECIDES = "output_activation"
+    CONDITIONS = {"binary": "sigmoid", "multiclass": "softmax", "regression": "linear"}
+
+    def decide(self, ctx: Context) -> Decision:
+        task = ctx.profile.task
+        act = {"binary": "sigmoid", "multiclass": "softmax", "regression": "linear"}[task]
+        return self.make(act, f"{task.capitalize()} output → {act} (§2 Quick Selection Guide).")
+
+
+class HiddenActivationTransformer(Rule):
+    """§2 "Modern transformers → GELU"."""
+
+    ID = "activation.hidden_gelu"
+    SECTION = "§2"
+    DECIDES = "hidden_activation"
+    CONDITIONS = {"arch": "transformer"}
+
+    def applies(self, ctx: Context) -> bool:
+        return ctx.arch == "transformer"
+
+    def decide(self, ctx: Context) -> Decision:
+        return self.make("gelu", "Transformer hidden layers → GELU (§2 'Modern transformers').")
+
+
+class HiddenActivationRNN(Rule):
+    """§2 "RNN hidden → Tanh" (zero-centred, the LSTM's own cell activation)."""
+
+    ID = "activation.hidden_tanh"
+    SECTION = "§2"
+    DECIDES = "hidden_activation"
+    CONDITIONS = {"arch": "lstm"}
+
+    def applies(self, ctx: Context) -> bool:
+        return ctx.arch == "lstm"
+
+    def decide(self, ctx: Context) -> Decision:
+        return self.make("tanh", "RNN hidden state → tanh (§2 'RNN hidden').")
+
+
+class HiddenActivationDefault(Rule):
+    """§2 "Hidden layers (default) → ReLU"; Leaky ReLU is the fix when ReLUs die (see diagnose)."""
+
+    ID = "activation.hidden_relu"
+    SECTION = "§2"
+    DECIDES = "hidden_activation"
+    CONDITIONS = {"arch": ["mlp", "cnn"]}
+
+    def decide(self, ctx: Context) -> Decision:
+        return self.make("relu", "Hidden layers → ReLU, the §2 default (fast, no vanishing gradient); switch to "
+                         "Leaky ReLU if neurons die.")
+
+
+# --- §3 losses ---------------------------------------------------------------------------------------
+
+
+class LossFocal(Rule):
+    """§3 "Imbalanced → Focal Loss" when the rarest class is under the imbalance threshold."""
+
+    ID = "loss.focal"
+    SECTION = "§3"
+    DECIDES = "loss"
+    CONDITIONS = {"task": ["binary", "multiclass"], "minority_share_lt": f"{t.IMBALANCE_RATIO} / n_classes",
+                  "gamma": t.FOCAL_GAMMA}
+
+    def applies(self, ctx: Context) -> bool:
+        return ctx.is_imbalanced
+
+    def decide(self, ctx: Context) -> Decision:
+        m = ctx.profile.minority_share or 0.0
+        alpha = round(1 - m, 4) if ctx.profile.task == "binary" else None
+        value = {"name": "focal", "gamma": t.FOCAL_GAMMA, "alpha": alpha,
+                 "from": "sigmoid" if ctx.profile.task == "binary" else "softmax"}
+        return self.make(value, f"The rarest class is {m:.1%} of rows (under {ctx.imbalance_threshold:.1%}): "
+                         f"focal loss (§3 'Imbalanced'), γ={t.FOCAL_GAMMA:g}.")
+
+
+class LossBinary(Rule):
+    """§3 "Binary → Binary Cross-Entropy" with a sigmoid output."""
+
+    ID = "loss.binary_crossentropy"
+    SECTION = "§3"
+    DECIDES = "loss"
+    CONDITIONS = {"task": "binary"}
+
+    def applies(self, ctx: Context) -> bool:
+        return ctx.profile.task == "binary"
+
+    def decide(self, ctx: Context) -> Decision:
+        return self.make({"name": "binary_crossentropy"}, "Binary task with a sigmoid output → binary "
+                         "cross-entropy (§3).")
+
+
+class LossSparseCategorical(Rule):
+    """§3 "Multi-class (int labels) → Sparse Categorical"."""
+
+    ID = "loss.sparse_categorical_crossentropy"
+    SECTION = "§3"
+    DECIDES = "loss"
+    CONDITIONS = {"task": "multiclass", "label_format": "integer"}
+
+    def applies(self, ctx: Context) -> bool:
+        return ctx.profile.task == "multiclass" and ctx.profile.label_format != "one_hot"
+
+    def decide(self, ctx: Context) -> Decision:
+        return self.make({"name": "sparse_categorical_crossentropy"}, "Multi-class with integer labels → sparse "
+                         "categorical cross-entropy (§3).")
+
+
+class LossCategorical(Rule):
+    """§3 "Multi-class → Categorical Cross-Entropy" for one-hot labels."""
+
+    ID = "loss.categorical_crossentropy"
+    SECTION = "§3"
+    DECIDES = "loss"
+    CONDITIONS = {"task": "multiclass", "label_format": "one_hot"}
+
+    def applies(self, ctx: Context) -> bool:
+        return ctx.profile.task == "multiclass"
+
+    def decide(self, ctx: Context) -> Decision:
+        return self.make({"name": "categorical_crossentropy"}, "Multi-class with one-hot labels → categorical "
+                         "cross-entropy (§3).")
+
+
+class LossMAE(Rule):
+    """§3 "Outliers present → MAE" (robust) when many targets are outliers."""
+
+    ID = "loss.mae"
+    SECTION = "§3"
+    DECIDES = "loss"
+    CONDITIONS = {"task": "regression", "target_outlier_share_gte": t.OUTLIER_MAE_SHARE}
+
+    def applies(self, ctx: Context) -> bool:
+        return ctx.profile.task == "regression" and (ctx.profile.target_outlier_share or 0) >= t.OUTLIER_MAE_SHARE
+
+    def decide(self, ctx: Context) -> Decision:
+        s = ctx.profile.target_outlier_share or 0
+        return self.make({"name": "mae"}, f"{s:.1%} of targets are outliers (≥ {t.OUTLIER_MAE_SHARE:.0%}): MAE, "
+                         "robust to outliers (§3).")
+
+
+class LossHuber(Rule):
+    """§3 "Balanced → Huber" (MSE near zero, MAE in the tails) for a few outliers."""
+
+    ID = "loss.huber"
+    SECTION = "§3"
+    DECIDES = "loss"
+    CONDITIONS = {"task": "regression", "target_outlier_share_gte": t.OUTLIER_HUBER_SHARE,
+                  "target_outlier_share_lt": t.OUTLIER_MAE_SHARE, "delta": 1.0}
+
+    def applies(self, ctx: Context) -> bool:
+        return ctx.profile.task == "regression" and (ctx.profile.target_outlier_share or 0) >= t.OUTLIER_HUBER_SHARE
+
+    def decide(self, ctx: Context) -> Decision:
+        s = ctx.profile.target_outlier_share or 0
+        return self.make({"name": "huber", "delta": 1.0}, f"{s:.1%} of targets are outliers: Huber balances MSE's "
+                         "smoothness and MAE's robustness (§3); targets are standardized so δ=1 is one s.d.")
+
+
+class LossMSE(Rule):
+    """§3 "Standard → MSE" for regression targets without notable outliers."""
+
+    ID = "loss.mse"
+    SECTION = "§3"
+    DECIDES = "loss"
+    CONDITIONS = {"task": "regression", "target_outlier_share_lt": t.OUTLIER_HUBER_SHARE}
+
+    def decide(self, ctx: Context) -> Decision:
+        return self.make({"name": "mse"}, "Regression without notable outliers → MSE (§3 'Standard').")

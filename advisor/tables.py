@@ -1,0 +1,169 @@
+"""Thresholds and lookup tables as named data, each citing the cheatsheet line it comes from.
+
+``TABLES_VERSION`` is stored with every recommendation so an old answer stays explainable after these
+tables change: bump it whenever a value here (or a rule's logic) changes.
+
+Values the cheatsheet states are marked ``# cheatsheet``; values it leaves open are our heuristics and
+are marked ``# heuristic`` — recommendations that rest on them say so in their reasons.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+TABLES_VERSION = "2026.11.1"
+
+# §9 Decision framework ---------------------------------------------------------------------------
+TABULAR_CLASSICAL_MAX_ROWS = 100_000  # cheatsheet §9 "<100K rows → Classical ML"
+UNSTRUCTURED_MODALITIES = ("image", "text", "audio")  # cheatsheet §9 "Images/Text/Audio → Deep Learning"
+
+# §8 Transfer learning ----------------------------------------------------------------------------
+TRANSFER_SMALL_MAX_ROWS = 1_000  # cheatsheet §8 "Small (<1K)"
+TRANSFER_MEDIUM_MAX_ROWS = 10_000  # cheatsheet §8 "Medium (1K-10K)"; "Large (>10K)"
+
+TransferStrategy = Literal["feature_extraction", "fine_tuning", "full_fine_tuning"]
+
+
+@dataclass(frozen=True)
+class TransferCell:
+    """One cell of the §8 size × similarity table."""
+
+    size: Literal["small", "medium", "large"]
+    similarity: Literal["high", "medium", "low"]
+    strategy: TransferStrategy
+    unfreeze_fraction: float
+    extrapolated: bool
+    why: str
+
+
+# The cheatsheet lists three cells (the diagonal); the other six are extrapolated from the same two
+# principles it states: less data → freeze more (overfitting risk), less similar domain → adapt more
+# layers (early features transfer, late ones are domain-specific).
+TRANSFER_TABLE: tuple[TransferCell, ...] = (
+    TransferCell("small", "high", "feature_extraction", 0.0, False,
+                 "small data from a similar domain: the pretrained features fit, train only the new head"),
+    TransferCell("small", "medium", "feature_extraction", 0.0, True,
+                 "with under 1K samples unfreezing layers overfits; the features are close enough"),
+    TransferCell("small", "low", "fine_tuning", 0.25, True,
+                 "a different domain needs some adaptation, but under 1K samples only allow the top 25% "
+                 "at a small learning rate"),
+    TransferCell("medium", "high", "fine_tuning", 0.25, True,
+                 "a similar domain needs little adaptation: the lower end (25%) of the fine-tuning range"),
+    TransferCell("medium", "medium", "fine_tuning", 0.5, False,
+                 "medium data and similarity: fine-tune the top 25-50% of layers"),
+    TransferCell("medium", "low", "fine_tuning", 0.5, True,
+                 "a different domain needs more adaptation: the upper end (50%) of the fine-tuning range"),
+    TransferCell("large", "high", "fine_tuning", 0.5, True,
+                 "enough data to adapt, and a similar domain: fine-tuning the top 50% is as good and cheaper "
+                 "than unfreezing everything"),
+    TransferCell("large", "medium", "full_fine_tuning", 1.0, True,
+                 "over 10K samples support updating every layer for a partly different domain"),
+    TransferCell("large", "low", "full_fine_tuning", 1.0, False,
+                 "large data from a different domain: fine-tune all layers"),
+)
+
+# cheatsheet §8 "Learning Rate Strategy"
+LAYER_LEARNING_RATES = {"frozen": 0.0, "early": 1e-5, "middle": 1e-4, "head": 1e-3}
+# cheatsheet §8 workflow: feature extraction `epochs=10`, fine-tuning `epochs=20`
+TRANSFER_EPOCHS = {"feature_extraction": 10, "fine_tuning": 20, "full_fine_tuning": 20}
+
+
+@dataclass(frozen=True)
+class PretrainedModel:
+    """A row of the §8 "Popular Pre-trained Models" table, with parameter counts for §13 estimates."""
+
+    domain: Literal["vision", "nlp"]
+    name: str
+    use_case: str
+    size: str
+    params: int  # published parameter count (heuristic input to the §13 estimate)
+    feature_dim: int
+    layers: int  # blocks counted for "fraction of layers unfrozen"
+
+
+PRETRAINED_MODELS: dict[str, PretrainedModel] = {
+    m.name: m
+    for m in (
+        PretrainedModel("vision", "ResNet50", "General baseline", "Medium", 25_600_000, 2048, 16),
+        PretrainedModel("vision", "EfficientNet", "Best accuracy/efficiency", "Small-Large", 5_300_000, 1280, 16),
+        PretrainedModel("vision", "MobileNet", "Mobile/edge deployment", "Small", 3_500_000, 1280, 17),
+        PretrainedModel("nlp", "BERT", "Text understanding", "Large", 110_000_000, 768, 12),
+        PretrainedModel("nlp", "DistilBERT", "Faster BERT", "Medium", 66_000_000, 768, 6),
+    )
+}
+
+# §1 / §2 / §3 -------------------------------------------------------------------------------------
+# heuristic: §3 "Imbalanced → Focal Loss" when the rarest class has under a fifth of its balanced share
+# (1 / n_classes): under 10% for a binary task, under 2% for ten classes.
+IMBALANCE_RATIO = 0.2
+FOCAL_GAMMA = 2.0  # heuristic: the value from the focal-loss paper (Lin et al. 2017)
+OUTLIER_MAE_SHARE = 0.10  # heuristic: §3 "Outliers present → MAE" when ≥10% of targets are outliers
+OUTLIER_HUBER_SHARE = 0.01  # heuristic: §3 "Balanced → Huber" between 1% and 10%
+
+# §4 Optimizers ------------------------------------------------------------------------------------
+ADAM_LR = 1e-3  # cheatsheet §4 Adam 0.001
+ADAMW_LR = 1e-3  # cheatsheet §4 AdamW 0.001
+RMSPROP_LR = 1e-3  # cheatsheet §4 RMSprop 0.001
+SGD_LR = 0.01  # cheatsheet §4 SGD + Momentum 0.01-0.1 (lower end: safe without tuning)
+SGD_MOMENTUM = 0.9  # heuristic: the conventional β
+ADAMW_WEIGHT_DECAY = 0.01  # heuristic: AdamW's usual decoupled weight decay
+STEP_DECAY_FACTOR = 0.1  # cheatsheet §4 "Reduce by 0.1 every N epochs"
+PLATEAU_FACTOR = 0.1  # heuristic: ReduceLROnPlateau's conventional factor
+WARMUP_FRACTION = 0.05  # heuristic: warm up over the first 5% of epochs (at least one)
+
+# §5 Batch size ------------------------------------------------------------------------------------
+DEFAULT_BATCH_SIZE = 32  # cheatsheet §5 "Start with: 32"
+LARGE_BATCH_SIZE = 512  # cheatsheet §5 "Modern trend: Large batches (512-4096) with LR scaling"
+LARGE_BATCH_MIN_ROWS = 100_000  # heuristic: large datasets (the §9 threshold) on ample compute
+FULL_BATCH_MAX_ROWS = 64  # heuristic: §5 "Full dataset: small datasets only"
+SMALL_BATCH_SIZE = 16  # cheatsheet §5 "Decrease if: memory issues"; 16 keeps BatchNorm valid (§7)
+LARGE_IMAGE_PIXELS = 224 * 224  # heuristic: ImageNet-sized inputs and up are memory-heavy
+
+# §6 Regularization --------------------------------------------------------------------------------
+EARLY_STOPPING_PATIENCE = 10  # cheatsheet §6 "patience=10-20" (lower end)
+EARLY_STOPPING_PATIENCE_LONG = 20  # cheatsheet §6 upper end, for runs of 100+ epochs
+DROPOUT_DENSE = 0.5  # cheatsheet §6 "0.5 (dense)"
+DROPOUT_CONV = 0.2  # cheatsheet §6 "0.2 (CNN)"
+DROPOUT_RECURRENT = 0.2  # heuristic: the conv value reused between recurrent layers
+DROPOUT_TRANSFORMER = 0.1  # heuristic: the Transformer paper's value
+L2_SMALL_DATA = 0.01  # cheatsheet §6 "λ = 0.001-0.01"; upper end when data is small
+L2_DEFAULT = 0.001  # cheatsheet §6 lower end
+L2_SMALL_DATA_MAX_ROWS = 10_000  # heuristic
+GRADIENT_CLIP_NORM = 1.0  # heuristic: §10 "Exploding gradients → gradient clipping"
+
+# §7 Normalization ---------------------------------------------------------------------------------
+BATCHNORM_MIN_BATCH = 16  # cheatsheet §7 "Batch Norm ... ≥16 required"
+
+# Epochs (from scratch) -- heuristic: small data needs more passes, early stopping ends them anyway.
+EPOCHS_BY_ROWS = ((10_000, 100), (100_000, 50), (1_000_000, 20))
+EPOCHS_HUGE = 10
+
+# §13 Budget ---------------------------------------------------------------------------------------
+BYTES_PER_PARAM = 4  # cheatsheet §13 "4 bytes per parameter (float32)"
+OPTIMIZER_STATE_SLOTS = {"adam": 2, "adamw": 2, "sgd": 1, "rmsprop": 1}  # moments kept per parameter
+# heuristic effective throughput for the rough time estimate (forward+backward ≈ 6 FLOPs/param/sample)
+FLOPS_PER_SECOND = {"cpu": 5e10, "gpu": 5e12}
+DEFAULT_TIME_BUDGET_S = 3600.0  # assumed when no budget is given
+
+# Classical models ---------------------------------------------------------------------------------
+BOOSTING_MAX_ROUNDS = 2000  # heuristic: an upper bound; early stopping picks the real number
+BOOSTING_EARLY_STOPPING_ROUNDS = 50  # heuristic: the boosting analogue of §6 early stopping
+BOOSTING_LR_SMALL = 0.05  # heuristic
+BOOSTING_LR_LARGE = 0.1  # heuristic: faster convergence when rows are plenty
+BOOSTING_LARGE_ROWS = 1_000_000  # heuristic
+LIGHTGBM_FIRST_MIN_ROWS = 100_000  # heuristic: LightGBM's leaf-wise histograms are faster at scale
+
+# Splits (§10 "Train/val/test split")
+SPLIT = {"train": 0.7, "validation": 0.15, "test": 0.15}
+
+# Diagnosis (§10 "Common Training Issues") -- all heuristic thresholds
+OVERFIT_MIN_RISE = 0.05  # validation loss ≥5% above its minimum after the best epoch
+OVERFIT_MIN_EPOCHS_AFTER_BEST = 2
+PLATEAU_REL_CHANGE = 0.01  # <1% change per epoch counts as flat
+PLATEAU_HIGH_FRACTION = 0.5  # still above 50% of the starting loss
+UNDERFIT_BASELINE_RATIO = 0.9  # training loss within 90% of a constant predictor's
+UNDERFIT_METRIC = 0.7  # final train metric below this (higher-is-better metrics in [0, 1])
+EXPLODE_SPIKE_RATIO = 10.0  # a loss 10× its running minimum
+SLOW_TOTAL_DECREASE = 0.3  # less than 30% decrease overall while still decreasing
+DEAD_RELU_FRACTION = 0.5  # over half the ReLU units output zero for every input
