@@ -1,0 +1,1 @@
+"""HTTP routes: typed parameters and dependencies, one service call, return."""

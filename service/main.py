@@ -1,0 +1,50 @@
+"""The FastAPI application: ``create_app(settings)``; the lifespan owns the engine.
+
+``uvicorn --factory service.main:create_app`` serves it with settings from the environment.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+import advisor
+from service import errors
+from service.api import diagnoses, health, recommendations, rules
+from service.db.session import Database
+from service.settings import Settings, get_settings
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the app for ``settings`` (the environment's when None). Nothing connects until startup."""
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if settings.is_sqlite:
+            settings.data_dir.mkdir(parents=True, exist_ok=True)
+        db = Database.from_url(
+            settings.database_url,
+            busy_timeout_s=settings.sqlite_busy_timeout_s,
+            pool_size=settings.db_pool_size,
+            echo=settings.db_echo,
+        )
+        app.state.db = db
+        try:
+            yield
+        finally:
+            db.dispose()
+
+    app = FastAPI(
+        title="Model-selection advisor",
+        version=advisor.TABLES_VERSION,
+        summary="Explained model and training-recipe recommendations from a dataset profile.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    errors.install(app)
+    for module in (health, recommendations, rules, diagnoses):
+        app.include_router(module.router)
+    return app

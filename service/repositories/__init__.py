@@ -1,0 +1,1 @@
+"""Data access: keyword-only functions taking the session. They add, flush and query; never commit."""

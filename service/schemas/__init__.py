@@ -1,0 +1,1 @@
+"""API schemas; names say direction: ``*Create`` in, ``*Read`` out, ``*Page`` lists."""

@@ -1,0 +1,1 @@
+"""Use cases: what a route asks for, in terms of the advisor, repositories and transactions."""

@@ -1,0 +1,60 @@
+"""Recommend, store, fetch and list recommendations."""
+
+from __future__ import annotations
+
+import advisor
+from service.db.models import Recommendation
+from service.db.session import Database
+from service.db.types import new_id, utcnow
+from service.errors import NotFound
+from service.repositories import recommendations as repo
+from service.schemas.pagination import Cursor
+from service.schemas.recommendations import RecommendationCreate
+
+
+def _resolve_profile(data: RecommendationCreate) -> advisor.DatasetProfile:
+    # The one place that turns a request's dataset source into a profile (later: a stored dataset).
+    assert data.profile is not None  # guaranteed by RecommendationCreate's exactly-one-source check
+    return data.profile
+
+
+async def create(*, db: Database, data: RecommendationCreate) -> Recommendation:
+    """Run the advisor and store its answer as produced."""
+    profile = _resolve_profile(data)
+    # Pure CPU, well under a millisecond: it runs on the event loop; only the write goes to a thread.
+    answer = advisor.recommend(profile, data.constraints)
+    row = Recommendation(
+        id=new_id(),
+        created_at=utcnow(),
+        tables_version=answer.tables_version,
+        family=answer.family,
+        modality=profile.modality,
+        task=profile.task,
+        document=answer.model_dump_json(),
+    )
+    # Group commit: concurrent requests share a transaction; this returns once the row is committed.
+    await db.insert_batched(repo.insert_many, row)
+    return row
+
+
+async def get(*, db: Database, id: str) -> Recommendation:
+    """The stored recommendation ``id``; ``NotFound`` if there is none."""
+    row = await db.run(repo.get, id=id, write=False)
+    if row is None:
+        raise NotFound(f"There is no recommendation with id {id!r}.")
+    return row
+
+
+async def list_page(*, db: Database, limit: int, cursor: str | None = None) -> tuple[list[Recommendation], str | None]:
+    """A page of recommendations, newest first, and the cursor of the next page (None at the end)."""
+    after = Cursor.decode(cursor) if cursor else None
+    rows = await db.run(
+        repo.list_page,
+        limit=limit + 1,
+        after=(after.created_at, after.id) if after else None,
+        write=False,
+    )
+    if len(rows) <= limit:
+        return rows, None
+    rows = rows[:limit]
+    return rows, Cursor(created_at=rows[-1].created_at, id=rows[-1].id).encode()
