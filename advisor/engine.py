@@ -49,20 +49,31 @@ def _resolve(profile: DatasetProfile, constraints: Constraints) -> tuple[Context
             p_updates[field] = tuple(d.value) if field == "image_size" else d.value
         else:
             c_updates[field] = d.value
-            # later assumptions read earlier ones (compute follows gpu_available)
-            ctx.constraints = build(Constraints, **{**ctx.constraints.__dict__, **c_updates})
+            if field == "gpu_available":  # the compute assumption reads it next
+                ctx.constraints = build(Constraints, **{**ctx.constraints.__dict__, **c_updates})
     # the inputs were validated on the way in and the defaults are valid values: no re-validation
     ctx.profile = build(DatasetProfile, **{**profile.__dict__, **p_updates})
     ctx.constraints = build(Constraints, **{**constraints.__dict__, **c_updates})
     return ctx, assumed
 
 
-def _run_chains(base: Context, chains: tuple[policy.Chain, ...]) -> dict[str, Decision]:
-    for key, rules in chains:
+def _run_chains(
+    base: Context, chains: tuple[policy.Chain, ...], shared: dict[int, Decision | None]
+) -> dict[str, Decision]:
+    for chain in chains:
+        key, rules = chain
+        if id(rules) in shared:  # decided for an earlier candidate from the profile alone
+            d = shared[id(rules)]
+            if d is not None:
+                base.choices[key] = d
+            continue
+        d = None
         for rule in rules:
             if rule.applies(base):
-                base.choices[key] = rule.decide(base)
+                d = base.choices[key] = rule.decide(base)
                 break
+        if all(r.SHARED for r in rules):
+            shared[id(rules)] = d
     return base.choices
 
 
@@ -91,12 +102,12 @@ def _classical_options(ctx: Context) -> list[tuple[str, str]]:
     return [xgb, lgb]
 
 
-def _candidate(ctx: Context, rank: int, model: str, family: str, summary: str,
+def _candidate(ctx: Context, rank: int, model: str, family: str, summary: str, shared: dict[int, Decision | None],
                arch: Arch | None = None, use_transfer: bool = False) -> tuple[Candidate, Context]:
     c = Context(profile=ctx.profile, constraints=ctx.constraints, family=family, arch=arch,
                 model=model, use_transfer=use_transfer)
     chains = policy.CANDIDATE_CHAINS["deep_learning" if family == "deep_learning" else model]
-    choices = _run_chains(c, chains)
+    choices = _run_chains(c, chains, shared)
     cand = build(Candidate, rank=rank, model=model, trainer=TRAINERS[model], family=family,
                                      summary=summary, choices=choices)
     return cand, c
@@ -125,9 +136,10 @@ def recommend(profile: DatasetProfile, constraints: Constraints | None = None) -
         options.append((family_name, model, arch, use_transfer, summary))
 
     candidates: list[Candidate] = []
+    shared: dict[int, Decision | None] = {}
     top_ctx: Context | None = None
     for rank, (family_name, model, arch, use_transfer, summary) in enumerate(options, start=1):
-        cand, cctx = _candidate(ctx, rank, model, family_name, summary, arch, use_transfer)
+        cand, cctx = _candidate(ctx, rank, model, family_name, summary, shared, arch, use_transfer)
         candidates.append(cand)
         top_ctx = top_ctx or cctx
 
@@ -135,7 +147,7 @@ def recommend(profile: DatasetProfile, constraints: Constraints | None = None) -
     base_summary = ("Linear (ridge) regression baseline (Pro tip 6: compare with a simple model)"
                     if base_model == "ridge_regression"
                     else "Logistic regression baseline (Pro tip 6: compare with a simple model)")
-    baseline, _ = _candidate(ctx, 0, base_model, "baseline", base_summary)
+    baseline, _ = _candidate(ctx, 0, base_model, "baseline", base_summary, shared)
 
     ranking = Decision(
         key="ranking", value=[c.model + ("+transfer" if c.choices["transfer"].value.get("strategy", "none") != "none"

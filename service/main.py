@@ -12,7 +12,7 @@ from fastapi import FastAPI
 
 import advisor
 from service import errors
-from service.api import diagnoses, health, recommendations, rules
+from service.api import datasets, diagnoses, health, recommendations, rules
 from service.db.session import Database
 from service.settings import Settings, get_settings
 
@@ -45,6 +45,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     errors.install(app)
-    for module in (health, recommendations, rules, diagnoses):
+    for module in (health, datasets, recommendations, rules, diagnoses):
         app.include_router(module.router)
     return app

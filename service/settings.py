@@ -33,6 +33,9 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
+    max_upload_bytes: int = Field(
+        default=2 * 1024**3, ge=1, description="Largest upload accepted (413 beyond it, checked while streaming)."
+    )
 
     @model_validator(mode="after")
     def _resolve_paths(self) -> Settings:

@@ -55,6 +55,9 @@ class Rule:
     DECIDES: ClassVar[str]
     CONDITIONS: ClassVar[dict[str, Any]] = {}
     EXTRAPOLATED: ClassVar[bool] = False
+    # True when the decision reads only the profile and constraints (not the candidate's model or earlier
+    # choices): the engine then decides it once per recommendation and shares it between candidates.
+    SHARED: ClassVar[bool] = False
 
     def applies(self, ctx: Context) -> bool:
         """Whether this rule fires for the context; the first applicable rule for a key wins."""

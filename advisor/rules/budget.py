@@ -146,6 +146,7 @@ def _sig(x: float, digits: int = 3) -> float:
 class Device(Rule):
     """Train on the GPU when one is available (§13 timings are single-GPU), else on the CPU."""
 
+    SHARED = True
     ID = "budget.device"
     SECTION = "§13"
     DECIDES = "device"

@@ -41,7 +41,7 @@ def fixed(rule_id: str, section: str, key: str, value: Any, why: str, *, extrapo
     """Declare a ``Fixed`` rule."""
     return type(f"Fixed_{rule_id.replace('.', '_')}", (Fixed,), {
         "ID": rule_id, "SECTION": section, "DECIDES": key, "VALUE": value, "WHY": why,
-        "CONDITIONS": {"value": value}, "EXTRAPOLATED": extrapolated, "__doc__": why,
+        "CONDITIONS": {"value": value}, "EXTRAPOLATED": extrapolated, "SHARED": True, "__doc__": why,
     })
 
 
@@ -84,6 +84,7 @@ class XGBEvalMetric(Rule):
 class BoostingLearningRate(Rule):
     """A smaller step (0.05) with many rounds for moderate data; 0.1 converges faster on millions of rows."""
 
+    SHARED = True
     ID = "boosting.learning_rate"
     SECTION = "§4"
     DECIDES = "learning_rate"
@@ -101,6 +102,7 @@ class BoostingLearningRate(Rule):
 class BoostingRounds(Rule):
     """An upper bound on boosting rounds; early stopping picks the real number."""
 
+    SHARED = True
     ID = "boosting.n_estimators"
     SECTION = "§6"
     DECIDES = "n_estimators"
@@ -115,6 +117,7 @@ class BoostingRounds(Rule):
 class BoostingEarlyStopping(Rule):
     """§6 "Always: early stopping", in rounds for boosting."""
 
+    SHARED = True
     ID = "boosting.early_stopping_rounds"
     SECTION = "§6"
     DECIDES = "early_stopping_rounds"
@@ -146,6 +149,7 @@ class XGBScalePosWeight(Rule):
 class NumClass(Rule):
     """Multi-class boosting needs the class count (§1 "N nodes")."""
 
+    SHARED = True
     ID = "boosting.num_class"
     SECTION = "§1"
     DECIDES = "num_class"
@@ -239,6 +243,7 @@ LGBLambda = fixed("lightgbm.lambda_l2", "§6", "lambda_l2", 1.0, "L2 penalty on 
 class BaselineC(Rule):
     """Logistic regression with unit inverse regularization: scikit-learn's default L2 strength."""
 
+    SHARED = True
     ID = "baseline.logistic_c"
     SECTION = "Pro tip 6"
     DECIDES = "C"
@@ -251,6 +256,7 @@ class BaselineC(Rule):
 class BaselineClassWeight(Rule):
     """Balanced class weights for an imbalanced target, none otherwise (§3 'Imbalanced')."""
 
+    SHARED = True
     ID = "baseline.class_weight"
     SECTION = "§3"
     DECIDES = "class_weight"
@@ -266,6 +272,7 @@ class BaselineClassWeight(Rule):
 class BaselineAlpha(Rule):
     """Ridge with α=1: linear regression with a little L2 (§6) so collinear features do not explode."""
 
+    SHARED = True
     ID = "baseline.ridge_alpha"
     SECTION = "Pro tip 6"
     DECIDES = "alpha"
@@ -278,6 +285,7 @@ class BaselineAlpha(Rule):
 class BaselineInputs(Rule):
     """How non-tabular data becomes a feature matrix for a linear baseline."""
 
+    SHARED = True
     ID = "baseline.input_features"
     SECTION = "Pro tip 6"
     DECIDES = "input_features"

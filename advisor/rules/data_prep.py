@@ -10,6 +10,7 @@ from advisor.rules.base import Context, Rule
 class Split(Rule):
     """§10 "Train/val/test split": 70/15/15, stratified for classification, so the test set stays untouched."""
 
+    SHARED = True
     ID = "data.split"
     SECTION = "§10"
     DECIDES = "split"

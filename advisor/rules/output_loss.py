@@ -12,6 +12,7 @@ from advisor.rules.base import Context, Rule
 class OutputUnits(Rule):
     """§1 "Output Layer Size": binary 1 node, multi-class N nodes, regression 1 node."""
 
+    SHARED = True
     ID = "output.units"
     SECTION = "§1"
     DECIDES = "output_units"
@@ -32,6 +33,7 @@ class OutputUnits(Rule):
 class OutputActivation(Rule):
     """§2: sigmoid for binary output, softmax for multi-class, linear for regression."""
 
+    SHARED = True
     ID = "activation.output"
     SECTION = "§2"
     DECIDES = "output_activation"
@@ -92,6 +94,7 @@ class HiddenActivationDefault(Rule):
 class LossFocal(Rule):
     """§3 "Imbalanced → Focal Loss" when the rarest class is under the imbalance threshold."""
 
+    SHARED = True
     ID = "loss.focal"
     SECTION = "§3"
     DECIDES = "loss"
@@ -113,6 +116,7 @@ class LossFocal(Rule):
 class LossBinary(Rule):
     """§3 "Binary → Binary Cross-Entropy" with a sigmoid output."""
 
+    SHARED = True
     ID = "loss.binary_crossentropy"
     SECTION = "§3"
     DECIDES = "loss"
@@ -129,6 +133,7 @@ class LossBinary(Rule):
 class LossSparseCategorical(Rule):
     """§3 "Multi-class (int labels) → Sparse Categorical"."""
 
+    SHARED = True
     ID = "loss.sparse_categorical_crossentropy"
     SECTION = "§3"
     DECIDES = "loss"
@@ -145,6 +150,7 @@ class LossSparseCategorical(Rule):
 class LossCategorical(Rule):
     """§3 "Multi-class → Categorical Cross-Entropy" for one-hot labels."""
 
+    SHARED = True
     ID = "loss.categorical_crossentropy"
     SECTION = "§3"
     DECIDES = "loss"
@@ -161,6 +167,7 @@ class LossCategorical(Rule):
 class LossMAE(Rule):
     """§3 "Outliers present → MAE" (robust) when many targets are outliers."""
 
+    SHARED = True
     ID = "loss.mae"
     SECTION = "§3"
     DECIDES = "loss"
@@ -178,6 +185,7 @@ class LossMAE(Rule):
 class LossHuber(Rule):
     """§3 "Balanced → Huber" (MSE near zero, MAE in the tails) for a few outliers."""
 
+    SHARED = True
     ID = "loss.huber"
     SECTION = "§3"
     DECIDES = "loss"
@@ -196,6 +204,7 @@ class LossHuber(Rule):
 class LossMSE(Rule):
     """§3 "Standard → MSE" for regression targets without notable outliers."""
 
+    SHARED = True
     ID = "loss.mse"
     SECTION = "§3"
     DECIDES = "loss"

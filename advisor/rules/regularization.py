@@ -201,6 +201,7 @@ class L2Default(Rule):
 class AugmentImages(Rule):
     """§6 priority 2, "Data augmentation: rotation, flip, crop (images) — essential for CV"."""
 
+    SHARED = True
     ID = "regularization.augmentation_images"
     SECTION = "§6"
     DECIDES = "augmentation"
@@ -219,6 +220,7 @@ class AugmentImages(Rule):
 class NoAugmentation(Rule):
     """The cheatsheet lists augmentation for images only."""
 
+    SHARED = True
     ID = "regularization.augmentation_none"
     SECTION = "§6"
     DECIDES = "augmentation"

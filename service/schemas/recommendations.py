@@ -17,9 +17,12 @@ class RecommendationCreate(BaseModel):
 
     # The ways a request can name its dataset; exactly one must be given. Adding a source (e.g.
     # ``dataset_id``) is a new optional field here plus its name in this tuple.
-    SOURCES: ClassVar[tuple[str, ...]] = ("profile",)
+    SOURCES: ClassVar[tuple[str, ...]] = ("profile", "dataset_id")
 
     profile: DatasetProfile | None = Field(default=None, description="The dataset, described inline.")
+    dataset_id: str | None = Field(
+        default=None, max_length=64, description="A stored dataset: its measured profile is used."
+    )
     constraints: Constraints = Field(
         default_factory=Constraints, description="What the team needs and has; omitted values are assumed."
     )

@@ -7,20 +7,26 @@ from service.db.models import Recommendation
 from service.db.session import Database
 from service.db.types import new_id, utcnow
 from service.errors import NotFound
+from service.repositories import datasets as datasets_repo
 from service.repositories import recommendations as repo
 from service.schemas.pagination import Cursor
 from service.schemas.recommendations import RecommendationCreate
 
 
-def _resolve_profile(data: RecommendationCreate) -> advisor.DatasetProfile:
-    # The one place that turns a request's dataset source into a profile (later: a stored dataset).
-    assert data.profile is not None  # guaranteed by RecommendationCreate's exactly-one-source check
-    return data.profile
+async def _resolve_profile(*, db: Database, data: RecommendationCreate) -> advisor.DatasetProfile:
+    # The one place that turns a request's dataset source into a profile.
+    if data.profile is not None:
+        return data.profile
+    assert data.dataset_id is not None  # guaranteed by RecommendationCreate's exactly-one-source check
+    row = await db.run(datasets_repo.get, id=data.dataset_id, write=False)
+    if row is None:
+        raise NotFound(f"There is no dataset with id {data.dataset_id!r}.")
+    return advisor.DatasetProfile.model_validate(row.profile)
 
 
 async def create(*, db: Database, data: RecommendationCreate) -> Recommendation:
     """Run the advisor and store its answer as produced."""
-    profile = _resolve_profile(data)
+    profile = await _resolve_profile(db=db, data=data)
     # Pure CPU, well under a millisecond: it runs on the event loop; only the write goes to a thread.
     answer = advisor.recommend(profile, data.constraints)
     row = Recommendation(
@@ -31,6 +37,7 @@ async def create(*, db: Database, data: RecommendationCreate) -> Recommendation:
         modality=profile.modality,
         task=profile.task,
         document=answer.model_dump_json(),
+        dataset_id=data.dataset_id,
     )
     # Group commit: concurrent requests share a transaction; this returns once the row is committed.
     await db.insert_batched(repo.insert_many, row)

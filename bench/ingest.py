@@ -1,0 +1,157 @@
+"""Ingest benchmark: profile a generated 1,000,000 x 30 numeric CSV (~250 MB), against pyarrow.
+
+Reported as ratios measured in the same run, never as absolute seconds:
+
+* time of ``trainers.ingest.ingest`` (sniff, hash, read, type, profile, write Parquet) divided by the time of
+  a bare ``pyarrow.csv.read_csv`` of the same file (target: at most 2.5x);
+* peak resident memory of the process doing the ingest divided by the file size (target: at most 3x).
+
+Each measurement runs in a fresh child process (so peak RSS is that run's own, and imports are paid before
+the clock starts); baseline and ingest runs alternate and the fastest of each is kept, which makes the ratio
+robust to other load on a shared machine.
+
+    python bench/ingest.py                # full size
+    python bench/ingest.py --rows 100000  # quick look
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+TIME_RATIO_TARGET = 2.5
+RSS_RATIO_TARGET = 3.0
+REPO = Path(__file__).resolve().parent.parent
+
+
+def generate_csv(path: Path, *, rows: int = 1_000_000, features: int = 29, seed: int = 0) -> int:
+    """Write ``features`` float columns (3 decimals, ~8 characters each) and a 0/1 ``target``; return the size."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.csv as pa_csv
+
+    rng = np.random.default_rng(seed)
+    columns = {f"f{i}": np.round(rng.normal(scale=300.0, size=rows), 3) for i in range(features)}
+    columns["target"] = rng.integers(0, 2, size=rows)
+    pa_csv.write_csv(pa.table(columns), path)
+    return path.stat().st_size
+
+
+def _child(mode: str, csv_path: Path, work_dir: Path) -> None:
+    """Run one measurement in this (child) process and print it as JSON."""
+    import pyarrow.csv as pa_csv
+
+    if mode == "ingest":
+        sys.path.insert(0, str(REPO))
+        from trainers.ingest import csv_tabular, ingest  # noqa: F401  (imported before the clock starts)
+
+    cpu_start = resource.getrusage(resource.RUSAGE_SELF)
+    start = time.perf_counter()
+    if mode == "baseline":
+        table = pa_csv.read_csv(csv_path)
+        rows = table.num_rows
+    else:
+        result = ingest(csv_path, filename="bench.csv", target="target", task=None, modality=None, work_dir=work_dir)
+        rows = result.profile.n_rows
+    seconds = time.perf_counter() - start
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    cpu = usage.ru_utime + usage.ru_stime - cpu_start.ru_utime - cpu_start.ru_stime
+    peak = usage.ru_maxrss * 1024  # KiB on Linux
+    print(json.dumps({"mode": mode, "seconds": seconds, "cpu_s": cpu, "peak_rss_bytes": peak, "rows": rows}))
+
+
+def _run_child(mode: str, csv_path: Path, work_dir: Path) -> dict[str, float]:
+    out = subprocess.run(
+        [sys.executable, __file__, "--child", mode, str(csv_path), str(work_dir)],
+        check=True,
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def measure_direct(csv_path: Path, *, repeats: int = 3, scratch: Path) -> dict[str, float]:
+    """Time ``ingest()`` in-process against ``pyarrow.csv.read_csv`` on the same file; best of ``repeats``."""
+    size = csv_path.stat().st_size
+    baseline: list[dict[str, float]] = []
+    direct: list[dict[str, float]] = []
+    for i in range(repeats):
+        baseline.append(_run_child("baseline", csv_path, scratch))
+        work_dir = scratch / f"work-{i}"
+        direct.append(_run_child("ingest", csv_path, work_dir))
+        parquet = work_dir / "data.parquet"
+        stored = parquet.stat().st_size
+        for f in work_dir.iterdir():
+            f.unlink()
+        work_dir.rmdir()
+    base_s = min(r["seconds"] for r in baseline)
+    ingest_s = min(r["seconds"] for r in direct)
+    peak = max(r["peak_rss_bytes"] for r in direct)
+    return {
+        "file_bytes": size,
+        "rows": direct[0]["rows"],
+        "pyarrow_read_csv_s": base_s,
+        "ingest_s": ingest_s,
+        "time_ratio": ingest_s / base_s,
+        "pyarrow_cpu_s": min(r["cpu_s"] for r in baseline),
+        "ingest_cpu_s": min(r["cpu_s"] for r in direct),
+        "ingest_peak_rss_bytes": peak,
+        "baseline_peak_rss_bytes": max(r["peak_rss_bytes"] for r in baseline),
+        "rss_ratio": peak / size,
+        "parquet_bytes": stored,
+        "all_ingest_s": [round(r["seconds"], 3) for r in direct],
+        "all_pyarrow_s": [round(r["seconds"], 3) for r in baseline],
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Generate the CSV, measure, print the figures; exit 1 with ``--check`` when a target is missed."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
+    parser.add_argument("--child", nargs=3, metavar=("MODE", "CSV", "WORK_DIR"), help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        _child(args.child[0], Path(args.child[1]), Path(args.child[2]))
+        return 0
+
+    with tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp:
+        scratch = Path(tmp)
+        csv_path = scratch / "bench.csv"
+        t0 = time.perf_counter()
+        size = generate_csv(csv_path, rows=args.rows)
+        print(f"generated {args.rows:,} x 30 CSV, {size / 1e6:.0f} MB in {time.perf_counter() - t0:.1f} s")
+        figures = measure_direct(csv_path, repeats=args.repeats, scratch=scratch)
+
+    time_ok = figures["time_ratio"] <= TIME_RATIO_TARGET
+    rss_ok = figures["rss_ratio"] <= RSS_RATIO_TARGET
+    print(f"cpus: {os.cpu_count()}")
+    print(
+        f"pyarrow.csv.read_csv: {figures['pyarrow_read_csv_s']:.2f} s   ingest(): {figures['ingest_s']:.2f} s   "
+        f"ratio {figures['time_ratio']:.2f}x (target <= {TIME_RATIO_TARGET}x) {'PASS' if time_ok else 'FAIL'}"
+    )
+    print(
+        f"peak RSS of ingest: {figures['ingest_peak_rss_bytes'] / 1e6:.0f} MB = {figures['rss_ratio']:.2f}x the "
+        f"file (target <= {RSS_RATIO_TARGET}x) {'PASS' if rss_ok else 'FAIL'}; bare read_csv peaked at "
+        f"{figures['baseline_peak_rss_bytes'] / 1e6:.0f} MB"
+    )
+    print(
+        f"CPU time (user+sys): pyarrow {figures['pyarrow_cpu_s']:.2f} s, ingest {figures['ingest_cpu_s']:.2f} s "
+        f"({figures['ingest_cpu_s'] / figures['pyarrow_cpu_s']:.2f}x)"
+    )
+    print(f"stored Parquet: {figures['parquet_bytes'] / 1e6:.0f} MB")
+    print(f"all runs (s): ingest {figures['all_ingest_s']}, pyarrow {figures['all_pyarrow_s']}")
+    return 0 if (time_ok and rss_ok) or not args.check else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,168 @@
+"""Upload, validate, profile and store datasets; register metadata-only ones; list and delete.
+
+Nothing is half-stored: the upload and the normalized copy live in a scratch folder until every check
+passed, the folder is then moved into place in one rename, and the row is inserted after it; if the
+insert fails the folder is removed again. A ``DataError`` from ingestion becomes a 4xx problem.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+
+from service.db.models import Dataset
+from service.db.session import Database
+from service.db.types import new_id, utcnow
+from service.errors import BadRequest, NotFound, ServiceError
+from service.repositories import datasets as repo
+from service.schemas.datasets import DatasetMetadataCreate, DatasetRead
+from service.schemas.pagination import Cursor
+from service.storage import Storage
+from service.uploads import receive_multipart
+from trainers.errors import DataError
+
+FORM_FIELDS = {"target", "task", "modality", "name"}
+
+
+class DataProblem(ServiceError):
+    """A problem with the uploaded data itself, as the data layer described it."""
+
+    def __init__(self, error: DataError) -> None:
+        super().__init__(error.detail, **error.extra)
+        self.status = error.status  # type: ignore[misc]
+        self.type = f"urn:model-advisor:problem:{error.type_slug}"  # type: ignore[misc]
+        self.title = error.title  # type: ignore[misc]
+
+
+class Conflict(ServiceError):
+    status = 409
+    type = "urn:model-advisor:problem:conflict"
+    title = "Conflict with the current state"
+
+
+def fingerprint(sha256: str, fields: dict[str, str]) -> str:
+    """Identity of a stored dataset: the bytes plus the options that shape the normalized copy."""
+    options = "\x1f".join(f"{k}={fields.get(k) or ''}" for k in ("target", "task", "modality"))
+    return hashlib.sha256(f"{sha256}\x1e{options}".encode()).hexdigest()
+
+
+def to_read(row: Dataset) -> DatasetRead:
+    """The API view of a row."""
+    profile = dict(row.profile)
+    feature_types = row.details.get("feature_types")
+    if feature_types is not None:
+        profile["feature_types"] = feature_types
+    return DatasetRead(
+        id=row.id, created_at=row.created_at, name=row.name, source=row.source,  # type: ignore[arg-type]
+        trainable=row.storage_path is not None, modality=row.modality, task=row.task, task_reason=row.task_reason,
+        target=row.target, format=row.format, sha256=row.sha256, size_bytes=row.size_bytes, profile=profile,
+        details=row.details, warnings=row.warnings,
+    )
+
+
+async def create_from_upload(*, db: Database, storage: Storage, request: Request, limit: int) -> tuple[Dataset, bool]:
+    """Stream, check and store an upload; returns the row and whether it is new (False: seen before)."""
+    # Deferred import: ingestion pulls in pyarrow/Pillow only when an upload arrives.
+    from trainers.ingest import ingest
+
+    with storage.scratch() as scratch:
+        upload = await receive_multipart(request, dest=scratch / "upload.bin", limit=limit)
+        unknown = set(upload.fields) - FORM_FIELDS
+        if unknown:
+            raise BadRequest(f"Unknown form field(s): {', '.join(sorted(unknown))}; accepted: file, "
+                             f"{', '.join(sorted(FORM_FIELDS))}.")
+        if upload.file_path is None:
+            raise BadRequest("The form has no 'file' part: send the data as file=<your file>.")
+        fields = {k: v.strip() for k, v in upload.fields.items() if v.strip()}
+        fp = fingerprint(upload.sha256, fields)
+        existing = await db.run(repo.by_fingerprint, fingerprint=fp, write=False)
+        if existing is not None:
+            return existing, False
+        work_dir = scratch / "work"
+        try:
+            result = await run_in_threadpool(
+                ingest, upload.file_path, filename=upload.filename, target=fields.get("target"),
+                task=fields.get("task"), modality=fields.get("modality"), work_dir=work_dir, sha256=upload.sha256,
+            )
+        except DataError as exc:
+            raise DataProblem(exc) from exc
+        final = storage.publish(work_dir, fp)
+        row = Dataset(
+            id=new_id(), created_at=utcnow(), name=(fields.get("name") or _name_from(upload.filename))[:200],
+            source="upload", modality=result.modality, task=result.task, task_reason=result.task_reason,
+            target=result.target, format=result.details.get("format"), sha256=upload.sha256, fingerprint=fp,
+            size_bytes=upload.size, n_rows=result.profile.n_rows, storage_path=storage.relative(final),
+            profile=result.profile.model_dump(mode="json", exclude_none=True), details=result.details,
+            warnings=result.warnings,
+        )
+        try:
+            await db.run(repo.add, dataset=row)
+        except IntegrityError:
+            # Same bytes and options stored by a concurrent request: that row owns the folder.
+            existing = await db.run(repo.by_fingerprint, fingerprint=fp, write=False)
+            if existing is None:
+                storage.remove(storage.relative(final))
+                raise
+            return existing, False
+        except BaseException:
+            storage.remove(storage.relative(final))
+            raise
+        return row, True
+
+
+def _name_from(filename: str | None) -> str:
+    # Only used as a display name, never as a path.
+    return (filename or "dataset").replace("/", "_").replace("\\", "_") or "dataset"
+
+
+async def create_from_metadata(*, db: Database, data: DatasetMetadataCreate) -> Dataset:
+    """Register a dataset from its description alone."""
+    p = data.profile
+    row = Dataset(
+        id=new_id(), created_at=utcnow(), name=data.name, source="metadata", modality=p.modality, task=p.task,
+        task_reason="Given by the caller.", n_rows=p.n_rows, profile=p.model_dump(mode="json", exclude_none=True),
+        details={}, warnings=["Registered from metadata only: recommendations work, training needs an upload."],
+    )
+    await db.run(repo.add, dataset=row)
+    return row
+
+
+async def get(*, db: Database, id: str) -> Dataset:
+    """The dataset ``id``; ``NotFound`` if there is none."""
+    row = await db.run(repo.get, id=id, write=False)
+    if row is None:
+        raise NotFound(f"There is no dataset with id {id!r}.")
+    return row
+
+
+async def list_page(*, db: Database, limit: int, cursor: str | None = None) -> tuple[list[Dataset], str | None]:
+    """A page of datasets, newest first, and the cursor of the next page (None at the end)."""
+    after = Cursor.decode(cursor) if cursor else None
+    rows = await db.run(repo.list_page, limit=limit + 1, after=(after.created_at, after.id) if after else None,
+                        write=False)
+    if len(rows) <= limit:
+        return rows, None
+    rows = rows[:limit]
+    return rows, Cursor(created_at=rows[-1].created_at, id=rows[-1].id).encode()
+
+
+async def delete(*, db: Database, storage: Storage, id: str) -> None:
+    """Delete the dataset row, then its files. A dataset that jobs still use answers 409."""
+    try:
+        row = await db.run(repo.remove, id=id)
+    except IntegrityError as exc:
+        raise Conflict(f"Dataset {id!r} is used by training jobs; delete those first.") from exc
+    if row is None:
+        raise NotFound(f"There is no dataset with id {id!r}.")
+    storage.remove(row.storage_path)
+
+
+def problem_types() -> dict[str, Any]:
+    """The data problems an upload can answer with (for documentation)."""
+    from trainers.errors import PROBLEM_TYPES
+
+    return {slug: {"status": p.status, "title": p.title} for slug, p in PROBLEM_TYPES.items()}

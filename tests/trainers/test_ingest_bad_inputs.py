@@ -1,0 +1,63 @@
+"""Every bad upload in the corpus is refused with the right status and problem, and leaves nothing behind."""
+
+from __future__ import annotations
+
+import pytest
+from corpus import BAD_INPUTS, BadInput
+
+from trainers.errors import PROBLEM_TYPES, DataError
+
+
+@pytest.mark.parametrize("case", BAD_INPUTS, ids=[c.id for c in BAD_INPUTS])
+def test_bad_input_is_refused_cleanly(case: BadInput, sandbox) -> None:
+    path = sandbox.uploads / "upload.bin"
+    case.write(path)
+
+    with pytest.raises(DataError) as caught:
+        sandbox.run(path, filename=case.filename, limits=case.limits, **case.kwargs)
+
+    error = caught.value
+    assert (error.status, error.type_slug) == (case.status, case.slug), error.detail
+    assert error.title == PROBLEM_TYPES[case.slug].title
+    assert error.detail and error.detail.endswith("."), "detail must be one human sentence"
+    assert {k: error.extra.get(k) for k in case.extra} == case.extra
+    # Nothing half-stored: no file in the work folder, nothing anywhere else, the upload untouched.
+    assert sandbox.work_files() == set()
+    assert sandbox.written_elsewhere() == set()
+    assert [p.name for p in sandbox.uploads.iterdir()] == ["upload.bin"]
+
+
+def test_corpus_covers_every_problem_type_the_data_layer_can_raise() -> None:
+    covered = {case.slug for case in BAD_INPUTS}
+    # too-many-classes is exercised in test_ingest.py (it needs > 1000 classes).
+    assert set(PROBLEM_TYPES) - covered == {"too-many-classes"}
+
+
+def test_every_problem_type_has_a_4xx_status() -> None:
+    assert {p.status for p in PROBLEM_TYPES.values()} <= {400, 413, 415, 422}
+
+
+def test_unknown_slug_is_a_programming_error() -> None:
+    with pytest.raises(KeyError):
+        DataError("no-such-problem", "x")
+
+
+def test_malformed_csv_names_the_line_even_far_into_a_big_file(sandbox) -> None:
+    lines = ["a,b,c"] + [f"{i},{i},{i % 2}" for i in range(200_000)]
+    lines[150_000] = "1,2,3,4"
+    path = sandbox.upload("big.csv", "\n".join(lines) + "\n")
+    with pytest.raises(DataError) as caught:
+        sandbox.run(path, filename="big.csv", target="c")
+    assert caught.value.type_slug == "malformed-csv"
+    assert caught.value.extra["line"] == 150_001
+    assert "line 150001" in caught.value.detail
+
+
+def test_latin1_offset_is_exact_beyond_the_sniffed_sample(sandbox) -> None:
+    path = sandbox.uploads / "late.csv"
+    next(c for c in BAD_INPUTS if c.id == "latin1-beyond-sample").write(path)
+    expected = path.read_bytes().index(b"\xe9")
+    with pytest.raises(DataError) as caught:
+        sandbox.run(path, filename="late.csv", target="churn")
+    assert caught.value.extra["byte_offset"] == expected
+    assert str(expected) in caught.value.detail

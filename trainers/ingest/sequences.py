@@ -1,0 +1,242 @@
+"""Sequences and time series: an ``.npz`` (x: N x T x F, y) or a long-format CSV (id, time, features...).
+
+A long table becomes N x T x F in three vectorised steps: sort by (id, time), find where the id changes,
+and scatter every row to (sequence index, position within sequence). Sequences of another length than the
+most common one are zero-padded at the end or truncated, with a warning, and their true lengths stored.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from trainers.errors import DataError
+from trainers.ingest.columns import is_identifier_name
+from trainers.ingest.result import DATA_NPZ, SCHEMA_JSON, SCHEMA_VERSION, IngestResult, write_json
+from trainers.ingest.target import find_column, normalize_target
+
+# Auto-detection only fires on these literal names; anything looser needs modality="sequence".
+AUTO_ID, AUTO_TIME = "id", "time"
+_TIME_HINTS = ("time", "timestamp", "t", "step", "date", "datetime", "ts")
+PAD_VALUE = 0.0
+
+
+def long_format_columns(table: pa.Table, modality: str | None) -> tuple[str, str] | None:
+    """The (id, time) columns of a long-format sequence table, or ``None`` when the table is not one.
+
+    Without a requested modality, only columns literally named ``id`` and ``time`` qualify, and only when
+    ids repeat: a table with a unique ``id`` per row is an ordinary table that happens to have a time column.
+
+    Raises:
+        DataError: ``invalid-modality`` when ``modality="sequence"`` was asked but no id/time pair exists.
+    """
+    names = table.column_names
+    lower = {name.strip().lower(): name for name in names}
+    if modality is None and AUTO_ID in lower and AUTO_TIME in lower:
+        id_col = lower[AUTO_ID]
+        repeats = pc.count_distinct(table[id_col]).as_py() < table.num_rows
+        return (id_col, lower[AUTO_TIME]) if repeats else None
+    if modality != "sequence":
+        return None
+    id_col = lower.get(AUTO_ID) or next((n for n in names if is_identifier_name(n)), None)
+    time_col = next((lower[h] for h in _TIME_HINTS if h in lower), None)
+    if id_col is None or time_col is None:
+        raise DataError(
+            "invalid-modality",
+            "Modality 'sequence' needs a long-format table with an id column and a time column "
+            "(named e.g. 'id' and 'time'), or an .npz with x of shape N x T x F.",
+            extra={"modality": "sequence", "columns": names[:50]},
+        )
+    return id_col, time_col
+
+
+def ingest_long_sequences(
+    table: pa.Table,
+    *,
+    id_col: str,
+    time_col: str,
+    target: str | None,
+    task: str | None,
+    work_dir: Path,
+    details: dict[str, Any],
+    warnings: list[str],
+) -> IngestResult:
+    """Pivot a long table (one row per sequence and time step) to N x T x F and store it as ``data.npz``.
+
+    The target must be constant within a sequence; features must be numeric or boolean (others are ignored
+    with a warning).
+    """
+    names = [n for n in table.column_names if n not in (id_col, time_col)]
+    target_name = find_column(names, target)
+    no_id = table[id_col].null_count
+    if no_id:
+        table = table.filter(pc.is_valid(table[id_col]))
+        warnings.append(f"Dropped {no_id} row(s) without a sequence id.")
+    table = table.sort_by([(id_col, "ascending"), (time_col, "ascending")])
+    n = table.num_rows
+
+    feature_names: list[str] = []
+    ignored: list[str] = []
+    for name in names:
+        kind = table[name].type
+        if name == target_name:
+            continue
+        if pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_boolean(kind):
+            feature_names.append(name)
+        else:
+            ignored.append(name)
+    if ignored:
+        warnings.append(
+            f"{len(ignored)} non-numeric column(s) were ignored in the sequences: {', '.join(ignored[:10])}."
+        )
+    if not feature_names:
+        raise DataError(
+            "no-features",
+            f"Apart from {id_col!r}, {time_col!r} and the target there is no numeric column to form sequences.",
+            extra={"columns": table.column_names[:50]},
+        )
+
+    ids = table[id_col]
+    changed = np.asarray(pc.not_equal(ids.slice(1), ids.slice(0, n - 1)), dtype=bool) if n > 1 else np.zeros(0, bool)
+    starts = np.concatenate([[0], np.flatnonzero(changed) + 1])
+    lengths = np.diff(np.append(starts, n))
+    values, counts = np.unique(lengths, return_counts=True)
+    steps = int(values[counts == counts.max()].max())  # most common length; ties go to the longer one
+    group = np.repeat(np.arange(len(starts)), lengths)
+    position = np.arange(n) - np.repeat(starts, lengths)
+    inside = position < steps
+
+    x = np.full((len(starts), steps, len(feature_names)), PAD_VALUE, dtype=np.float32)
+    for f, name in enumerate(feature_names):
+        column = np.asarray(table[name].cast(pa.float32()).to_numpy(zero_copy_only=False), dtype=np.float32)
+        x[group[inside], position[inside], f] = column[inside]
+    shorter, longer = int(np.count_nonzero(lengths < steps)), int(np.count_nonzero(lengths > steps))
+    if shorter or longer:
+        warnings.append(
+            f"Sequences have different lengths; all were brought to the most common length {steps}: "
+            f"{shorter} zero-padded at the end, {longer} truncated."
+        )
+
+    labels = normalize_target(table[target_name], target_name)
+    first = labels.take(pa.array(starts))
+    expected = first.take(pa.array(group))
+    differs = pc.or_(
+        pc.fill_null(pc.not_equal(labels, expected), False),
+        pc.xor(pc.is_null(labels), pc.is_null(expected)),
+    )
+    if pc.any(differs).as_py():
+        row = int(np.flatnonzero(np.asarray(differs, dtype=bool))[0])
+        bad_id = ids[row].as_py()
+        raise DataError(
+            "malformed-sequence",
+            f"The target {target_name!r} changes within sequence {bad_id!r}; it must be constant per id.",
+            extra={"id": str(bad_id), "target": target_name},
+        )
+    id_values = np.asarray(pc.cast(ids.take(pa.array(starts)), pa.string()).to_pylist(), dtype=str)
+    details["sequence_columns"] = {"id": id_col, "time": time_col, "features": feature_names, "ignored": ignored}
+    details["n_rows_long"] = n
+    return finish_sequences(
+        x,
+        first,
+        lengths=np.minimum(lengths, steps),
+        ids=id_values,
+        target=target_name,
+        task=task,
+        work_dir=work_dir,
+        details=details,
+        warnings=warnings,
+        feature_names=feature_names,
+    )
+
+
+def finish_sequences(
+    x: np.ndarray,
+    labels: pa.ChunkedArray,
+    *,
+    lengths: np.ndarray | None,
+    ids: np.ndarray | None,
+    target: str,
+    task: str | None,
+    work_dir: Path,
+    details: dict[str, Any],
+    warnings: list[str],
+    feature_names: list[str] | None = None,
+) -> IngestResult:
+    """Validate sequence labels, mark non-finite values as missing (NaN), write ``data.npz`` + schema."""
+    from trainers.ingest.npz import encode_target, write_npz
+    from trainers.ingest.target import outlier_share
+    from trainers.profiling import build_profile
+
+    keep, y, analysis, dropped = encode_target(labels, target=target, task=task, warnings=warnings)
+    if keep is not None:
+        x = x[keep]
+        lengths = None if lengths is None else lengths[keep]
+        ids = None if ids is None else ids[keep]
+    n, steps, n_channels = x.shape
+    if lengths is None:
+        lengths = np.full(n, steps, dtype=np.int64)
+    infinite = np.isinf(x)
+    n_inf = int(np.count_nonzero(infinite))
+    if n_inf:
+        x = np.where(infinite, np.float32(np.nan), x)
+    n_nan = int(np.count_nonzero(np.isnan(x)))
+    if n_nan:
+        warnings.append(f"{n_nan} NaN/infinite value(s) in the sequences are stored as missing (NaN).")
+    real_cells = int(lengths.sum()) * n_channels
+
+    arrays: dict[str, np.ndarray] = {"x": x, "y": y, "lengths": lengths.astype(np.int64)}
+    if ids is not None:
+        arrays["ids"] = ids
+    write_npz(work_dir / DATA_NPZ, compress=False, **arrays)
+    write_json(
+        work_dir / SCHEMA_JSON,
+        {
+            "schema_version": SCHEMA_VERSION,
+            "format": "npz",
+            "file": DATA_NPZ,
+            "modality": "sequence",
+            "task": analysis.task,
+            "target": target,
+            "classes": analysis.classes,
+            "label_encoding": None if analysis.classes is None else "index into classes",
+            "features": feature_names,
+            "padding": {"value": PAD_VALUE, "where": "end", "lengths_array": "lengths"},
+            "arrays": {name: {"shape": list(a.shape), "dtype": str(a.dtype)} for name, a in arrays.items()},
+            "missing": "NaN",
+        },
+    )
+    profile = build_profile(
+        modality="sequence",
+        task=analysis.task,
+        n_rows=n,
+        class_counts=analysis.class_counts,
+        target_outlier_share=outlier_share(y) if analysis.task == "regression" else None,
+        missing_share=n_nan / real_cells if real_cells else 0.0,
+        sequence_length=steps,
+    )
+    details.update(
+        {
+            "n_rows_original": n + dropped,
+            "dropped_nan_target_rows": dropped,
+            "nonfinite_feature_cells": n_nan,
+            "sequence_length": steps,
+            "n_channels": n_channels,
+            "class_counts": None
+            if analysis.classes is None
+            else {str(c): int(k) for c, k in zip(analysis.classes, analysis.class_counts or [], strict=True)},
+        }
+    )
+    return IngestResult(
+        modality="sequence",
+        task=analysis.task,
+        task_reason=analysis.reason,
+        target=target,
+        profile=profile,
+        details=details,
+        warnings=warnings,
+        files=[DATA_NPZ, SCHEMA_JSON],
+    )
