@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-TABLES_VERSION = "2026.11.1"
+TABLES_VERSION = "2026.11.2"
 
 # §9 Decision framework ---------------------------------------------------------------------------
 TABULAR_CLASSICAL_MAX_ROWS = 100_000  # cheatsheet §9 "<100K rows → Classical ML"
@@ -134,6 +134,12 @@ GRADIENT_CLIP_NORM = 1.0  # heuristic: §10 "Exploding gradients → gradient cl
 
 # §7 Normalization ---------------------------------------------------------------------------------
 BATCHNORM_MIN_BATCH = 16  # cheatsheet §7 "Batch Norm ... ≥16 required"
+
+# heuristic: a tiny dataset in full or large batches gives few updates per epoch; plan at least this many
+MIN_OPTIMIZER_STEPS = 100
+MAX_EPOCHS = 300  # heuristic: bound for the minimum-steps rule
+# heuristic: attention memory grows with length²; longer series keep their last steps (or use the LSTM)
+TRANSFORMER_MAX_LENGTH = 512
 
 # Epochs (from scratch) -- heuristic: small data needs more passes, early stopping ends them anyway.
 EPOCHS_BY_ROWS = ((10_000, 100), (100_000, 50), (1_000_000, 20))

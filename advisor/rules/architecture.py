@@ -141,9 +141,14 @@ class ArchitectureTransformer(Rule):
         if p.modality == "text":
             value |= {"vocab_size": TEXT_VOCAB_SIZE, "max_length": min(512, 2 * (p.text_length or 128))}
         else:
-            value |= {"input_size": p.n_features or 1, "max_length": p.sequence_length or 100}
-        return self.make(value, "Sequential data → Transformer encoder (§1: attention, parallel processing); "
-                         "2 layers of width 128 to start simple (Pro tip 1).")
+            length = p.sequence_length or 100
+            value |= {"input_size": p.n_features or 1, "max_length": min(length, t.TRANSFORMER_MAX_LENGTH)}
+        why = ("Sequential data → Transformer encoder (§1: attention, parallel processing); 2 layers of width 128 "
+               "to start simple (Pro tip 1)")
+        if p.modality != "text" and (p.sequence_length or 0) > t.TRANSFORMER_MAX_LENGTH:
+            why += (f"; attention memory grows with the square of the length, so only the last "
+                    f"{t.TRANSFORMER_MAX_LENGTH} of {p.sequence_length:,} steps are kept")
+        return self.make(value, why + ".")
 
 
 class ArchitectureRNN(Rule):

@@ -22,9 +22,17 @@ def _nominal_epochs(ctx: Context) -> tuple[int, str]:
     if ctx.use_transfer:
         strategy = ctx.value("transfer")["strategy"]
         epochs = t.TRANSFER_EPOCHS[strategy]
-        return epochs, f"{epochs} epochs for {strategy.replace('_', ' ')} (the §8 workflow)"
-    epochs = base_epochs(ctx.profile.n_rows)
-    return epochs, f"at most {epochs} epochs for {ctx.profile.n_rows:,} rows; early stopping (§6) ends sooner"
+        why = f"{epochs} epochs for {strategy.replace('_', ' ')} (the §8 workflow)"
+    else:
+        epochs = base_epochs(ctx.profile.n_rows)
+        why = f"at most {epochs} epochs for {ctx.profile.n_rows:,} rows; early stopping (§6) ends sooner"
+    n_train = max(1, int(ctx.profile.n_rows * t.SPLIT["train"]))
+    steps_per_epoch = math.ceil(n_train / int(ctx.value("batch_size")))
+    if epochs * steps_per_epoch < t.MIN_OPTIMIZER_STEPS:
+        epochs = min(t.MAX_EPOCHS, math.ceil(t.MIN_OPTIMIZER_STEPS / steps_per_epoch))
+        why += (f", raised to {epochs} so that {steps_per_epoch} step(s) per epoch add up to at least "
+                f"{t.MIN_OPTIMIZER_STEPS} weight updates")
+    return epochs, why
 
 
 def _epochs_that_fit(ctx: Context) -> int:
@@ -205,16 +213,23 @@ class AugmentImages(Rule):
     ID = "regularization.augmentation_images"
     SECTION = "§6"
     DECIDES = "augmentation"
-    CONDITIONS = {"modality": "image", "transforms": ["horizontal_flip", "random_crop", "rotation"]}
+    CONDITIONS = {"modality": "image", "transforms": ["horizontal_flip (3+ channels only)", "random_crop",
+                                                      "rotation"]}
 
     def applies(self, ctx: Context) -> bool:
         return ctx.profile.modality == "image"
 
     def decide(self, ctx: Context) -> Decision:
-        value = {"horizontal_flip": True, "random_crop": {"padding_fraction": 0.125},
-                 "rotation_degrees": 15}
-        return self.make(value, "Images: flip, crop and rotation augmentation (§6 priority 2, 'essential for "
-                         "CV'); drop the flip if orientation carries the label (digits, text).")
+        size = ctx.profile.image_size or (224, 224, 3)
+        # Single-channel images are mostly glyphs, scans and scientific images, where a mirror image is a
+        # different thing (a mirrored 2 is not a 2): crop and rotate them, but do not flip.
+        flip = size[2] >= 3
+        value = {"horizontal_flip": flip, "random_crop": {"padding_fraction": 0.125}, "rotation_degrees": 15}
+        if flip:
+            return self.make(value, "Images: flip, crop and rotation augmentation (§6 priority 2, 'essential for "
+                             "CV'); drop the flip if orientation carries the label (text in images).")
+        return self.make(value, "Grayscale images: crop and rotation augmentation (§6 priority 2); no flip, "
+                         "because single-channel images are often glyphs whose mirror image is another class.")
 
 
 class NoAugmentation(Rule):

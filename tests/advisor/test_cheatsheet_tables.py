@@ -286,3 +286,24 @@ def test_classical_imbalance_weights() -> None:
     assert by_model["lightgbm"].choices["is_unbalance"].value is True
     assert rec.baseline.choices["class_weight"].value == "balanced"
     assert any(item.rule_id == "checklist.imbalance" for item in rec.checklist)
+
+
+def test_grayscale_images_are_not_flipped() -> None:
+    digits = DatasetProfile(modality="image", task="multiclass", n_rows=1797, n_classes=10, image_size=(8, 8, 1))
+    aug = _dl(recommend(digits)).choices["augmentation"]
+    assert aug.value["horizontal_flip"] is False and aug.value["rotation_degrees"] and "no flip" in aug.reason
+
+
+def test_tiny_data_gets_enough_weight_updates() -> None:
+    p = DatasetProfile(modality="image", task="binary", n_rows=60, image_size=(64, 64, 3))
+    cand = _dl(recommend(p, Constraints(domain_similarity="high")))
+    batch, epochs = cand.choices["batch_size"].value, cand.choices["epochs"].value
+    steps = -(-int(60 * 0.7) // batch)
+    assert epochs * steps >= 100 and "weight updates" in cand.choices["epochs"].reason
+
+
+def test_long_sequences_are_cut_for_attention() -> None:
+    p = DatasetProfile(modality="audio", task="binary", n_rows=5000, sequence_length=16_000)
+    tf = next(c for c in recommend(p).candidates if c.model == "transformer")
+    assert tf.choices["architecture"].value["max_length"] == 512
+    assert "last 512" in tf.choices["architecture"].reason
