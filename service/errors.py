@@ -52,6 +52,14 @@ class NotFound(ServiceError):
     title = "Resource not found"
 
 
+class Conflict(ServiceError):
+    """409: the request does not fit the resource's current state."""
+
+    status = 409
+    type = _TYPE_PREFIX + "conflict"
+    title = "Conflict with the current state"
+
+
 class UnsupportedMediaType(ServiceError):
     status = 415
     type = _TYPE_PREFIX + "unsupported-media-type"

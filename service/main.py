@@ -12,8 +12,9 @@ from fastapi import FastAPI
 
 import advisor
 from service import errors
-from service.api import datasets, diagnoses, health, recommendations, rules
+from service.api import datasets, diagnoses, health, jobs, recommendations, rules
 from service.db.session import Database
+from service.jobs.engine import JobEngine
 from service.settings import Settings, get_settings
 
 
@@ -32,9 +33,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             echo=settings.db_echo,
         )
         app.state.db = db
+        # Training pool + reaper (startup recovery is the reaper's first pass, on its own thread).
+        app.state.jobs = engine = JobEngine(db=db, settings=settings)
+        engine.start()
         try:
             yield
         finally:
+            await engine.aclose()
             db.dispose()
 
     app = FastAPI(
@@ -45,6 +50,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     errors.install(app)
-    for module in (health, datasets, recommendations, rules, diagnoses):
+    for module in (health, datasets, recommendations, rules, diagnoses, jobs):
         app.include_router(module.router)
     return app

@@ -6,6 +6,7 @@ Every value can be set from the environment with the ``ADVISOR_`` prefix (``ADVI
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -36,6 +37,96 @@ class Settings(BaseSettings):
     max_upload_bytes: int = Field(
         default=2 * 1024**3, ge=1, description="Largest upload accepted (413 beyond it, checked while streaming)."
     )
+
+    # -- training jobs (service.jobs) ------------------------------------------------------------------
+    queue: Literal["inprocess", "celery"] = Field(
+        default="inprocess",
+        description="Where job ids are sent: the embedded worker pool of `advisor serve`, or a Celery broker "
+        "(`celery`: the API only accepts and reports jobs; `advisor worker` processes train them).",
+    )
+    workers: int = Field(
+        default=1, ge=0, le=64, description="Jobs trained at once by the embedded pool (0: this process trains none)."
+    )
+    threads_per_job: int | None = Field(
+        default=None, ge=1, le=1024, description="Threads each job gives its ML library; default cores // workers."
+    )
+    job_max_attempts: int = Field(
+        default=2, ge=1, le=10, description="Tries of a job whose worker or training process died, before it fails."
+    )
+    lease_s: float = Field(
+        default=30.0, gt=0, le=3600, description="A running job whose heartbeat is older than this is re-queued."
+    )
+    heartbeat_s: float = Field(default=5.0, gt=0, le=600, description="How often a running job renews its lease.")
+    reaper_interval_s: float = Field(default=5.0, gt=0, le=600, description="How often expired leases are looked for.")
+    job_grace_s: float = Field(
+        default=30.0, ge=0, le=3600,
+        description="After a stop request (cancel, time budget) how long training may take to keep its best model "
+        "before the process is killed.",
+    )
+    job_progress_interval_s: float = Field(
+        default=0.5, gt=0, le=60, description="Least time between two progress writes of one job."
+    )
+    job_default_time_budget_s: float = Field(default=3600.0, ge=1, le=86400)
+    job_max_per_child: int = Field(
+        default=50, ge=1, description="Jobs one warm training process runs before it is replaced (frees memory)."
+    )
+    worker_prewarm: bool = Field(
+        default=True, description="Start the training processes (and import the ML libraries) before the first job."
+    )
+    sse_poll_s: float = Field(default=0.5, gt=0, le=60, description="How often /events looks at a job.")
+    job_omp_wait_policy: Literal["PASSIVE", "ACTIVE", "inherit"] = Field(
+        default="PASSIVE",
+        description="OMP_WAIT_POLICY of the training processes. PASSIVE: OpenMP threads sleep at barriers instead "
+        "of spinning; on a shared 2-core machine a 300k-row XGBoost fit used 4 CPU-s instead of 10 and a tiny fit "
+        "took 0.05 s instead of 1-2 s. 'inherit' leaves the environment alone.",
+    )
+
+    # -- scale-out: Celery workers (service.jobs.celery_app) -------------------------------------------
+    broker_url: str = Field(
+        default="",
+        description="Celery broker for queue=celery: redis://host:6379/0 or amqp://user:pass@host:5672//. "
+        "No default: credentials come from the environment. RabbitMQ: set the broker's consumer_timeout "
+        "(rabbitmq.conf, default 30 min) above job budget + grace, or a long job's channel is closed mid-job.",
+    )
+    gpu_queue_enabled: bool = Field(
+        default=False,
+        description="GPU workers exist: torch jobs go to the `gpu` queue. False: every job goes to `cpu`.",
+    )
+    broker_queue_prefix: str = Field(
+        default="", max_length=64, pattern=r"^[A-Za-z0-9_.-]*$",
+        description="Prefix of the queue names (`<prefix>cpu`, `<prefix>gpu`): deployments sharing a broker.",
+    )
+    celery_time_limit_margin_s: float = Field(
+        default=600.0, ge=0, le=86400,
+        description="Celery's hard task time limit = the longest job budget + grace + this; a backstop only "
+        "(the runner enforces each job's own budget).",
+    )
+    broker_republish_s: float = Field(
+        default=300.0, gt=0, le=86400,
+        description="The reconciler re-publishes a job still queued this long after this process last "
+        "published it (messages lost with a broker restart or a failed publish).",
+    )
+
+    @model_validator(mode="after")
+    def _job_threads(self) -> Settings:
+        # Oversubscription: jobs × threads > cores made a 13 s fit take 48 s here (ARCHITECTURE.md).
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        if self.threads_per_job is None:
+            self.threads_per_job = max(1, cores // max(1, self.workers))
+        elif self.workers * self.threads_per_job > cores:
+            raise ValueError(
+                f"workers × threads_per_job = {self.workers} × {self.threads_per_job} exceeds the {cores} cores"
+            )
+        if self.heartbeat_s * 2 > self.lease_s:
+            raise ValueError("lease_s must be at least twice heartbeat_s, or a slow write loses the lease")
+        if self.queue == "celery" and not self.broker_url:
+            raise ValueError("queue=celery needs broker_url (ADVISOR_BROKER_URL=redis://… or amqp://…)")
+        return self
+
+    @property
+    def artifacts_dir(self) -> Path:
+        """Where training jobs write their models: ``data_dir/artifacts/<job_id>/``."""
+        return self.data_dir / "artifacts"
 
     @model_validator(mode="after")
     def _resolve_paths(self) -> Settings:

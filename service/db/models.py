@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import BigInteger, Boolean, CheckConstraint, Float, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from service.db.base import Base
@@ -71,3 +71,78 @@ class Dataset(Base):
 
 JOB_STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
 
+
+class Job(Base):
+    """A training job. The row is the truth: status, attempt, lease, heartbeat, cancel flag, progress.
+
+    The queue only ever carries the id. ``lease_owner`` + ``lease_expires_at`` say which runner holds a
+    running job until when; every write a runner makes after its claim is conditioned on its lease, so
+    a runner that lost the job cannot overwrite it. ``result`` holds the JSON-safe outcome (metrics,
+    curves, diagnosis, baseline, lift); ``job_metrics`` holds the same numbers as rows for querying.
+    """
+
+    __tablename__ = "jobs"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # A dataset with jobs cannot be deleted (delete the jobs first); a recommendation can (set null).
+    dataset_id: Mapped[str] = mapped_column(String(36), ForeignKey("datasets.id", ondelete="RESTRICT"), index=True)
+    recommendation_id: Mapped[str | None] = mapped_column(
+        String(36), ForeignKey("recommendations.id", ondelete="SET NULL"), default=None
+    )
+    candidate: Mapped[int | None] = mapped_column(Integer, default=None)  # 0 = baseline; None = explicit spec
+    model: Mapped[str] = mapped_column(String(64))
+    trainer: Mapped[str] = mapped_column(String(64))
+    params: Mapped[dict] = mapped_column(StrictJSON())
+    baseline_spec: Mapped[dict | None] = mapped_column(StrictJSON(), default=None)
+    seed: Mapped[int] = mapped_column(Integer, default=0)
+    time_budget_s: Mapped[float] = mapped_column(Float)
+    queue: Mapped[str] = mapped_column(String(16), default="cpu")  # "cpu" | "gpu": routing for scale-out workers
+    status: Mapped[str] = mapped_column(String(16), default="queued")
+    attempt: Mapped[int] = mapped_column(Integer, default=0)  # claims so far
+    max_attempts: Mapped[int] = mapped_column(Integer, default=1)
+    lease_owner: Mapped[str | None] = mapped_column(String(100), default=None)
+    lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    child_pid: Mapped[int | None] = mapped_column(Integer, default=None)
+    progress: Mapped[dict | None] = mapped_column(StrictJSON(), default=None)
+    result: Mapped[dict | None] = mapped_column(StrictJSON(), default=None)
+    artifact: Mapped[dict | None] = mapped_column(StrictJSON(), default=None)
+    device: Mapped[dict | None] = mapped_column(StrictJSON(), default=None)
+    error: Mapped[dict | None] = mapped_column(StrictJSON(), default=None)
+    history: Mapped[list] = mapped_column(StrictJSON(), default=list)  # one entry per ended attempt
+    idempotency_key: Mapped[str | None] = mapped_column(String(200), unique=True, default=None)
+    request_sha256: Mapped[str | None] = mapped_column(String(64), default=None)
+    queued_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+
+    __table_args__ = (
+        Index("ix_jobs_created_at_id", "created_at", "id"),
+        # The reaper's scan: running jobs by lease expiry, queued jobs by age.
+        Index("ix_jobs_status_lease_expires_at", "status", "lease_expires_at"),
+        CheckConstraint(f"status IN {JOB_STATUSES!r}", name="status"),
+    )
+
+
+class JobMetric(Base):
+    """One logged value, MLflow-style: ``(key, value, step, timestamp)`` of a job's model or baseline run.
+
+    Final scores are ``validation.<metric>`` / ``test.<metric>`` at step 0; learning curves are
+    ``train.<metric>`` / ``valid.<metric>`` per round. A non-finite value is stored as null (never NaN);
+    the job's ``result.metric_notes`` says why.
+    """
+
+    __tablename__ = "job_metrics"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    job_id: Mapped[str] = mapped_column(String(36), ForeignKey("jobs.id", ondelete="CASCADE"))
+    run: Mapped[str] = mapped_column(String(16))  # "model" | "baseline"
+    key: Mapped[str] = mapped_column(String(200))
+    value: Mapped[float | None] = mapped_column(Float, default=None)
+    step: Mapped[int] = mapped_column(Integer, default=0)
+    timestamp: Mapped[int] = mapped_column(BigInteger)  # milliseconds since the epoch, as MLflow
+
+    __table_args__ = (Index("ix_job_metrics_job_id_run_key_step", "job_id", "run", "key", "step"),)

@@ -17,7 +17,7 @@ from starlette.requests import Request
 from service.db.models import Dataset
 from service.db.session import Database
 from service.db.types import new_id, utcnow
-from service.errors import BadRequest, NotFound, ServiceError
+from service.errors import BadRequest, Conflict, NotFound, ServiceError
 from service.repositories import datasets as repo
 from service.schemas.datasets import DatasetMetadataCreate, DatasetRead
 from service.schemas.pagination import Cursor
@@ -36,12 +36,6 @@ class DataProblem(ServiceError):
         self.status = error.status  # type: ignore[misc]
         self.type = f"urn:model-advisor:problem:{error.type_slug}"  # type: ignore[misc]
         self.title = error.title  # type: ignore[misc]
-
-
-class Conflict(ServiceError):
-    status = 409
-    type = "urn:model-advisor:problem:conflict"
-    title = "Conflict with the current state"
 
 
 def fingerprint(sha256: str, fields: dict[str, str]) -> str:

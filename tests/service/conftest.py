@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 import pytest
+from _testdb import database_url
 from fastapi import FastAPI
 
 from service.db import migrate
@@ -23,7 +24,8 @@ def anyio_backend() -> str:
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return Settings(data_dir=tmp_path, database_url=f"sqlite:///{tmp_path / 'advisor.db'}")
+    # SQLite by default; ADVISOR_TEST_DATABASE_URL=postgresql+psycopg://… runs the suite on PostgreSQL.
+    return Settings(data_dir=tmp_path, database_url=database_url(tmp_path))
 
 
 @pytest.fixture

@@ -1,0 +1,146 @@
+"""/v1/jobs"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Header, Path, Query, Request
+from starlette.responses import FileResponse, Response, StreamingResponse
+
+from service.deps import DatabaseDep, JSONBody, SettingsDep
+from service.errors import problem_responses
+from service.jobs.engine import JobEngine
+from service.jobs.states import STATUSES, JobStatus, is_terminal
+from service.schemas.jobs import JobCreate, JobMetricList, JobMetricRead, JobPage, JobRead
+from service.services import jobs as service
+
+PREFIX = service.PREFIX
+router = APIRouter(prefix=PREFIX, tags=["jobs"])
+
+JobId = Annotated[str, Path(max_length=64)]
+
+
+async def get_engine(request: Request) -> JobEngine:
+    """The job engine the app's lifespan started."""
+    engine: JobEngine = request.app.state.jobs
+    return engine
+
+
+EngineDep = Annotated[JobEngine, Depends(get_engine)]
+
+
+def _retry_after(job: JobRead) -> str:
+    # A first poll soon after a small job may already see it done; long jobs are still fine at 2 s.
+    return "1" if job.status == "queued" else "2"
+
+
+@router.post(
+    "",
+    status_code=202,
+    response_model=JobRead,
+    dependencies=[JSONBody],
+    responses=problem_responses(400, 404, 409, 415, 422),
+)
+async def create_job(
+    body: JobCreate,
+    db: DatabaseDep,
+    settings: SettingsDep,
+    engine: EngineDep,
+    idempotency_key: Annotated[
+        str | None,
+        Header(max_length=200, description="Repeat a request safely: the same key and body return the first job."),
+    ] = None,
+) -> Response:
+    """Queue a training job for a dataset: a recommendation's candidate (default: the first) or an explicit spec."""
+    row, replayed = await service.create(
+        db=db, settings=settings, queue=engine.queue, data=body, idempotency_key=idempotency_key
+    )
+    read = service.to_read(row)
+    headers = {"Location": f"{PREFIX}/{row.id}", "Retry-After": _retry_after(read)}
+    if replayed:
+        headers["Idempotent-Replayed"] = "true"
+    return Response(read.model_dump_json(), status_code=202, media_type="application/json", headers=headers)
+
+
+@router.get("", response_model=JobPage, responses=problem_responses(422))
+async def list_jobs(
+    db: DatabaseDep,
+    status: Annotated[JobStatus | None, Query(description=f"One of {', '.join(STATUSES)}.")] = None,
+    dataset_id: Annotated[str | None, Query(max_length=64)] = None,
+    limit: Annotated[int, Query(ge=1, le=100, description="Page size.")] = 20,
+    cursor: Annotated[str | None, Query(max_length=512, description="next_cursor of the previous page.")] = None,
+) -> JobPage:
+    """List jobs, newest first, optionally by status and dataset (curves are left out; get the job for them)."""
+    rows, next_cursor = await service.list_page(db=db, limit=limit, cursor=cursor, status=status, dataset_id=dataset_id)
+    return JobPage(items=[service.to_read(r, include_curves=False) for r in rows], next_cursor=next_cursor)
+
+
+@router.get("/{id}", response_model=JobRead, responses=problem_responses(404, 422))
+async def get_job(id: JobId, db: DatabaseDep) -> Response:
+    """Return a job: status and progress, and once done its metrics, baseline, curves, diagnosis and model link."""
+    read = service.to_read(await service.get(db=db, id=id))
+    headers = {} if is_terminal(read.status) else {"Retry-After": _retry_after(read)}
+    return Response(read.model_dump_json(), media_type="application/json", headers=headers)
+
+
+@router.post("/{id}/cancel", response_model=JobRead, responses=problem_responses(404, 409, 422))
+async def cancel_job(id: JobId, db: DatabaseDep) -> Response:
+    """Cancel a job: a queued one at once (200), a running one within about a second (202, best model kept)."""
+    read = service.to_read(await service.cancel(db=db, id=id))
+    return Response(read.model_dump_json(), status_code=202 if read.status == "running" else 200,
+                    media_type="application/json")
+
+
+@router.delete("/{id}", status_code=204, responses=problem_responses(404, 409, 422))
+async def delete_job(id: JobId, db: DatabaseDep, settings: SettingsDep) -> Response:
+    """Delete a finished job with its metrics and model files (cancel a running one first)."""
+    await service.delete(db=db, settings=settings, id=id)
+    return Response(status_code=204)
+
+
+@router.get(
+    "/{id}/model",
+    responses={200: {"content": {"application/zip": {}}, "description": "The model's files, zipped."},
+               **problem_responses(404, 409, 422, 500)},
+)
+async def download_model(id: JobId, db: DatabaseDep, settings: SettingsDep) -> FileResponse:
+    """Download the trained model (a zip of the safe-format model, schema.json, meta.json and manifest.json)."""
+    path, job = await service.model_file(db=db, settings=settings, id=id)
+    artifact = job.artifact or {}
+    return FileResponse(
+        path,
+        media_type="application/zip",
+        filename=f"{job.id}-{job.trainer}.zip",
+        headers={
+            "X-Content-SHA256": str(artifact.get("zip_sha256")),
+            "X-Artifact-SHA256": str(artifact.get("sha256")),
+            "X-Artifact-Format": str(artifact.get("format")),
+        },
+    )
+
+
+@router.get("/{id}/metrics", response_model=JobMetricList, responses=problem_responses(404, 422))
+async def list_metrics(
+    id: JobId,
+    db: DatabaseDep,
+    run: Annotated[str | None, Query(pattern="^(model|baseline)$")] = None,
+    key: Annotated[str | None, Query(max_length=200, description="e.g. valid.logloss, test.roc_auc")] = None,
+) -> JobMetricList:
+    """Return the job's logged metrics (key, value, step, timestamp), MLflow-style, for curves and export."""
+    rows = await service.metrics(db=db, id=id, run=run, key=key)
+    return JobMetricList(items=[JobMetricRead(run=r.run, key=r.key, value=r.value, step=r.step,
+                                              timestamp=r.timestamp) for r in rows])
+
+
+@router.get(
+    "/{id}/events",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/event-stream": {}}, "description": "progress events, then one end event"},
+               **problem_responses(404, 422)},
+)
+async def job_events(id: JobId, request: Request, db: DatabaseDep, settings: SettingsDep) -> StreamingResponse:
+    """Stream the job's progress as Server-Sent Events until it ends (a final `end` event carries the job)."""
+    await service.get(db=db, id=id)  # 404 before the stream starts
+    stream = service.events(db=db, settings=settings, id=id, is_disconnected=request.is_disconnected)
+    return StreamingResponse(stream, media_type="text/event-stream",
+                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})

@@ -1,0 +1,397 @@
+"""The code that runs inside a training process (spawned, never forked; no database, no HTTP).
+
+The runner talks to it over a pipe in JSON (never pickle), one message per ``send_bytes``:
+
+parent → child: ``{"t": "job", ...}`` (ids, paths and JSON parameters), ``{"t": "stop", "job_id", "reason"}``,
+``{"t": "exit"}``.
+child → parent: ``ready`` (pid, device), ``progress`` (phase, current, total, latest round metrics),
+``result`` / ``error`` for the ``model`` run and then for the ``baseline`` run, and ``done``.
+
+A process serves jobs one after another (the ML libraries stay imported between them); the parent kills
+it to stop native code that does not return, and replaces it. If the parent goes away (the pipe
+closes) the process exits at once instead of training for nobody.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import platform
+import queue
+import signal
+import threading
+import time
+import traceback
+import zipfile
+from collections.abc import Callable, Mapping
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+from trainers.callbacks import Callbacks
+
+# What a warm process imports before its first job: the table path and the trainers every job uses
+# (each job also trains a linear baseline). Torch and LightGBM load on first use.
+PRELOAD = (
+    "pandas",
+    "pyarrow.parquet",
+    "trainers.run",
+    "trainers.datasets",
+    "trainers.classical.xgboost_trainer",
+    "trainers.classical.sklearn_baselines",
+    "sklearn.metrics",
+)
+MODEL_ZIP = "model.zip"
+SAMPLE_ROWS = 5
+PROGRESS_INTERVAL_S = 0.25
+BASELINE_SHARE = 0.1  # of the time budget, kept for the baseline when a job trains one
+# Fixed member time in the zip, so the same files always give the same archive (and SHA-256).
+_ZIP_TIME = (1980, 1, 1, 0, 0, 0)
+
+
+def encode(message: Mapping[str, Any]) -> bytes:
+    """A message as strict JSON bytes (non-finite floats are a bug upstream: they raise)."""
+    return json.dumps(message, allow_nan=False, separators=(",", ":")).encode()
+
+
+def decode(data: bytes) -> dict[str, Any]:
+    """The message in ``data``."""
+    message: dict[str, Any] = json.loads(data)
+    return message
+
+
+def finite(value: Any) -> float | None:
+    """``value`` as a float, None when missing or not finite."""
+    try:
+        f = float(value)
+    except (TypeError, ValueError):
+        return None
+    return f if math.isfinite(f) else None
+
+
+def json_safe(value: Any) -> Any:
+    """Nested lists/dicts/numpy values as plain JSON values; NaN and infinities become None."""
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    if hasattr(value, "tolist") and not isinstance(value, str | bytes):
+        return json_safe(value.tolist())
+    if isinstance(value, bool) or value is None or isinstance(value, str | int):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    return str(value)
+
+
+# -- device -------------------------------------------------------------------------------------
+def cpu_model() -> str:
+    """The CPU's model name from /proc/cpuinfo (Linux), else what ``platform`` knows."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as fh:
+            for line in fh:
+                if line.lower().startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown"
+
+
+def gpu_name() -> str | None:
+    """The first NVIDIA GPU's name from the driver's /proc files, without loading CUDA; None if none."""
+    root = Path("/proc/driver/nvidia/gpus")
+    try:
+        boards = sorted(root.iterdir())
+    except OSError:
+        return None
+    for board in boards:
+        try:
+            for line in (board / "information").read_text(errors="replace").splitlines():
+                if line.startswith("Model:"):
+                    return line.split(":", 1)[1].strip()
+        except OSError:
+            continue
+    return "NVIDIA GPU" if boards else None
+
+
+def describe_host() -> dict[str, Any]:
+    """What this process can train on."""
+    return {"cpu": cpu_model(), "cores": os.cpu_count(), "gpu": gpu_name(), "platform": platform.platform()}
+
+
+def device_record(host: Mapping[str, Any], trainer: type, params: Mapping[str, Any], n_threads: int,
+                  run_info: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The device a run used and, when a GPU was there but unused, why."""
+    used = "cpu"
+    gpu = host.get("gpu")
+    reason: str | None = None
+    if run_info and run_info.get("device"):
+        used = "cuda" if str(run_info["device"]).startswith("cuda") else str(run_info["device"])
+        if used == "cuda":
+            gpu = run_info.get("device_name") or gpu
+    if used == "cpu":
+        if gpu is None:
+            reason = "no GPU on this worker"
+        elif not getattr(trainer, "SUPPORTS_GPU", False):
+            reason = f"{getattr(trainer, 'NAME', trainer)} trains on the CPU only"
+        elif run_info and run_info.get("notes"):
+            reason = "; ".join(str(n) for n in run_info["notes"] if "device" in str(n)) or "the trainer chose the CPU"
+        else:
+            reason = f"the job's parameters ask for device {params.get('device', 'cpu')!r}"
+    return {
+        "device": used,
+        "cpu": host.get("cpu"),
+        "gpu": gpu,
+        "gpu_unused_reason": reason,
+        "threads": n_threads,
+    }
+
+
+# -- callbacks ----------------------------------------------------------------------------------
+class ProgressCallbacks(Callbacks):
+    """Sends throttled progress to the parent, records when each round ended, and stops on request."""
+
+    def __init__(self, send: Callable[[dict[str, Any]], None], job_id: str, stop: threading.Event,
+                 reasons: dict[str, str], phase: str) -> None:
+        self._send = send
+        self._job_id = job_id
+        self._stop = stop
+        self._reasons = reasons
+        self.phase = phase
+        self.total = 0
+        self.current = 0
+        self.round_times: list[int] = []
+        self._last = 0.0
+
+    def _emit(self, metrics: Mapping[str, float] | None = None) -> None:
+        self._last = time.monotonic()
+        message: dict[str, Any] = {"t": "progress", "job_id": self._job_id, "phase": self.phase,
+                                   "current": self.current, "total": self.total}
+        if metrics:
+            message["metrics"] = {k: finite(v) for k, v in metrics.items()}
+        self._send(message)
+
+    def on_start(self, total: int) -> None:
+        self.total = int(total)
+        self._emit()
+
+    def on_round(self, round: int, metrics: Mapping[str, float]) -> None:
+        self.current = round + 1
+        self.round_times.append(time.time_ns() // 1_000_000)
+        if time.monotonic() - self._last >= PROGRESS_INTERVAL_S:
+            self._emit(metrics)
+
+    def should_stop(self) -> bool:
+        return self._stop.is_set()
+
+    def stop_reason(self) -> Any:
+        return self._reasons.get(self._job_id, "cancelled")
+
+    def on_end(self) -> None:
+        self._emit()
+
+
+# -- one job ------------------------------------------------------------------------------------
+def trainer_class(name: str) -> type:
+    """The registered trainer ``name``; the torch trainers are registered by importing their module."""
+    from trainers.registry import TrainerRegistryError, get_trainer
+
+    try:
+        return get_trainer(name)
+    except TrainerRegistryError:
+        from trainers.torch import TORCH_TRAINERS
+
+        if name not in TORCH_TRAINERS:
+            raise
+        import importlib
+
+        importlib.import_module(TORCH_TRAINERS[name].partition(":")[0])
+        return get_trainer(name)
+
+
+def zip_artifact(directory: Path, files: list[str], out: Path) -> str:
+    """Write exactly ``files`` (and the manifest) of ``directory`` into a deterministic zip; its SHA-256."""
+    from trainers.artifacts import MANIFEST_FILE, sha256_file
+
+    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        for name in sorted({*files, MANIFEST_FILE}):
+            info = zipfile.ZipInfo(name, date_time=_ZIP_TIME)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.external_attr = 0o644 << 16
+            with (directory / name).open("rb") as src, zf.open(info, "w") as dst:
+                while block := src.read(1 << 20):
+                    dst.write(block)
+    return sha256_file(out)
+
+
+def _sample_predictions(model_dir: Path, sha256: str, data: Any, plan: Any, n_threads: int) -> dict[str, Any]:
+    """Reload the saved model (checking it loads) and predict the first rows, for the job record."""
+    import numpy as np
+
+    from trainers.artifacts import load_artifact
+
+    model = load_artifact(model_dir, n_threads=n_threads, expected_sha256=sha256)
+    index = np.arange(min(SAMPLE_ROWS, data.n_rows))
+    rows = data.sample_rows(index) if plan.kind == "frame" else data.array_data().subset(index)
+    output = model.predict_output(rows)
+    return {"row_index": index.tolist(), "output": json_safe(np.asarray(output))}
+
+
+def _fit(msg: Mapping[str, Any], spec_msg: Mapping[str, Any], data: Any, out_dir: Path,
+         callbacks: ProgressCallbacks, time_budget_s: float | None) -> tuple[Any, dict[str, Any], Any, type]:
+    from trainers.datasets import plan_inputs
+    from trainers.spec import TrainSpec
+
+    cls = trainer_class(spec_msg["trainer"])
+    plan = plan_inputs(cls, data.modality, spec_msg["params"])
+    spec = TrainSpec(trainer=spec_msg["trainer"], params=plan.params, seed=int(msg["seed"]),
+                     time_budget_s=time_budget_s, n_threads=int(msg["n_threads"]))
+    if plan.kind == "frame":
+        from trainers.run import fit_and_evaluate
+
+        frame, features = data.flat_frame() if plan.flatten else (data.frame, data.feature_columns)
+        result = fit_and_evaluate(spec, frame, data.target, data.task, features, callbacks, out_dir)
+        run_info: dict[str, Any] = {}
+    else:
+        from trainers.torch.jobs import fit_and_evaluate_arrays
+
+        result, run_info = fit_and_evaluate_arrays(spec, data.array_data(), callbacks, out_dir)
+    return result, json_safe(dict(run_info or {})), plan, cls
+
+
+def _error(run: str, job_id: str, exc: BaseException) -> dict[str, Any]:
+    from trainers.callbacks import TrainingStopped
+
+    kind = "stopped" if isinstance(exc, TrainingStopped) else type(exc).__name__
+    error: dict[str, Any] = {"type": kind, "message": str(exc) or type(exc).__name__}
+    if isinstance(exc, TrainingStopped):
+        error["reason"] = exc.reason
+    for attr in ("key", "column", "reason"):
+        value = getattr(exc, attr, None)
+        if isinstance(value, str):
+            error.setdefault(attr, value)
+    if not isinstance(exc, TrainingStopped):
+        error["traceback"] = "".join(traceback.format_exception(exc, limit=-4))[-2000:]
+    return {"t": "error", "run": run, "job_id": job_id, "error": error}
+
+
+def run_job(msg: Mapping[str, Any], send: Callable[[dict[str, Any]], None], stop: threading.Event,
+            reasons: dict[str, str], host: Mapping[str, Any]) -> None:
+    """Train the job's model and then its baseline; every outcome goes back as a message."""
+    received = time.monotonic()
+    job_id = str(msg["job_id"])
+    out_dir = Path(msg["out_dir"])
+    budget = float(msg["time_budget_s"])
+    send({"t": "progress", "job_id": job_id, "phase": "loading", "current": 0, "total": 0})
+    model_ok = False
+    data = None
+    try:
+        from trainers.datasets import load_dataset
+
+        data = load_dataset(msg["dataset_dir"])
+        callbacks = ProgressCallbacks(send, job_id, stop, reasons, "training")
+        # The baseline's share: a model that uses its whole budget still leaves time for the comparison.
+        left = budget * (1.0 - BASELINE_SHARE if msg.get("baseline") else 1.0) - (time.monotonic() - received)
+        if left <= 0:
+            from trainers.callbacks import TrainingStopped
+
+            raise TrainingStopped("time_budget")
+        result, run_info, plan, cls = _fit(msg, msg["model"], data, out_dir / "model", callbacks, left)
+        callbacks.phase = "saving"
+        send({"t": "progress", "job_id": job_id, "phase": "saving", "current": callbacks.current,
+              "total": callbacks.total})
+        artifact = result.artifact
+        sample = _sample_predictions(Path(artifact.directory), artifact.sha256, data, plan, int(msg["n_threads"]))
+        zip_sha = zip_artifact(Path(artifact.directory), list(artifact.files), out_dir / MODEL_ZIP)
+        notes = [*data.notes, *([plan.note] if plan.note else [])]
+        send({
+            "t": "result", "run": "model", "job_id": job_id,
+            "result": result.model_dump(mode="json"),
+            "round_times": callbacks.round_times,
+            "run_info": run_info,
+            "sample_predictions": sample,
+            "zip": {"file": MODEL_ZIP, "sha256": zip_sha, "size": (out_dir / MODEL_ZIP).stat().st_size},
+            "device": device_record(host, cls, plan.params, int(msg["n_threads"]), run_info),
+            "notes": notes,
+        })
+        model_ok = True
+    except Exception as exc:  # every failure is reported; the parent decides what it means
+        send(_error("model", job_id, exc))
+
+    baseline = msg.get("baseline")
+    if model_ok and baseline:
+        left = budget - (time.monotonic() - received)
+        try:
+            from trainers.callbacks import TrainingStopped
+
+            if stop.is_set():
+                raise TrainingStopped(reasons.get(job_id, "cancelled"))  # type: ignore[arg-type]
+            if left < 1.0:
+                raise TrainingStopped("time_budget")
+            callbacks = ProgressCallbacks(send, job_id, stop, reasons, "baseline")
+            result, run_info, _, _ = _fit(msg, baseline, data, out_dir / "baseline", callbacks, left)
+            send({"t": "result", "run": "baseline", "job_id": job_id, "result": result.model_dump(mode="json"),
+                  "round_times": callbacks.round_times})
+        except Exception as exc:
+            send(_error("baseline", job_id, exc))
+    del data
+    send({"t": "done", "job_id": job_id})
+
+
+# -- process entry point ------------------------------------------------------------------------
+def child_main(conn: Connection, preload: bool = True, env: Mapping[str, str] | None = None) -> None:
+    """Entry point of a spawned training process: announce readiness, then serve jobs until told to exit.
+
+    ``env`` is applied before any ML library loads (OpenMP reads ``OMP_WAIT_POLICY`` once, at load).
+    """
+    os.environ.update(env or {})
+    # Ctrl-C on `advisor serve` reaches the whole process group; the parent decides what stops.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    send_lock = threading.Lock()
+
+    def send(message: dict[str, Any]) -> None:
+        data = encode(message)
+        with send_lock:
+            conn.send_bytes(data)
+
+    if preload:
+        import importlib
+
+        for module in PRELOAD:
+            # An optional library missing: the job that needs it will say so.
+            with contextlib.suppress(ImportError):
+                importlib.import_module(module)
+    host = describe_host()
+    jobs: queue.Queue[dict[str, Any] | None] = queue.Queue()
+    stop = threading.Event()
+    reasons: dict[str, str] = {}
+    current: list[str | None] = [None]
+
+    def listen() -> None:
+        while True:
+            try:
+                msg = decode(conn.recv_bytes())
+            except (EOFError, OSError):
+                os._exit(3)  # the parent is gone: nobody is waiting for this training
+            kind = msg.get("t")
+            if kind == "job":
+                # Jobs come one at a time (the next only after "done"), so the listener owns "current".
+                stop.clear()
+                reasons.clear()
+                current[0] = str(msg["job_id"])
+                jobs.put(msg)
+            elif kind == "stop":
+                if msg.get("job_id") == current[0]:
+                    reasons[str(msg["job_id"])] = str(msg.get("reason") or "cancelled")
+                    stop.set()
+            elif kind == "exit":
+                jobs.put(None)
+                return
+
+    threading.Thread(target=listen, name="advisor-child-listen", daemon=True).start()
+    send({"t": "ready", "pid": os.getpid(), "host": host})
+    while (msg := jobs.get()) is not None:
+        run_job(msg, send, stop, reasons, host)
+    conn.close()

@@ -1,0 +1,97 @@
+"""The job engine an app owns: the queue, the embedded worker pool and the reaper, started and stopped
+by the lifespan (``create_app``) so nothing runs at import and tests get a fresh engine per app."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import logging
+import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from service.db.session import Database
+from service.jobs.pool import PREWARM_DELAY_S, WorkerPool
+from service.jobs.queue import InProcessQueue, JobQueue
+from service.jobs.reaper import Reaper
+from service.settings import Settings
+
+if TYPE_CHECKING:
+    from service.jobs.reconciler import Reconciler
+
+logger = logging.getLogger(__name__)
+
+# What POST /v1/jobs needs to check parameters: first the libraries (modules that register no trainer),
+# then the trainers, most used first, through the registry. Torch loads on first use only.
+VALIDATION_LIBRARIES = (
+    "xgboost", "sklearn.linear_model", "sklearn.compose", "sklearn.impute", "sklearn.pipeline",
+    "sklearn.preprocessing", "sklearn.metrics", "lightgbm", "trainers.run", "trainers.datasets",
+)
+VALIDATION_TRAINERS = ("xgboost", "sklearn_logistic", "sklearn_ridge", "lightgbm")
+
+
+class JobEngine:
+    """Queue + pool + reaper for one app."""
+
+    def __init__(self, *, db: Database, settings: Settings) -> None:
+        self.db = db
+        self.settings = settings
+        self.inprocess = InProcessQueue()
+        self.queue: JobQueue = self.inprocess
+        self.reaper: Reaper | Reconciler
+        if settings.queue == "celery":
+            # Scale-out: this process only accepts and reports jobs; `advisor worker` processes train them.
+            # The reconciler (lease recovery + re-publishing lost messages) runs here, beside the publisher.
+            from service.jobs.celery_app import make_celery
+            from service.jobs.celery_queue import CeleryQueue
+            from service.jobs.reconciler import Reconciler
+
+            celery_queue = CeleryQueue(make_celery(settings), settings)
+            self.queue = celery_queue
+            self.pool = None
+            self.reaper = Reconciler(db=db, settings=settings, queue=celery_queue)
+        else:
+            self.pool = WorkerPool(db=db, settings=settings, queue=self.inprocess) if settings.workers > 0 else None
+            self.reaper = Reaper(db=db, settings=settings, queue=self.queue)
+        self._stopping = threading.Event()
+
+    def start(self) -> None:
+        """Start the pool's slots and the reaper (whose first pass is the startup recovery)."""
+        if self.pool is not None:
+            self.pool.start()
+        self.reaper.start()
+        if self.settings.worker_prewarm:
+            threading.Thread(target=self._warm_validation, name="advisor-warm-validation", daemon=True).start()
+
+    def _warm_validation(self) -> None:
+        # POST /v1/jobs checks parameters with the trainer classes; importing XGBoost, LightGBM and
+        # scikit-learn on the first request took seconds. Import them once, shortly after startup.
+        # Trainer modules only through get_trainer: it imports them holding the registry's lock, and their
+        # @register_trainer takes that lock, so importing one directly here while a request's get_trainer
+        # imports it deadlocks (seen). Libraries first, directly: that is the slow part, and it keeps
+        # the registry's lock short when the trainers follow.
+        if self._stopping.wait(PREWARM_DELAY_S):
+            return
+        from trainers.registry import get_trainer
+
+        steps: list[tuple[Callable[[str], object], str]] = [(importlib.import_module, m) for m in VALIDATION_LIBRARIES]
+        steps += [(get_trainer, t) for t in VALIDATION_TRAINERS]
+        for load, name in steps:
+            if self._stopping.is_set():
+                return
+            try:
+                load(name)
+            except Exception:  # an optional library missing: the request naming it will say so
+                logger.debug("could not import %s", name, exc_info=True)
+
+    async def aclose(self) -> None:
+        """:meth:`stop` on a worker thread (it waits for threads), for the app's lifespan."""
+        await asyncio.to_thread(self.stop)
+
+    def stop(self) -> None:
+        """Stop the reaper, then the pool: running jobs go back to the queue, processes are killed."""
+        self._stopping.set()
+        self.reaper.stop()
+        if self.pool is not None:
+            self.pool.stop()
+        self.queue.close()

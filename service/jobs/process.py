@@ -1,0 +1,136 @@
+"""The parent's handle on one training process: spawn it, talk JSON to it, stop or kill it.
+
+Spawned (never forked): a fork would copy the API's database connections, threads and event loop into
+the child. Messages are JSON bytes on a ``multiprocessing`` pipe, never pickled objects.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import multiprocessing
+import signal
+import time
+from typing import Any
+
+from service.jobs.child import child_main, decode, encode
+from service.settings import Settings
+
+logger = logging.getLogger(__name__)
+_CTX = multiprocessing.get_context("spawn")
+
+
+def child_env(settings: Settings) -> dict[str, str]:
+    """Environment variables a training process sets before it loads any ML library."""
+    env: dict[str, str] = {}
+    if settings.job_omp_wait_policy != "inherit":
+        env["OMP_WAIT_POLICY"] = settings.job_omp_wait_policy
+    return env
+
+
+class ChildDied(Exception):
+    """The training process exited (or was killed) while the parent was waiting for it."""
+
+    def __init__(self, exitcode: int | None) -> None:
+        self.exitcode = exitcode
+        super().__init__(describe_exit(exitcode))
+
+
+def describe_exit(exitcode: int | None) -> str:
+    """A sentence for how a process ended: ``killed by SIGKILL``, ``exited with status 1``."""
+    if exitcode is None:
+        return "the training process stopped answering"
+    if exitcode < 0:
+        try:
+            name = signal.Signals(-exitcode).name
+        except ValueError:
+            name = f"signal {-exitcode}"
+        hint = " (out of memory, or killed from outside)" if name == "SIGKILL" else ""
+        return f"the training process was killed by {name}{hint}"
+    return f"the training process exited with status {exitcode}"
+
+
+class TrainingProcess:
+    """One spawned training process; it serves jobs one at a time until closed or killed."""
+
+    def __init__(self, *, preload: bool = True, env: dict[str, str] | None = None) -> None:
+        self._conn, child_conn = _CTX.Pipe(duplex=True)
+        # daemon: a parent that exits without closing the pool still takes its children with it.
+        self._proc = _CTX.Process(target=child_main, args=(child_conn, preload, env or {}), name="advisor-train",
+                                  daemon=True)
+        self._proc.start()
+        child_conn.close()
+        self.jobs_run = 0
+        self.host: dict[str, Any] | None = None
+        self._dead = False
+
+    @property
+    def pid(self) -> int | None:
+        """The process id."""
+        return self._proc.pid
+
+    @property
+    def exitcode(self) -> int | None:
+        """The exit code once it has ended (negative: killed by that signal)."""
+        return self._proc.exitcode
+
+    def alive(self) -> bool:
+        """Whether the process runs and its pipe is open."""
+        return not self._dead and self._proc.is_alive()
+
+    def send(self, message: dict[str, Any]) -> None:
+        """Send one JSON message; :class:`ChildDied` if the process is gone."""
+        try:
+            self._conn.send_bytes(encode(message))
+        except (BrokenPipeError, ConnectionResetError, OSError) as exc:
+            self._dead = True
+            raise ChildDied(self._wait_exitcode()) from exc
+
+    def recv(self, timeout: float) -> dict[str, Any] | None:
+        """The next message, or None if none came within ``timeout``; :class:`ChildDied` if it ended."""
+        try:
+            if not self._conn.poll(timeout):
+                if not self._proc.is_alive():
+                    # It may have ended right after writing: drain first, then report the death.
+                    if self._conn.poll(0):
+                        return decode(self._conn.recv_bytes())
+                    self._dead = True
+                    raise ChildDied(self._wait_exitcode())
+                return None
+            return decode(self._conn.recv_bytes())
+        except (EOFError, ConnectionResetError, OSError) as exc:
+            self._dead = True
+            raise ChildDied(self._wait_exitcode()) from exc
+
+    def wait_ready(self, timeout: float) -> dict[str, Any]:
+        """Wait for the ``ready`` message (the imports done); returns the host description."""
+        deadline = time.monotonic() + timeout
+        while self.host is None:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError(f"the training process did not start within {timeout:.0f} s")
+            message = self.recv(min(left, 1.0))
+            if message is not None and message.get("t") == "ready":
+                self.host = dict(message.get("host") or {})
+        return self.host
+
+    def _wait_exitcode(self, timeout: float = 5.0) -> int | None:
+        self._proc.join(timeout)
+        return self._proc.exitcode
+
+    def kill(self) -> int | None:
+        """SIGKILL the process (native code included) and reap it; returns its exit code."""
+        self._dead = True
+        if self._proc.is_alive():
+            self._proc.kill()
+        code = self._wait_exitcode()
+        self._conn.close()
+        return code
+
+    def close(self, timeout: float = 2.0) -> None:
+        """Ask the process to exit; kill it if it has not within ``timeout`` seconds."""
+        if not self._dead and self._proc.is_alive():
+            with contextlib.suppress(OSError):
+                self._conn.send_bytes(encode({"t": "exit"}))
+            self._proc.join(timeout)
+        self.kill()

@@ -1,0 +1,88 @@
+"""The reconciler for Celery deployments: the reaper's lease recovery plus re-publishing of queued jobs.
+
+Expired leases are handled by :func:`service.jobs.reaper.reap` itself (re-queue with attempt + 1, or fail
+or cancel, each a compare-and-set). What differs from the embedded pool is re-publishing: the in-process
+queue can say which ids are waiting, a broker cannot (cheaply). So a queued job is re-published when
+
+* the reaper just re-queued it (its worker died): at once;
+* at startup, or when it has waited longer than ``lease_s`` and this process has not published it in the
+  last ``broker_republish_s``: its message may have been lost (a Redis restart without persistence, a
+  publish that failed, an API that died between commit and publish).
+
+A duplicate message costs one no-op delivery (the runner's claim refuses a job that is not queued); a
+missing one would leave the job queued forever, so the reconciler errs on the side of publishing.
+It runs in every API process (``JobEngine``), next to the publisher: API processes always exist in a
+deployment, while workers may scale to zero, and several reconcilers are safe together.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import datetime, timedelta
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from service.db.session import Database
+from service.db.types import utcnow
+from service.jobs.celery_queue import CeleryQueue
+from service.jobs.reaper import ReapReport, reap
+from service.repositories import jobs as repo
+from service.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+
+def reconcile(db: Database, settings: Settings, queue: CeleryQueue, *, startup: bool = False,
+              now: datetime | None = None) -> ReapReport:
+    """One pass: release expired leases (the reaper's), then re-publish the queued jobs that need it."""
+    now = now or utcnow()
+    report = reap(db, settings, None, now=now)  # no queue: the reaper only releases; we publish below
+    requeued = set(report.requeued)
+    stale_before = now - timedelta(seconds=settings.lease_s)
+    for job_id, preferred in db.call(repo.queued, before=None if startup else stale_before, write=False):
+        if job_id not in requeued and not startup and queue.recently_published(job_id, settings.broker_republish_s):
+            continue
+        try:
+            queue.enqueue(job_id, preferred)
+        except Exception:
+            logger.warning("could not re-publish job %s", job_id, exc_info=True)
+            break
+        report.enqueued.append(job_id)
+    if report.enqueued:
+        logger.info("reconciler: re-published %d queued job(s)", len(report.enqueued))
+    return report
+
+
+class Reconciler:
+    """A daemon thread running :func:`reconcile` every ``reaper_interval_s`` (the first pass is the startup one)."""
+
+    def __init__(self, *, db: Database, settings: Settings, queue: CeleryQueue) -> None:
+        self.db = db
+        self.settings = settings
+        self.queue = queue
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.recovered = False
+
+    def start(self) -> None:
+        """Start the thread."""
+        self._thread = threading.Thread(target=self._loop, name="advisor-reconciler", daemon=True)
+        self._thread.start()
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                reconcile(self.db, self.settings, self.queue, startup=not self.recovered)
+                self.recovered = True
+            except SQLAlchemyError as exc:  # not migrated yet, or the database is away: try again later
+                logger.warning("job reconciler: %s", str(exc).splitlines()[0])
+            except Exception:
+                logger.exception("job reconciler pass failed")
+            self._stop.wait(self.settings.reaper_interval_s)
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop the thread (waits for a pass in progress)."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)

@@ -1,0 +1,166 @@
+"""Training-job requests and responses."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from service.jobs.states import JobStatus
+
+
+class JobSpec(BaseModel):
+    """An explicit training spec, instead of (or overriding) a recommendation's candidate."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    trainer: str = Field(min_length=1, max_length=64, description="A registered trainer, e.g. 'xgboost'.")
+    params: dict[str, Any] = Field(default_factory=dict, description="Applied exactly; unknown keys are refused.")
+    model: str | None = Field(default=None, max_length=64, description="Display name (default: the trainer).")
+
+    @field_validator("params")
+    @classmethod
+    def _finite_json(cls, value: dict[str, Any]) -> dict[str, Any]:
+        try:
+            json.dumps(value, allow_nan=False)
+        except (TypeError, ValueError) as exc:
+            raise ValueError("params must be plain JSON with finite numbers") from exc
+        return value
+
+
+class JobCreate(BaseModel):
+    """What to train: a dataset and either a recommendation's candidate or an explicit spec."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    dataset_id: str = Field(min_length=1, max_length=64, description="A stored (uploaded) dataset.")
+    recommendation_id: str | None = Field(
+        default=None, max_length=64, description="Train one of its candidates; also supplies the baseline."
+    )
+    candidate: int | Literal["baseline"] | None = Field(
+        default=None,
+        description="Rank of the candidate to train (1 = the first); 0 or 'baseline' = the baseline. Default 1.",
+    )
+    spec: JobSpec | None = Field(default=None, description="Train this instead of a recommended candidate.")
+    seed: int = Field(default=0, ge=0, le=2**31 - 1)
+    time_budget_s: float | None = Field(
+        default=None, ge=1, le=86400, description="Hard limit of the training; the best model so far is kept."
+    )
+    train_baseline: bool = Field(default=True, description="Also train the baseline and report the lift over it.")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> JobCreate:
+        if self.recommendation_id is None and self.spec is None:
+            raise ValueError("give recommendation_id (and candidate) or spec")
+        if self.spec is not None and self.candidate is not None:
+            raise ValueError("give candidate or spec, not both: spec replaces the candidate")
+        if self.candidate is not None and isinstance(self.candidate, int) and self.candidate < 0:
+            raise ValueError("candidate must be ≥ 0 (0 = the baseline)")
+        return self
+
+    def fingerprint(self) -> str:
+        """SHA-256 of the request with defaults filled in, to recognise a repeated Idempotency-Key."""
+        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+class JobProgress(BaseModel):
+    """Where a running job is: the phase and, while training, rounds done of the most it may run."""
+
+    phase: str
+    current: int = 0
+    total: int = 0
+    fraction: float | None = None
+    eta_s: float | None = None
+    metrics: dict[str, float | None] | None = Field(default=None, description="The latest round's metrics.")
+
+
+class JobBaseline(BaseModel):
+    """The baseline trained beside the model (Pro tip 6: always compare against a simple model)."""
+
+    model: str
+    trainer: str
+    metrics: dict[str, dict[str, float | None]] | None = None
+    error: dict[str, Any] | None = None
+
+
+class JobArtifact(BaseModel):
+    """The saved model: safe format, digests, and where to download it."""
+
+    format: str
+    sha256: str = Field(description="Digest over the model's files (the manifest's); checked before loading.")
+    zip_sha256: str | None = Field(default=None, description="SHA-256 of the download (a zip of the files).")
+    size_bytes: int | None = None
+    files: dict[str, str]
+    partial: bool = False
+    url: str
+
+
+class JobRead(BaseModel):
+    """A training job: status, progress, and once done its metrics, curves, diagnosis and model."""
+
+    id: str
+    status: JobStatus
+    attempt: int
+    max_attempts: int
+    created_at: datetime
+    updated_at: datetime
+    dataset_id: str | None
+    recommendation_id: str | None
+    candidate: int | None
+    model: str
+    trainer: str
+    params: dict[str, Any]
+    seed: int
+    time_budget_s: float
+    queue: str = Field(description="'cpu' or 'gpu': where scale-out workers would run it.")
+    cancel_requested: bool
+    progress: JobProgress | None
+    metrics: dict[str, dict[str, float | None]] | None = None
+    metric_notes: dict[str, dict[str, str]] | None = None
+    baseline: JobBaseline | None = None
+    lift_over_baseline: dict[str, dict[str, float]] | None = Field(
+        default=None, description="Model minus baseline per split and metric; positive = better (losses reversed)."
+    )
+    curves: dict[str, Any] | None = Field(default=None, description="Per-round learning curves (left out of lists).")
+    diagnosis: list[dict[str, Any]] | None = None
+    partial: bool | None = None
+    partial_reason: str | None = None
+    best_iteration: int | None = None
+    n_rounds: int | None = None
+    sample_predictions: dict[str, Any] | None = Field(
+        default=None, description="The reloaded model's output on the dataset's first rows (row_index, output)."
+    )
+    artifact: JobArtifact | None = None
+    device: dict[str, Any] | None = None
+    error: dict[str, Any] | None = None
+    notes: list[str] = Field(default_factory=list)
+    history: list[dict[str, Any]] = Field(default_factory=list, description="One entry per ended attempt.")
+    timings: dict[str, float | None] = Field(default_factory=dict)
+    links: dict[str, str] = Field(default_factory=dict)
+
+
+class JobPage(BaseModel):
+    """One page of jobs, newest first; pass ``next_cursor`` back to get the next page."""
+
+    items: list[JobRead]
+    next_cursor: str | None
+
+
+class JobMetricRead(BaseModel):
+    """One logged value (MLflow-style)."""
+
+    run: Literal["model", "baseline"] | str
+    key: str
+    value: float | None
+    step: int
+    timestamp: int = Field(description="Milliseconds since the epoch.")
+
+
+class JobMetricList(BaseModel):
+    """A job's logged metrics, ordered by run, key and step."""
+
+    items: list[JobMetricRead]

@@ -1,0 +1,446 @@
+"""Create, read, list, cancel and delete training jobs; serve their models, metrics and events.
+
+Creating a job: the request is checked against the dataset, the recommendation and the trainer (its
+own ``check`` / ``check_params``, so an unknown parameter is refused by name before anything is
+queued), the row is committed, and only then is the id handed to the queue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
+
+import advisor
+from service.db.models import Dataset, Job, Recommendation
+from service.db.session import Database
+from service.db.types import new_id, utcnow
+from service.errors import Conflict, InvalidInput, NotFound, ServiceError
+from service.jobs import states
+from service.jobs.queue import JobQueue
+from service.repositories import datasets as datasets_repo
+from service.repositories import jobs as repo
+from service.repositories import recommendations as recommendations_repo
+from service.schemas.jobs import JobArtifact, JobBaseline, JobCreate, JobProgress, JobRead
+from service.schemas.pagination import Cursor
+from service.settings import Settings
+
+PREFIX = "/v1/jobs"
+
+
+class IdempotencyMismatch(ServiceError):
+    """422: an Idempotency-Key was reused with a different request body."""
+
+    status = 422
+    type = "urn:model-advisor:problem:idempotency-key-reused"
+    title = "Idempotency key reused with a different request"
+
+
+class ArtifactUnavailable(ServiceError):
+    """409: the job has no model to download (yet)."""
+
+    status = 409
+    type = "urn:model-advisor:problem:no-artifact"
+    title = "No model to download"
+
+
+class ArtifactCorrupt(ServiceError):
+    """500: a stored model file no longer matches the digest recorded when it was written."""
+
+    status = 500
+    type = "urn:model-advisor:problem:artifact-corrupt"
+    title = "Stored model does not match its digest"
+
+
+def _invalid(loc: list[str | int], msg: str, kind: str) -> InvalidInput:
+    return InvalidInput(msg, errors=[{"loc": loc, "msg": msg, "type": kind}])
+
+
+# -- creating ---------------------------------------------------------------------------------------
+@dataclass
+class _Plan:
+    """A checked job request, ready to become a row."""
+
+    dataset: Dataset
+    recommendation_id: str | None
+    candidate: int | None
+    model: str
+    trainer: str
+    params: dict[str, Any]
+    baseline: dict[str, Any] | None
+
+
+def _pick(data: JobCreate, dataset: Dataset, rec: advisor.Recommendation | None) -> tuple[int | None, str, str, dict]:
+    if data.spec is not None:
+        return None, data.spec.model or data.spec.trainer, data.spec.trainer, dict(data.spec.params)
+    assert rec is not None
+    choice = 1 if data.candidate is None else data.candidate
+    if choice in (0, "baseline"):
+        return 0, rec.baseline.model, rec.baseline.trainer, rec.baseline.params()
+    assert isinstance(choice, int)
+    if not 1 <= choice <= len(rec.candidates):
+        raise _invalid(
+            ["body", "candidate"],
+            f"candidate must be between 1 and {len(rec.candidates)} (the recommendation's ranked candidates), "
+            "or 0 / 'baseline' for its baseline",
+            "candidate_out_of_range",
+        )
+    chosen = rec.candidates[choice - 1]
+    return choice, chosen.model, chosen.trainer, chosen.params()
+
+
+def _resolve(*, session: Session, data: JobCreate) -> _Plan:
+    """Read and check the dataset and recommendation the request names (one read transaction)."""
+    dataset = datasets_repo.get(session=session, id=data.dataset_id)
+    if dataset is None:
+        raise NotFound(f"There is no dataset with id {data.dataset_id!r}.")
+    if not dataset.storage_path:
+        raise Conflict(
+            f"Dataset {dataset.id!r} was registered from metadata only and cannot be trained on; upload its data.",
+            dataset_id=dataset.id,
+        )
+    rec: advisor.Recommendation | None = None
+    if data.recommendation_id is not None:
+        row: Recommendation | None = recommendations_repo.get(session=session, id=data.recommendation_id)
+        if row is None:
+            raise NotFound(f"There is no recommendation with id {data.recommendation_id!r}.")
+        rec = advisor.Recommendation.model_validate_json(row.document)
+        if (row.modality, row.task) != (dataset.modality, dataset.task):
+            raise _invalid(
+                ["body", "recommendation_id"],
+                f"the recommendation is for {row.modality} {row.task} data, the dataset is "
+                f"{dataset.modality} {dataset.task}",
+                "recommendation_mismatch",
+            )
+    candidate, model, trainer, params = _pick(data, dataset, rec)
+    baseline = None
+    if data.train_baseline and candidate != 0:
+        base = rec.baseline if rec is not None else _advisor_baseline(dataset)
+        if base is not None:
+            baseline = {"model": base.model, "trainer": base.trainer, "params": base.params()}
+    return _Plan(dataset, data.recommendation_id, candidate, model, trainer, params, baseline)
+
+
+def _advisor_baseline(dataset: Dataset) -> advisor.Candidate | None:
+    """The advisor's baseline for a stored dataset (for jobs given an explicit spec)."""
+    try:
+        profile = advisor.DatasetProfile.model_validate(dataset.profile)
+    except ValueError:
+        return None
+    return advisor.recommend(profile, advisor.Constraints()).baseline
+
+
+def _check_trainers(plan: _Plan) -> None:
+    """Check the trainer can train this dataset with these parameters (imports the trainer's library:
+    runs on a worker thread). A baseline that cannot be trained is recorded as unavailable."""
+    from service.jobs.child import trainer_class
+    from trainers.base import TrainerCapabilityError, TrainerParamError
+    from trainers.datasets import plan_inputs
+    from trainers.registry import TrainerRegistryError, available_trainers
+    from trainers.spec import SplitSpec
+
+    at: list[str | int] = ["body", "spec"] if plan.candidate is None else ["body", "candidate"]
+    task = plan.dataset.task
+    try:
+        cls = trainer_class(plan.trainer)
+    except (TrainerRegistryError, ImportError) as exc:
+        from trainers.torch import TORCH_TRAINERS
+
+        known = sorted({*available_trainers(), *TORCH_TRAINERS})
+        raise _invalid([*at, "trainer"], f"unknown trainer {plan.trainer!r}; known: {', '.join(known)}",
+                       "unknown_trainer") from exc
+    try:
+        inputs = plan_inputs(cls, plan.dataset.modality, plan.params)
+        cls.check(task, inputs.modality, device=inputs.params.get("device"))
+        cls.check_params(inputs.params, task)  # type: ignore[arg-type]
+        if "split" in inputs.params:
+            SplitSpec.model_validate(inputs.params["split"])
+    except TrainerParamError as exc:
+        raise _invalid([*at, "params", exc.key], f"{plan.trainer} parameter {exc.key!r}: {exc.reason}",
+                       "invalid_param") from exc
+    except TrainerCapabilityError as exc:
+        raise _invalid([*at, "trainer"], exc.reason, "trainer_cannot_train") from exc
+    except ValueError as exc:
+        raise _invalid([*at, "params", "split"], str(exc).splitlines()[0], "invalid_param") from exc
+    if plan.baseline is not None:
+        try:
+            base_cls = trainer_class(plan.baseline["trainer"])
+            base_inputs = plan_inputs(base_cls, plan.dataset.modality, plan.baseline["params"])
+            base_cls.check(task, base_inputs.modality)
+            base_cls.check_params(base_inputs.params, task)  # type: ignore[arg-type]
+        except (TrainerRegistryError, TrainerCapabilityError, TrainerParamError, ImportError) as exc:
+            plan.baseline["unavailable"] = getattr(exc, "reason", None) or str(exc)
+
+
+def _insert(*, session: Session, job: Job) -> tuple[Job, bool]:
+    """Insert the job, or return the one an equal Idempotency-Key created first."""
+    if job.idempotency_key is not None:
+        existing = repo.by_idempotency_key(session=session, key=job.idempotency_key)
+        if existing is not None:
+            return existing, True
+    repo.add(session=session, job=job)
+    return job, False
+
+
+def _check_replay(job: Job, fingerprint: str) -> None:
+    if job.request_sha256 != fingerprint:
+        raise IdempotencyMismatch(
+            "This Idempotency-Key was used for a different request; use a new key for a new job.",
+            job_id=job.id,
+        )
+
+
+def _create(*, db: Database, settings: Settings, data: JobCreate, idempotency_key: str | None) -> tuple[Job, bool]:
+    """Check and insert a job (blocking): a read transaction, the trainer checks, then a short write one."""
+    from trainers.torch import preferred_queue
+
+    fingerprint = data.fingerprint()
+    if idempotency_key is not None:
+        existing = db.call(repo.by_idempotency_key, key=idempotency_key, write=False)
+        if existing is not None:
+            _check_replay(existing, fingerprint)
+            return existing, True
+    plan = db.call(_resolve, data=data, write=False)
+    _check_trainers(plan)  # outside any transaction: it may import an ML library the first time
+    now = utcnow()
+    job = Job(
+        id=new_id(), created_at=now, updated_at=now, queued_at=now,
+        dataset_id=plan.dataset.id, recommendation_id=plan.recommendation_id, candidate=plan.candidate,
+        model=plan.model, trainer=plan.trainer, params=plan.params, baseline_spec=plan.baseline,
+        seed=data.seed, time_budget_s=data.time_budget_s or settings.job_default_time_budget_s,
+        queue=preferred_queue(plan.trainer, plan.params), status=states.QUEUED, attempt=0,
+        max_attempts=settings.job_max_attempts, cancel_requested=False, history=[],
+        idempotency_key=idempotency_key, request_sha256=fingerprint,
+    )
+    try:
+        row, replayed = db.call(_insert, job=job)
+    except IntegrityError:  # a concurrent request with the same key won (PostgreSQL; SQLite serialises)
+        if idempotency_key is None:
+            raise
+        found = db.call(repo.by_idempotency_key, key=idempotency_key, write=False)
+        if found is None:
+            raise
+        row, replayed = found, True
+    if replayed:
+        _check_replay(row, fingerprint)
+    return row, replayed
+
+
+async def create(
+    *, db: Database, settings: Settings, queue: JobQueue, data: JobCreate, idempotency_key: str | None = None
+) -> tuple[Job, bool]:
+    """Check and store a job, then enqueue it; returns the job and whether it is an idempotent replay.
+
+    One worker-thread hop for the whole unit of work (each thread hop costs scheduler latency on a
+    busy machine, and dispatch latency is a target).
+    """
+    row, replayed = await run_in_threadpool(
+        _create, db=db, settings=settings, data=data, idempotency_key=idempotency_key
+    )
+    if not replayed:
+        # The row is committed: only now may a worker hear of it.
+        queue.enqueue(row.id, row.queue)
+    return row, replayed
+
+
+# -- reading ----------------------------------------------------------------------------------------
+async def get(*, db: Database, id: str) -> Job:
+    """The job ``id``; ``NotFound`` if there is none."""
+    row = await db.run(repo.get, id=id, write=False)
+    if row is None:
+        raise NotFound(f"There is no job with id {id!r}.")
+    return row
+
+
+async def list_page(
+    *, db: Database, limit: int, cursor: str | None = None, status: str | None = None, dataset_id: str | None = None
+) -> tuple[list[Job], str | None]:
+    """A page of jobs, newest first, and the cursor of the next page (None at the end)."""
+    after = Cursor.decode(cursor) if cursor else None
+    rows = await db.run(
+        repo.list_page, limit=limit + 1, after=(after.created_at, after.id) if after else None,
+        status=status, dataset_id=dataset_id, write=False,
+    )
+    if len(rows) <= limit:
+        return rows, None
+    rows = rows[:limit]
+    return rows, Cursor(created_at=rows[-1].created_at, id=rows[-1].id).encode()
+
+
+def _seconds(start: datetime | None, end: datetime | None) -> float | None:
+    return None if start is None or end is None else round((end - start).total_seconds(), 3)
+
+
+def to_read(job: Job, *, include_curves: bool = True) -> JobRead:
+    """The API view of a job row."""
+    result: dict[str, Any] = job.result or {}
+    base = f"{PREFIX}/{job.id}"
+    artifact = None
+    if job.artifact:
+        a = job.artifact
+        artifact = JobArtifact(format=a["format"], sha256=a["sha256"], zip_sha256=a.get("zip_sha256"),
+                               size_bytes=a.get("size_bytes"), files=a.get("files") or {},
+                               partial=bool(a.get("partial")), url=f"{base}/model")
+    baseline = None
+    if result.get("baseline"):
+        b = result["baseline"]
+        baseline = JobBaseline(model=b["model"], trainer=b["trainer"], metrics=b.get("metrics"), error=b.get("error"))
+    elif job.baseline_spec and job.baseline_spec.get("unavailable"):
+        b = job.baseline_spec
+        baseline = JobBaseline(model=b["model"], trainer=b["trainer"],
+                               error={"type": "unavailable", "message": b["unavailable"]})
+    timings: dict[str, float | None] = {
+        "queued_s": _seconds(job.queued_at, job.started_at if job.started_at and job.queued_at and
+                             job.started_at >= job.queued_at else None),
+        "train_s": _seconds(job.started_at, job.finished_at),
+        "total_s": _seconds(job.created_at, job.finished_at),
+    }
+    for key, value in (result.get("timings") or {}).items():
+        timings[f"model_{key}"] = value
+    links = {"self": base, "events": f"{base}/events", "metrics": f"{base}/metrics"}
+    if job.status in states.ACTIVE:
+        links["cancel"] = f"{base}/cancel"
+    if artifact is not None:
+        links["model"] = artifact.url
+    return JobRead(
+        id=job.id, status=job.status,  # type: ignore[arg-type]
+        attempt=job.attempt, max_attempts=job.max_attempts, created_at=job.created_at,
+        updated_at=job.updated_at, dataset_id=job.dataset_id, recommendation_id=job.recommendation_id,
+        candidate=job.candidate, model=job.model, trainer=job.trainer, params=job.params, seed=job.seed,
+        time_budget_s=job.time_budget_s, queue=job.queue, cancel_requested=job.cancel_requested,
+        progress=JobProgress.model_validate(job.progress) if job.progress else None,
+        metrics=result.get("metrics"), metric_notes=result.get("metric_notes"), baseline=baseline,
+        lift_over_baseline=result.get("lift_over_baseline"),
+        curves=result.get("curves") if include_curves else None,
+        diagnosis=result.get("diagnosis"), partial=result.get("partial"),
+        partial_reason=result.get("partial_reason"), best_iteration=result.get("best_iteration"),
+        n_rounds=result.get("n_rounds"), sample_predictions=result.get("sample_predictions"),
+        artifact=artifact, device=job.device, error=job.error, notes=result.get("notes") or [],
+        history=job.history or [], timings=timings, links=links,
+    )
+
+
+# -- cancelling and deleting ------------------------------------------------------------------------
+def _cancel(*, session: Session, id: str) -> Job:
+    job = repo.get(session=session, id=id)
+    if job is None:
+        raise NotFound(f"There is no job with id {id!r}.")
+    now = utcnow()
+    # The write transaction holds the lock (SQLite) and the updates are conditional (PostgreSQL): a job
+    # claimed or finished since the read above is not cancelled by mistake.
+    if job.status == states.CANCELLED:
+        return job
+    done = (job.status == states.QUEUED and repo.cancel_queued(session=session, id=id, now=now)) or (
+        job.status == states.RUNNING and repo.request_cancel(session=session, id=id, now=now)
+    )
+    if not done:
+        raise Conflict(f"Job {id!r} has already {job.status}; there is nothing to cancel.", job_status=job.status)
+    refreshed = session.get(Job, id, populate_existing=True)
+    assert refreshed is not None
+    return refreshed
+
+
+async def cancel(*, db: Database, id: str) -> Job:
+    """Cancel a queued job at once, or ask a running one to stop (its runner keeps the best model so far)."""
+    return await db.run(_cancel, id=id)
+
+
+def _delete(*, session: Session, id: str) -> Job:
+    job = repo.get(session=session, id=id)
+    if job is None:
+        raise NotFound(f"There is no job with id {id!r}.")
+    if job.status in states.ACTIVE:
+        raise Conflict(f"Job {id!r} is {job.status}; cancel it first.", job_status=job.status)
+    session.delete(job)
+    return job
+
+
+async def delete(*, db: Database, settings: Settings, id: str) -> None:
+    """Delete a finished job, its metrics and its model files."""
+    job = await db.run(_delete, id=id)
+    folder = (settings.artifacts_dir / job.id).resolve()
+    if folder.is_relative_to(settings.artifacts_dir.resolve()):
+        await run_in_threadpool(shutil.rmtree, folder, True)
+
+
+async def metrics(*, db: Database, id: str, run: str | None = None, key: str | None = None) -> list[Any]:
+    """The job's logged metrics (404 if there is no such job)."""
+    def read(*, session: Session) -> list[Any]:
+        if repo.get(session=session, id=id) is None:
+            raise NotFound(f"There is no job with id {id!r}.")
+        return repo.metrics(session=session, job_id=id, run=run, key=key)
+
+    return await db.run(read, write=False)
+
+
+# -- the model file ---------------------------------------------------------------------------------
+def _verified_zip(settings: Settings, job: Job) -> tuple[Path, str]:
+    """The job's model zip after checking its SHA-256 against the stored one (runs on a thread)."""
+    from trainers.artifacts import sha256_file
+
+    a = job.artifact or {}
+    root = settings.artifacts_dir.resolve()
+    path = (root / str(a.get("zip_path") or "")).resolve()
+    expected = a.get("zip_sha256")
+    if not expected or not path.is_relative_to(root) or not path.is_file():
+        raise ArtifactCorrupt(f"The model files of job {job.id!r} are missing.", job_id=job.id)
+    actual = sha256_file(path)
+    if actual != expected:
+        raise ArtifactCorrupt(f"The model file of job {job.id!r} does not match its recorded SHA-256.", job_id=job.id)
+    return path, actual
+
+
+async def model_file(*, db: Database, settings: Settings, id: str) -> tuple[Path, Job]:
+    """The verified zip of a job's model and the job; 409 while there is none."""
+    job = await get(db=db, id=id)
+    if not job.artifact:
+        raise ArtifactUnavailable(
+            f"Job {id!r} has no model ({job.status}); a model exists once a job succeeded or was cancelled after "
+            "its first round.",
+            job_status=job.status,
+        )
+    path, _ = await run_in_threadpool(_verified_zip, settings, job)
+    return path, job
+
+
+# -- server-sent events -----------------------------------------------------------------------------
+def _event(name: str, data: dict[str, Any]) -> bytes:
+    return f"event: {name}\ndata: {json.dumps(data, allow_nan=False, default=str)}\n\n".encode()
+
+
+async def events(*, db: Database, settings: Settings, id: str, is_disconnected: Any) -> AsyncIterator[bytes]:
+    """SSE: a ``progress`` event whenever status, attempt or progress change, then one ``end`` event with the
+    whole job once it is terminal. Polls the row every ``sse_poll_s``."""
+    last: Any = None
+    last_sent = asyncio.get_running_loop().time()
+    yield b"retry: 2000\n\n"
+    while True:
+        job = await db.run(repo.get, id=id, write=False)
+        if job is None:
+            yield _event("error", {"detail": f"job {id!r} was deleted"})
+            return
+        state = (job.status, job.attempt, json.dumps(job.progress, sort_keys=True), job.cancel_requested)
+        if states.is_terminal(job.status):
+            yield _event("end", to_read(job, include_curves=False).model_dump(mode="json"))
+            return
+        now = asyncio.get_running_loop().time()
+        if state != last:
+            last = state
+            last_sent = now
+            yield _event("progress", {"id": job.id, "status": job.status, "attempt": job.attempt,
+                                      "cancel_requested": job.cancel_requested, "progress": job.progress})
+        elif now - last_sent > 15:
+            last_sent = now
+            yield b": keep-alive\n\n"
+        if await is_disconnected():
+            return
+        await asyncio.sleep(settings.sse_poll_s)

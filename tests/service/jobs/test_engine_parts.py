@@ -1,0 +1,119 @@
+"""Small parts of the engine: state machine, queue, settings, lift and metric rows, dataset loading."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+from pydantic import ValidationError
+
+from service.jobs import states
+from service.jobs.process import describe_exit
+from service.jobs.queue import InProcessQueue, JobQueue, QueueClosed
+from service.jobs.runner import lift, metric_rows
+from service.settings import Settings
+
+
+def test_transitions_allow_only_the_documented_moves() -> None:
+    assert states.can_transition("queued", "running") and states.can_transition("running", "queued")
+    assert states.can_transition("queued", "cancelled") and states.can_transition("running", "succeeded")
+    for terminal in states.TERMINAL:
+        assert not any(states.can_transition(terminal, s) for s in states.STATUSES)
+    with pytest.raises(states.InvalidTransition):
+        states.check_transition("succeeded", "running")
+
+
+def test_in_process_queue_is_fifo_deduplicates_and_closes() -> None:
+    queue = InProcessQueue()
+    assert isinstance(queue, JobQueue)
+    for job_id in ("a", "b", "a"):
+        queue.enqueue(job_id, "cpu")
+    assert len(queue) == 2 and queue.waiting() == {"a", "b"}
+    assert queue.get(0) == "a" and queue.get(0) == "b" and queue.get(0.01) is None
+    got: list[str | None] = []
+    waiter = threading.Thread(target=lambda: got.append(queue.get(5)))
+    waiter.start()
+    queue.close()
+    waiter.join(2)
+    assert got == [None]
+    with pytest.raises(QueueClosed):
+        queue.enqueue("c", "gpu")
+
+
+def test_settings_refuse_oversubscription_and_default_threads(tmp_path: Path) -> None:
+    import os
+
+    cores = len(os.sched_getaffinity(0))
+    assert Settings(data_dir=tmp_path, workers=1).threads_per_job == cores
+    with pytest.raises(ValidationError, match="exceeds"):
+        Settings(data_dir=tmp_path, workers=cores, threads_per_job=2)
+    with pytest.raises(ValidationError, match="heartbeat"):
+        Settings(data_dir=tmp_path, lease_s=4, heartbeat_s=3)
+    assert Settings(data_dir=tmp_path).artifacts_dir == tmp_path.resolve() / "artifacts"
+
+
+def test_lift_is_positive_when_the_model_is_better_losses_included() -> None:
+    model = {"test": {"roc_auc": 0.95, "log_loss": 0.2, "accuracy": None}}
+    baseline = {"test": {"roc_auc": 0.90, "log_loss": 0.3, "accuracy": 0.8}}
+    assert lift(model, baseline) == {"test": {"roc_auc": pytest.approx(0.05), "log_loss": pytest.approx(0.1)}}
+
+
+def test_metric_rows_are_mlflow_style_with_round_times() -> None:
+    result = {"metrics": {"validation": {"rmse": 1.5, "r2": None}},
+              "curves": {"history": {"train": {"rmse": [3.0, 2.0]}, "valid": {"rmse": [3.5, None]}}}}
+    rows = metric_rows("j", "model", result, [111, 222], 999)
+    assert {"job_id": "j", "run": "model", "key": "validation.r2", "value": None, "step": 0,
+            "timestamp": 999} in rows
+    valid = [(r["step"], r["value"], r["timestamp"]) for r in rows if r["key"] == "valid.rmse"]
+    assert valid == [(0, 3.5, 111), (1, None, 222)]
+
+
+def test_exit_descriptions_name_the_signal() -> None:
+    assert "SIGKILL" in describe_exit(-9) and "status 3" in describe_exit(3)
+
+
+def test_load_dataset_and_plan_inputs_for_tables_and_images(tmp_path: Path) -> None:
+    from sklearn.datasets import load_digits
+
+    from trainers.base import TrainerCapabilityError
+    from trainers.datasets import load_dataset, plan_inputs
+    from trainers.ingest import ingest
+    from trainers.registry import get_trainer
+
+    digits = load_digits()
+    src = tmp_path / "digits.npz"
+    np.savez(src, x=(digits.images * 16).clip(0, 255).astype(np.uint8), y=digits.target)
+    ingest(src, filename=src.name, target=None, task=None, modality="image", work_dir=tmp_path / "images")
+    images = load_dataset(tmp_path / "images")
+    assert images.modality == "image" and images.x is not None and images.x.shape[:3] == (1797, 8, 8)
+    frame, features = images.flat_frame()
+    assert len(features) == 64 and len(frame) == 1797 and sorted(frame[images.target].unique()) == list(range(10))
+
+    logistic = get_trainer("sklearn_logistic")
+    plan = plan_inputs(logistic, "image", {"C": 1.0, "input_features": "flattened_pixels"})
+    assert plan.kind == "frame" and plan.flatten and "input_features" not in plan.params
+    with pytest.raises(TrainerCapabilityError, match="TF-IDF"):
+        plan_inputs(logistic, "text", {"input_features": "tfidf"})
+    assert plan_inputs(get_trainer("xgboost"), "tabular", {}).kind == "frame"
+
+    from sklearn.datasets import load_iris
+
+    table = load_iris(as_frame=True).frame
+    table["when"] = pd_dates(len(table))
+    table.to_csv(tmp_path / "iris.csv", index=False)
+    ingest(tmp_path / "iris.csv", filename="iris.csv", target="target", task=None, modality=None,
+           work_dir=tmp_path / "iris")
+    iris = load_dataset(tmp_path / "iris")
+    assert iris.frame is not None and iris.feature_columns is not None and "target" not in iris.feature_columns
+    assert iris.task == "multiclass" and iris.n_rows == 150
+    if "when" in iris.feature_columns:  # ingestion kept the dates: they arrive as numbers
+        assert iris.frame["when"].dtype.kind == "f" and any("datetime" in n for n in iris.notes)
+
+
+def pd_dates(n: int) -> list[str]:
+    """ISO dates, one a day."""
+    import pandas as pd
+
+    return [d.strftime("%Y-%m-%d") for d in pd.date_range("2024-01-01", periods=n, freq="D")]

@@ -1,0 +1,179 @@
+"""The runner and the reaper, called directly (no HTTP): claim, results, duplicates, crashes, budgets, leases."""
+
+from __future__ import annotations
+
+import math
+import shutil
+import threading
+from datetime import timedelta
+from typing import Any
+
+from _job_fixtures import FAST_XGB, SLOW_XGB, get_job, insert_job
+
+from service.db.session import Database
+from service.db.types import utcnow
+from service.jobs import reaper, runner, states
+from service.jobs.process import TrainingProcess
+from service.jobs.queue import InProcessQueue
+from service.repositories import jobs as repo
+from service.settings import Settings
+
+BASELINE = {"model": "logistic_regression", "trainer": "sklearn_logistic",
+            "params": {"C": 1.0, "max_iter": 1000, "scaling": "standard"}}
+
+
+def _run(job_id: str, db: Database, settings: Settings, warm: list[TrainingProcess | None],
+         **kwargs: Any) -> runner.RunOutcome:
+    outcome = runner.run(job_id, db=db, settings=settings, process=warm[0], **kwargs)
+    if outcome.claimed:
+        warm[0] = outcome.process
+    return outcome
+
+
+def _finite(values: dict[str, Any]) -> bool:
+    return all(v is None or math.isfinite(v) for v in values.values())
+
+
+def test_a_job_runs_to_success_with_metrics_baseline_curves_and_artifact(
+    db: Database, engine_settings: Settings, bc_dataset: str, warm_process: list[TrainingProcess | None]
+) -> None:
+    job_id = insert_job(db, bc_dataset, baseline=BASELINE)
+    outcome = _run(job_id, db, engine_settings, warm_process)
+    assert outcome.claimed and outcome.status == states.SUCCEEDED
+    assert outcome.process is not None and outcome.process.alive()  # kept warm for the next job
+
+    job = get_job(db, job_id)
+    assert job.status == "succeeded" and job.attempt == 1 and job.error is None
+    assert job.lease_owner is None and job.finished_at is not None
+    result = job.result
+    assert set(result["metrics"]) == {"validation", "test"}
+    assert result["metrics"]["test"]["roc_auc"] > 0.9 and _finite(result["metrics"]["test"])
+    assert result["baseline"]["metrics"]["test"]["roc_auc"] > 0.9 and result["baseline"]["error"] is None
+    assert set(result["lift_over_baseline"]["test"]) >= {"roc_auc", "log_loss", "accuracy"}
+    assert len(result["curves"]["train_loss"]) == FAST_XGB["n_estimators"]
+    assert isinstance(result["diagnosis"], list) and result["partial"] is False
+    assert job.device["device"] == "cpu" and job.device["cpu"] and job.device["threads"] == 1
+    assert job.device["gpu_unused_reason"]
+    assert job.progress["phase"] == "done"
+
+    artifact_dir = engine_settings.artifacts_dir / job.artifact["path"]
+    assert (artifact_dir / "model.ubj").is_file()
+    assert (engine_settings.artifacts_dir / job.artifact["zip_path"]).is_file()
+
+    rows = db.call(repo.metrics, job_id=job_id, write=False)
+    keys = {(r.run, r.key) for r in rows}
+    assert ("model", "test.roc_auc") in keys and ("baseline", "test.roc_auc") in keys
+    curve = [r for r in rows if r.run == "model" and r.key == "valid.logloss"]
+    assert [r.step for r in curve] == list(range(FAST_XGB["n_estimators"]))
+    assert all(r.timestamp > 1_600_000_000_000 for r in curve)
+
+
+def test_duplicate_delivery_trains_once(
+    db: Database, engine_settings: Settings, bc_dataset: str, warm_process: list[TrainingProcess | None]
+) -> None:
+    job_id = insert_job(db, bc_dataset)
+    outcomes: list[runner.RunOutcome] = []
+    barrier = threading.Barrier(2)
+
+    def deliver(process: TrainingProcess | None) -> None:
+        barrier.wait()
+        outcomes.append(runner.run(job_id, db=db, settings=engine_settings, process=process))
+
+    # Only the winner of the claim uses a process; give the warm one to the first thread.
+    threads = [threading.Thread(target=deliver, args=(p,)) for p in (warm_process[0], None)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    claimed = [o for o in outcomes if o.claimed]
+    assert len(outcomes) == 2 and len(claimed) == 1
+    warm_process[0] = claimed[0].process
+    assert [o.status for o in outcomes if not o.claimed] == [None]
+    job = get_job(db, job_id)
+    assert job.status == "succeeded" and job.attempt == 1 and len(job.history) == 1
+    steps = [r.step for r in db.call(repo.metrics, job_id=job_id, run="model", key="train.logloss", write=False)]
+    assert steps == list(range(FAST_XGB["n_estimators"]))  # written once
+    # A third, late delivery of a finished job does nothing.
+    late = runner.run(job_id, db=db, settings=engine_settings, process=None)
+    assert not late.claimed and get_job(db, job_id).attempt == 1
+
+
+def test_an_error_in_the_training_process_fails_the_job_with_its_message(
+    db: Database, engine_settings: Settings, bc_dataset: str, warm_process: list[TrainingProcess | None]
+) -> None:
+    from service.db.models import Dataset
+
+    good = db.call(lambda session: session.get(Dataset, bc_dataset), write=False)
+    broken = engine_settings.data_dir / "datasets" / "broken"
+    shutil.copytree(engine_settings.data_dir / good.storage_path, broken)
+    (broken / "data.parquet").write_bytes(b"this is not parquet")
+
+    def point_at_broken(*, session: Any) -> str:
+        row = Dataset(**{c: getattr(good, c) for c in ("name", "source", "modality", "task", "target", "n_rows",
+                                                         "profile", "details", "warnings")})
+        row.storage_path = "datasets/broken"
+        session.add(row)
+        session.flush()
+        return row.id
+
+    dataset_id = db.call(point_at_broken)
+    job_id = insert_job(db, dataset_id)
+    outcome = _run(job_id, db, engine_settings, warm_process)
+    job = get_job(db, job_id)
+    assert outcome.status == job.status == "failed"
+    assert "parquet" in job.error["message"].lower() or "magic" in job.error["message"].lower()
+    assert job.error["type"] and job.attempt == 1  # a deterministic error is not retried
+    assert outcome.process is not None and outcome.process.alive()  # the process survives a Python error
+
+
+def test_the_time_budget_keeps_the_best_model_so_far(
+    db: Database, engine_settings: Settings, bc_dataset: str, warm_process: list[TrainingProcess | None]
+) -> None:
+    job_id = insert_job(db, bc_dataset, params=SLOW_XGB, time_budget_s=2.0, baseline=BASELINE)
+    outcome = _run(job_id, db, engine_settings, warm_process)
+    job = get_job(db, job_id)
+    assert outcome.status == job.status == "succeeded", job.error
+    assert job.result["partial"] is True and job.result["partial_reason"] == "time_budget"
+    assert job.artifact["partial"] is True and 0 < job.result["n_rounds"] < SLOW_XGB["n_estimators"]
+    assert job.result["baseline"]["error"]["message"].startswith("not trained")
+
+
+def test_a_runner_that_lost_its_lease_writes_nothing(db: Database, engine_settings: Settings, bc_dataset: str) -> None:
+    job_id = insert_job(db, bc_dataset)
+    assert db.call(repo.claim, id=job_id, owner="stale", now=utcnow(), lease_s=1.0) is not None
+    later = utcnow() + timedelta(seconds=5)
+    report = reaper.reap(db, engine_settings, None, now=later)
+    assert job_id in report.requeued
+    assert get_job(db, job_id).status == "queued"
+    wrote = db.call(repo.finish, id=job_id, owner="stale", status="succeeded", values={"result": {"x": 1}})
+    assert wrote is False
+    assert db.call(repo.heartbeat, id=job_id, owner="stale", now=later, lease_s=1.0) is None
+    job = get_job(db, job_id)
+    assert job.status == "queued" and job.result is None and job.history[-1]["outcome"] == "lease_expired"
+
+
+def test_startup_recovery_requeues_fails_cancels_and_reenqueues(
+    db: Database, engine_settings: Settings, bc_dataset: str
+) -> None:
+    past = utcnow() - timedelta(minutes=5)
+    running = {"status": "running", "lease_owner": "dead:1:x", "lease_expires_at": past, "started_at": past}
+    retry = insert_job(db, bc_dataset, attempt=1, **running)
+    exhausted = insert_job(db, bc_dataset, attempt=2, **running)
+    cancelling = insert_job(db, bc_dataset, attempt=1, cancel_requested=True, **running)
+    alive = insert_job(db, bc_dataset, attempt=1, **{**running, "lease_expires_at": utcnow() + timedelta(hours=1)})
+    waiting = insert_job(db, bc_dataset)
+    queue = InProcessQueue()
+
+    report = reaper.recover(db, engine_settings, queue)
+
+    assert retry in report.requeued and exhausted in report.failed and cancelling in report.cancelled
+    assert {retry, waiting} <= queue.waiting() and alive not in queue.waiting() and exhausted not in queue.waiting()
+    assert get_job(db, retry).status == "queued" and get_job(db, retry).attempt == 1
+    failed = get_job(db, exhausted)
+    assert failed.status == "failed" and "attempt 2 of 2" in failed.error["message"]
+    assert get_job(db, cancelling).status == "cancelled"
+    assert get_job(db, alive).status == "running"  # its lease is valid: the periodic reaper waits for it
+    for job_id in (retry, waiting):  # leave the shared database with nothing pending
+        db.call(repo.cancel_queued, id=job_id, now=utcnow())
+    db.call(repo.release_expired, id=alive, owner="dead:1:x", now=utcnow() + timedelta(hours=2), status="failed",
+            values={})

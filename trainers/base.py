@@ -1,0 +1,308 @@
+"""The trainer contract every model family follows (scikit-learn style).
+
+* ``__init__`` stores ``params`` unmodified; nothing is validated or learned there.
+* :meth:`Trainer.fit` validates, learns, and returns ``self``; learned state ends in ``_``
+  (``model_``, ``schema_``, ``best_iteration_``, ``n_rounds_``, ``curves_``, ``partial_``...).
+* A trainer declares what it can do (``MODALITIES``, ``TASKS``, ``SUPPORTS_GPU``) and
+  :meth:`Trainer.check` refuses anything else with a reason.
+* :meth:`Trainer.save` writes only safe formats plus ``schema.json``/``meta.json`` and a hashed
+  manifest; :meth:`Trainer.load` verifies the hashes before parsing anything.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, ClassVar, Self
+
+import numpy as np
+import pandas as pd
+
+from trainers.callbacks import Callbacks
+from trainers.metrics import constant_loss
+from trainers.preprocess import apply_schema
+from trainers.spec import ArtifactInfo, CurveSet, FeatureSchema, StopReason, Task, TrainData
+
+# Keys the advisor adds to explain or steer a run that are not library parameters. Trainers accept
+# them and apply those that mean something to them (e.g. ``scaling`` for a linear model).
+ADVISORY_PARAMS = frozenset(
+    {"split", "device", "memory_estimate", "time_estimate", "imputation", "scaling", "input_features"}
+)
+META_FILE = "meta.json"
+SCHEMA_FILE = "schema.json"
+
+
+class TrainerCapabilityError(Exception):
+    """The trainer cannot do what was asked (task, modality, device); ``reason`` says why."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class TrainerParamError(Exception):
+    """A parameter is unknown to the trainer or has a value it cannot apply; ``key`` names it."""
+
+    def __init__(self, key: str, reason: str) -> None:
+        super().__init__(f"parameter {key!r}: {reason}")
+        self.key = key
+        self.reason = reason
+
+
+class NotFittedError(Exception):
+    """The trainer has no model yet: call ``fit`` or ``load`` first."""
+
+
+class Trainer(ABC):
+    """Base class of every trainer. Subclasses set the class attributes and the ``_``-hooks."""
+
+    NAME: ClassVar[str]
+    MODALITIES: ClassVar[frozenset[str]] = frozenset({"tabular"})
+    TASKS: ClassVar[frozenset[Task]]
+    SUPPORTS_GPU: ClassVar[bool] = False
+    ARTIFACT_FORMAT: ClassVar[str]
+    # Whether fit runs in rounds that a stop request can cut short (boosting) or is one call.
+    ITERATIVE: ClassVar[bool] = True
+    # Library parameters accepted besides ADVISORY_PARAMS; anything else is refused.
+    PARAMS: ClassVar[frozenset[str]]
+    # Import names of the libraries whose versions are recorded with the artifact.
+    LIBRARIES: ClassVar[tuple[str, ...]] = ("numpy", "pandas")
+
+    def __init__(self, params: Mapping[str, Any] | None = None, *, seed: int = 0, n_threads: int = 1) -> None:
+        self.params = params if params is not None else {}
+        self.seed = seed
+        self.n_threads = n_threads
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(params={self.params!r}, seed={self.seed}, n_threads={self.n_threads})"
+
+    # -- capabilities --------------------------------------------------------------------------
+    @classmethod
+    def check(cls, task: str, modality: str = "tabular", *, device: str | None = None) -> None:
+        """Raise :class:`TrainerCapabilityError` with a reason unless this trainer can do the job."""
+        if modality not in cls.MODALITIES:
+            raise TrainerCapabilityError(
+                f"{cls.NAME} trains on {', '.join(sorted(cls.MODALITIES))} data, not {modality}"
+            )
+        if task not in cls.TASKS:
+            raise TrainerCapabilityError(f"{cls.NAME} supports {', '.join(sorted(cls.TASKS))} tasks, not {task}")
+        if device is not None and device not in ("cpu", "auto") and not cls.SUPPORTS_GPU:
+            raise TrainerCapabilityError(f"{cls.NAME} runs on CPU only, not on {device}")
+
+    @classmethod
+    def check_params(cls, params: Mapping[str, Any], task: Task) -> None:
+        """Raise :class:`TrainerParamError` for an unknown key or a value this trainer cannot apply."""
+        unknown = sorted(set(params) - cls.PARAMS - ADVISORY_PARAMS)
+        if unknown:
+            accepted = ", ".join(sorted(cls.PARAMS | ADVISORY_PARAMS))
+            raise TrainerParamError(unknown[0], f"unknown to {cls.NAME}; accepted keys: {accepted}")
+        features = params.get("input_features")
+        if "tabular" in cls.MODALITIES and len(cls.MODALITIES) == 1 and features not in (None, "columns"):
+            raise TrainerParamError("input_features", f"{cls.NAME} trains on table columns, not {features!r}")
+        cls._check_param_values(params, task)
+
+    @classmethod
+    def _check_param_values(cls, params: Mapping[str, Any], task: Task) -> None:
+        """Subclass hook: refuse values that do not fit the task (e.g. a regression objective)."""
+        return None
+
+    # -- fitting -------------------------------------------------------------------------------
+    def fit(self, train: TrainData, valid: TrainData, callbacks: Callbacks | None = None) -> Self:
+        """Learn from ``train``, early-stop and report curves on ``valid``; returns ``self``.
+
+        If ``callbacks.should_stop()`` turns true mid-fit, the best model so far is kept and
+        ``partial_``/``partial_reason_`` say so. Raises :class:`~trainers.callbacks.TrainingStopped`
+        if the stop comes before any model exists.
+        """
+        task = train.task
+        self.check(task, device=self.params.get("device"))
+        self.check_params(self.params, task)
+        if valid.schema != train.schema:
+            raise ValueError("train and validation data were prepared with different schemas")
+        callbacks = callbacks if callbacks is not None else Callbacks()
+        self.schema_: FeatureSchema = train.schema
+        self.task_: Task = task
+        self.partial_ = False
+        self.partial_reason_: StopReason | None = None
+        self.model_: Any = None  # a failed refit must not leave the previous model looking current
+        self.curves_: CurveSet | None = None
+        start = time.perf_counter()
+        callbacks.on_start(self._total_rounds())
+        try:
+            self._fit(train, valid, callbacks)
+        finally:
+            callbacks.on_end()
+        if self.curves_ is not None:
+            if self.curves_.baseline_loss is None:
+                self.curves_.baseline_loss = constant_loss(task, train.y, valid.y, train.schema.n_classes)
+            if self.curves_.train_rows is None:
+                self.curves_.train_rows = len(train)
+        self.fit_time_s_ = time.perf_counter() - start
+        return self
+
+    def _stop(self, callbacks: Callbacks) -> bool:
+        """Ask the callbacks whether to stop; remember why (one call per round: keep it cheap)."""
+        if callbacks.should_stop():
+            self.partial_ = True
+            self.partial_reason_ = callbacks.stop_reason()
+            return True
+        return False
+
+    def _total_rounds(self) -> int:
+        """Most rounds the fit may run (announced to ``on_start``)."""
+        return 1
+
+    @abstractmethod
+    def _fit(self, train: TrainData, valid: TrainData, callbacks: Callbacks) -> None:
+        """Set ``model_``, ``best_iteration_``, ``n_rounds_`` and ``curves_``."""
+
+    # -- predicting ----------------------------------------------------------------------------
+    def _check_fitted(self) -> None:
+        if getattr(self, "model_", None) is None:
+            raise NotFittedError(f"{type(self).__name__} is not fitted; call fit() or load() first")
+
+    def predict_output(self, X: pd.DataFrame) -> np.ndarray:
+        """Class probabilities ``(n, k)`` for classifiers, predicted values ``(n,)`` for regressors.
+
+        ``X`` may be raw rows: the training-time schema is applied first (see ``apply_schema``).
+        """
+        self._check_fitted()
+        return self._predict_output(apply_schema(X, self.schema_))
+
+    @abstractmethod
+    def _predict_output(self, X: pd.DataFrame) -> np.ndarray:
+        """Model output for a frame that already follows ``schema_``."""
+
+    def predict(self, X: pd.DataFrame) -> np.ndarray:
+        """Class indices 0..k-1 (see ``schema_.classes`` for labels) or regression values."""
+        out = self.predict_output(X)
+        return out if self.task_ == "regression" else out.argmax(axis=1)
+
+    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+        """Class probabilities, shape ``(n, k)``, columns in ``schema_.classes`` order."""
+        self._check_fitted()
+        if self.task_ == "regression":
+            raise TrainerCapabilityError(f"{self.NAME} was trained for regression: no class probabilities")
+        return self.predict_output(X)
+
+    # -- artifacts -----------------------------------------------------------------------------
+    @abstractmethod
+    def _save_model(self, directory: Path) -> list[str]:
+        """Write the model in the safe format; return the file names written."""
+
+    @abstractmethod
+    def _load_model(self, directory: Path) -> None:
+        """Read the model written by :meth:`_save_model` into ``model_``."""
+
+    def save(self, directory: str | Path) -> ArtifactInfo:
+        """Write the model, ``schema.json`` and ``meta.json``, and a manifest with SHA-256 digests."""
+        from trainers.artifacts import library_versions, write_manifest
+
+        self._check_fitted()
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        files = self._save_model(directory)
+        (directory / SCHEMA_FILE).write_text(self.schema_.to_json(), encoding="utf-8")
+        meta = {
+            "trainer": self.NAME,
+            "task": self.task_,
+            "params": dict(self.params),
+            "seed": self.seed,
+            "best_iteration": self.best_iteration_,
+            "n_rounds": self.n_rounds_,
+            "partial": self.partial_,
+            "partial_reason": self.partial_reason_,
+            "curves": self.curves_.model_dump(mode="json") if self.curves_ is not None else None,
+        }
+        (directory / META_FILE).write_text(
+            json.dumps(meta, sort_keys=True, indent=1, allow_nan=False), encoding="utf-8"
+        )
+        return write_manifest(
+            directory,
+            trainer=self.NAME,
+            fmt=self.ARTIFACT_FORMAT,
+            files=[*files, SCHEMA_FILE, META_FILE],
+            versions=library_versions(self.LIBRARIES),
+        )
+
+    @classmethod
+    def load(cls, directory: str | Path, *, n_threads: int = 1, expected_sha256: str | None = None) -> Self:
+        """Load an artifact written by :meth:`save`, after checking every file's SHA-256.
+
+        ``expected_sha256`` (the ``ArtifactInfo.sha256`` stored with the job) also guards the
+        manifest itself. Nothing is unpickled.
+        """
+        from trainers.artifacts import ArtifactError, read_manifest
+
+        directory = Path(directory)
+        manifest = read_manifest(directory, expected_sha256=expected_sha256)
+        if manifest.trainer != cls.NAME:
+            raise ArtifactError(f"artifact was written by {manifest.trainer!r}, not {cls.NAME!r}")
+        meta = json.loads((directory / META_FILE).read_text(encoding="utf-8"))
+        obj = cls(meta["params"], seed=meta["seed"], n_threads=n_threads)
+        obj.schema_ = FeatureSchema.from_json((directory / SCHEMA_FILE).read_text(encoding="utf-8"))
+        obj.task_ = meta["task"]
+        obj.best_iteration_ = meta["best_iteration"]
+        obj.n_rounds_ = meta["n_rounds"]
+        obj.partial_ = meta["partial"]
+        obj.partial_reason_ = meta["partial_reason"]
+        obj.curves_ = CurveSet.model_validate(meta["curves"]) if meta.get("curves") else None
+        obj._load_model(directory)
+        return obj
+
+
+def curve_values(values: list[float]) -> list[float | None]:
+    """Per-round values as JSON-safe floats (``None`` for NaN/inf)."""
+    out: list[float | None] = []
+    for v in values:
+        f = float(v)
+        out.append(f if np.isfinite(f) else None)
+    return out
+
+
+def metric_list(value: Any, key: str) -> list[str]:
+    """A metric parameter (one name or a list of names) as a list; refuses anything else."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list | tuple) and all(isinstance(v, str) for v in value):
+        return list(value)
+    raise TrainerParamError(key, f"expected a metric name or a list of names, got {value!r}")
+
+
+def check_int(params: Mapping[str, Any], key: str, *, minimum: int, allow_none: bool = False) -> None:
+    """Refuse a non-integer or too small value of ``params[key]`` (absent keys pass)."""
+    if key not in params:
+        return
+    v = params[key]
+    if v is None and allow_none:
+        return
+    if isinstance(v, bool) or not isinstance(v, int | np.integer) or v < minimum:
+        raise TrainerParamError(key, f"expected an integer ≥ {minimum}, got {v!r}")
+
+
+def check_number(
+    params: Mapping[str, Any],
+    key: str,
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    low_open: bool = False,
+) -> None:
+    """Refuse a non-numeric or out-of-range value of ``params[key]`` (absent keys pass)."""
+    if key not in params:
+        return
+    v = params[key]
+    ok = isinstance(v, int | float | np.number) and not isinstance(v, bool) and np.isfinite(v)
+    if ok and low is not None:
+        ok = v > low if low_open else v >= low
+    if ok and high is not None:
+        ok = v <= high
+    if not ok:
+        lo = "" if low is None else f"{'>' if low_open else '≥'} {low}"
+        hi = "" if high is None else f"≤ {high}"
+        raise TrainerParamError(key, f"expected a finite number {lo} {hi}".rstrip() + f", got {v!r}")

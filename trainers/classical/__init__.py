@@ -1,0 +1,36 @@
+"""Classical trainers: XGBoost, LightGBM and scikit-learn linear baselines.
+
+| registered name    | class                        | module              | tasks                       |
+|--------------------|------------------------------|---------------------|-----------------------------|
+| ``xgboost``        | ``XGBoostTrainer``           | ``xgboost_trainer`` | binary, multiclass, regression |
+| ``lightgbm``       | ``LightGBMTrainer``          | ``lightgbm_trainer``| binary, multiclass, regression |
+| ``sklearn_logistic`` | ``LogisticRegressionTrainer`` | ``sklearn_baselines`` | binary, multiclass        |
+| ``sklearn_ridge``  | ``RidgeRegressionTrainer``   | ``sklearn_baselines`` | regression                |
+| ``sklearn_linear`` | ``LinearRegressionTrainer``  | ``sklearn_baselines`` | regression                |
+
+Each module registers its class with ``@register_trainer`` when imported. Importing this package
+imports none of them (each pulls in a heavy library); ``trainers.registry.get_trainer(name)`` or
+attribute access here (``trainers.classical.XGBoostTrainer``) imports the one needed.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Any
+
+_CLASSES = {
+    "XGBoostTrainer": "trainers.classical.xgboost_trainer",
+    "LightGBMTrainer": "trainers.classical.lightgbm_trainer",
+    "LogisticRegressionTrainer": "trainers.classical.sklearn_baselines",
+    "RidgeRegressionTrainer": "trainers.classical.sklearn_baselines",
+    "LinearRegressionTrainer": "trainers.classical.sklearn_baselines",
+}
+CLASSICAL_TRAINERS = ("xgboost", "lightgbm", "sklearn_logistic", "sklearn_ridge", "sklearn_linear")
+
+__all__ = ["CLASSICAL_TRAINERS", *_CLASSES]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _CLASSES:
+        return getattr(import_module(_CLASSES[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

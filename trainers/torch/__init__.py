@@ -1,0 +1,34 @@
+"""PyTorch trainers: MLP (tabular), CNN (images), LSTM/GRU (sequences, text) and Transformer (text, sequences).
+
+This package is the only place in ``trainers`` that imports torch, and only inside its submodules:
+importing ``trainers.torch`` (or :mod:`trainers.torch.data`) loads no torch, so the job engine can build
+array datasets and route jobs without the library.
+
+Registered names (see :mod:`trainers.torch.trainers`): ``torch_mlp``, ``torch_cnn``, ``torch_lstm``,
+``torch_transformer``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Literal
+
+TORCH_TRAINERS: dict[str, str] = {
+    "torch_mlp": "trainers.torch.trainers:TorchMLPTrainer",
+    "torch_cnn": "trainers.torch.trainers:TorchCNNTrainer",
+    "torch_lstm": "trainers.torch.trainers:TorchLSTMTrainer",
+    "torch_transformer": "trainers.torch.trainers:TorchTransformerTrainer",
+}
+
+
+def preferred_queue(trainer: str, params: Mapping[str, Any] | None = None) -> Literal["gpu", "cpu"]:
+    """Which worker queue a job should go to: ``"gpu"`` for every torch trainer, else ``"cpu"``.
+
+    Deep-learning jobs run on the GPU whenever the worker has one (and on the CPU otherwise), so the
+    scale-out router sends them to GPU workers first. ``params["device"] == "cpu"`` (the advisor's
+    value when no GPU was declared) does not pin a job to the CPU: the worker decides at run time.
+    """
+    return "gpu" if trainer in TORCH_TRAINERS else "cpu"
+
+
+__all__ = ["TORCH_TRAINERS", "preferred_queue"]

