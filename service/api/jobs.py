@@ -5,14 +5,18 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Request
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
 from starlette.responses import FileResponse, Response, StreamingResponse
 
 from service.deps import DatabaseDep, JSONBody, SettingsDep
-from service.errors import problem_responses
+from service.errors import UnsupportedMediaType, problem_responses
 from service.jobs.engine import JobEngine
 from service.jobs.states import STATUSES, JobStatus, is_terminal
 from service.schemas.jobs import JobCreate, JobMetricList, JobMetricRead, JobPage, JobRead
+from service.schemas.predictions import PredictionCreate, PredictionRead
 from service.services import jobs as service
+from service.services import predictions
 
 PREFIX = service.PREFIX
 router = APIRouter(prefix=PREFIX, tags=["jobs"])
@@ -144,3 +148,40 @@ async def job_events(id: JobId, request: Request, db: DatabaseDep, settings: Set
     stream = service.events(db=db, settings=settings, id=id, is_disconnected=request.is_disconnected)
     return StreamingResponse(stream, media_type="text/event-stream",
                              headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+
+_PREDICT_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": PredictionCreate.model_json_schema(ref_template="#/components/schemas/{model}")
+            },
+            "multipart/form-data": {
+                "schema": {"type": "object", "required": ["file"],
+                           "properties": {"file": {"type": "string", "format": "binary",
+                                                   "description": "CSV or Parquet with the training columns."}}}
+            },
+        },
+    }
+}
+
+
+@router.post(
+    "/{id}/predictions",
+    response_model=PredictionRead,
+    openapi_extra=_PREDICT_BODY,
+    responses=problem_responses(400, 404, 409, 413, 415, 422),
+)
+async def predict(id: JobId, request: Request, db: DatabaseDep, settings: SettingsDep) -> PredictionRead:
+    """Predict with the job's model (JSON rows or a CSV/Parquet upload), preprocessed exactly as in training."""
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type == "multipart/form-data":
+        return await predictions.predict_upload(db=db, settings=settings, id=id, request=request)
+    if content_type == "application/json" or content_type.endswith("+json"):
+        try:
+            body = PredictionCreate.model_validate_json(await request.body())
+        except ValidationError as exc:
+            raise RequestValidationError([{**e, "loc": ("body", *e["loc"])} for e in exc.errors()]) from exc
+        return await predictions.predict_json(db=db, settings=settings, id=id, rows=body.rows)
+    raise UnsupportedMediaType("Send application/json ({\"rows\": [...]}) or multipart/form-data (file=...).")

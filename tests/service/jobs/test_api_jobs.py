@@ -254,3 +254,40 @@ def test_deleting_a_finished_job_removes_its_files(client: TestClient, dataset_i
     assert client.delete(f"{URL}/{job['id']}").status_code == 204
     assert client.get(f"{URL}/{job['id']}").status_code == 404
     assert not (engine_settings.artifacts_dir / job["id"]).exists()
+
+
+def test_predictions_apply_the_training_preprocessing(
+    client: TestClient, dataset_id: str, recommendation_id: str, frame: pd.DataFrame
+) -> None:
+    created = _submit(client, {"dataset_id": dataset_id, "recommendation_id": recommendation_id, "candidate": 0})
+    job = _wait_status(client, created["id"], "succeeded", "failed", "cancelled")
+    assert job["status"] == "succeeded", job["error"]
+    rows = frame.drop(columns=["target"]).iloc[:5]
+
+    # JSON rows: labels in the dataset's own values, probabilities in `classes` order
+    r = client.post(f"{URL}/{job['id']}/predictions", json={"rows": rows.to_dict(orient="records")})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["n_rows"] == 5 and body["task"] == "binary" and len(body["probabilities"]) == 5
+    assert set(body["predictions"]) <= set(body["classes"]) and len(body["classes"]) == 2
+    assert all(abs(sum(p) - 1) < 1e-5 for p in body["probabilities"])
+    truth = frame["target"].iloc[:5].tolist()
+    assert sum(int(p == t) for p, t in zip(body["predictions"], truth, strict=True)) >= 4
+
+    # the same rows as a CSV upload give the same answer
+    buffer = io.BytesIO()
+    rows.to_csv(buffer, index=False)
+    r2 = client.post(f"{URL}/{job['id']}/predictions", files={"file": ("rows.csv", buffer.getvalue(), "text/csv")})
+    assert r2.status_code == 200, r2.text
+    np.testing.assert_allclose(r2.json()["probabilities"], body["probabilities"], atol=1e-6)
+
+    # a missing column and a mistyped one are named
+    missing = rows.drop(columns=["mean radius"]).to_dict(orient="records")
+    problem = _problem(client.post(f"{URL}/{job['id']}/predictions", json={"rows": missing}), 422)
+    assert "mean radius" in problem["detail"]
+    typed = rows.to_dict(orient="records")
+    typed[0]["mean texture"] = "not a number"
+    problem = _problem(client.post(f"{URL}/{job['id']}/predictions", json={"rows": typed}), 422)
+    assert "mean texture" in problem["detail"]
+    _problem(client.post(f"{URL}/{job['id']}/predictions", json={"rows": []}), 422)
+    _problem(client.post(f"{URL}/nope/predictions", json={"rows": [{"a": 1}]}), 404)

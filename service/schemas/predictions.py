@@ -1,0 +1,30 @@
+"""Prediction requests and responses."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+MAX_JSON_ROWS = 10_000
+
+
+class PredictionCreate(BaseModel):
+    """Rows to predict, as JSON objects keyed by column name (the training columns; extras are ignored)."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    rows: list[dict[str, Any]] = Field(min_length=1, max_length=MAX_JSON_ROWS)
+
+
+class PredictionRead(BaseModel):
+    """Predicted labels (classification) or values (regression), in the order of the input rows."""
+
+    job_id: str
+    model: str
+    task: str
+    n_rows: int
+    predictions: list[Any]
+    classes: list[Any] | None = Field(default=None, description="Column order of `probabilities`.")
+    probabilities: list[list[float]] | None = None
+    partial_model: bool = Field(description="True when the job was cancelled or cut by its time budget.")
