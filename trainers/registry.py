@@ -84,12 +84,16 @@ def get_trainer(name: str) -> type[Trainer]:
             raise TrainerRegistryError(f"no trainer named {name!r}; registered: {known}")
         if not isinstance(entry, str):
             return entry
-        module = entry.partition(":")[0]
-        importlib.import_module(module)  # runs @register_trainer, which replaces the string
+    # Import outside the lock: the module's @register_trainer takes the lock, and another thread importing
+    # the same module directly would otherwise hold the import lock while waiting for ours (a deadlock seen
+    # between a request thread and the job engine's warm-up thread).
+    module = entry.partition(":")[0]
+    importlib.import_module(module)  # runs @register_trainer, which replaces the string
+    with _lock:
         resolved = _registry.get(name)
-        if not isinstance(resolved, type):
-            raise TrainerRegistryError(f"importing {module} did not register a trainer named {name!r}")
-        return resolved
+    if not isinstance(resolved, type):
+        raise TrainerRegistryError(f"importing {module} did not register a trainer named {name!r}")
+    return resolved
 
 
 def available_trainers() -> list[str]:
