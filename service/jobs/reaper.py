@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -116,7 +117,13 @@ def recover(db: Database, settings: Settings, queue: JobQueue | None) -> ReapRep
 
 
 class Reaper:
-    """A daemon thread that runs :func:`reap` every ``reaper_interval_s``."""
+    """A daemon thread that runs a pass (default :func:`reap`) every ``reaper_interval_s``.
+
+    The first pass is the startup one (``startup=True``); a failed pass is logged and tried again later.
+    """
+
+    PASS: Callable[..., Any] = staticmethod(reap)
+    NAME = "reaper"
 
     def __init__(self, *, db: Database, settings: Settings, queue: JobQueue | None) -> None:
         self.db = db
@@ -128,18 +135,18 @@ class Reaper:
 
     def start(self) -> None:
         """Start the thread; its first pass is the startup recovery."""
-        self._thread = threading.Thread(target=self._loop, name="advisor-reaper", daemon=True)
+        self._thread = threading.Thread(target=self._loop, name=f"advisor-{self.NAME}", daemon=True)
         self._thread.start()
 
     def _loop(self) -> None:
         while not self._stop.is_set():
             try:
-                reap(self.db, self.settings, self.queue, startup=not self.recovered)
+                type(self).PASS(self.db, self.settings, self.queue, startup=not self.recovered)
                 self.recovered = True
             except SQLAlchemyError as exc:  # not migrated yet, or the database is away: try again later
-                logger.warning("job reaper: %s", str(exc).splitlines()[0])
+                logger.warning("job %s: %s", self.NAME, str(exc).splitlines()[0])
             except Exception:
-                logger.exception("job reaper pass failed")
+                logger.exception("job %s pass failed", self.NAME)
             self._stop.wait(self.settings.reaper_interval_s)
 
     def stop(self, timeout: float = 5.0) -> None:

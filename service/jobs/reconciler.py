@@ -18,15 +18,12 @@ deployment, while workers may scale to zero, and several reconcilers are safe to
 from __future__ import annotations
 
 import logging
-import threading
 from datetime import datetime, timedelta
-
-from sqlalchemy.exc import SQLAlchemyError
 
 from service.db.session import Database
 from service.db.types import utcnow
 from service.jobs.celery_queue import CeleryQueue
-from service.jobs.reaper import ReapReport, reap
+from service.jobs.reaper import Reaper, ReapReport, reap
 from service.repositories import jobs as repo
 from service.settings import Settings
 
@@ -54,35 +51,8 @@ def reconcile(db: Database, settings: Settings, queue: CeleryQueue, *, startup: 
     return report
 
 
-class Reconciler:
+class Reconciler(Reaper):
     """A daemon thread running :func:`reconcile` every ``reaper_interval_s`` (the first pass is the startup one)."""
 
-    def __init__(self, *, db: Database, settings: Settings, queue: CeleryQueue) -> None:
-        self.db = db
-        self.settings = settings
-        self.queue = queue
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self.recovered = False
-
-    def start(self) -> None:
-        """Start the thread."""
-        self._thread = threading.Thread(target=self._loop, name="advisor-reconciler", daemon=True)
-        self._thread.start()
-
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            try:
-                reconcile(self.db, self.settings, self.queue, startup=not self.recovered)
-                self.recovered = True
-            except SQLAlchemyError as exc:  # not migrated yet, or the database is away: try again later
-                logger.warning("job reconciler: %s", str(exc).splitlines()[0])
-            except Exception:
-                logger.exception("job reconciler pass failed")
-            self._stop.wait(self.settings.reaper_interval_s)
-
-    def stop(self, timeout: float = 5.0) -> None:
-        """Stop the thread (waits for a pass in progress)."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
+    PASS = staticmethod(reconcile)
+    NAME = "reconciler"
