@@ -12,7 +12,7 @@ from fastapi import FastAPI
 
 import advisor
 from service import errors
-from service.api import datasets, diagnoses, health, jobs, recommendations, rules
+from service.api import datasets, diagnoses, health, jobs, races, recommendations, rules
 from service.db.session import Database
 from service.jobs.engine import JobEngine
 from service.settings import Settings, get_settings
@@ -50,6 +50,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     errors.install(app)
-    for module in (health, datasets, recommendations, rules, diagnoses, jobs):
+    for module in (health, datasets, recommendations, rules, diagnoses, jobs, races):
         app.include_router(module.router)
     return app

@@ -118,6 +118,10 @@ class Job(Base):
     queued_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    # Set on the children of a race (POST /v1/datasets/{id}/race); kept as a plain job if the race goes.
+    race_id: Mapped[str | None] = mapped_column(
+        String(36), ForeignKey("races.id", ondelete="SET NULL"), index=True, default=None
+    )
 
     __table_args__ = (
         Index("ix_jobs_created_at_id", "created_at", "id"),
@@ -146,3 +150,21 @@ class JobMetric(Base):
     timestamp: Mapped[int] = mapped_column(BigInteger)  # milliseconds since the epoch, as MLflow
 
     __table_args__ = (Index("ix_job_metrics_job_id_run_key_step", "job_id", "run", "key", "step"),)
+
+
+class Race(Base):
+    """The top-k candidates of a recommendation and its baseline, trained as sibling jobs (``jobs.race_id``).
+
+    ``params`` holds the request (top_k, seed, time_budget_s, constraints) and the candidates that were
+    not run, each with the trainer's reason (``skipped``); the leaderboard is computed from the jobs on read.
+    """
+
+    __tablename__ = "races"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    dataset_id: Mapped[str] = mapped_column(String(36), ForeignKey("datasets.id", ondelete="CASCADE"), index=True)
+    recommendation_id: Mapped[str | None] = mapped_column(
+        String(36), ForeignKey("recommendations.id", ondelete="SET NULL"), default=None
+    )
+    params: Mapped[dict] = mapped_column(StrictJSON())

@@ -199,7 +199,9 @@ def _check_replay(job: Job, fingerprint: str) -> None:
         )
 
 
-def _create(*, db: Database, settings: Settings, data: JobCreate, idempotency_key: str | None) -> tuple[Job, bool]:
+def _create(
+    *, db: Database, settings: Settings, data: JobCreate, idempotency_key: str | None, race_id: str | None = None
+) -> tuple[Job, bool]:
     """Check and insert a job (blocking): a read transaction, the trainer checks, then a short write one."""
     from trainers.torch import preferred_queue
 
@@ -219,7 +221,7 @@ def _create(*, db: Database, settings: Settings, data: JobCreate, idempotency_ke
         seed=data.seed, time_budget_s=data.time_budget_s or settings.job_default_time_budget_s,
         queue=preferred_queue(plan.trainer, plan.params), status=states.QUEUED, attempt=0,
         max_attempts=settings.job_max_attempts, cancel_requested=False, history=[],
-        idempotency_key=idempotency_key, request_sha256=fingerprint,
+        idempotency_key=idempotency_key, request_sha256=fingerprint, race_id=race_id,
     )
     try:
         row, replayed = db.call(_insert, job=job)
@@ -236,15 +238,17 @@ def _create(*, db: Database, settings: Settings, data: JobCreate, idempotency_ke
 
 
 async def create(
-    *, db: Database, settings: Settings, queue: JobQueue, data: JobCreate, idempotency_key: str | None = None
+    *, db: Database, settings: Settings, queue: JobQueue, data: JobCreate, idempotency_key: str | None = None,
+    race_id: str | None = None,
 ) -> tuple[Job, bool]:
     """Check and store a job, then enqueue it; returns the job and whether it is an idempotent replay.
+    ``race_id`` makes it a child of that race (service.services.races).
 
     One worker-thread hop for the whole unit of work (each thread hop costs scheduler latency on a
     busy machine, and dispatch latency is a target).
     """
     row, replayed = await run_in_threadpool(
-        _create, db=db, settings=settings, data=data, idempotency_key=idempotency_key
+        _create, db=db, settings=settings, data=data, idempotency_key=idempotency_key, race_id=race_id
     )
     if not replayed:
         # The row is committed: only now may a worker hear of it.

@@ -1,0 +1,71 @@
+"""Race requests and responses: a recommendation's top-k candidates and its baseline trained side by side."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from advisor import Constraints
+from service.jobs.states import JobStatus
+
+
+class RaceCreate(BaseModel):
+    """Which recommendation to check against reality, how many of its candidates, and each job's budget."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    recommendation_id: str | None = Field(
+        default=None, max_length=64, description="Race this recommendation (default: a new one for the dataset)."
+    )
+    constraints: Constraints | None = Field(
+        default=None, description="For the new recommendation made when recommendation_id is omitted."
+    )
+    top_k: int = Field(default=3, ge=1, le=5, description="How many of the ranked candidates to train.")
+    seed: int = Field(default=0, ge=0, le=2**31 - 1)
+    time_budget_s: float | None = Field(
+        default=None, ge=1, le=86400, description="Hard limit of each job (default: the service's job default)."
+    )
+
+    @model_validator(mode="after")
+    def _constraints_need_new_recommendation(self) -> RaceCreate:
+        if self.recommendation_id is not None and self.constraints is not None:
+            raise ValueError("give recommendation_id or constraints, not both: a stored recommendation has its own")
+        return self
+
+
+class RaceEntry(BaseModel):
+    """One row of the leaderboard: a candidate's (or the baseline's) job and its scores."""
+
+    position: int | None = Field(description="1 = best on the primary metric; None while unscored or skipped.")
+    job_id: str | None = Field(description="None for a skipped candidate.")
+    model: str
+    trainer: str
+    rank: int | None = Field(description="Rank in the recommendation; None for the baseline.")
+    is_baseline: bool
+    status: JobStatus | Literal["skipped"]
+    score: float | None = Field(description="The primary metric on the test split.")
+    metrics: dict[str, dict[str, float | None]] | None = None
+    train_s: float | None = None
+    reason: str | None = Field(default=None, description="Why a candidate was skipped, or why its job failed.")
+
+
+class RaceRead(BaseModel):
+    """A race: its children, and once every job ended the leaderboard's verdict on the recommendation."""
+
+    id: str
+    created_at: datetime
+    dataset_id: str
+    recommendation_id: str | None
+    status: Literal["running", "finished"]
+    params: dict[str, Any]
+    job_ids: list[str]
+    primary_metric: str = Field(description="Test-split metric that orders the leaderboard.")
+    higher_is_better: bool
+    leaderboard: list[RaceEntry]
+    agrees_with_recommendation: bool | None = Field(
+        description="Did the advisor's rank-1 candidate win? None until finished, or when nothing was scored."
+    )
+    verdict: str
+    links: dict[str, str] = Field(default_factory=dict)
