@@ -291,3 +291,29 @@ def test_predictions_apply_the_training_preprocessing(
     assert "mean texture" in problem["detail"]
     _problem(client.post(f"{URL}/{job['id']}/predictions", json={"rows": []}), 422)
     _problem(client.post(f"{URL}/nope/predictions", json={"rows": [{"a": 1}]}), 404)
+
+
+def test_deep_learning_job_trains_the_recommended_cnn(client: TestClient) -> None:
+    """Digits uploaded as .npz → the advisor picks a CNN → a torch job trains that recipe and reports the same
+    metrics, curves and artifact as a classical job (a short budget keeps CI fast: the model may be partial)."""
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    buffer = io.BytesIO()
+    np.savez(buffer, x=(digits.images * 16).astype(np.uint8)[:, :, :, None], y=digits.target)
+    r = client.post("/v1/datasets", files={"file": ("digits.npz", buffer.getvalue())})
+    assert r.status_code in (200, 201), r.text
+    dataset = r.json()
+    assert dataset["modality"] == "image" and dataset["profile"]["image_size"] == [8, 8, 1]
+    rec = client.post("/v1/recommendations", json={"dataset_id": dataset["id"]}).json()
+    assert rec["family"] == "deep_learning" and rec["candidates"][0]["trainer"] == "torch_cnn"
+
+    created = _submit(client, {"dataset_id": dataset["id"], "recommendation_id": rec["id"], "candidate": 1,
+                               "time_budget_s": 25})
+    assert created["queue"] == "gpu" or created["queue"] == "cpu"
+    job = _wait_status(client, created["id"], "succeeded", "failed", "cancelled", timeout=180)
+    assert job["status"] == "succeeded", job["error"]
+    assert job["model"] == "cnn" and job["metrics"]["test"]["accuracy"] > 0.5
+    assert job["curves"]["train_loss"] and isinstance(job["diagnosis"], list)
+    assert job["artifact"]["format"] and job["device"]["device"] == "cpu"
+    assert _finite_numbers(job)
