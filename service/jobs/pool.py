@@ -62,7 +62,12 @@ class WorkerPool:
         prewarm_at = time.monotonic() + PREWARM_DELAY_S if self.settings.worker_prewarm else None
         try:
             while not self._stopping.is_set():
-                wait = 0.5 if prewarm_at is None else max(0.0, min(0.5, prewarm_at - time.monotonic()))
+                # Wake for the prewarm moment while there is no process yet; after that only new ids (or
+                # stop) matter. (A 0 s timeout once the moment had passed made this loop spin a core.)
+                if prewarm_at is None or process is not None:
+                    wait = 0.5
+                else:
+                    wait = max(0.0, min(0.5, prewarm_at - time.monotonic()))
                 job_id = self.queue.get(timeout=wait)
                 if self._stopping.is_set():
                     break
