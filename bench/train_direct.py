@@ -10,10 +10,11 @@ threads on both sides, in the same process. Target: service ≤ 1.15× direct.
   per-round callbacks and train/validation curves, metrics on validation and test, writing and
   hashing the artifact.
 
-Both sides run ``--repeat`` times, interleaved; the best run of each counts. Wall time is the target;
-process CPU time is printed too, since on a shared machine it is the steadier figure.
+Both sides run ``--repeat`` times, interleaved; the best run of each counts. On a shared machine other
+processes' load swings single runs by ±50%: ``--quiet`` starts each run only once no other process
+has been runnable for 3 s (Linux ``/proc/loadavg``; gives up waiting after 2 minutes and says so).
 
-Usage: ``python bench/train_direct.py [--rows N] [--rounds R] [--threads T] [--repeat K] [--quantile]``
+Usage: ``python bench/train_direct.py [--rows N] [--rounds R] [--threads T] [--repeat K] [--quiet] [--quantile]``
 """
 
 from __future__ import annotations
@@ -57,6 +58,20 @@ def params(rounds: int) -> dict:
         "imputation": "native",
         "scaling": "none",
     }
+
+
+def wait_quiet(max_wait_s: float = 120.0) -> float | None:
+    """Seconds waited until no other process was runnable for 3 s, or None after ``max_wait_s``."""
+    start = time.monotonic()
+    calm = 0
+    while time.monotonic() - start < max_wait_s:
+        with open("/proc/loadavg") as fh:
+            runnable = int(fh.read().split()[3].split("/")[0])  # includes this process
+        calm = calm + 1 if runnable <= 1 else 0
+        if calm >= 6:
+            return time.monotonic() - start
+        time.sleep(0.5)
+    return None
 
 
 def timed(fn: Callable[[], dict[str, float]]) -> dict[str, float]:
@@ -134,6 +149,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--repeat", type=int, default=2)
     ap.add_argument("--quantile", action="store_true", help="also time direct xgboost with QuantileDMatrix")
+    ap.add_argument("--quiet", action="store_true", help="start each run when no other process is runnable")
     args = ap.parse_args()
 
     frame = make_data(args.rows)
@@ -150,6 +166,9 @@ def main() -> None:
     runs: dict[str, list[dict[str, float]]] = {name: [] for name in sides}
     for i in range(args.repeat):
         for name, fn in sides.items():
+            waited = wait_quiet() if args.quiet else 0.0
+            if waited is None:
+                print("  (no quiet window within 2 minutes: this run shares the CPUs)")
             r = timed(fn)
             runs[name].append(r)
             print(

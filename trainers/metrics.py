@@ -44,33 +44,42 @@ def _roc_auc(y: np.ndarray, proba: np.ndarray) -> tuple[float | None, str | None
     return float(np.mean(scores)), note
 
 
+def _confusion(y: np.ndarray, pred: np.ndarray, k: int) -> np.ndarray:
+    """``k × k`` counts, rows = true class, columns = predicted class."""
+    return np.bincount(y.astype(np.int64) * k + pred, minlength=k * k).reshape(k, k)
+
+
 def classification_metrics(y: np.ndarray, proba: np.ndarray) -> tuple[MetricValues, dict[str, str]]:
     """Score class codes ``y`` against probabilities ``proba`` (shape ``(n, k)``).
 
     Returns ``(values, notes)``: values are finite floats or ``None``; notes say why one is ``None``
-    (or how it was computed, e.g. AUC over the classes present).
+    (or how it was computed, e.g. AUC over the classes present). Accuracy, balanced accuracy, macro
+    F1 and log loss come from one confusion matrix (same definitions as scikit-learn's, which
+    re-validate the input per metric and cost ~0.3 s per 150k rows); ROC AUC is scikit-learn's.
     """
-    from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score, log_loss
-
     if len(y) == 0:
         return dict.fromkeys(CLASSIFICATION_METRICS), dict.fromkeys(CLASSIFICATION_METRICS, "no rows")
     k = proba.shape[1]
     pred = proba.argmax(axis=1)
+    cm = _confusion(y, pred, k)
+    true_n, pred_n, hits = cm.sum(axis=1), cm.sum(axis=0), np.diag(cm)
+    seen = (true_n + pred_n) > 0  # scikit-learn's labels: classes in y or in the predictions
     values: MetricValues = {}
     notes: dict[str, str] = {}
+    values["accuracy"] = float(hits.sum() / len(y))
+    # Recall averaged over the classes present in y (a class only predicted has no recall).
+    values["balanced_accuracy"] = float(np.mean(hits[true_n > 0] / true_n[true_n > 0]))
+    # F1 = 2·TP / (predicted + true) per class, 0 where undefined (zero_division=0), macro over `seen`.
+    values["f1_macro"] = float(np.mean(2.0 * hits[seen] / (true_n[seen] + pred_n[seen])))
     with warnings.catch_warnings():
-        # Classes predicted but absent from y, or single-row splits, warn; the values are still defined.
         warnings.simplefilter("ignore")
-        values["accuracy"] = float(accuracy_score(y, pred))
-        values["balanced_accuracy"] = float(balanced_accuracy_score(y, pred))
-        values["f1_macro"] = float(f1_score(y, pred, average="macro", zero_division=0))
         auc, auc_note = _roc_auc(y, proba)
-        values["roc_auc"] = auc
-        if auc_note:
-            notes["roc_auc"] = auc_note
-        clipped = np.clip(proba, 1e-15, 1.0)
-        clipped = clipped / clipped.sum(axis=1, keepdims=True)
-        values["log_loss"] = float(log_loss(y, clipped, labels=np.arange(k)))
+    values["roc_auc"] = auc
+    if auc_note:
+        notes["roc_auc"] = auc_note
+    clipped = np.clip(proba, 1e-15, 1.0)
+    clipped = clipped / clipped.sum(axis=1, keepdims=True)
+    values["log_loss"] = float(-np.mean(np.log(clipped[np.arange(len(y)), y])))
     for name, v in list(values.items()):
         if v is not None and not math.isfinite(v):
             values[name] = None

@@ -1,8 +1,11 @@
 """Reproducible train/validation/test splits (stratified for classification).
 
-scikit-learn's ``train_test_split`` twice: test first, then validation from the rest. On 1M rows the
-stratified version costs about 0.8 s of CPU (about 1% of the benchmarked XGBoost fit); a NumPy-only
-split was 0.12 s but draws different rows, and other trainers' tests are tuned on these splits.
+Up to :data:`SKLEARN_SPLIT_MAX_ROWS` rows: scikit-learn's ``train_test_split`` twice (test first, then
+validation from the rest), the split everyone knows and the one the trainers' tests are tuned on.
+Above it, the same fractions drawn with NumPy (each class shuffled with ``default_rng(seed)`` and cut,
+rounding per class): scikit-learn's stratified split loops over rows in Python and cost ~0.9 s of
+CPU per million rows here, ~5% of the 1M-row XGBoost fit the service is benchmarked against; this
+one costs 0.12 s. Either way the same ``(y, fractions, seed)`` always gives the same rows.
 """
 
 from __future__ import annotations
@@ -12,6 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from trainers.spec import SplitInfo, SplitSpec, Task
+
+SKLEARN_SPLIT_MAX_ROWS = 200_000
 
 
 @dataclass(frozen=True)
@@ -49,6 +54,30 @@ def _draw(
     return train, valid, test
 
 
+def _cut(rows: np.ndarray, spec: SplitSpec) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Cut already-shuffled ``rows`` by the fractions; every non-empty part gets at least one row."""
+    n = len(rows)
+    n_test = max(round(spec.test * n), 1) if spec.test > 0 else 0
+    n_valid = max(round(spec.validation * n), 1)
+    return rows[n_test + n_valid :], rows[n_test : n_test + n_valid], rows[:n_test]
+
+
+def _draw_numpy(y: np.ndarray, spec: SplitSpec, seed: int, stratify: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    if not stratify:
+        return _cut(rng.permutation(len(y)), spec)
+    order = np.argsort(y, kind="stable")  # rows grouped by class, in row order
+    ends = np.cumsum(np.bincount(y))
+    pieces = []
+    for start, stop in zip(np.r_[0, ends[:-1]], ends, strict=True):
+        if stop > start:
+            rows = order[start:stop]
+            rng.shuffle(rows)
+            pieces.append(_cut(rows, spec))
+    train, valid, test = (np.concatenate([p[i] for p in pieces]) for i in range(3))
+    return train, valid, test
+
+
 def split_rows(y: np.ndarray, task: Task, spec: SplitSpec, seed: int) -> SplitIndices:
     """Split row positions into train/validation/test with ``spec``'s fractions and ``seed``.
 
@@ -66,6 +95,9 @@ def split_rows(y: np.ndarray, task: Task, spec: SplitSpec, seed: int) -> SplitIn
     if stratify:
         note = _too_small(y, n_parts)
         stratify = note is None
+    if n > SKLEARN_SPLIT_MAX_ROWS:
+        train, valid, test = _draw_numpy(y, spec, seed, stratify)
+        return _indices(train, valid, test, spec, seed, stratify, note)
     try:
         train, valid, test = _draw(idx, y, spec, seed, stratify)
     except ValueError as exc:  # e.g. fewer test rows than classes: fall back to a plain split
@@ -73,6 +105,18 @@ def split_rows(y: np.ndarray, task: Task, spec: SplitSpec, seed: int) -> SplitIn
             raise
         note, stratify = f"not stratified: {exc}", False
         train, valid, test = _draw(idx, y, spec, seed, stratify)
+    return _indices(train, valid, test, spec, seed, stratify, note)
+
+
+def _indices(
+    train: np.ndarray,
+    valid: np.ndarray,
+    test: np.ndarray,
+    spec: SplitSpec,
+    seed: int,
+    stratify: bool,
+    note: str | None,
+) -> SplitIndices:
     train, valid, test = np.sort(train), np.sort(valid), np.sort(test)
     info = SplitInfo(
         seed=seed,

@@ -7,6 +7,7 @@ import json
 import math
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -309,6 +310,22 @@ def test_splits_are_reproducible_and_stratified() -> None:
     assert len(np.intersect1d(a.train, a.test)) == 0 and a.info.stratified and a.info.seed == 3
 
 
+def test_large_splits_are_reproducible_and_stratified_too() -> None:
+    from trainers.splits import SKLEARN_SPLIT_MAX_ROWS
+
+    n = SKLEARN_SPLIT_MAX_ROWS + 1000
+    y = (np.random.default_rng(0).random(n) < 0.3).astype(np.int32)
+    a, b = split_rows(y, "binary", SplitSpec(), 1), split_rows(y, "binary", SplitSpec(), 1)
+    assert np.array_equal(a.test, b.test) and a.info.stratified
+    parts = np.concatenate([a.train, a.validation, a.test])
+    assert len(np.unique(parts)) == n == len(parts)
+    assert abs(a.info.test_size - 0.15 * n) <= 2 and abs(a.info.validation_size - 0.15 * n) <= 2
+    for part in (a.train, a.validation, a.test):
+        assert y[part].mean() == pytest.approx(y.mean(), abs=0.001)
+    plain = split_rows(y.astype(float), "regression", SplitSpec(stratify=False), 1)
+    assert not plain.info.stratified and plain.info.train_size + plain.info.validation_size + plain.info.test_size == n
+
+
 def test_split_falls_back_when_a_class_is_too_small() -> None:
     y = np.array([0] * 60 + [1] * 2)
     s = split_rows(y, "binary", SplitSpec(), seed=0)
@@ -348,6 +365,24 @@ def test_metrics_are_finite_or_none_with_a_reason() -> None:
     assert math.isfinite(values["log_loss"])
     values, notes = regression_metrics(np.array([1.0]), np.array([2.0]))
     assert values["r2"] is None and notes["r2"] and values["rmse"] == 1.0
+
+
+@pytest.mark.parametrize("k", [2, 4])
+def test_metrics_match_scikit_learn(k: int) -> None:
+    from sklearn import metrics as skm
+
+    rng = np.random.default_rng(k)
+    y = rng.integers(0, k, 500)
+    y[y == k - 1] = 0  # the last class never occurs in y but may be predicted
+    proba = rng.dirichlet(np.ones(k), 500)
+    pred = proba.argmax(axis=1)
+    values, _ = classification_metrics(y, proba)
+    assert values["accuracy"] == pytest.approx(skm.accuracy_score(y, pred))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert values["balanced_accuracy"] == pytest.approx(skm.balanced_accuracy_score(y, pred))
+    assert values["f1_macro"] == pytest.approx(skm.f1_score(y, pred, average="macro", zero_division=0))
+    assert values["log_loss"] == pytest.approx(skm.log_loss(y, proba, labels=np.arange(k)))
 
 
 def test_best_round_ignores_nan_and_respects_direction() -> None:

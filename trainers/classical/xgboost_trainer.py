@@ -47,7 +47,7 @@ OBJECTIVES: dict[str, tuple[str, ...]] = {
     ),
 }
 # Above this many training rows the training curve is computed on a seeded sample of this size.
-TRAIN_CURVE_MAX_ROWS = 100_000
+TRAIN_CURVE_MAX_ROWS = 50_000
 # Parameters handed to xgboost.train's params dict as they are; the others are consumed here.
 _BOOSTER_KEYS = (
     "objective",
