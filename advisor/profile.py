@@ -7,7 +7,7 @@ which parts of a recommendation rest on guesses.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -20,6 +20,7 @@ Similarity = Literal["high", "medium", "low"]
 Deployment = Literal["server", "mobile", "edge"]
 
 _STRICT = ConfigDict(extra="forbid", allow_inf_nan=False, frozen=True)
+_Side = Annotated[int, Field(ge=1, le=100_000)]  # one dimension of an image (pixels or channels)
 
 
 class DatasetProfile(BaseModel):
@@ -43,7 +44,7 @@ class DatasetProfile(BaseModel):
     )
     missing_share: float | None = Field(default=None, ge=0, le=1, description="Share of missing cells.")
     n_categorical_features: int | None = Field(default=None, ge=0, le=10**8)
-    image_size: tuple[int, int, int] | None = Field(
+    image_size: tuple[_Side, _Side, _Side] | None = Field(
         default=None, description="Height, width, channels of one image."
     )
     sequence_length: int | None = Field(default=None, gt=0, le=10**8, description="Time steps per sample.")

@@ -7,6 +7,8 @@ import argparse
 import logging
 from collections.abc import Sequence
 
+from service.observability.logging import configure_logging
+from service.observability.metrics import ensure_multiproc_dir
 from service.settings import Settings, get_settings
 
 
@@ -23,10 +25,12 @@ def _serve(settings: Settings, host: str, port: int, migrate: bool = True) -> No
     import uvicorn
 
     from service.main import create_app
+    from service.observability.logging import uvicorn_log_config
 
     if migrate:
         _migrate(settings)
-    uvicorn.run(create_app(settings), host=host, port=port, log_level=settings.log_level)
+    uvicorn.run(create_app(settings), host=host, port=port, log_level=settings.log_level,
+                log_config=uvicorn_log_config(settings))
 
 
 def build_parser(settings: Settings) -> argparse.ArgumentParser:
@@ -55,8 +59,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``advisor`` console script."""
     settings = get_settings()
     args = build_parser(settings).parse_args(argv)
-    logging.basicConfig(level=settings.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
+    configure_logging(settings)  # JSON lines (ADVISOR_LOG_FORMAT=text for plain ones) with request/job ids
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)  # one line per plugin: noise
+    if args.command in ("serve", "worker"):
+        ensure_multiproc_dir(settings)  # before any metric exists here or in a child process
     if args.command == "migrate":
         _migrate(settings)
     elif args.command == "serve":

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import uuid
 from collections.abc import Sequence
 from http import HTTPStatus
 from typing import Any, ClassVar
@@ -19,6 +18,10 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
+from starlette.routing import Match
+
+from service.observability.request_id import accept as accept_request_id
+from service.observability.request_id import current_request_id
 
 logger = logging.getLogger("service.errors")
 
@@ -60,6 +63,14 @@ class Conflict(ServiceError):
     title = "Conflict with the current state"
 
 
+class PayloadTooLarge(ServiceError):
+    """413: a request body (JSON or upload) over its size limit; ``limit`` says the limit in bytes."""
+
+    status = 413
+    type = _TYPE_PREFIX + "payload-too-large"
+    title = "Payload too large"
+
+
 class UnsupportedMediaType(ServiceError):
     status = 415
     type = _TYPE_PREFIX + "unsupported-media-type"
@@ -72,6 +83,45 @@ class InvalidInput(ServiceError):
     status = 422
     type = _TYPE_PREFIX + "invalid-input"
     title = "Invalid input"
+
+
+class Unauthorized(ServiceError):
+    """401: no key, or a key that is unknown or revoked; the response says how to authenticate."""
+
+    status = 401
+    type = _TYPE_PREFIX + "unauthorized"
+    title = "Authentication required"
+
+    def __init__(self, detail: str, *, error: str | None = None, **extensions: Any) -> None:
+        challenge = 'Bearer realm="model-advisor"' + (f', error="{error}"' if error else "")
+        super().__init__(detail, headers={"WWW-Authenticate": challenge}, **extensions)
+
+
+class TooManyRequests(ServiceError):
+    """429: the key's rate limit; ``Retry-After`` says when the next request is allowed."""
+
+    status = 429
+    type = _TYPE_PREFIX + "rate-limited"
+    title = "Too many requests"
+
+    def __init__(self, detail: str, *, retry_after_s: int, **extensions: Any) -> None:
+        super().__init__(detail, headers={"Retry-After": str(retry_after_s)}, retry_after_s=retry_after_s,
+                         **extensions)
+
+
+class QuotaExceeded(TooManyRequests):
+    """429: the tenant's concurrent-jobs quota is used up; retry when one of its jobs has ended."""
+
+    type = _TYPE_PREFIX + "quota-exceeded"
+    title = "Quota exceeded"
+
+
+class StorageQuotaExceeded(ServiceError):
+    """413: the tenant's stored-bytes quota (datasets + model files) leaves no room for this."""
+
+    status = 413
+    type = _TYPE_PREFIX + "storage-quota-exceeded"
+    title = "Storage quota exceeded"
 
 
 class NotReady(ServiceError):
@@ -178,20 +228,39 @@ async def _http_error(request: Request, exc: Exception) -> Response:
         phrase = "Error"
     if exc.status_code == 404:
         return render(NotFound(f"No resource at {request.url.path}.", headers=exc.headers), request)
+    if exc.status_code == 400:
+        # FastAPI's answer to a body json.loads refused other than by syntax: invalid UTF-8, nesting too
+        # deep for the parser, an integer with too many digits.
+        detail = exc.detail if isinstance(exc.detail, str) else ""
+        if detail in ("", "There was an error parsing the body"):
+            detail = "The request body is not valid JSON (bad UTF-8, nested too deep, or a number too long)."
+        return render(BadRequest(detail, headers=exc.headers), request)
+    headers = exc.headers
+    if exc.status_code == 405:
+        # Starlette's Allow names the first route on the path only; the resource supports every route's methods.
+        headers = {**(headers or {}), "Allow": _allowed_methods(request)}
     return problem_response(
         status=exc.status_code,
         type="about:blank",
         title=phrase,
         detail=exc.detail if isinstance(exc.detail, str) else phrase,
         request=request,
-        headers=exc.headers,
+        headers=headers,
     )
 
 
+def _allowed_methods(request: Request) -> str:
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        match, _ = route.matches({**request.scope, "method": "GET"})
+        if match != Match.NONE:
+            methods.update(getattr(route, "methods", None) or ())
+    return ", ".join(sorted(methods))
+
+
 async def _unexpected_error(request: Request, exc: Exception) -> Response:
-    given = request.headers.get("x-request-id", "")
-    # Echo a caller's id only if it is short and plain; otherwise make one.
-    request_id = given if 0 < len(given) <= 128 and given.isprintable() else uuid.uuid4().hex
+    # The request's id (service.observability.request_id); made here only if its middleware did not run.
+    request_id = current_request_id() or accept_request_id(request.headers.get("x-request-id"))
     logger.error("unhandled error on %s %s [request_id=%s]", request.method, request.url.path, request_id, exc_info=exc)
     error = ServerFault(
         "An unexpected error occurred; quote the request id when reporting it.",
@@ -201,9 +270,58 @@ async def _unexpected_error(request: Request, exc: Exception) -> Response:
     return render(error, request)
 
 
+_PROBLEM_REF = "#/components/schemas/Problem"
+# FastAPI's own 422 documentation; the handler above answers those with a problem too.
+_FRAMEWORK_ERROR_REFS = frozenset({_PROBLEM_REF, "#/components/schemas/HTTPValidationError"})
+
+
+def _problems_in(schema: dict[str, Any]) -> None:
+    """Document every problem body of ``schema`` under the problem media type, in place."""
+    problem = {"schema": {"$ref": _PROBLEM_REF}}
+    for path_item in schema.get("paths", {}).values():
+        for operation in path_item.values():
+            if not isinstance(operation, dict):
+                continue
+            responses = operation.setdefault("responses", {})
+            if "requestBody" in operation:
+                # Any body can be malformed (400) or over its size limit (413, service.body_limit).
+                for status in (400, 413):
+                    responses.setdefault(str(status), {"description": HTTPStatus(status).phrase,
+                                                       "content": {PROBLEM_MEDIA_TYPE: problem}})
+            for response in responses.values():
+                content = response.get("content") or {}
+                documented = content.get("application/json", {}).get("schema", {}).get("$ref")
+                if documented in _FRAMEWORK_ERROR_REFS:
+                    del content["application/json"]
+                    content[PROBLEM_MEDIA_TYPE] = problem
+    components = schema.get("components", {}).get("schemas", {})
+    if '"#/components/schemas/HTTPValidationError"' not in json.dumps(schema.get("paths", {})):
+        components.pop("HTTPValidationError", None)
+        components.pop("ValidationError", None)
+
+
+def _document_problems(app: FastAPI) -> None:
+    """Make the OpenAPI document error bodies as ``application/problem+json``, as they are served.
+
+    FastAPI files every ``responses=`` model under the route's media type (application/json); this moves
+    the problem bodies (and FastAPI's default 422) to the problem media type, once, when the schema is built.
+    """
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            _problems_in(build())  # build() caches its result in app.openapi_schema
+        assert app.openapi_schema is not None
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def install(app: FastAPI) -> None:
-    """Register the handlers: service errors, invalid input, HTTP errors, anything else (500)."""
+    """Register the handlers: service errors, invalid input, HTTP errors, anything else (500); document
+    error bodies as problems in the OpenAPI."""
     app.add_exception_handler(ServiceError, _service_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(Exception, _unexpected_error)
+    _document_problems(app)

@@ -8,13 +8,15 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 import advisor
-from service import errors
+from service import body_limit, errors, observability
 from service.api import datasets, diagnoses, health, jobs, races, recommendations, rules
+from service.auth import authenticate
 from service.db.session import Database
 from service.jobs.engine import JobEngine
+from service.ratelimit import RateLimiter
 from service.settings import Settings, get_settings
 
 
@@ -49,7 +51,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.rate_limiter = RateLimiter()
     errors.install(app)
-    for module in (health, datasets, recommendations, rules, diagnoses, jobs, races):
-        app.include_router(module.router)
+    app.add_middleware(body_limit.BodyLimitMiddleware, max_bytes=settings.max_json_bytes)
+    observability.install(app, settings)  # request ids + latency, outermost: after every add_middleware; /metrics
+    app.include_router(health.router)
+    # Every /v1 route needs a principal (a key, or keyless as the default tenant while none exists):
+    # declared here once, so a new router cannot forget it.
+    for module in (datasets, recommendations, rules, diagnoses, jobs, races):
+        app.include_router(module.router, dependencies=[Depends(authenticate)],
+                           responses=errors.problem_responses(401, 429))
     return app

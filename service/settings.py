@@ -34,8 +34,16 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
+    log_format: Literal["json", "text"] = Field(
+        default="json", description="Log lines: one JSON object each (with request_id / job_id), or plain text."
+    )
     max_upload_bytes: int = Field(
         default=2 * 1024**3, ge=1, description="Largest upload accepted (413 beyond it, checked while streaming)."
+    )
+    max_json_bytes: int = Field(
+        default=1024**2, ge=1,
+        description="Largest request body that is not a multipart upload (JSON): 413 beyond it, checked while "
+        "streaming.",
     )
 
     # -- training jobs (service.jobs) ------------------------------------------------------------------
@@ -107,6 +115,29 @@ class Settings(BaseSettings):
         "published it (messages lost with a broker restart or a failed publish).",
     )
 
+    # -- access: API keys, tenants, limits (service.auth) ---------------------------------------------
+    auth_mode: Literal["auto", "required"] = Field(
+        default="auto",
+        description="auto: requests without a key run as the `default` tenant while no active key exists, and "
+        "need one as soon as a key is created (`advisor keys create`); required: every request needs a key.",
+    )
+    rate_limit_per_minute: int = Field(
+        default=600, ge=1, le=1_000_000,
+        description="Requests per minute per API key (a key's own limit overrides it); 429 + Retry-After beyond. "
+        "Counted per API process.",
+    )
+    rate_limit_burst: int | None = Field(
+        default=None, ge=1, le=1_000_000,
+        description="Requests a key may send at once (default: a tenth of a minute's)."
+    )
+    tenant_max_concurrent_jobs: int = Field(
+        default=20, ge=1, le=100_000, description="Queued + running jobs per tenant (a tenant's own quota overrides)."
+    )
+    tenant_max_stored_bytes: int = Field(
+        default=50 * 1024**3, ge=1,
+        description="Bytes of datasets and model files per tenant (a tenant's own quota overrides).",
+    )
+
     @model_validator(mode="after")
     def _job_threads(self) -> Settings:
         # Oversubscription: jobs × threads > cores made a 13 s fit take 48 s here (ARCHITECTURE.md).
@@ -127,6 +158,11 @@ class Settings(BaseSettings):
     def artifacts_dir(self) -> Path:
         """Where training jobs write their models: ``data_dir/artifacts/<job_id>/``."""
         return self.data_dir / "artifacts"
+
+    @property
+    def metrics_dir(self) -> Path:
+        """Prometheus multiprocess files when ``PROMETHEUS_MULTIPROC_DIR`` is unset: ``data_dir/metrics``."""
+        return self.data_dir / "metrics"
 
     @model_validator(mode="after")
     def _resolve_paths(self) -> Settings:

@@ -17,15 +17,9 @@ from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser
 from starlette.requests import Request
 
-from service.errors import BadRequest, ServiceError
+from service.errors import BadRequest, PayloadTooLarge
 
 MAX_FIELD_BYTES = 64 * 1024  # text fields (target, name, ...) are short
-
-
-class PayloadTooLarge(ServiceError):
-    status = 413
-    type = "urn:model-advisor:problem:payload-too-large"
-    title = "Upload too large"
 
 
 @dataclass
@@ -116,6 +110,8 @@ async def receive_multipart(request: Request, *, dest: Path, limit: int) -> Uplo
                 upload.fields[str(state["name"])] = buf.decode("utf-8")
             except UnicodeDecodeError as exc:
                 raise BadRequest(f"Form field {state['name']!r} is not UTF-8.") from exc
+            if "\x00" in upload.fields[str(state["name"])]:
+                raise BadRequest(f"Form field {state['name']!r} contains a NUL character.")
 
     parser = MultipartParser(boundary, {
         "on_part_begin": on_part_begin, "on_header_field": on_header_field, "on_header_value": on_header_value,

@@ -9,10 +9,12 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 from starlette.responses import FileResponse, Response, StreamingResponse
 
+from service.auth import PrincipalDep
 from service.deps import DatabaseDep, JSONBody, SettingsDep
 from service.errors import UnsupportedMediaType, problem_responses
 from service.jobs.engine import JobEngine
 from service.jobs.states import STATUSES, JobStatus, is_terminal
+from service.schemas.common import ID_PATTERN, TEXT_PATTERN
 from service.schemas.jobs import JobCreate, JobMetricList, JobMetricRead, JobPage, JobRead
 from service.schemas.predictions import PredictionCreate, PredictionRead
 from service.services import jobs as service
@@ -21,7 +23,7 @@ from service.services import predictions
 PREFIX = service.PREFIX
 router = APIRouter(prefix=PREFIX, tags=["jobs"])
 
-JobId = Annotated[str, Path(max_length=64)]
+JobId = Annotated[str, Path(max_length=64, pattern=ID_PATTERN)]
 
 
 async def get_engine(request: Request) -> JobEngine:
@@ -50,14 +52,17 @@ async def create_job(
     db: DatabaseDep,
     settings: SettingsDep,
     engine: EngineDep,
+    principal: PrincipalDep,
     idempotency_key: Annotated[
         str | None,
-        Header(max_length=200, description="Repeat a request safely: the same key and body return the first job."),
+        Header(max_length=200, pattern=r"^[\x21-\x7e]+$",
+               description="Repeat a request safely: the same key and body return the first job."),
     ] = None,
 ) -> Response:
     """Queue a training job for a dataset: a recommendation's candidate (default: the first) or an explicit spec."""
     row, replayed = await service.create(
-        db=db, settings=settings, queue=engine.queue, data=body, idempotency_key=idempotency_key
+        db=db, settings=settings, queue=engine.queue, tenant_id=principal.tenant_id, data=body,
+        idempotency_key=idempotency_key,
     )
     read = service.to_read(row)
     headers = {"Location": f"{PREFIX}/{row.id}", "Retry-After": _retry_after(read)}
@@ -69,36 +74,38 @@ async def create_job(
 @router.get("", response_model=JobPage, responses=problem_responses(422))
 async def list_jobs(
     db: DatabaseDep,
+    principal: PrincipalDep,
     status: Annotated[JobStatus | None, Query(description=f"One of {', '.join(STATUSES)}.")] = None,
-    dataset_id: Annotated[str | None, Query(max_length=64)] = None,
+    dataset_id: Annotated[str | None, Query(max_length=64, pattern=ID_PATTERN)] = None,
     limit: Annotated[int, Query(ge=1, le=100, description="Page size.")] = 20,
     cursor: Annotated[str | None, Query(max_length=512, description="next_cursor of the previous page.")] = None,
 ) -> JobPage:
     """List jobs, newest first, optionally by status and dataset (curves are left out; get the job for them)."""
-    rows, next_cursor = await service.list_page(db=db, limit=limit, cursor=cursor, status=status, dataset_id=dataset_id)
+    rows, next_cursor = await service.list_page(db=db, tenant_id=principal.tenant_id, limit=limit, cursor=cursor,
+                                                status=status, dataset_id=dataset_id)
     return JobPage(items=[service.to_read(r, include_curves=False) for r in rows], next_cursor=next_cursor)
 
 
 @router.get("/{id}", response_model=JobRead, responses=problem_responses(404, 422))
-async def get_job(id: JobId, db: DatabaseDep) -> Response:
+async def get_job(id: JobId, db: DatabaseDep, principal: PrincipalDep) -> Response:
     """Return a job: status and progress, and once done its metrics, baseline, curves, diagnosis and model link."""
-    read = service.to_read(await service.get(db=db, id=id))
+    read = service.to_read(await service.get(db=db, tenant_id=principal.tenant_id, id=id))
     headers = {} if is_terminal(read.status) else {"Retry-After": _retry_after(read)}
     return Response(read.model_dump_json(), media_type="application/json", headers=headers)
 
 
 @router.post("/{id}/cancel", response_model=JobRead, responses=problem_responses(404, 409, 422))
-async def cancel_job(id: JobId, db: DatabaseDep) -> Response:
+async def cancel_job(id: JobId, db: DatabaseDep, principal: PrincipalDep) -> Response:
     """Cancel a job: a queued one at once (200), a running one within about a second (202, best model kept)."""
-    read = service.to_read(await service.cancel(db=db, id=id))
+    read = service.to_read(await service.cancel(db=db, tenant_id=principal.tenant_id, id=id))
     return Response(read.model_dump_json(), status_code=202 if read.status == "running" else 200,
                     media_type="application/json")
 
 
 @router.delete("/{id}", status_code=204, responses=problem_responses(404, 409, 422))
-async def delete_job(id: JobId, db: DatabaseDep, settings: SettingsDep) -> Response:
+async def delete_job(id: JobId, db: DatabaseDep, settings: SettingsDep, principal: PrincipalDep) -> Response:
     """Delete a finished job with its metrics and model files (cancel a running one first)."""
-    await service.delete(db=db, settings=settings, id=id)
+    await service.delete(db=db, settings=settings, tenant_id=principal.tenant_id, id=id)
     return Response(status_code=204)
 
 
@@ -107,9 +114,9 @@ async def delete_job(id: JobId, db: DatabaseDep, settings: SettingsDep) -> Respo
     responses={200: {"content": {"application/zip": {}}, "description": "The model's files, zipped."},
                **problem_responses(404, 409, 422, 500)},
 )
-async def download_model(id: JobId, db: DatabaseDep, settings: SettingsDep) -> FileResponse:
+async def download_model(id: JobId, db: DatabaseDep, settings: SettingsDep, principal: PrincipalDep) -> FileResponse:
     """Download the trained model (a zip of the safe-format model, schema.json, meta.json and manifest.json)."""
-    path, job = await service.model_file(db=db, settings=settings, id=id)
+    path, job = await service.model_file(db=db, settings=settings, tenant_id=principal.tenant_id, id=id)
     artifact = job.artifact or {}
     return FileResponse(
         path,
@@ -127,11 +134,14 @@ async def download_model(id: JobId, db: DatabaseDep, settings: SettingsDep) -> F
 async def list_metrics(
     id: JobId,
     db: DatabaseDep,
+    principal: PrincipalDep,
     run: Annotated[str | None, Query(pattern="^(model|baseline)$")] = None,
-    key: Annotated[str | None, Query(max_length=200, description="e.g. valid.logloss, test.roc_auc")] = None,
+    key: Annotated[
+        str | None, Query(max_length=200, pattern=TEXT_PATTERN, description="e.g. valid.logloss, test.roc_auc")
+    ] = None,
 ) -> JobMetricList:
     """Return the job's logged metrics (key, value, step, timestamp), MLflow-style, for curves and export."""
-    rows = await service.metrics(db=db, id=id, run=run, key=key)
+    rows = await service.metrics(db=db, tenant_id=principal.tenant_id, id=id, run=run, key=key)
     return JobMetricList(items=[JobMetricRead(run=r.run, key=r.key, value=r.value, step=r.step,
                                               timestamp=r.timestamp) for r in rows])
 
@@ -142,10 +152,13 @@ async def list_metrics(
     responses={200: {"content": {"text/event-stream": {}}, "description": "progress events, then one end event"},
                **problem_responses(404, 422)},
 )
-async def job_events(id: JobId, request: Request, db: DatabaseDep, settings: SettingsDep) -> StreamingResponse:
+async def job_events(
+    id: JobId, request: Request, db: DatabaseDep, settings: SettingsDep, principal: PrincipalDep
+) -> StreamingResponse:
     """Stream the job's progress as Server-Sent Events until it ends (a final `end` event carries the job)."""
-    await service.get(db=db, id=id)  # 404 before the stream starts
-    stream = service.events(db=db, settings=settings, id=id, is_disconnected=request.is_disconnected)
+    await service.get(db=db, tenant_id=principal.tenant_id, id=id)  # 404 before the stream starts
+    stream = service.events(db=db, settings=settings, tenant_id=principal.tenant_id, id=id,
+                            is_disconnected=request.is_disconnected)
     return StreamingResponse(stream, media_type="text/event-stream",
                              headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
@@ -173,15 +186,19 @@ _PREDICT_BODY = {
     openapi_extra=_PREDICT_BODY,
     responses=problem_responses(400, 404, 409, 413, 415, 422),
 )
-async def predict(id: JobId, request: Request, db: DatabaseDep, settings: SettingsDep) -> PredictionRead:
+async def predict(
+    id: JobId, request: Request, db: DatabaseDep, settings: SettingsDep, principal: PrincipalDep
+) -> PredictionRead:
     """Predict with the job's model (JSON rows or a CSV/Parquet upload), preprocessed exactly as in training."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type == "multipart/form-data":
-        return await predictions.predict_upload(db=db, settings=settings, id=id, request=request)
+        return await predictions.predict_upload(db=db, settings=settings, tenant_id=principal.tenant_id, id=id,
+                                                request=request)
     if content_type == "application/json" or content_type.endswith("+json"):
         try:
             body = PredictionCreate.model_validate_json(await request.body())
         except ValidationError as exc:
             raise RequestValidationError([{**e, "loc": ("body", *e["loc"])} for e in exc.errors()]) from exc
-        return await predictions.predict_json(db=db, settings=settings, id=id, rows=body.rows)
+        return await predictions.predict_json(db=db, settings=settings, tenant_id=principal.tenant_id, id=id,
+                                              rows=body.rows)
     raise UnsupportedMediaType("Send application/json ({\"rows\": [...]}) or multipart/form-data (file=...).")

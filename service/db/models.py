@@ -10,6 +10,44 @@ from sqlalchemy.orm import Mapped, mapped_column
 from service.db.base import Base
 from service.db.types import StrictJSON, UTCDateTime, new_id, utcnow
 
+DEFAULT_TENANT_ID = "default"
+"""The tenant of requests made without a key, while no active key exists (the single-machine default)."""
+
+
+class Tenant(Base):
+    """Who owns datasets, recommendations, jobs and races; every read and write is scoped to one tenant.
+
+    The owned rows' ``tenant_id`` defaults (in Python only) to the default tenant, for rows made outside
+    a request (tests, scripts); every route passes the caller's tenant explicitly.
+
+    Quotas left null take the service-wide defaults from the settings. ``webhook_secret`` (``whsec_`` +
+    base64) signs this tenant's webhooks: a receiver of one tenant cannot forge another tenant's calls.
+    """
+
+    __tablename__ = "tenants"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    max_concurrent_jobs: Mapped[int | None] = mapped_column(Integer, default=None)
+    max_stored_bytes: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    webhook_secret: Mapped[str] = mapped_column(String(100))
+
+
+class ApiKey(Base):
+    """An API key: only the SHA-256 of the key and a display prefix are stored; the key is shown once."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    tenant_id: Mapped[str] = mapped_column(String(36), ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str | None] = mapped_column(String(100), default=None)
+    prefix: Mapped[str] = mapped_column(String(24))
+    key_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    rate_limit_per_minute: Mapped[int | None] = mapped_column(Integer, default=None)  # null: the settings' default
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+
 
 class Recommendation(Base):
     """A stored advisor answer.
@@ -28,13 +66,16 @@ class Recommendation(Base):
     modality: Mapped[str] = mapped_column(String(32))
     task: Mapped[str] = mapped_column(String(32))
     document: Mapped[str] = mapped_column(Text)
+    tenant_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("tenants.id", ondelete="CASCADE"), default=DEFAULT_TENANT_ID
+    )
     # Set when the profile was measured from a stored dataset; kept if that dataset is deleted later.
     dataset_id: Mapped[str | None] = mapped_column(
         String(36), ForeignKey("datasets.id", ondelete="SET NULL"), index=True, default=None
     )
 
     # Cursor pagination walks (created_at, id) newest first.
-    __table_args__ = (Index("ix_recommendations_created_at_id", "created_at", "id"),)
+    __table_args__ = (Index("ix_recommendations_tenant_id_created_at_id", "tenant_id", "created_at", "id"),)
 
 
 class Dataset(Base):
@@ -50,6 +91,9 @@ class Dataset(Base):
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    tenant_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("tenants.id", ondelete="CASCADE"), default=DEFAULT_TENANT_ID
+    )
     name: Mapped[str] = mapped_column(String(200))
     source: Mapped[str] = mapped_column(String(16))  # "upload" | "metadata"
     modality: Mapped[str] = mapped_column(String(16))
@@ -66,7 +110,7 @@ class Dataset(Base):
     details: Mapped[dict] = mapped_column(StrictJSON())
     warnings: Mapped[list] = mapped_column(StrictJSON())
 
-    __table_args__ = (Index("ix_datasets_created_at_id", "created_at", "id"),)
+    __table_args__ = (Index("ix_datasets_tenant_id_created_at_id", "tenant_id", "created_at", "id"),)
 
 
 JOB_STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
@@ -86,6 +130,9 @@ class Job(Base):
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    tenant_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("tenants.id", ondelete="CASCADE"), default=DEFAULT_TENANT_ID
+    )
     # A dataset with jobs cannot be deleted (delete the jobs first); a recommendation can (set null).
     dataset_id: Mapped[str] = mapped_column(String(36), ForeignKey("datasets.id", ondelete="RESTRICT"), index=True)
     recommendation_id: Mapped[str | None] = mapped_column(
@@ -113,7 +160,7 @@ class Job(Base):
     device: Mapped[dict | None] = mapped_column(StrictJSON(), default=None)
     error: Mapped[dict | None] = mapped_column(StrictJSON(), default=None)
     history: Mapped[list] = mapped_column(StrictJSON(), default=list)  # one entry per ended attempt
-    idempotency_key: Mapped[str | None] = mapped_column(String(200), unique=True, default=None)
+    idempotency_key: Mapped[str | None] = mapped_column(String(200), default=None)  # unique per tenant
     request_sha256: Mapped[str | None] = mapped_column(String(64), default=None)
     queued_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
@@ -122,9 +169,16 @@ class Job(Base):
     race_id: Mapped[str | None] = mapped_column(
         String(36), ForeignKey("races.id", ondelete="SET NULL"), index=True, default=None
     )
+    # POSTed the job summary on a terminal state (webhook_deliveries is the outbox).
+    callback_url: Mapped[str | None] = mapped_column(String(2048), default=None)
+    # The X-Request-ID of the request that created the job: logs of the worker that trains it carry it.
+    request_id: Mapped[str | None] = mapped_column(String(128), default=None)
+    # Bytes of the stored model files (the tenant's stored-bytes quota counts them).
+    artifact_bytes: Mapped[int | None] = mapped_column(BigInteger, default=None)
 
     __table_args__ = (
-        Index("ix_jobs_created_at_id", "created_at", "id"),
+        Index("ix_jobs_tenant_id_created_at_id", "tenant_id", "created_at", "id"),
+        Index("uq_jobs_tenant_id_idempotency_key", "tenant_id", "idempotency_key", unique=True),
         # The reaper's scan: running jobs by lease expiry, queued jobs by age.
         Index("ix_jobs_status_lease_expires_at", "status", "lease_expires_at"),
         CheckConstraint(f"status IN {JOB_STATUSES!r}", name="status"),
@@ -163,8 +217,46 @@ class Race(Base):
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    tenant_id: Mapped[str] = mapped_column(String(36), ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
     dataset_id: Mapped[str] = mapped_column(String(36), ForeignKey("datasets.id", ondelete="CASCADE"), index=True)
     recommendation_id: Mapped[str | None] = mapped_column(
         String(36), ForeignKey("recommendations.id", ondelete="SET NULL"), default=None
     )
     params: Mapped[dict] = mapped_column(StrictJSON())
+
+
+WEBHOOK_STATUSES = ("pending", "delivered", "failed")
+
+
+class WebhookDelivery(Base):
+    """The webhook outbox: one row per call to make, written in the transaction that ends the job.
+
+    A dispatcher claims due rows (``lease_owner`` + ``lease_expires_at``, compare-and-set), POSTs ``payload``
+    exactly as stored (the signed bytes), and either marks the row delivered or schedules the next try
+    (``next_attempt_at``) with backoff; after the last try it is ``failed``. A restart loses nothing: the
+    row stays ``pending`` until a dispatcher succeeds. ``id`` is the ``webhook-id`` a receiver dedupes on.
+    """
+
+    __tablename__ = "webhook_deliveries"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    tenant_id: Mapped[str] = mapped_column(String(36), ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    job_id: Mapped[str] = mapped_column(String(36), index=True)  # no foreign key: a deleted job's call still goes
+    event: Mapped[str] = mapped_column(String(64))  # "job.succeeded" | "job.failed" | "job.cancelled"
+    url: Mapped[str] = mapped_column(String(2048))
+    payload: Mapped[str] = mapped_column(Text)  # the exact JSON body that is signed and sent
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    lease_owner: Mapped[str | None] = mapped_column(String(100), default=None)
+    lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    last_status_code: Mapped[int | None] = mapped_column(Integer, default=None)
+    last_error: Mapped[str | None] = mapped_column(Text, default=None)
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+
+    __table_args__ = (
+        # The dispatcher's scan: due pending rows.
+        Index("ix_webhook_deliveries_status_next_attempt_at", "status", "next_attempt_at"),
+        CheckConstraint(f"status IN {WEBHOOK_STATUSES!r}", name="status"),
+    )

@@ -36,6 +36,8 @@ from service.db.types import utcnow
 from service.jobs import states
 from service.jobs.process import ChildDied, TrainingProcess, child_env, describe_exit
 from service.jobs.queue import JobQueue
+from service.observability import metrics
+from service.observability.request_id import job_context, request_id
 from service.repositories import jobs as repo
 from service.settings import Settings
 
@@ -102,13 +104,23 @@ def run(
     outcome carries the process to reuse next, or None if it was killed or retired. ``queue`` receives
     the id again after a retry is committed. ``shutdown`` set → the job is handed back to the queue
     without using up an attempt.
+
+    Every log line written meanwhile carries the job's id and the id of the request that created it.
     """
+    with job_context(job_id):
+        return _run(job_id, db=db, settings=settings, queue=queue, worker=worker, process=process,
+                    shutdown=shutdown)
+
+
+def _run(job_id: str, *, db: Database, settings: Settings, queue: JobQueue | None, worker: str,
+         process: TrainingProcess | None, shutdown: threading.Event | None) -> RunOutcome:
     owner = owner_id(worker)
     claimed = db.call(_claim, id=job_id, owner=owner, now=utcnow(), lease_s=settings.lease_s)
     if claimed is None:
         logger.debug("job %s not claimed (not queued any more)", job_id)
         return RunOutcome(job_id, None, False, process)
     job, storage_path = claimed
+    request_id.set(job.request_id)
     attempt = _Attempt(job, owner, storage_path, db=db, settings=settings, shutdown=shutdown or threading.Event())
     try:
         process = attempt.execute(process)
@@ -158,6 +170,8 @@ class _Attempt:
         self.job = job
         self.out_dir = settings.artifacts_dir / job.id / str(job.attempt)
         self.watch = _Watch()
+        self.clock = time.monotonic()  # for advisor_training_seconds
+        self.worker = metrics.worker_label(owner.rsplit(":", 2)[0])  # owner_id's worker part
 
     # -- running ---------------------------------------------------------------------------------
     def _message(self) -> dict[str, Any]:
@@ -243,6 +257,8 @@ class _Attempt:
                 )
                 last_write = last_cancel_check = now
                 dirty = False
+                if cancel is not None:
+                    metrics.record_heartbeat(self.worker)
             elif now - last_cancel_check >= CANCEL_POLL_S:
                 cancel = self.db.call(repo.cancel_flag, id=self.job_id, owner=self.owner, write=False)
                 last_cancel_check = now
@@ -344,6 +360,11 @@ class _Attempt:
             return True
 
         if self.db.call(write):
+            outcome = _OUTCOMES.get(status, status) if count_attempt else "interrupted"
+            seconds = time.monotonic() - self.clock
+            metrics.observe_training(self.job.trainer, outcome, seconds)
+            logger.info("job %s: attempt %d %s after %.1f s", self.job_id, self.attempt, outcome, seconds,
+                        extra={"trainer": self.job.trainer, "outcome": outcome, "duration_s": round(seconds, 3)})
             self.final_status = status
             self.requeued = status == states.QUEUED
             self.reason = reason

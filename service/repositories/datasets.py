@@ -17,9 +17,9 @@ def add(*, session: Session, dataset: Dataset) -> Dataset:
     return dataset
 
 
-def get(*, session: Session, id: str) -> Dataset | None:
-    """The dataset with ``id``, if any."""
-    return session.get(Dataset, id)
+def get(*, session: Session, id: str, tenant_id: str) -> Dataset | None:
+    """The tenant's dataset with ``id``, if any (another tenant's is None, as if it did not exist)."""
+    return session.scalars(select(Dataset).where(Dataset.id == id, Dataset.tenant_id == tenant_id)).first()
 
 
 def by_fingerprint(*, session: Session, fingerprint: str) -> Dataset | None:
@@ -27,17 +27,19 @@ def by_fingerprint(*, session: Session, fingerprint: str) -> Dataset | None:
     return session.scalars(select(Dataset).where(Dataset.fingerprint == fingerprint)).first()
 
 
-def remove(*, session: Session, id: str) -> Dataset | None:
-    """Delete the row and return it (None if there was none)."""
-    row = session.get(Dataset, id)
+def remove(*, session: Session, id: str, tenant_id: str) -> Dataset | None:
+    """Delete the tenant's row and return it (None if there was none)."""
+    row = get(session=session, id=id, tenant_id=tenant_id)
     if row is not None:
         session.execute(delete(Dataset).where(Dataset.id == id))
     return row
 
 
-def list_page(*, session: Session, limit: int, after: tuple[datetime, str] | None = None) -> list[Dataset]:
-    """Up to ``limit`` datasets, newest first, strictly after the ``(created_at, id)`` key."""
-    stmt = select(Dataset).order_by(Dataset.created_at.desc(), Dataset.id.desc())
+def list_page(
+    *, session: Session, tenant_id: str, limit: int, after: tuple[datetime, str] | None = None
+) -> list[Dataset]:
+    """Up to ``limit`` of the tenant's datasets, newest first, strictly after the ``(created_at, id)`` key."""
+    stmt = select(Dataset).where(Dataset.tenant_id == tenant_id).order_by(Dataset.created_at.desc(), Dataset.id.desc())
     if after is not None:
         created_at, id_ = after
         stmt = stmt.where(

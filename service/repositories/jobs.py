@@ -25,26 +25,29 @@ def add(*, session: Session, job: Job) -> Job:
     return job
 
 
-def get(*, session: Session, id: str) -> Job | None:
-    """The job with ``id``, if any."""
-    return session.get(Job, id)
+def get(*, session: Session, id: str, tenant_id: str | None) -> Job | None:
+    """The job with ``id``, if any; only the tenant's when ``tenant_id`` is given (None: the runner's view)."""
+    if tenant_id is None:
+        return session.get(Job, id)
+    return session.scalars(select(Job).where(Job.id == id, Job.tenant_id == tenant_id)).first()
 
 
-def by_idempotency_key(*, session: Session, key: str) -> Job | None:
-    """The job created with this ``Idempotency-Key``, if any."""
-    return session.scalars(select(Job).where(Job.idempotency_key == key)).first()
+def by_idempotency_key(*, session: Session, key: str, tenant_id: str) -> Job | None:
+    """The tenant's job created with this ``Idempotency-Key``, if any."""
+    return session.scalars(select(Job).where(Job.tenant_id == tenant_id, Job.idempotency_key == key)).first()
 
 
 def list_page(
     *,
     session: Session,
+    tenant_id: str,
     limit: int,
     after: tuple[datetime, str] | None = None,
     status: str | None = None,
     dataset_id: str | None = None,
 ) -> list[Job]:
-    """Up to ``limit`` jobs, newest first, strictly after the ``(created_at, id)`` key, filtered."""
-    stmt = select(Job).order_by(Job.created_at.desc(), Job.id.desc())
+    """Up to ``limit`` of the tenant's jobs, newest first, strictly after the ``(created_at, id)`` key, filtered."""
+    stmt = select(Job).where(Job.tenant_id == tenant_id).order_by(Job.created_at.desc(), Job.id.desc())
     if status is not None:
         stmt = stmt.where(Job.status == status)
     if dataset_id is not None:

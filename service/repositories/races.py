@@ -17,9 +17,9 @@ def add(*, session: Session, race: Race) -> Race:
     return race
 
 
-def get(*, session: Session, id: str) -> Race | None:
-    """The race with ``id``, if any."""
-    return session.get(Race, id)
+def get(*, session: Session, id: str, tenant_id: str) -> Race | None:
+    """The tenant's race with ``id``, if any."""
+    return session.scalars(select(Race).where(Race.id == id, Race.tenant_id == tenant_id)).first()
 
 
 def set_params(*, session: Session, id: str, params: dict[str, Any]) -> None:
@@ -36,9 +36,9 @@ def children(*, session: Session, race_id: str) -> list[Job]:
     return list(session.scalars(stmt))
 
 
-def with_children(*, session: Session, id: str) -> tuple[Race, list[Job]] | None:
-    """The race and its jobs, read in one transaction; None if there is no such race."""
-    race = get(session=session, id=id)
+def with_children(*, session: Session, id: str, tenant_id: str) -> tuple[Race, list[Job]] | None:
+    """The tenant's race and its jobs, read in one transaction; None if there is no such race."""
+    race = get(session=session, id=id, tenant_id=tenant_id)
     if race is None:
         return None
     return race, children(session=session, race_id=id)

@@ -8,6 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from advisor import DatasetProfile
+from service.schemas.common import TEXT_PATTERN
 
 
 class DatasetMetadataCreate(BaseModel):
@@ -15,7 +16,7 @@ class DatasetMetadataCreate(BaseModel):
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
-    name: str = Field(min_length=1, max_length=200)
+    name: str = Field(min_length=1, max_length=200, pattern=TEXT_PATTERN)
     profile: DatasetProfile
 
 

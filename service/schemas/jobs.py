@@ -5,11 +5,12 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from service.jobs.states import JobStatus
+from service.schemas.common import ID_PATTERN, TEXT_PATTERN, check_plain_json
 
 
 class JobSpec(BaseModel):
@@ -17,18 +18,21 @@ class JobSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
-    trainer: str = Field(min_length=1, max_length=64, description="A registered trainer, e.g. 'xgboost'.")
-    params: dict[str, Any] = Field(default_factory=dict, description="Applied exactly; unknown keys are refused.")
-    model: str | None = Field(default=None, max_length=64, description="Display name (default: the trainer).")
+    trainer: str = Field(
+        min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$", description="A registered trainer, e.g. 'xgboost'."
+    )
+    params: dict[Annotated[str, Field(min_length=1, max_length=64)], Any] = Field(
+        default_factory=dict, max_length=200, description="Applied exactly; unknown keys are refused."
+    )
+    model: str | None = Field(
+        default=None, max_length=64, pattern=TEXT_PATTERN, description="Display name (default: the trainer)."
+    )
 
     @field_validator("params")
     @classmethod
     def _finite_json(cls, value: dict[str, Any]) -> dict[str, Any]:
-        try:
-            json.dumps(value, allow_nan=False)
-        except (TypeError, ValueError) as exc:
-            raise ValueError("params must be plain JSON with finite numbers") from exc
-        return value
+        # Plain, finite, shallow JSON: it is stored, fingerprinted and handed to the trainer as it is.
+        return check_plain_json(value, what="params")
 
 
 class JobCreate(BaseModel):
@@ -36,11 +40,14 @@ class JobCreate(BaseModel):
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
-    dataset_id: str = Field(min_length=1, max_length=64, description="A stored (uploaded) dataset.")
-    recommendation_id: str | None = Field(
-        default=None, max_length=64, description="Train one of its candidates; also supplies the baseline."
+    dataset_id: str = Field(
+        min_length=1, max_length=64, pattern=ID_PATTERN, description="A stored (uploaded) dataset."
     )
-    candidate: int | Literal["baseline"] | None = Field(
+    recommendation_id: str | None = Field(
+        default=None, min_length=1, max_length=64, pattern=ID_PATTERN,
+        description="Train one of its candidates; also supplies the baseline.",
+    )
+    candidate: Annotated[int, Field(le=1000)] | Literal["baseline"] | None = Field(
         default=None,
         description="Rank of the candidate to train (1 = the first); 0 or 'baseline' = the baseline. Default 1.",
     )

@@ -30,7 +30,7 @@ class Cursor:
             raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
             created_at, id_ = json.loads(raw)
             when = datetime.fromisoformat(created_at)
-            if when.tzinfo is None or not isinstance(id_, str) or len(id_) > 64:
+            if when.tzinfo is None or not isinstance(id_, str) or len(id_) > 64 or not id_.isprintable():
                 raise ValueError("bad cursor fields")
         except (ValueError, TypeError, binascii.Error, UnicodeDecodeError) as exc:
             raise InvalidInput(

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 MAX_JSON_ROWS = 10_000
+MAX_JSON_COLUMNS = 10_000
+
+# One cell: a finite number, a 64-bit integer, a bool, a string or null (a missing value).
+Cell = bool | Annotated[int, Field(ge=-(2**63), le=2**63 - 1)] | float | Annotated[str, Field(max_length=10_000)] | None
+Column = Annotated[str, Field(max_length=1_000)]
 
 
 class PredictionCreate(BaseModel):
@@ -14,7 +19,9 @@ class PredictionCreate(BaseModel):
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
-    rows: list[dict[str, Any]] = Field(min_length=1, max_length=MAX_JSON_ROWS)
+    rows: list[Annotated[dict[Column, Cell], Field(max_length=MAX_JSON_COLUMNS)]] = Field(
+        min_length=1, max_length=MAX_JSON_ROWS
+    )
 
 
 class PredictionRead(BaseModel):

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from advisor import Constraints
 from service.jobs.states import JobStatus
+from service.schemas.common import ID_PATTERN
 
 
 class RaceCreate(BaseModel):
@@ -17,7 +18,8 @@ class RaceCreate(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     recommendation_id: str | None = Field(
-        default=None, max_length=64, description="Race this recommendation (default: a new one for the dataset)."
+        default=None, min_length=1, max_length=64, pattern=ID_PATTERN,
+        description="Race this recommendation (default: a new one for the dataset).",
     )
     constraints: Constraints | None = Field(
         default=None, description="For the new recommendation made when recommendation_id is omitted."

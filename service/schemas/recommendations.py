@@ -8,6 +8,7 @@ from typing import ClassVar
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from advisor import Constraints, DatasetProfile, Recommendation
+from service.schemas.common import ID_PATTERN
 
 
 class RecommendationCreate(BaseModel):
@@ -21,7 +22,8 @@ class RecommendationCreate(BaseModel):
 
     profile: DatasetProfile | None = Field(default=None, description="The dataset, described inline.")
     dataset_id: str | None = Field(
-        default=None, max_length=64, description="A stored dataset: its measured profile is used."
+        default=None, min_length=1, max_length=64, pattern=ID_PATTERN,
+        description="A stored dataset: its measured profile is used.",
     )
     constraints: Constraints = Field(
         default_factory=Constraints, description="What the team needs and has; omitted values are assumed."

@@ -17,12 +17,14 @@ from starlette.requests import Request
 from service.db.models import Dataset
 from service.db.session import Database
 from service.db.types import new_id, utcnow
-from service.errors import BadRequest, Conflict, NotFound, ServiceError
+from service.errors import BadRequest, Conflict, NotFound, ServiceError, StorageQuotaExceeded
 from service.repositories import datasets as repo
 from service.schemas.datasets import DatasetMetadataCreate, DatasetRead
 from service.schemas.pagination import Cursor
+from service.services import quotas
+from service.settings import Settings
 from service.storage import Storage
-from service.uploads import receive_multipart
+from service.uploads import PayloadTooLarge, receive_multipart
 from trainers.errors import DataError
 
 FORM_FIELDS = {"target", "task", "modality", "name"}
@@ -38,10 +40,14 @@ class DataProblem(ServiceError):
         self.title = error.title  # type: ignore[misc]
 
 
-def fingerprint(sha256: str, fields: dict[str, str]) -> str:
-    """Identity of a stored dataset: the bytes plus the options that shape the normalized copy."""
+def fingerprint(sha256: str, fields: dict[str, str], tenant_id: str) -> str:
+    """Identity of a stored dataset: its tenant, the bytes and the options that shape the normalized copy.
+
+    The tenant is part of it: two tenants uploading the same file get separate datasets and folders, so
+    one tenant learns nothing about another's uploads and deleting one copy never touches the other.
+    """
     options = "\x1f".join(f"{k}={fields.get(k) or ''}" for k in ("target", "task", "modality"))
-    return hashlib.sha256(f"{sha256}\x1e{options}".encode()).hexdigest()
+    return hashlib.sha256(f"{tenant_id}\x1e{sha256}\x1e{options}".encode()).hexdigest()
 
 
 def to_read(row: Dataset) -> DatasetRead:
@@ -58,13 +64,27 @@ def to_read(row: Dataset) -> DatasetRead:
     )
 
 
-async def create_from_upload(*, db: Database, storage: Storage, request: Request, limit: int) -> tuple[Dataset, bool]:
-    """Stream, check and store an upload; returns the row and whether it is new (False: seen before)."""
+async def create_from_upload(
+    *, db: Database, storage: Storage, request: Request, limit: int, tenant_id: str, settings: Settings
+) -> tuple[Dataset, bool]:
+    """Stream, check and store an upload for ``tenant_id``; returns the row and whether it is new (False:
+    seen before). The upload may be no larger than ``limit`` nor than the room left in the tenant's quota."""
     # Deferred import: ingestion pulls in pyarrow/Pillow only when an upload arrives.
     from trainers.ingest import ingest
 
+    room, used, quota = await db.run(quotas.remaining_bytes, settings=settings, tenant_id=tenant_id, write=False)
+    if room <= 0:
+        raise StorageQuotaExceeded(f"The tenant stores {used} bytes of {quota} allowed; delete datasets or jobs "
+                                   "before uploading more.", stored_bytes=used, max_stored_bytes=quota)
     with storage.scratch() as scratch:
-        upload = await receive_multipart(request, dest=scratch / "upload.bin", limit=limit)
+        try:
+            upload = await receive_multipart(request, dest=scratch / "upload.bin", limit=min(limit, room))
+        except PayloadTooLarge as exc:
+            if room >= limit:
+                raise
+            raise StorageQuotaExceeded(
+                f"The upload is larger than the {room} bytes left in the tenant's storage quota ({used} of "
+                f"{quota} bytes used).", stored_bytes=used, max_stored_bytes=quota) from exc
         unknown = set(upload.fields) - FORM_FIELDS
         if unknown:
             raise BadRequest(f"Unknown form field(s): {', '.join(sorted(unknown))}; accepted: file, "
@@ -72,7 +92,7 @@ async def create_from_upload(*, db: Database, storage: Storage, request: Request
         if upload.file_path is None:
             raise BadRequest("The form has no 'file' part: send the data as file=<your file>.")
         fields = {k: v.strip() for k, v in upload.fields.items() if v.strip()}
-        fp = fingerprint(upload.sha256, fields)
+        fp = fingerprint(upload.sha256, fields, tenant_id)
         existing = await db.run(repo.by_fingerprint, fingerprint=fp, write=False)
         if existing is not None:
             return existing, False
@@ -86,7 +106,8 @@ async def create_from_upload(*, db: Database, storage: Storage, request: Request
             raise DataProblem(exc) from exc
         final = storage.publish(work_dir, fp)
         row = Dataset(
-            id=new_id(), created_at=utcnow(), name=(fields.get("name") or _name_from(upload.filename))[:200],
+            id=new_id(), created_at=utcnow(), tenant_id=tenant_id,
+            name=(fields.get("name") or _name_from(upload.filename))[:200],
             source="upload", modality=result.modality, task=result.task, task_reason=result.task_reason,
             target=result.target, format=result.details.get("format"), sha256=upload.sha256, fingerprint=fp,
             size_bytes=upload.size, n_rows=result.profile.n_rows, storage_path=storage.relative(final),
@@ -113,11 +134,12 @@ def _name_from(filename: str | None) -> str:
     return (filename or "dataset").replace("/", "_").replace("\\", "_") or "dataset"
 
 
-async def create_from_metadata(*, db: Database, data: DatasetMetadataCreate) -> Dataset:
+async def create_from_metadata(*, db: Database, tenant_id: str, data: DatasetMetadataCreate) -> Dataset:
     """Register a dataset from its description alone."""
     p = data.profile
     row = Dataset(
-        id=new_id(), created_at=utcnow(), name=data.name, source="metadata", modality=p.modality, task=p.task,
+        id=new_id(), created_at=utcnow(), tenant_id=tenant_id, name=data.name, source="metadata",
+        modality=p.modality, task=p.task,
         task_reason="Given by the caller.", n_rows=p.n_rows, profile=p.model_dump(mode="json", exclude_none=True),
         details={}, warnings=["Registered from metadata only: recommendations work, training needs an upload."],
     )
@@ -125,18 +147,21 @@ async def create_from_metadata(*, db: Database, data: DatasetMetadataCreate) -> 
     return row
 
 
-async def get(*, db: Database, id: str) -> Dataset:
-    """The dataset ``id``; ``NotFound`` if there is none."""
-    row = await db.run(repo.get, id=id, write=False)
+async def get(*, db: Database, tenant_id: str, id: str) -> Dataset:
+    """The tenant's dataset ``id``; ``NotFound`` if there is none."""
+    row = await db.run(repo.get, id=id, tenant_id=tenant_id, write=False)
     if row is None:
         raise NotFound(f"There is no dataset with id {id!r}.")
     return row
 
 
-async def list_page(*, db: Database, limit: int, cursor: str | None = None) -> tuple[list[Dataset], str | None]:
-    """A page of datasets, newest first, and the cursor of the next page (None at the end)."""
+async def list_page(
+    *, db: Database, tenant_id: str, limit: int, cursor: str | None = None
+) -> tuple[list[Dataset], str | None]:
+    """A page of the tenant's datasets, newest first, and the cursor of the next page (None at the end)."""
     after = Cursor.decode(cursor) if cursor else None
-    rows = await db.run(repo.list_page, limit=limit + 1, after=(after.created_at, after.id) if after else None,
+    rows = await db.run(repo.list_page, tenant_id=tenant_id, limit=limit + 1,
+                        after=(after.created_at, after.id) if after else None,
                         write=False)
     if len(rows) <= limit:
         return rows, None
@@ -144,10 +169,10 @@ async def list_page(*, db: Database, limit: int, cursor: str | None = None) -> t
     return rows, Cursor(created_at=rows[-1].created_at, id=rows[-1].id).encode()
 
 
-async def delete(*, db: Database, storage: Storage, id: str) -> None:
-    """Delete the dataset row, then its files. A dataset that jobs still use answers 409."""
+async def delete(*, db: Database, storage: Storage, tenant_id: str, id: str) -> None:
+    """Delete the tenant's dataset row, then its files. A dataset that jobs still use answers 409."""
     try:
-        row = await db.run(repo.remove, id=id)
+        row = await db.run(repo.remove, id=id, tenant_id=tenant_id)
     except IntegrityError as exc:
         raise Conflict(f"Dataset {id!r} is used by training jobs; delete those first.") from exc
     if row is None:

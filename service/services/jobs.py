@@ -27,11 +27,13 @@ from service.db.types import new_id, utcnow
 from service.errors import Conflict, InvalidInput, NotFound, ServiceError
 from service.jobs import states
 from service.jobs.queue import JobQueue
+from service.observability.request_id import current_request_id
 from service.repositories import datasets as datasets_repo
 from service.repositories import jobs as repo
 from service.repositories import recommendations as recommendations_repo
 from service.schemas.jobs import JobArtifact, JobBaseline, JobCreate, JobProgress, JobRead
 from service.schemas.pagination import Cursor
+from service.services import quotas
 from service.settings import Settings
 
 PREFIX = "/v1/jobs"
@@ -98,9 +100,9 @@ def _pick(data: JobCreate, dataset: Dataset, rec: advisor.Recommendation | None)
     return choice, chosen.model, chosen.trainer, chosen.params()
 
 
-def _resolve(*, session: Session, data: JobCreate) -> _Plan:
-    """Read and check the dataset and recommendation the request names (one read transaction)."""
-    dataset = datasets_repo.get(session=session, id=data.dataset_id)
+def _resolve(*, session: Session, tenant_id: str, data: JobCreate) -> _Plan:
+    """Read and check the tenant's dataset and recommendation the request names (one read transaction)."""
+    dataset = datasets_repo.get(session=session, id=data.dataset_id, tenant_id=tenant_id)
     if dataset is None:
         raise NotFound(f"There is no dataset with id {data.dataset_id!r}.")
     if not dataset.storage_path:
@@ -110,7 +112,9 @@ def _resolve(*, session: Session, data: JobCreate) -> _Plan:
         )
     rec: advisor.Recommendation | None = None
     if data.recommendation_id is not None:
-        row: Recommendation | None = recommendations_repo.get(session=session, id=data.recommendation_id)
+        row: Recommendation | None = recommendations_repo.get(
+            session=session, id=data.recommendation_id, tenant_id=tenant_id
+        )
         if row is None:
             raise NotFound(f"There is no recommendation with id {data.recommendation_id!r}.")
         rec = advisor.Recommendation.model_validate_json(row.document)
@@ -181,12 +185,14 @@ def _check_trainers(plan: _Plan) -> None:
             plan.baseline["unavailable"] = getattr(exc, "reason", None) or str(exc)
 
 
-def _insert(*, session: Session, job: Job) -> tuple[Job, bool]:
-    """Insert the job, or return the one an equal Idempotency-Key created first."""
+def _insert(*, session: Session, settings: Settings, job: Job) -> tuple[Job, bool]:
+    """Insert the job, or return the one an equal Idempotency-Key created first. The tenant's quotas are
+    checked in this (write) transaction, with the tenant row locked."""
     if job.idempotency_key is not None:
-        existing = repo.by_idempotency_key(session=session, key=job.idempotency_key)
+        existing = repo.by_idempotency_key(session=session, key=job.idempotency_key, tenant_id=job.tenant_id)
         if existing is not None:
             return existing, True
+    quotas.check_job_slots(session=session, settings=settings, tenant_id=job.tenant_id)
     repo.add(session=session, job=job)
     return job, False
 
@@ -200,22 +206,23 @@ def _check_replay(job: Job, fingerprint: str) -> None:
 
 
 def _create(
-    *, db: Database, settings: Settings, data: JobCreate, idempotency_key: str | None, race_id: str | None = None
+    *, db: Database, settings: Settings, tenant_id: str, data: JobCreate, idempotency_key: str | None,
+    race_id: str | None = None, request_id: str | None = None,
 ) -> tuple[Job, bool]:
     """Check and insert a job (blocking): a read transaction, the trainer checks, then a short write one."""
     from trainers.torch import preferred_queue
 
     fingerprint = data.fingerprint()
     if idempotency_key is not None:
-        existing = db.call(repo.by_idempotency_key, key=idempotency_key, write=False)
+        existing = db.call(repo.by_idempotency_key, key=idempotency_key, tenant_id=tenant_id, write=False)
         if existing is not None:
             _check_replay(existing, fingerprint)
             return existing, True
-    plan = db.call(_resolve, data=data, write=False)
+    plan = db.call(_resolve, tenant_id=tenant_id, data=data, write=False)
     _check_trainers(plan)  # outside any transaction: it may import an ML library the first time
     now = utcnow()
     job = Job(
-        id=new_id(), created_at=now, updated_at=now, queued_at=now,
+        id=new_id(), created_at=now, updated_at=now, queued_at=now, tenant_id=tenant_id, request_id=request_id,
         dataset_id=plan.dataset.id, recommendation_id=plan.recommendation_id, candidate=plan.candidate,
         model=plan.model, trainer=plan.trainer, params=plan.params, baseline_spec=plan.baseline,
         seed=data.seed, time_budget_s=data.time_budget_s or settings.job_default_time_budget_s,
@@ -224,11 +231,11 @@ def _create(
         idempotency_key=idempotency_key, request_sha256=fingerprint, race_id=race_id,
     )
     try:
-        row, replayed = db.call(_insert, job=job)
+        row, replayed = db.call(_insert, settings=settings, job=job)
     except IntegrityError:  # a concurrent request with the same key won (PostgreSQL; SQLite serialises)
         if idempotency_key is None:
             raise
-        found = db.call(repo.by_idempotency_key, key=idempotency_key, write=False)
+        found = db.call(repo.by_idempotency_key, key=idempotency_key, tenant_id=tenant_id, write=False)
         if found is None:
             raise
         row, replayed = found, True
@@ -238,17 +245,19 @@ def _create(
 
 
 async def create(
-    *, db: Database, settings: Settings, queue: JobQueue, data: JobCreate, idempotency_key: str | None = None,
-    race_id: str | None = None,
+    *, db: Database, settings: Settings, queue: JobQueue, tenant_id: str, data: JobCreate,
+    idempotency_key: str | None = None, race_id: str | None = None, request_id: str | None = None,
 ) -> tuple[Job, bool]:
     """Check and store a job, then enqueue it; returns the job and whether it is an idempotent replay.
-    ``race_id`` makes it a child of that race (service.services.races).
+    ``race_id`` makes it a child of that race (service.services.races). ``request_id`` (default: the current
+    request's) is stored on the job, so its runner's log lines carry it.
 
     One worker-thread hop for the whole unit of work (each thread hop costs scheduler latency on a
     busy machine, and dispatch latency is a target).
     """
     row, replayed = await run_in_threadpool(
-        _create, db=db, settings=settings, data=data, idempotency_key=idempotency_key, race_id=race_id
+        _create, db=db, settings=settings, tenant_id=tenant_id, data=data, idempotency_key=idempotency_key,
+        race_id=race_id, request_id=request_id or current_request_id(),
     )
     if not replayed:
         # The row is committed: only now may a worker hear of it.
@@ -257,21 +266,22 @@ async def create(
 
 
 # -- reading ----------------------------------------------------------------------------------------
-async def get(*, db: Database, id: str) -> Job:
-    """The job ``id``; ``NotFound`` if there is none."""
-    row = await db.run(repo.get, id=id, write=False)
+async def get(*, db: Database, tenant_id: str, id: str) -> Job:
+    """The tenant's job ``id``; ``NotFound`` if there is none."""
+    row = await db.run(repo.get, id=id, tenant_id=tenant_id, write=False)
     if row is None:
         raise NotFound(f"There is no job with id {id!r}.")
     return row
 
 
 async def list_page(
-    *, db: Database, limit: int, cursor: str | None = None, status: str | None = None, dataset_id: str | None = None
+    *, db: Database, tenant_id: str, limit: int, cursor: str | None = None, status: str | None = None,
+    dataset_id: str | None = None,
 ) -> tuple[list[Job], str | None]:
-    """A page of jobs, newest first, and the cursor of the next page (None at the end)."""
+    """A page of the tenant's jobs, newest first, and the cursor of the next page (None at the end)."""
     after = Cursor.decode(cursor) if cursor else None
     rows = await db.run(
-        repo.list_page, limit=limit + 1, after=(after.created_at, after.id) if after else None,
+        repo.list_page, tenant_id=tenant_id, limit=limit + 1, after=(after.created_at, after.id) if after else None,
         status=status, dataset_id=dataset_id, write=False,
     )
     if len(rows) <= limit:
@@ -334,8 +344,8 @@ def to_read(job: Job, *, include_curves: bool = True) -> JobRead:
 
 
 # -- cancelling and deleting ------------------------------------------------------------------------
-def _cancel(*, session: Session, id: str) -> Job:
-    job = repo.get(session=session, id=id)
+def _cancel(*, session: Session, tenant_id: str, id: str) -> Job:
+    job = repo.get(session=session, id=id, tenant_id=tenant_id)
     if job is None:
         raise NotFound(f"There is no job with id {id!r}.")
     now = utcnow()
@@ -353,13 +363,13 @@ def _cancel(*, session: Session, id: str) -> Job:
     return refreshed
 
 
-async def cancel(*, db: Database, id: str) -> Job:
+async def cancel(*, db: Database, tenant_id: str, id: str) -> Job:
     """Cancel a queued job at once, or ask a running one to stop (its runner keeps the best model so far)."""
-    return await db.run(_cancel, id=id)
+    return await db.run(_cancel, tenant_id=tenant_id, id=id)
 
 
-def _delete(*, session: Session, id: str) -> Job:
-    job = repo.get(session=session, id=id)
+def _delete(*, session: Session, tenant_id: str, id: str) -> Job:
+    job = repo.get(session=session, id=id, tenant_id=tenant_id)
     if job is None:
         raise NotFound(f"There is no job with id {id!r}.")
     if job.status in states.ACTIVE:
@@ -368,18 +378,20 @@ def _delete(*, session: Session, id: str) -> Job:
     return job
 
 
-async def delete(*, db: Database, settings: Settings, id: str) -> None:
+async def delete(*, db: Database, settings: Settings, tenant_id: str, id: str) -> None:
     """Delete a finished job, its metrics and its model files."""
-    job = await db.run(_delete, id=id)
+    job = await db.run(_delete, tenant_id=tenant_id, id=id)
     folder = (settings.artifacts_dir / job.id).resolve()
     if folder.is_relative_to(settings.artifacts_dir.resolve()):
         await run_in_threadpool(shutil.rmtree, folder, True)
 
 
-async def metrics(*, db: Database, id: str, run: str | None = None, key: str | None = None) -> list[Any]:
-    """The job's logged metrics (404 if there is no such job)."""
+async def metrics(
+    *, db: Database, tenant_id: str, id: str, run: str | None = None, key: str | None = None
+) -> list[Any]:
+    """The job's logged metrics (404 if the tenant has no such job)."""
     def read(*, session: Session) -> list[Any]:
-        if repo.get(session=session, id=id) is None:
+        if repo.get(session=session, id=id, tenant_id=tenant_id) is None:
             raise NotFound(f"There is no job with id {id!r}.")
         return repo.metrics(session=session, job_id=id, run=run, key=key)
 
@@ -403,9 +415,9 @@ def _verified_zip(settings: Settings, job: Job) -> tuple[Path, str]:
     return path, actual
 
 
-async def model_file(*, db: Database, settings: Settings, id: str) -> tuple[Path, Job]:
-    """The verified zip of a job's model and the job; 409 while there is none."""
-    job = await get(db=db, id=id)
+async def model_file(*, db: Database, settings: Settings, tenant_id: str, id: str) -> tuple[Path, Job]:
+    """The verified zip of the tenant's job's model and the job; 409 while there is none."""
+    job = await get(db=db, tenant_id=tenant_id, id=id)
     if not job.artifact:
         raise ArtifactUnavailable(
             f"Job {id!r} has no model ({job.status}); a model exists once a job succeeded or was cancelled after "
@@ -421,14 +433,16 @@ def _event(name: str, data: dict[str, Any]) -> bytes:
     return f"event: {name}\ndata: {json.dumps(data, allow_nan=False, default=str)}\n\n".encode()
 
 
-async def events(*, db: Database, settings: Settings, id: str, is_disconnected: Any) -> AsyncIterator[bytes]:
+async def events(
+    *, db: Database, settings: Settings, tenant_id: str, id: str, is_disconnected: Any
+) -> AsyncIterator[bytes]:
     """SSE: a ``progress`` event whenever status, attempt or progress change, then one ``end`` event with the
     whole job once it is terminal. Polls the row every ``sse_poll_s``."""
     last: Any = None
     last_sent = asyncio.get_running_loop().time()
     yield b"retry: 2000\n\n"
     while True:
-        job = await db.run(repo.get, id=id, write=False)
+        job = await db.run(repo.get, id=id, tenant_id=tenant_id, write=False)
         if job is None:
             yield _event("error", {"detail": f"job {id!r} was deleted"})
             return

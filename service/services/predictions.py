@@ -75,18 +75,20 @@ def _predict(settings: Settings, job_id: str, model_name: str, artifact: dict[st
                           classes=classes, probabilities=np.round(output, 6).tolist(), partial_model=partial)
 
 
-async def _job_artifact(db: Database, id: str) -> tuple[str, dict[str, Any]]:
-    job = await jobs_service.get(db=db, id=id)
+async def _job_artifact(db: Database, tenant_id: str, id: str) -> tuple[str, dict[str, Any]]:
+    job = await jobs_service.get(db=db, tenant_id=tenant_id, id=id)
     if not job.artifact:
         raise Conflict(f"Job {id!r} has no model yet ({job.status}).", job_status=job.status)
     return job.model, job.artifact
 
 
-async def predict_json(*, db: Database, settings: Settings, id: str, rows: list[dict[str, Any]]) -> PredictionRead:
+async def predict_json(
+    *, db: Database, settings: Settings, tenant_id: str, id: str, rows: list[dict[str, Any]]
+) -> PredictionRead:
     """Predict JSON rows."""
     import pandas as pd
 
-    model_name, artifact = await _job_artifact(db, id)
+    model_name, artifact = await _job_artifact(db, tenant_id, id)
     frame = pd.DataFrame.from_records(rows)
     return await run_in_threadpool(_predict, settings, id, model_name, artifact, frame)
 
@@ -106,9 +108,11 @@ def _read_table(path: Path, filename: str | None) -> Any:
     return table.to_pandas()
 
 
-async def predict_upload(*, db: Database, settings: Settings, id: str, request: Request) -> PredictionRead:
+async def predict_upload(
+    *, db: Database, settings: Settings, tenant_id: str, id: str, request: Request
+) -> PredictionRead:
     """Predict the rows of an uploaded CSV or Parquet file (multipart field ``file``)."""
-    model_name, artifact = await _job_artifact(db, id)
+    model_name, artifact = await _job_artifact(db, tenant_id, id)
     storage = Storage(settings.data_dir)
     with storage.scratch() as scratch:
         upload = await receive_multipart(request, dest=scratch / "rows.bin", limit=settings.max_upload_bytes)

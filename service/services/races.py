@@ -38,10 +38,10 @@ _SKIPPABLE = frozenset({"trainer_cannot_train", "unknown_trainer", "invalid_para
 
 # -- creating ---------------------------------------------------------------------------------------
 def _resolve(
-    *, session: Session, dataset_id: str, recommendation_id: str | None
+    *, session: Session, tenant_id: str, dataset_id: str, recommendation_id: str | None
 ) -> tuple[Dataset, Recommendation | None]:
-    """The dataset (trainable) and the named recommendation (for it), checked in one read transaction."""
-    dataset = datasets_repo.get(session=session, id=dataset_id)
+    """The tenant's dataset (trainable) and named recommendation (for it), checked in one read transaction."""
+    dataset = datasets_repo.get(session=session, id=dataset_id, tenant_id=tenant_id)
     if dataset is None:
         raise NotFound(f"There is no dataset with id {dataset_id!r}.")
     if not dataset.storage_path:
@@ -51,7 +51,7 @@ def _resolve(
         )
     if recommendation_id is None:
         return dataset, None
-    rec = recommendations_repo.get(session=session, id=recommendation_id)
+    rec = recommendations_repo.get(session=session, id=recommendation_id, tenant_id=tenant_id)
     if rec is None:
         raise NotFound(f"There is no recommendation with id {recommendation_id!r}.")
     # A recommendation made from an inline profile has no dataset: it may race any dataset of its kind.
@@ -66,22 +66,23 @@ def _resolve(
 
 
 async def create(
-    *, db: Database, settings: Settings, queue: JobQueue, dataset_id: str, data: RaceCreate
+    *, db: Database, settings: Settings, queue: JobQueue, tenant_id: str, dataset_id: str, data: RaceCreate
 ) -> RaceRead:
     """Store a race and queue its children: candidates 1..top_k that their trainers accept, then the baseline."""
     dataset, rec_row = await db.run(
-        _resolve, dataset_id=dataset_id, recommendation_id=data.recommendation_id, write=False
+        _resolve, tenant_id=tenant_id, dataset_id=dataset_id, recommendation_id=data.recommendation_id, write=False
     )
     if rec_row is None:
         wanted = RecommendationCreate(dataset_id=dataset_id, constraints=data.constraints or advisor.Constraints())
-        rec_row = await recommendations_service.create(db=db, data=wanted)
+        rec_row = await recommendations_service.create(db=db, tenant_id=tenant_id, data=wanted)
     rec = advisor.Recommendation.model_validate_json(rec_row.document)
     params: dict[str, Any] = {
         "top_k": data.top_k, "seed": data.seed, "time_budget_s": data.time_budget_s, "task": dataset.task,
         "constraints": data.constraints.model_dump(mode="json") if data.constraints is not None else None,
         "skipped": [],
     }
-    race = Race(id=new_id(), created_at=utcnow(), dataset_id=dataset.id, recommendation_id=rec_row.id, params=params)
+    race = Race(id=new_id(), created_at=utcnow(), tenant_id=tenant_id, dataset_id=dataset.id,
+                recommendation_id=rec_row.id, params=params)
     await db.run(repo.add, race=race)  # committed first: the children's race_id must point at a row
 
     choices = [*range(1, min(data.top_k, len(rec.candidates)) + 1), 0]  # 0 = the baseline, as its own job
@@ -90,7 +91,8 @@ async def create(
         job = JobCreate(dataset_id=dataset.id, recommendation_id=rec_row.id, candidate=choice, seed=data.seed,
                         time_budget_s=data.time_budget_s, train_baseline=False)
         try:
-            await jobs_service.create(db=db, settings=settings, queue=queue, data=job, race_id=race.id)
+            await jobs_service.create(db=db, settings=settings, queue=queue, tenant_id=tenant_id, data=job,
+                                      race_id=race.id)
         except InvalidInput as exc:
             kinds = {e.get("type") for e in exc.extensions.get("errors") or []}
             if not kinds & _SKIPPABLE:
@@ -102,7 +104,7 @@ async def create(
         params = {**params, "skipped": skipped}
         await db.run(repo.set_params, id=race.id, params=params)
         race.params = params
-    return await get(db=db, id=race.id)
+    return await get(db=db, tenant_id=tenant_id, id=race.id)
 
 
 # -- reading ----------------------------------------------------------------------------------------
@@ -202,9 +204,9 @@ def to_read(race: Race, jobs: list[Job]) -> RaceRead:
     )
 
 
-async def get(*, db: Database, id: str) -> RaceRead:
+async def get(*, db: Database, tenant_id: str, id: str) -> RaceRead:
     """The race ``id`` with its leaderboard; ``NotFound`` if there is none."""
-    found = await db.run(repo.with_children, id=id, write=False)
+    found = await db.run(repo.with_children, id=id, tenant_id=tenant_id, write=False)
     if found is None:
         raise NotFound(f"There is no race with id {id!r}.")
     return to_read(*found)

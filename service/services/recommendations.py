@@ -13,20 +13,20 @@ from service.schemas.pagination import Cursor
 from service.schemas.recommendations import RecommendationCreate
 
 
-async def _resolve_profile(*, db: Database, data: RecommendationCreate) -> advisor.DatasetProfile:
+async def _resolve_profile(*, db: Database, tenant_id: str, data: RecommendationCreate) -> advisor.DatasetProfile:
     # The one place that turns a request's dataset source into a profile.
     if data.profile is not None:
         return data.profile
     assert data.dataset_id is not None  # guaranteed by RecommendationCreate's exactly-one-source check
-    row = await db.run(datasets_repo.get, id=data.dataset_id, write=False)
+    row = await db.run(datasets_repo.get, id=data.dataset_id, tenant_id=tenant_id, write=False)
     if row is None:
         raise NotFound(f"There is no dataset with id {data.dataset_id!r}.")
     return advisor.DatasetProfile.model_validate(row.profile)
 
 
-async def create(*, db: Database, data: RecommendationCreate) -> Recommendation:
-    """Run the advisor and store its answer as produced."""
-    profile = await _resolve_profile(db=db, data=data)
+async def create(*, db: Database, tenant_id: str, data: RecommendationCreate) -> Recommendation:
+    """Run the advisor and store its answer as produced, owned by ``tenant_id``."""
+    profile = await _resolve_profile(db=db, tenant_id=tenant_id, data=data)
     # Pure CPU, well under a millisecond: it runs on the event loop; only the write goes to a thread.
     answer = advisor.recommend(profile, data.constraints)
     row = Recommendation(
@@ -38,25 +38,29 @@ async def create(*, db: Database, data: RecommendationCreate) -> Recommendation:
         task=profile.task,
         document=answer.model_dump_json(),
         dataset_id=data.dataset_id,
+        tenant_id=tenant_id,
     )
     # Group commit: concurrent requests share a transaction; this returns once the row is committed.
     await db.insert_batched(repo.insert_many, row)
     return row
 
 
-async def get(*, db: Database, id: str) -> Recommendation:
-    """The stored recommendation ``id``; ``NotFound`` if there is none."""
-    row = await db.run(repo.get, id=id, write=False)
+async def get(*, db: Database, tenant_id: str, id: str) -> Recommendation:
+    """The tenant's stored recommendation ``id``; ``NotFound`` if there is none."""
+    row = await db.run(repo.get, id=id, tenant_id=tenant_id, write=False)
     if row is None:
         raise NotFound(f"There is no recommendation with id {id!r}.")
     return row
 
 
-async def list_page(*, db: Database, limit: int, cursor: str | None = None) -> tuple[list[Recommendation], str | None]:
-    """A page of recommendations, newest first, and the cursor of the next page (None at the end)."""
+async def list_page(
+    *, db: Database, tenant_id: str, limit: int, cursor: str | None = None
+) -> tuple[list[Recommendation], str | None]:
+    """A page of the tenant's recommendations, newest first, and the next page's cursor (None at the end)."""
     after = Cursor.decode(cursor) if cursor else None
     rows = await db.run(
         repo.list_page,
+        tenant_id=tenant_id,
         limit=limit + 1,
         after=(after.created_at, after.id) if after else None,
         write=False,

@@ -123,7 +123,7 @@ def test_timestamps_come_back_in_utc(db: Database) -> None:
     row = _row()
     row.created_at = datetime(2026, 1, 1, 12, 0, 0, 123456, tzinfo=plus_two)
     db.call(repo.insert_many, items=[row])
-    got = db.call(repo.get, id=row.id, write=False)
+    got = db.call(repo.get, id=row.id, tenant_id="default", write=False)
     assert got is not None
     assert got.created_at == datetime(2026, 1, 1, 10, 0, 0, 123456, tzinfo=UTC)
     assert got.created_at.utcoffset() == timedelta(0)

@@ -94,7 +94,7 @@ def insert_job(db: Database, dataset_id: str, *, trainer: str = "xgboost", param
 
 def get_job(db: Database, job_id: str) -> Job:
     """The job row, fresh."""
-    job = db.call(jobs_repo.get, id=job_id, write=False)
+    job = db.call(jobs_repo.get, id=job_id, tenant_id=None, write=False)
     assert job is not None
     return job
 

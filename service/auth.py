@@ -1,0 +1,75 @@
+"""Who is calling: the ``Authorization: Bearer <key>`` dependency, and the per-key rate limit.
+
+Every ``/v1`` route depends on :func:`authenticate` (``create_app`` adds it to each router), so no route can
+forget it; routes that read or write a tenant's data also take ``principal: PrincipalDep`` (resolved once
+per request) and pass ``principal.tenant_id`` down. Without a key a request runs as the ``default`` tenant
+only while no active key exists and ``auth_mode`` is ``auto``. The key is looked up on every request, so a
+revoked key is refused from the next request on, in every process.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from service.deps import DatabaseDep, SettingsDep
+from service.errors import TooManyRequests, Unauthorized
+from service.ratelimit import RateLimiter
+from service.services import tenants
+from service.services.tenants import ANONYMOUS, Principal
+
+MAX_KEY_CHARS = 256
+
+bearer = HTTPBearer(
+    auto_error=False,
+    scheme_name="apiKey",
+    description="An API key from `advisor keys create --tenant NAME`, sent as `Authorization: Bearer <key>`.",
+)
+
+
+async def authenticate(
+    request: Request,
+    db: DatabaseDep,
+    settings: SettingsDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> Principal:
+    """The caller's principal; 401 for a missing (when needed), malformed, unknown or revoked key; 429 when
+    the key is over its rate limit."""
+    header = request.headers.get("authorization")
+    if header is not None and credentials is None:
+        raise Unauthorized("Send the API key as `Authorization: Bearer <key>`.", error="invalid_request")
+    key = credentials.credentials.strip() if credentials is not None else None
+    if key is not None and not (0 < len(key) <= MAX_KEY_CHARS and key.isascii() and key.isprintable()):
+        raise Unauthorized("The API key is unknown or revoked.", error="invalid_token")
+    if key is None and settings.auth_mode == "required":
+        raise Unauthorized("This service needs an API key: send `Authorization: Bearer <key>`.")
+    found = await db.run(tenants.authenticate, key=key, write=False)
+    if key is None:
+        if found is not True:
+            raise Unauthorized("This service needs an API key now that keys exist: send `Authorization: Bearer "
+                               "<key>` (an operator creates one with `advisor keys create --tenant NAME`).")
+        principal = ANONYMOUS
+    elif not isinstance(found, Principal):
+        raise Unauthorized("The API key is unknown or revoked.", error="invalid_token")
+    else:
+        principal = found
+        _rate_limit(request, settings, principal)
+    request.state.principal = principal
+    return principal
+
+
+def _rate_limit(request: Request, settings: SettingsDep, principal: Principal) -> None:
+    limiter: RateLimiter = request.app.state.rate_limiter
+    per_minute = principal.rate_limit_per_minute or settings.rate_limit_per_minute
+    burst = settings.rate_limit_burst or max(1, per_minute // 10)
+    wait = limiter.check(str(principal.key_id), per_minute=per_minute, burst=burst)
+    if wait:
+        raise TooManyRequests(
+            f"This key may send {per_minute} requests per minute (bursts of {burst}); retry in {wait} s.",
+            retry_after_s=wait,
+        )
+
+
+PrincipalDep = Annotated[Principal, Depends(authenticate)]

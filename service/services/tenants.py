@@ -1,0 +1,110 @@
+"""Tenants and API keys: create, list, revoke, authenticate; usage against quotas.
+
+A key is ``adv_`` + 43 URL-safe random characters (256 bits). Only its SHA-256 (hex) and a display prefix
+(``adv_`` + 8 characters) are stored: the key itself is shown once, by ``advisor keys create``. A key of 256
+random bits needs no slow hash: nobody can brute-force its preimage, and a plain digest keeps the lookup
+to one indexed read per request.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import secrets
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session
+
+from service.db.models import DEFAULT_TENANT_ID, ApiKey, Tenant
+from service.db.types import utcnow
+from service.repositories import tenants as repo
+
+KEY_PREFIX = "adv_"
+_DISPLAY_CHARS = 8
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who a request acts for: a tenant, and the key it came with (None: keyless, the default tenant)."""
+
+    tenant_id: str
+    key_id: str | None = None
+    rate_limit_per_minute: int | None = None
+
+
+ANONYMOUS = Principal(tenant_id=DEFAULT_TENANT_ID)
+
+
+@dataclass(frozen=True, slots=True)
+class NewKey:
+    """A created key: ``key`` is the secret, shown once and never stored."""
+
+    key: str
+    id: str
+    prefix: str
+    tenant: str
+
+
+def hash_key(key: str) -> str:
+    """The stored form of a key."""
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def new_webhook_secret() -> str:
+    """A Standard Webhooks secret: ``whsec_`` + base64 of 32 random bytes."""
+    return "whsec_" + base64.b64encode(os.urandom(32)).decode()
+
+
+def ensure_tenant(*, session: Session, name: str) -> Tenant:
+    """The tenant called ``name``, created if missing."""
+    tenant = repo.by_name(session=session, name=name)
+    if tenant is None:
+        tenant = Tenant(name=name, webhook_secret=new_webhook_secret())
+        repo.add(session=session, row=tenant)
+    return tenant
+
+
+def create_key(*, session: Session, tenant: str, name: str | None = None,
+               rate_limit_per_minute: int | None = None) -> NewKey:
+    """A new key for ``tenant`` (created if missing)."""
+    row_tenant = ensure_tenant(session=session, name=tenant)
+    key = KEY_PREFIX + secrets.token_urlsafe(32)
+    row = ApiKey(tenant_id=row_tenant.id, name=name, prefix=key[: len(KEY_PREFIX) + _DISPLAY_CHARS],
+                 key_sha256=hash_key(key), rate_limit_per_minute=rate_limit_per_minute)
+    repo.add(session=session, row=row)
+    return NewKey(key=key, id=row.id, prefix=row.prefix, tenant=row_tenant.name)
+
+
+def revoke_key(*, session: Session, id_or_prefix: str) -> list[str]:
+    """Revoke the key with this id or display prefix; the ids revoked (empty: none matched or all were)."""
+    now = utcnow()
+    return [k.id for k in repo.keys_matching(session=session, id_or_prefix=id_or_prefix)
+            if repo.revoke(session=session, id=k.id, now=now)]
+
+
+def authenticate(*, session: Session, key: str | None) -> Principal | bool | None:
+    """The principal of ``key``; None if the key is unknown or revoked.
+
+    Without a key: ``True`` if a keyless request may run as the default tenant (no active key exists),
+    ``False`` if it may not.
+    """
+    if key is None:
+        return not repo.any_active_key(session=session)
+    found = repo.key_by_hash(session=session, key_sha256=hash_key(key))
+    if found is None or found[0].revoked_at is not None:
+        return None
+    api_key, tenant = found
+    return Principal(tenant_id=tenant.id, key_id=api_key.id, rate_limit_per_minute=api_key.rate_limit_per_minute)
+
+
+def set_quota(*, session: Session, tenant: str, max_concurrent_jobs: int | None = None,
+              max_stored_bytes: int | None = None) -> Tenant:
+    """Set a tenant's own quotas (created if missing); a value left None keeps the current one."""
+    row = ensure_tenant(session=session, name=tenant)
+    if max_concurrent_jobs is not None:
+        row.max_concurrent_jobs = max_concurrent_jobs
+    if max_stored_bytes is not None:
+        row.max_stored_bytes = max_stored_bytes
+    session.flush()
+    return row
