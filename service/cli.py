@@ -1,5 +1,6 @@
-"""The ``advisor`` console script: ``advisor serve [--host --port --no-migrate]``, ``advisor migrate``,
-``advisor worker --queues cpu|gpu [--concurrency N]`` (Celery) and ``advisor worker-ping`` (healthcheck)."""
+"""The ``advisor`` console script: ``advisor serve [--host --port --no-migrate --insecure]``, ``advisor migrate``,
+``advisor worker --queues cpu|gpu [--concurrency N]`` (Celery), ``advisor worker-ping`` (healthcheck),
+``advisor keys create|list|revoke`` and ``advisor tenants list|quota|webhook-secret``."""
 
 from __future__ import annotations
 
@@ -21,16 +22,22 @@ def _migrate(settings: Settings) -> None:
     logging.getLogger("service.cli").info("database at head %s", migrate.head_revision())
 
 
-def _serve(settings: Settings, host: str, port: int, migrate: bool = True) -> None:
+def _serve(settings: Settings, host: str, port: int, migrate: bool = True, insecure: bool = False) -> int:
     import uvicorn
 
+    from service.admin import refuse_open_bind
     from service.main import create_app
     from service.observability.logging import uvicorn_log_config
 
     if migrate:
         _migrate(settings)
+    refusal = refuse_open_bind(settings, host, insecure=insecure)
+    if refusal is not None:
+        logging.getLogger("service.cli").error(refusal)
+        return 2
     uvicorn.run(create_app(settings), host=host, port=port, log_level=settings.log_level,
                 log_config=uvicorn_log_config(settings))
+    return 0
 
 
 def build_parser(settings: Settings) -> argparse.ArgumentParser:
@@ -42,6 +49,8 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=settings.port, help="port (default: %(default)s)")
     serve.add_argument("--no-migrate", action="store_true",
                        help="do not migrate first (several replicas: a one-shot `advisor migrate` does it)")
+    serve.add_argument("--insecure", action="store_true",
+                       help="serve on a non-loopback address even though no API key exists (keyless access)")
     sub.add_parser("migrate", help="apply database migrations up to head")
     worker = sub.add_parser("worker", help="train jobs from the Celery broker (ADVISOR_QUEUE=celery)")
     worker.add_argument("--queues", default="cpu", help="comma-separated: cpu, gpu (default: %(default)s)")
@@ -52,7 +61,46 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
     ping = sub.add_parser("worker-ping", help="exit 0 if a worker on this host answers a ping (healthcheck)")
     ping.add_argument("--any", action="store_true", help="any worker on the broker will do, not only this host's")
     ping.add_argument("--timeout", type=float, default=5.0, help="seconds to wait (default: %(default)s)")
+
+    keys = sub.add_parser("keys", help="API keys: create (printed once), list, revoke").add_subparsers(
+        dest="keys_command", required=True)
+    create = keys.add_parser("create", help="create a key for a tenant (created if missing); prints the key once")
+    create.add_argument("--tenant", required=True, help="tenant name")
+    create.add_argument("--name", default=None, help="a label for the key (who or what uses it)")
+    create.add_argument("--rate-limit", type=int, default=None, help="requests per minute (default: the setting)")
+    listing = keys.add_parser("list", help="list keys (prefixes only, never the keys)")
+    listing.add_argument("--tenant", default=None, help="only this tenant's keys")
+    listing.add_argument("--json", action="store_true", help="JSON output")
+    revoke = keys.add_parser("revoke", help="revoke a key by id or prefix (refused from the next request on)")
+    revoke.add_argument("key", help="the key's id or display prefix (adv_xxxxxxxx)")
+
+    tenants = sub.add_parser("tenants", help="tenants: list with usage, set quotas, webhook secret").add_subparsers(
+        dest="tenants_command", required=True)
+    tenants.add_parser("list", help="tenants with their quotas and usage (JSON)")
+    quota = tenants.add_parser("quota", help="set a tenant's own quotas")
+    quota.add_argument("tenant")
+    quota.add_argument("--max-concurrent-jobs", type=int, default=None)
+    quota.add_argument("--max-stored-bytes", type=int, default=None)
+    secret = tenants.add_parser("webhook-secret", help="print the secret that signs a tenant's webhooks")
+    secret.add_argument("tenant")
     return parser
+
+
+def _admin(settings: Settings, args: argparse.Namespace) -> int:
+    from service import admin
+
+    if args.command == "keys":
+        if args.keys_command == "create":
+            return admin.create_key(settings, tenant=args.tenant, name=args.name, rate_limit=args.rate_limit)
+        if args.keys_command == "list":
+            return admin.list_keys(settings, tenant=args.tenant, as_json=args.json)
+        return admin.revoke_key(settings, key=args.key)
+    if args.tenants_command == "list":
+        return admin.list_tenants(settings)
+    if args.tenants_command == "quota":
+        return admin.set_quota(settings, tenant=args.tenant, max_concurrent_jobs=args.max_concurrent_jobs,
+                               max_stored_bytes=args.max_stored_bytes)
+    return admin.webhook_secret(settings, tenant=args.tenant)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -66,7 +114,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "migrate":
         _migrate(settings)
     elif args.command == "serve":
-        _serve(settings, args.host, args.port, migrate=not args.no_migrate)
+        return _serve(settings, args.host, args.port, migrate=not args.no_migrate, insecure=args.insecure)
+    elif args.command in ("keys", "tenants"):
+        if settings.is_sqlite:  # the embedded default: a fresh data dir works without `advisor migrate` first
+            _migrate(settings)
+        return _admin(settings, args)
     elif args.command == "worker":
         from service.jobs.celery_app import run_worker
 

@@ -27,6 +27,7 @@ from service.schemas.jobs import JobCreate
 from service.schemas.races import RaceCreate, RaceEntry, RaceRead
 from service.schemas.recommendations import RecommendationCreate
 from service.services import jobs as jobs_service
+from service.services import quotas
 from service.services import recommendations as recommendations_service
 from service.settings import Settings
 
@@ -81,11 +82,13 @@ async def create(
         "constraints": data.constraints.model_dump(mode="json") if data.constraints is not None else None,
         "skipped": [],
     }
+    choices = [*range(1, min(data.top_k, len(rec.candidates)) + 1), 0]  # 0 = the baseline, as its own job
+    # Room for every child, checked before anything is stored (each child's insert checks again).
+    await db.run(quotas.check_job_slots, settings=settings, tenant_id=tenant_id, n=len(choices))
     race = Race(id=new_id(), created_at=utcnow(), tenant_id=tenant_id, dataset_id=dataset.id,
                 recommendation_id=rec_row.id, params=params)
     await db.run(repo.add, race=race)  # committed first: the children's race_id must point at a row
 
-    choices = [*range(1, min(data.top_k, len(rec.candidates)) + 1), 0]  # 0 = the baseline, as its own job
     skipped: list[dict[str, Any]] = []
     for choice in choices:
         job = JobCreate(dataset_id=dataset.id, recommendation_id=rec_row.id, candidate=choice, seed=data.seed,
