@@ -2,8 +2,9 @@
 
 A declared ``Content-Length`` over the limit is answered 413 before the body is read; a body without one
 (chunked) or with one that understates it is counted while it streams, and answered 413 the moment it
-passes the limit. ``multipart/form-data`` bodies are left to the upload limit (``service.uploads``), which
-streams them to disk.
+passes the limit. ``multipart/form-data`` bodies sent to an operation that documents them (the uploads) are
+left to the upload limit (``service.uploads``), which streams them to disk; anywhere else a multipart body
+is held to this limit too, since FastAPI would read it whole before refusing it.
 """
 
 from __future__ import annotations
@@ -11,9 +12,9 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from service.errors import PayloadTooLarge, render
+from service.errors import PayloadTooLarge, path_items, render
 
-_UNLIMITED_TYPES = frozenset({"multipart/form-data"})
+_UPLOAD_TYPE = "multipart/form-data"
 
 
 def _header(scope: Scope, name: bytes) -> str | None:
@@ -21,6 +22,16 @@ def _header(scope: Scope, name: bytes) -> str | None:
         if key.lower() == name:
             return bytes(value).decode("latin-1")
     return None
+
+
+def _takes_uploads(scope: Scope) -> bool:
+    """Whether the request's operation documents a multipart body (its upload limit then applies)."""
+    app = scope.get("app")
+    if app is None or not hasattr(app, "openapi"):
+        return False
+    method = str(scope["method"]).lower()
+    return any(_UPLOAD_TYPE in ((item.get(method) or {}).get("requestBody") or {}).get("content", {})
+               for item in path_items(app, scope["path"]))
 
 
 class BodyLimitMiddleware:
@@ -38,7 +49,7 @@ class BodyLimitMiddleware:
             await self.app(scope, receive, send)
             return
         content_type = (_header(scope, b"content-type") or "").split(";")[0].strip().lower()
-        if content_type in _UNLIMITED_TYPES:
+        if content_type == _UPLOAD_TYPE and _takes_uploads(scope):
             await self.app(scope, receive, send)
             return
         limit = self.max_bytes

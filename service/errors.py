@@ -18,7 +18,6 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
-from starlette.routing import Match
 
 from service.observability.request_id import accept as accept_request_id
 from service.observability.request_id import current_request_id
@@ -236,9 +235,9 @@ async def _http_error(request: Request, exc: Exception) -> Response:
             detail = "The request body is not valid JSON (bad UTF-8, nested too deep, or a number too long)."
         return render(BadRequest(detail, headers=exc.headers), request)
     headers = exc.headers
-    if exc.status_code == 405:
+    if exc.status_code == 405 and (allowed := _allowed_methods(request)):
         # Starlette's Allow names the first route on the path only; the resource supports every route's methods.
-        headers = {**(headers or {}), "Allow": _allowed_methods(request)}
+        headers = {**(headers or {}), "Allow": allowed}
     return problem_response(
         status=exc.status_code,
         type="about:blank",
@@ -249,12 +248,27 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     )
 
 
+_HTTP_METHODS = frozenset({"get", "put", "post", "delete", "options", "head", "patch", "trace"})
+
+
+def path_items(app: Any, path: str) -> list[dict[str, Any]]:
+    """The OpenAPI path items of ``app`` whose template (``/v1/jobs/{id}``) matches ``path``."""
+    segments = path.split("/")
+    found = []
+    for template, item in app.openapi().get("paths", {}).items():
+        parts = template.split("/")
+        if len(parts) == len(segments) and all(
+            t == s or (t.startswith("{") and t.endswith("}") and s) for t, s in zip(parts, segments, strict=True)
+        ):
+            found.append(item)
+    return found
+
+
 def _allowed_methods(request: Request) -> str:
-    methods: set[str] = set()
-    for route in request.app.router.routes:
-        match, _ = route.matches({**request.scope, "method": "GET"})
-        if match != Match.NONE:
-            methods.update(getattr(route, "methods", None) or ())
+    """The methods the OpenAPI documents for the request's path ("" if it documents none), plus HEAD with GET."""
+    methods = {m.upper() for item in path_items(request.app, request.url.path) for m in item if m in _HTTP_METHODS}
+    if "GET" in methods:
+        methods.add("HEAD")
     return ", ".join(sorted(methods))
 
 

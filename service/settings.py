@@ -138,6 +138,28 @@ class Settings(BaseSettings):
         description="Bytes of datasets and model files per tenant (a tenant's own quota overrides).",
     )
 
+    # -- webhooks: a job's callback_url is POSTed its summary when it ends (service.webhooks) ----------
+    webhook_allow_private_targets: bool = Field(
+        default=False,
+        description="Allow callback_url targets on private, loopback and link-local addresses (a closed network, "
+        "tests). Off: they are refused when the job is created and before every try (SSRF).",
+    )
+    webhook_timeout_s: float = Field(
+        default=10.0, gt=0, le=120, description="Connect / send / read timeout of one webhook try."
+    )
+    webhook_max_attempts: int = Field(
+        default=8, ge=1, le=50, description="Tries of one webhook (2xx ends them; 410 Gone stops them) before it fails."
+    )
+    webhook_backoff_s: float = Field(
+        default=5.0, gt=0, le=86400, description="Wait after the first failed try; doubled after each further one."
+    )
+    webhook_backoff_max_s: float = Field(
+        default=3600.0, gt=0, le=7 * 86400, description="Longest wait between two tries of one webhook (±10 %)."
+    )
+    webhook_poll_s: float = Field(
+        default=1.0, gt=0, le=600, description="How often each API process looks for webhooks to send."
+    )
+
     @model_validator(mode="after")
     def _job_threads(self) -> Settings:
         # Oversubscription: jobs × threads > cores made a 13 s fit take 48 s here (ARCHITECTURE.md).

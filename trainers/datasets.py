@@ -125,14 +125,34 @@ def _read_schema(folder: Path) -> dict[str, Any]:
     return schema
 
 
-def load_dataset(folder: str | Path) -> LoadedDataset:
+def verify_files(folder: Path, expected_sha256: Mapping[str, str]) -> None:
+    """Check every file of a stored dataset against the SHA-256 recorded when it was stored, before any is
+    parsed: only files the service wrote itself are ever loaded."""
+    from trainers.ingest.sniff import sha256_file
+
+    if SCHEMA_JSON not in expected_sha256:
+        raise DatasetFolderError(f"no SHA-256 is recorded for {SCHEMA_JSON}")
+    for name, digest in expected_sha256.items():
+        path = folder / name
+        if path.parent != folder or not path.is_file():
+            raise DatasetFolderError(f"{folder} has no file {name!r}")
+        if sha256_file(path) != digest:
+            raise DatasetFolderError(f"{name} does not match the SHA-256 recorded when the dataset was stored")
+
+
+def load_dataset(folder: str | Path, *, expected_sha256: Mapping[str, str] | None = None) -> LoadedDataset:
     """Load a dataset folder written by :func:`trainers.ingest.ingest`.
+
+    With ``expected_sha256`` (file name → hex digest, recorded when the dataset was stored) every file is
+    verified first, and a data file that is not listed is refused.
 
     Tables keep the columns ingestion marked as features (identifiers, empty and constant columns
     stay out); datetime features become seconds since the epoch, since the trainers take numbers.
     Raises :class:`DatasetFolderError` if the folder is not a stored dataset.
     """
     folder = Path(folder)
+    if expected_sha256 is not None:
+        verify_files(folder, expected_sha256)
     schema = _read_schema(folder)
     modality, task, target = str(schema["modality"]), schema["task"], str(schema["target"])
     classes = schema.get("classes")
@@ -140,6 +160,8 @@ def load_dataset(folder: str | Path) -> LoadedDataset:
     file = folder / str(schema.get("file") or (DATA_NPZ if schema.get("format") == "npz" else DATA_PARQUET))
     if file.parent != folder or not file.is_file():
         raise DatasetFolderError(f"{folder} has no data file {file.name!r}")
+    if expected_sha256 is not None and file.name not in expected_sha256:
+        raise DatasetFolderError(f"no SHA-256 is recorded for the data file {file.name!r}")
     if file.suffix == ".npz":
         with np.load(file, allow_pickle=False) as npz:
             data.x, data.y = npz["x"], npz["y"]

@@ -290,7 +290,7 @@ def run_job(msg: Mapping[str, Any], send: Callable[[dict[str, Any]], None], stop
     try:
         from trainers.datasets import load_dataset
 
-        data = load_dataset(msg["dataset_dir"])
+        data = load_dataset(msg["dataset_dir"], expected_sha256=msg.get("dataset_sha256"))
         callbacks = ProgressCallbacks(send, job_id, stop, reasons, "training")
         # The baseline's share: a model that uses its whole budget still leaves time for the comparison.
         left = budget * (1.0 - BASELINE_SHARE if msg.get("baseline") else 1.0) - (time.monotonic() - received)

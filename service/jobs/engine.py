@@ -15,6 +15,7 @@ from service.jobs.pool import PREWARM_DELAY_S, WorkerPool
 from service.jobs.queue import InProcessQueue, JobQueue
 from service.jobs.reaper import Reaper
 from service.settings import Settings
+from service.webhooks.dispatcher import WebhookDispatcher
 
 if TYPE_CHECKING:
     from service.jobs.reconciler import Reconciler
@@ -31,7 +32,7 @@ VALIDATION_TRAINERS = ("xgboost", "sklearn_logistic", "sklearn_ridge", "lightgbm
 
 
 class JobEngine:
-    """Queue + pool + reaper for one app."""
+    """Queue + pool + reaper + webhook dispatcher for one app."""
 
     def __init__(self, *, db: Database, settings: Settings) -> None:
         self.db = db
@@ -53,13 +54,16 @@ class JobEngine:
         else:
             self.pool = WorkerPool(db=db, settings=settings, queue=self.inprocess) if settings.workers > 0 else None
             self.reaper = Reaper(db=db, settings=settings, queue=self.queue)
+        # Both modes: jobs end in workers too, but their webhooks are sent from the API processes.
+        self.webhooks = WebhookDispatcher(db=db, settings=settings)
         self._stopping = threading.Event()
 
     def start(self) -> None:
-        """Start the pool's slots and the reaper (whose first pass is the startup recovery)."""
+        """Start the pool's slots, the reaper (whose first pass is the startup recovery) and the webhook dispatcher."""
         if self.pool is not None:
             self.pool.start()
         self.reaper.start()
+        self.webhooks.start()
         if self.settings.worker_prewarm:
             threading.Thread(target=self._warm_validation, name="advisor-warm-validation", daemon=True).start()
 
@@ -89,8 +93,10 @@ class JobEngine:
         await asyncio.to_thread(self.stop)
 
     def stop(self) -> None:
-        """Stop the reaper, then the pool: running jobs go back to the queue, processes are killed."""
+        """Stop the webhook dispatcher and the reaper, then the pool: running jobs go back to the queue, processes
+        are killed. Webhooks not sent yet stay in the outbox for the next start."""
         self._stopping.set()
+        self.webhooks.stop()
         self.reaper.stop()
         if self.pool is not None:
             self.pool.stop()

@@ -27,6 +27,7 @@ from service.jobs import states
 from service.jobs.queue import InProcessQueue, JobQueue
 from service.repositories import jobs as repo
 from service.settings import Settings
+from service.webhooks import outbox
 
 logger = logging.getLogger(__name__)
 
@@ -76,6 +77,8 @@ def _release(*, session: Any, now: datetime, report: ReapReport) -> list[tuple[s
             report.failed.append(job.id)
         else:
             report.cancelled.append(job.id)
+        if status != states.QUEUED and job.callback_url:  # ended: its webhook commits with this release
+            outbox.enqueue_for_job(session, job.id)
         logger.warning("job %s: lease expired on attempt %d; now %s", job.id, job.attempt, status)
     return requeue
 

@@ -40,6 +40,7 @@ from service.observability import metrics
 from service.observability.request_id import job_context, request_id
 from service.repositories import jobs as repo
 from service.settings import Settings
+from service.webhooks import outbox
 
 logger = logging.getLogger(__name__)
 
@@ -119,9 +120,10 @@ def _run(job_id: str, *, db: Database, settings: Settings, queue: JobQueue | Non
     if claimed is None:
         logger.debug("job %s not claimed (not queued any more)", job_id)
         return RunOutcome(job_id, None, False, process)
-    job, storage_path = claimed
+    job, storage_path, file_sha256 = claimed
     request_id.set(job.request_id)
-    attempt = _Attempt(job, owner, storage_path, db=db, settings=settings, shutdown=shutdown or threading.Event())
+    attempt = _Attempt(job, owner, storage_path, file_sha256, db=db, settings=settings,
+                       shutdown=shutdown or threading.Event())
     try:
         process = attempt.execute(process)
     except Exception as exc:  # a bug or a database outage here must not leave the job running
@@ -138,22 +140,28 @@ def _run(job_id: str, *, db: Database, settings: Settings, queue: JobQueue | Non
     return RunOutcome(job_id, attempt.final_status, True, process, attempt.requeued, attempt.reason)
 
 
-def _claim(*, session: Any, id: str, owner: str, now: datetime, lease_s: float) -> tuple[Job, str | None] | None:
-    """Claim the job and read where its dataset is stored, in one transaction."""
+def _claim(
+    *, session: Any, id: str, owner: str, now: datetime, lease_s: float
+) -> tuple[Job, str | None, dict[str, str] | None] | None:
+    """Claim the job and read where its dataset is stored (and its files' SHA-256), in one transaction."""
     job = repo.claim(session=session, id=id, owner=owner, now=now, lease_s=lease_s)
     if job is None:
         return None
     dataset = session.get(Dataset, job.dataset_id) if job.dataset_id else None
-    return job, None if dataset is None else dataset.storage_path
+    if dataset is None:
+        return job, None, None
+    return job, dataset.storage_path, (dataset.details or {}).get("file_sha256")
 
 
 class _Attempt:
     """One claimed attempt of one job."""
 
-    def __init__(self, job: Job, owner: str, storage_path: str | None, *, db: Database, settings: Settings,
+    def __init__(self, job: Job, owner: str, storage_path: str | None, file_sha256: dict[str, str] | None, *,
+                 db: Database, settings: Settings,
                  shutdown: threading.Event) -> None:
         self.job_id = job.id
         self.storage_path = storage_path
+        self.file_sha256 = file_sha256  # None for datasets stored before files were hashed
         self.owner = owner
         self.db = db
         self.settings = settings
@@ -186,6 +194,7 @@ class _Attempt:
             "t": "job",
             "job_id": job.id,
             "dataset_dir": str(dataset_dir),
+            "dataset_sha256": self.file_sha256,
             "out_dir": str(self.out_dir),
             "model": {"trainer": job.trainer, "params": job.params},
             "baseline": job.baseline_spec,
@@ -357,6 +366,8 @@ class _Attempt:
             if not repo.finish(session=session, id=self.job_id, owner=self.owner, status=status, values=update):
                 return False
             repo.add_metrics(session=session, rows=metric_rows or [])
+            if states.is_terminal(status) and self.job.callback_url:  # its webhook commits with its end, or neither
+                outbox.enqueue_for_job(session, self.job_id)
             return True
 
         if self.db.call(write):

@@ -57,6 +57,11 @@ class JobCreate(BaseModel):
         default=None, ge=1, le=86400, description="Hard limit of the training; the best model so far is kept."
     )
     train_baseline: bool = Field(default=True, description="Also train the baseline and report the lift over it.")
+    callback_url: str | None = Field(
+        default=None, min_length=1, max_length=2048, pattern=r"^[Hh][Tt][Tt][Pp][Ss]?://\S+$",
+        description="POSTed the job's summary when it ends (Standard Webhooks, signed with the tenant's secret); "
+        "an http(s) URL on a public address.",
+    )
 
     @model_validator(mode="after")
     def _one_source(self) -> JobCreate:
@@ -70,7 +75,10 @@ class JobCreate(BaseModel):
 
     def fingerprint(self) -> str:
         """SHA-256 of the request with defaults filled in, to recognise a repeated Idempotency-Key."""
-        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        fields = self.model_dump(mode="json")
+        if fields.get("callback_url") is None:  # keeps the fingerprints of requests made before it existed
+            fields.pop("callback_url", None)
+        canonical = json.dumps(fields, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()
 
 
@@ -148,6 +156,7 @@ class JobRead(BaseModel):
     history: list[dict[str, Any]] = Field(default_factory=list, description="One entry per ended attempt.")
     timings: dict[str, float | None] = Field(default_factory=dict)
     links: dict[str, str] = Field(default_factory=dict)
+    callback_url: str | None = Field(default=None, description="Where the job's webhook goes when it ends.")
 
 
 class JobPage(BaseModel):

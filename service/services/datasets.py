@@ -8,6 +8,7 @@ insert fails the folder is removed again. A ``DataError`` from ingestion becomes
 from __future__ import annotations
 
 import hashlib
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
@@ -104,6 +105,8 @@ async def create_from_upload(
             )
         except DataError as exc:
             raise DataProblem(exc) from exc
+        # Recorded in the row: a job verifies the files against it before it parses any of them.
+        result.details["file_sha256"] = await run_in_threadpool(_hash_files, work_dir, result.files)
         final = storage.publish(work_dir, fp)
         row = Dataset(
             id=new_id(), created_at=utcnow(), tenant_id=tenant_id,
@@ -127,6 +130,12 @@ async def create_from_upload(
             storage.remove(storage.relative(final))
             raise
         return row, True
+
+
+def _hash_files(folder: Path, names: list[str]) -> dict[str, str]:
+    from trainers.ingest.sniff import sha256_file
+
+    return {name: sha256_file(folder / name) for name in names}
 
 
 def _name_from(filename: str | None) -> str:

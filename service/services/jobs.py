@@ -35,6 +35,7 @@ from service.schemas.jobs import JobArtifact, JobBaseline, JobCreate, JobProgres
 from service.schemas.pagination import Cursor
 from service.services import quotas
 from service.settings import Settings
+from service.webhooks import outbox, targets
 
 PREFIX = "/v1/jobs"
 
@@ -205,6 +206,14 @@ def _check_replay(job: Job, fingerprint: str) -> None:
         )
 
 
+def _check_callback(settings: Settings, url: str) -> None:
+    """Refuse a ``callback_url`` this service may not call (SSRF guard; resolves the host: blocking)."""
+    try:
+        targets.check_url(url, allow_private=settings.webhook_allow_private_targets)
+    except targets.TargetRefused as exc:
+        raise _invalid(["body", "callback_url"], f"callback_url refused: {exc}", "callback_url_refused") from exc
+
+
 def _create(
     *, db: Database, settings: Settings, tenant_id: str, data: JobCreate, idempotency_key: str | None,
     race_id: str | None = None, request_id: str | None = None,
@@ -218,6 +227,8 @@ def _create(
         if existing is not None:
             _check_replay(existing, fingerprint)
             return existing, True
+    if data.callback_url is not None:
+        _check_callback(settings, data.callback_url)
     plan = db.call(_resolve, tenant_id=tenant_id, data=data, write=False)
     _check_trainers(plan)  # outside any transaction: it may import an ML library the first time
     now = utcnow()
@@ -228,7 +239,7 @@ def _create(
         seed=data.seed, time_budget_s=data.time_budget_s or settings.job_default_time_budget_s,
         queue=preferred_queue(plan.trainer, plan.params), status=states.QUEUED, attempt=0,
         max_attempts=settings.job_max_attempts, cancel_requested=False, history=[],
-        idempotency_key=idempotency_key, request_sha256=fingerprint, race_id=race_id,
+        idempotency_key=idempotency_key, request_sha256=fingerprint, race_id=race_id, callback_url=data.callback_url,
     )
     try:
         row, replayed = db.call(_insert, settings=settings, job=job)
@@ -339,7 +350,7 @@ def to_read(job: Job, *, include_curves: bool = True) -> JobRead:
         partial_reason=result.get("partial_reason"), best_iteration=result.get("best_iteration"),
         n_rounds=result.get("n_rounds"), sample_predictions=result.get("sample_predictions"),
         artifact=artifact, device=job.device, error=job.error, notes=result.get("notes") or [],
-        history=job.history or [], timings=timings, links=links,
+        history=job.history or [], timings=timings, links=links, callback_url=job.callback_url,
     )
 
 
@@ -358,6 +369,8 @@ def _cancel(*, session: Session, tenant_id: str, id: str) -> Job:
     )
     if not done:
         raise Conflict(f"Job {id!r} has already {job.status}; there is nothing to cancel.", job_status=job.status)
+    if job.status == states.QUEUED and job.callback_url:  # it ended here: its webhook commits with the cancel
+        outbox.enqueue_for_job(session, id)
     refreshed = session.get(Job, id, populate_existing=True)
     assert refreshed is not None
     return refreshed

@@ -29,6 +29,7 @@ API_SUITE = [
     "tests/service/test_api_recommendations.py",
     "tests/service/test_api_rules_diagnoses.py",
     "tests/service/jobs/test_api_jobs.py",
+    "tests/service/test_tenancy.py",
 ]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import zipfile
 from collections.abc import AsyncIterator
@@ -44,6 +45,11 @@ async def test_upload_profile_dedup_recommend_delete(client: httpx.AsyncClient, 
     assert len(body["sha256"]) == 64
     stored = settings.data_dir / "datasets"
     assert any(p.name == "data.parquet" for p in _files(stored))
+    # Every stored file's SHA-256 is recorded: jobs verify them before parsing anything.
+    hashes = body["details"]["file_sha256"]
+    assert set(hashes) == {"data.parquet", "schema.json"}
+    for path in _files(stored):
+        assert hashlib.sha256(path.read_bytes()).hexdigest() == hashes[path.name]
 
     # the same bytes and options are recognised, not stored twice
     again = await upload(client, breast_cancer_csv(), "other-name.csv", target="target")

@@ -55,7 +55,7 @@ def breast_cancer() -> pd.DataFrame:
 
 def store_dataset(db: Database, settings: Settings, frame: pd.DataFrame, target: str, name: str = "data") -> str:
     """Ingest ``frame`` (as CSV) into ``data_dir/datasets/`` the way an upload is stored; returns the row id."""
-    from trainers.ingest import ingest
+    from trainers.ingest import ingest, sha256_file
 
     scratch = settings.data_dir / "tmp" / uuid.uuid4().hex
     scratch.mkdir(parents=True)
@@ -63,6 +63,7 @@ def store_dataset(db: Database, settings: Settings, frame: pd.DataFrame, target:
     frame.to_csv(csv, index=False)
     folder = settings.data_dir / "datasets" / uuid.uuid4().hex
     result = ingest(csv, filename=csv.name, target=target, task=None, modality=None, work_dir=folder)
+    result.details["file_sha256"] = {f: sha256_file(folder / f) for f in result.files}  # as an upload records
     row = Dataset(
         id=new_id(), created_at=utcnow(), name=name, source="upload", modality=result.modality, task=result.task,
         task_reason=result.task_reason, target=result.target, format="csv", sha256=result.details.get("sha256"),

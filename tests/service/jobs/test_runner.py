@@ -121,9 +121,22 @@ def test_an_error_in_the_training_process_fails_the_job_with_its_message(
     outcome = _run(job_id, db, engine_settings, warm_process)
     job = get_job(db, job_id)
     assert outcome.status == job.status == "failed"
-    assert "parquet" in job.error["message"].lower() or "magic" in job.error["message"].lower()
+    # The stored file was changed after it was written: refused before anything parses it.
+    assert "does not match the sha-256" in job.error["message"].lower(), job.error
     assert job.error["type"] and job.attempt == 1  # a deterministic error is not retried
     assert outcome.process is not None and outcome.process.alive()  # the process survives a Python error
+
+    # A dataset stored before files were hashed is read unverified: the parser's own error then.
+    def forget_hashes(*, session: Any) -> None:
+        row = session.get(Dataset, dataset_id)
+        row.details = {k: v for k, v in row.details.items() if k != "file_sha256"}
+
+    db.call(forget_hashes)
+    job_id = insert_job(db, dataset_id)
+    _run(job_id, db, engine_settings, warm_process)
+    job = get_job(db, job_id)
+    assert job.status == "failed"
+    assert "parquet" in job.error["message"].lower() or "magic" in job.error["message"].lower()
 
 
 def test_the_time_budget_keeps_the_best_model_so_far(
