@@ -29,6 +29,10 @@ class RaceCreate(BaseModel):
     time_budget_s: float | None = Field(
         default=None, ge=1, le=86400, description="Hard limit of each job (default: the service's job default)."
     )
+    callback_url: str | None = Field(
+        default=None, min_length=1, max_length=2048, pattern=r"^[Hh][Tt][Tt][Pp][Ss]?://\S+$",
+        description="Each job of the race POSTs its summary here when it ends (signed webhooks, as for a job).",
+    )
 
     @model_validator(mode="after")
     def _constraints_need_new_recommendation(self) -> RaceCreate:

@@ -206,7 +206,7 @@ def _check_replay(job: Job, fingerprint: str) -> None:
         )
 
 
-def _check_callback(settings: Settings, url: str) -> None:
+def check_callback(settings: Settings, url: str) -> None:
     """Refuse a ``callback_url`` this service may not call (SSRF guard; resolves the host: blocking)."""
     try:
         targets.check_url(url, allow_private=settings.webhook_allow_private_targets)
@@ -228,7 +228,7 @@ def _create(
             _check_replay(existing, fingerprint)
             return existing, True
     if data.callback_url is not None:
-        _check_callback(settings, data.callback_url)
+        check_callback(settings, data.callback_url)
     plan = db.call(_resolve, tenant_id=tenant_id, data=data, write=False)
     _check_trainers(plan)  # outside any transaction: it may import an ML library the first time
     now = utcnow()

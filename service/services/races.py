@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 import advisor
 from service.db.models import Dataset, Job, Race, Recommendation
@@ -70,6 +71,8 @@ async def create(
     *, db: Database, settings: Settings, queue: JobQueue, tenant_id: str, dataset_id: str, data: RaceCreate
 ) -> RaceRead:
     """Store a race and queue its children: candidates 1..top_k that their trainers accept, then the baseline."""
+    if data.callback_url is not None:  # refused before anything is stored, not at the first child
+        await run_in_threadpool(jobs_service.check_callback, settings, data.callback_url)
     dataset, rec_row = await db.run(
         _resolve, tenant_id=tenant_id, dataset_id=dataset_id, recommendation_id=data.recommendation_id, write=False
     )
@@ -92,7 +95,7 @@ async def create(
     skipped: list[dict[str, Any]] = []
     for choice in choices:
         job = JobCreate(dataset_id=dataset.id, recommendation_id=rec_row.id, candidate=choice, seed=data.seed,
-                        time_budget_s=data.time_budget_s, train_baseline=False)
+                        time_budget_s=data.time_budget_s, train_baseline=False, callback_url=data.callback_url)
         try:
             await jobs_service.create(db=db, settings=settings, queue=queue, tenant_id=tenant_id, data=job,
                                       race_id=race.id)

@@ -95,6 +95,13 @@ def test_refusals(client: TestClient, dataset_id: str) -> None:
     both = {"recommendation_id": other.json()["id"], "constraints": {}}
     _problem(client.post(f"/v1/datasets/{dataset_id}/race", json=both), 422)
 
+    # A callback the service may not call is refused before the race or any job is stored.
+    jobs_before = len(client.get("/v1/jobs").json()["items"])
+    refused = _problem(client.post(f"/v1/datasets/{dataset_id}/race", json={"callback_url": "http://127.0.0.1/x"}),
+                       422)
+    assert refused["errors"][0]["loc"] == ["body", "callback_url"]
+    assert len(client.get("/v1/jobs").json()["items"]) == jobs_before
+
 
 def _job(candidate: int, model: str, status: str, metrics: dict[str, float] | None) -> Job:
     now = utcnow()
