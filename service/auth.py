@@ -16,7 +16,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from service.deps import DatabaseDep, SettingsDep
 from service.errors import TooManyRequests, Unauthorized
-from service.ratelimit import RateLimiter
+from service.ratelimit import Limiter
 from service.services import tenants
 from service.services.tenants import ANONYMOUS, Principal
 
@@ -61,7 +61,7 @@ async def authenticate(
 
 
 def _rate_limit(request: Request, settings: SettingsDep, principal: Principal) -> None:
-    limiter: RateLimiter = request.app.state.rate_limiter
+    limiter: Limiter = request.app.state.rate_limiter
     per_minute = principal.rate_limit_per_minute or settings.rate_limit_per_minute
     burst = settings.rate_limit_burst or max(1, per_minute // 10)
     wait = limiter.check(str(principal.key_id), per_minute=per_minute, burst=burst)

@@ -16,7 +16,7 @@ from service.api import datasets, diagnoses, health, jobs, races, recommendation
 from service.auth import authenticate
 from service.db.session import Database
 from service.jobs.engine import JobEngine
-from service.ratelimit import RateLimiter
+from service.ratelimit import make_limiter
 from service.settings import Settings, get_settings
 
 
@@ -51,7 +51,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
-    app.state.rate_limiter = RateLimiter()
+    app.state.rate_limiter = make_limiter(settings.rate_limit_redis_url)
     errors.install(app)
     app.add_middleware(body_limit.BodyLimitMiddleware, max_bytes=settings.max_json_bytes)
     observability.install(app, settings)  # request ids + latency, outermost: after every add_middleware; /metrics

@@ -124,7 +124,12 @@ class Settings(BaseSettings):
     rate_limit_per_minute: int = Field(
         default=600, ge=1, le=1_000_000,
         description="Requests per minute per API key (a key's own limit overrides it); 429 + Retry-After beyond. "
-        "Counted per API process.",
+        "Counted per API process unless rate_limit_redis_url is set.",
+    )
+    rate_limit_redis_url: str = Field(
+        default="",
+        description="Redis for the rate limits (redis://host:6379/1): every API replica then counts against the "
+        "same limit. Empty: each process counts alone.",
     )
     rate_limit_burst: int | None = Field(
         default=None, ge=1, le=1_000_000,
