@@ -28,4 +28,6 @@ RUN pip install ".[torch,celery]"
 RUN useradd --create-home --uid 10001 advisor && mkdir -p /var/lib/advisor && chown advisor /var/lib/advisor
 USER advisor
 EXPOSE 8000
+# Reachable from outside the container: every request needs a key (docker exec … advisor keys create --tenant NAME).
+ENV ADVISOR_AUTH_MODE=required
 CMD ["advisor", "serve", "--host", "0.0.0.0", "--port", "8000"]

@@ -497,7 +497,9 @@ class _Attempt:
             error = {"type": "cancelled", "message": "cancelled; the best model so far was kept"
                      + (" (partial)" if result.get("partial") else "")}
         self._end(status, error=error, metric_rows=rows, values={
-            "result": stored, "artifact": artifact, "device": msg.get("device"), "progress": final_progress})
+            "result": stored, "artifact": artifact, "device": msg.get("device"), "progress": final_progress,
+            # what the job stores (model files + zip): counted against the tenant's stored-bytes quota
+            "artifact_bytes": sum(p.stat().st_size for p in self.out_dir.rglob("*") if p.is_file())})
 
     def _baseline_summary(self) -> dict[str, Any] | None:
         w = self.watch

@@ -59,6 +59,9 @@ def test_a_job_runs_to_success_with_metrics_baseline_curves_and_artifact(
     artifact_dir = engine_settings.artifacts_dir / job.artifact["path"]
     assert (artifact_dir / "model.ubj").is_file()
     assert (engine_settings.artifacts_dir / job.artifact["zip_path"]).is_file()
+    # The tenant's stored bytes count the job's files.
+    job_dir = engine_settings.artifacts_dir / job_id
+    assert job.artifact_bytes == sum(p.stat().st_size for p in job_dir.rglob("*") if p.is_file()) > 0
 
     rows = db.call(repo.metrics, job_id=job_id, write=False)
     keys = {(r.run, r.key) for r in rows}
