@@ -30,6 +30,7 @@ API_SUITE = [
     "tests/service/test_api_rules_diagnoses.py",
     "tests/service/jobs/test_api_jobs.py",
     "tests/service/test_tenancy.py",
+    "tests/service/test_webhooks.py",
 ]
 
 
