@@ -14,7 +14,8 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from service.deps import DatabaseDep, SettingsDep
+from service.db.keylookup import KeyLookup
+from service.deps import SettingsDep
 from service.errors import TooManyRequests, Unauthorized
 from service.ratelimit import Limiter
 from service.services import tenants
@@ -31,7 +32,6 @@ bearer = HTTPBearer(
 
 async def authenticate(
     request: Request,
-    db: DatabaseDep,
     settings: SettingsDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> Principal:
@@ -45,16 +45,18 @@ async def authenticate(
         raise Unauthorized("The API key is unknown or revoked.", error="invalid_token")
     if key is None and settings.auth_mode == "required":
         raise Unauthorized("This service needs an API key: send `Authorization: Bearer <key>`.")
-    found = await db.run(tenants.authenticate, key=key, write=False)
+    lookup: KeyLookup = request.app.state.key_lookup
     if key is None:
-        if found is not True:
+        if await lookup.any_active():
             raise Unauthorized("This service needs an API key now that keys exist: send `Authorization: Bearer "
                                "<key>` (an operator creates one with `advisor keys create --tenant NAME`).")
         principal = ANONYMOUS
-    elif not isinstance(found, Principal):
-        raise Unauthorized("The API key is unknown or revoked.", error="invalid_token")
     else:
-        principal = found
+        found = await lookup.key(tenants.hash_key(key))
+        if found is None or found.revoked:
+            raise Unauthorized("The API key is unknown or revoked.", error="invalid_token")
+        principal = Principal(tenant_id=found.tenant_id, key_id=found.id,
+                              rate_limit_per_minute=found.rate_limit_per_minute)
         _rate_limit(request, settings, principal)
     request.state.principal = principal
     return principal

@@ -14,6 +14,7 @@ import advisor
 from service import body_limit, errors, observability
 from service.api import datasets, diagnoses, health, jobs, races, recommendations, rules
 from service.auth import authenticate
+from service.db.keylookup import KeyLookup
 from service.db.session import Database
 from service.jobs.engine import JobEngine
 from service.ratelimit import make_limiter
@@ -35,6 +36,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             echo=settings.db_echo,
         )
         app.state.db = db
+        app.state.key_lookup = KeyLookup(db, busy_timeout_s=settings.sqlite_busy_timeout_s)
         # Training pool + reaper (startup recovery is the reaper's first pass, on its own thread).
         app.state.jobs = engine = JobEngine(db=db, settings=settings)
         engine.start()

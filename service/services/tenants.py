@@ -1,4 +1,4 @@
-"""Tenants and API keys: create, list, revoke, authenticate; usage against quotas.
+"""Tenants and API keys: create, list, revoke; quotas. (Each request's key lookup: ``service.db.keylookup``.)
 
 A key is ``adv_`` + 43 URL-safe random characters (256 bits). Only its SHA-256 (hex) and a display prefix
 (``adv_`` + 8 characters) are stored: the key itself is shown once, by ``advisor keys create``. A key of 256
@@ -81,21 +81,6 @@ def revoke_key(*, session: Session, id_or_prefix: str) -> list[str]:
     now = utcnow()
     return [k.id for k in repo.keys_matching(session=session, id_or_prefix=id_or_prefix)
             if repo.revoke(session=session, id=k.id, now=now)]
-
-
-def authenticate(*, session: Session, key: str | None) -> Principal | bool | None:
-    """The principal of ``key``; None if the key is unknown or revoked.
-
-    Without a key: ``True`` if a keyless request may run as the default tenant (no active key exists),
-    ``False`` if it may not.
-    """
-    if key is None:
-        return not repo.any_active_key(session=session)
-    found = repo.key_by_hash(session=session, key_sha256=hash_key(key))
-    if found is None or found[0].revoked_at is not None:
-        return None
-    api_key, tenant = found
-    return Principal(tenant_id=tenant.id, key_id=api_key.id, rate_limit_per_minute=api_key.rate_limit_per_minute)
 
 
 def set_quota(*, session: Session, tenant: str, max_concurrent_jobs: int | None = None,
