@@ -157,6 +157,7 @@ class JobRead(BaseModel):
     timings: dict[str, float | None] = Field(default_factory=dict)
     links: dict[str, str] = Field(default_factory=dict)
     callback_url: str | None = Field(default=None, description="Where the job's webhook goes when it ends.")
+    race_id: str | None = Field(default=None, description="The race this job is part of, if any (/v1/races/{id}).")
 
 
 class JobPage(BaseModel):

@@ -350,7 +350,7 @@ def to_read(job: Job, *, include_curves: bool = True) -> JobRead:
         partial_reason=result.get("partial_reason"), best_iteration=result.get("best_iteration"),
         n_rounds=result.get("n_rounds"), sample_predictions=result.get("sample_predictions"),
         artifact=artifact, device=job.device, error=job.error, notes=result.get("notes") or [],
-        history=job.history or [], timings=timings, links=links, callback_url=job.callback_url,
+        history=job.history or [], timings=timings, links=links, callback_url=job.callback_url, race_id=job.race_id,
     )
 
 

@@ -52,6 +52,7 @@ def test_a_race_trains_top_k_and_the_baseline_then_ranks_them(client: TestClient
     assert len(race["job_ids"]) + len(race["params"]["skipped"]) == 3  # candidates 1, 2 and the baseline
     assert sorted(e["rank"] or 0 for e in entries) == [0, 1, 2]
     assert [e["is_baseline"] for e in entries].count(True) == 1
+    assert all(client.get(f"/v1/jobs/{j}").json()["race_id"] == race["id"] for j in race["job_ids"])
 
     done = wait_for(lambda: (r := client.get(response.headers["location"]).json())["status"] == "finished" and r,
                     timeout=240, interval=0.5)
