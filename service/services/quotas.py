@@ -15,7 +15,8 @@ from service.settings import Settings
 JOB_SLOT_RETRY_AFTER_S = 10
 
 
-def _limits(session: Session, settings: Settings, tenant_id: str, *, lock: bool) -> tuple[int, int]:
+def limits(session: Session, settings: Settings, tenant_id: str, *, lock: bool = False) -> tuple[int, int]:
+    """``(max concurrent jobs, max stored bytes)`` of the tenant: its own, else the settings' defaults."""
     tenant = repo.lock(session=session, id=tenant_id) if lock else repo.get(session=session, id=tenant_id)
     jobs = tenant.max_concurrent_jobs if tenant is not None else None
     stored = tenant.max_stored_bytes if tenant is not None else None
@@ -26,7 +27,7 @@ def _limits(session: Session, settings: Settings, tenant_id: str, *, lock: bool)
 def check_job_slots(*, session: Session, settings: Settings, tenant_id: str, n: int = 1) -> None:
     """Refuse ``n`` more jobs (429) if they would exceed the tenant's concurrent jobs, or (413) if its
     stored bytes are used up (a model needs room)."""
-    max_jobs, max_bytes = _limits(session, settings, tenant_id, lock=True)
+    max_jobs, max_bytes = limits(session, settings, tenant_id, lock=True)
     active = repo.active_jobs(session=session, tenant_id=tenant_id)
     if active + n > max_jobs:
         raise QuotaExceeded(
@@ -44,6 +45,6 @@ def check_job_slots(*, session: Session, settings: Settings, tenant_id: str, n: 
 
 def remaining_bytes(*, session: Session, settings: Settings, tenant_id: str) -> tuple[int, int, int]:
     """``(room, used, quota)`` of the tenant's stored bytes; room may be 0."""
-    _, max_bytes = _limits(session, settings, tenant_id, lock=False)
+    _, max_bytes = limits(session, settings, tenant_id, lock=False)
     used = repo.stored_bytes(session=session, tenant_id=tenant_id)
     return max(0, max_bytes - used), used, max_bytes

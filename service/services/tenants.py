@@ -18,7 +18,11 @@ from sqlalchemy.orm import Session
 
 from service.db.models import DEFAULT_TENANT_ID, ApiKey, Tenant
 from service.db.types import utcnow
+from service.errors import NotFound
 from service.repositories import tenants as repo
+from service.schemas.tenant import TenantQuota, TenantRead
+from service.services import quotas
+from service.settings import Settings
 
 KEY_PREFIX = "adv_"
 _DISPLAY_CHARS = 8
@@ -93,3 +97,18 @@ def set_quota(*, session: Session, tenant: str, max_concurrent_jobs: int | None 
         row.max_stored_bytes = max_stored_bytes
     session.flush()
     return row
+
+
+def describe(*, session: Session, settings: Settings, principal: Principal) -> TenantRead:
+    """The caller's tenant with its limits and usage (``GET /v1/tenant``)."""
+    tenant = repo.get(session=session, id=principal.tenant_id)
+    if tenant is None:  # the key's tenant row is gone with it (cascade): the key would not have authenticated
+        raise NotFound("The tenant of this key no longer exists.")
+    key = session.get(ApiKey, principal.key_id) if principal.key_id else None
+    max_jobs, max_bytes = quotas.limits(session, settings, tenant.id)
+    return TenantRead(
+        id=tenant.id, name=tenant.name, key_prefix=key.prefix if key else None,
+        rate_limit_per_minute=(principal.rate_limit_per_minute or settings.rate_limit_per_minute) if key else None,
+        concurrent_jobs=TenantQuota(limit=max_jobs, used=repo.active_jobs(session=session, tenant_id=tenant.id)),
+        stored_bytes=TenantQuota(limit=max_bytes, used=repo.stored_bytes(session=session, tenant_id=tenant.id)),
+    )

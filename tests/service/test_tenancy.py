@@ -267,6 +267,20 @@ async def test_stored_bytes_quota(client: httpx.AsyncClient, settings: Settings)
     assert len(stored) == 1  # nothing half-stored
 
 
+async def test_tenant_shows_its_limits_and_usage(client: httpx.AsyncClient, settings: Settings) -> None:
+    keyless = (await client.get("/v1/tenant")).json()
+    assert keyless["name"] == "default" and keyless["key_prefix"] is None and keyless["rate_limit_per_minute"] is None
+    key = _key(settings, "acme", rate_limit_per_minute=120)
+    admin.set_quota(settings, tenant="acme", max_concurrent_jobs=3, max_stored_bytes=None, err=io.StringIO())
+    dataset = (await _upload(client, key)).json()
+    await client.post("/v1/jobs", json={"dataset_id": dataset["id"], "spec": {"trainer": "sklearn_logistic"}},
+                      headers=_bearer(key))
+    me = (await client.get("/v1/tenant", headers=_bearer(key))).json()
+    assert me["name"] == "acme" and me["key_prefix"] == key[:12] and me["rate_limit_per_minute"] == 120
+    assert me["concurrent_jobs"] == {"limit": 3, "used": 1}
+    assert me["stored_bytes"] == {"limit": settings.tenant_max_stored_bytes, "used": dataset["size_bytes"]}
+
+
 # -- the CLI ---------------------------------------------------------------------------------------------
 def test_cli_keys_create_list_revoke(settings: Settings, monkeypatch: pytest.MonkeyPatch,
                                      capsys: pytest.CaptureFixture[str]) -> None:
