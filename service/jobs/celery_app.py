@@ -71,6 +71,9 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "worker_send_task_events": False,
         "task_track_started": False,
         "worker_hijack_root_logger": False,
+        # Our JSON handler writes to the real stderr: Celery's stdout/stderr proxies would swallow its lines
+        # (they log what is printed, and our handler prints what is logged: Celery drops that loop).
+        "worker_redirect_stdouts": False,
         "broker_connection_timeout": 5.0,
     }
 
@@ -132,6 +135,19 @@ def worker_argv(settings: Settings, *, queues: str, concurrency: int | None, poo
     return argv, run_settings, pool, concurrency
 
 
+def _keep_our_logging(settings: Settings) -> None:
+    """Answer Celery's ``setup_logging`` signal with our own configuration (JSON lines with request and job
+    ids): Celery then leaves the root logger and the standard streams alone, in the worker and its children."""
+    from celery import signals
+
+    from service.observability.logging import configure_logging
+
+    def setup(**_: object) -> None:
+        configure_logging(settings)
+
+    signals.setup_logging.connect(setup, weak=False)
+
+
 def run_worker(settings: Settings, *, queues: str = "cpu", concurrency: int | None = None,
                pool: str | None = None) -> int:
     """``advisor worker``: consume ``queues`` and train their jobs until stopped (SIGTERM: warm shutdown)."""
@@ -140,6 +156,7 @@ def run_worker(settings: Settings, *, queues: str = "cpu", concurrency: int | No
     argv, run_settings, pool, concurrency = worker_argv(settings, queues=queues, concurrency=concurrency,
                                                         pool=pool)
     app = make_celery(run_settings)
+    _keep_our_logging(run_settings)
     if pool != "prefork" and run_settings.worker_prewarm:
         from service.jobs import tasks
 

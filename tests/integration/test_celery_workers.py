@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import os
 import signal
 import subprocess
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -50,10 +52,11 @@ def _upload(client: TestClient) -> str:
     return str(response.json()["id"])
 
 
-def _submit(client: TestClient, dataset_id: str, params: dict[str, Any] = FAST_XGB, **body: Any) -> str:
+def _submit(client: TestClient, dataset_id: str, params: dict[str, Any] = FAST_XGB,
+            headers: dict[str, str] | None = None, **body: Any) -> str:
     payload = {"dataset_id": dataset_id, "spec": {"trainer": "xgboost", "params": params},
                "train_baseline": False, **body}
-    response = client.post("/v1/jobs", json=payload)
+    response = client.post("/v1/jobs", json=payload, headers=headers)
     assert response.status_code == 202, response.text
     return str(response.json()["id"])
 
@@ -68,12 +71,14 @@ def _wait_done(client: TestClient, job_id: str, workers: WorkerProcs, timeout: f
 
 def test_workers_train_jobs_submitted_through_the_api(broker: Broker, pg_url: str, tmp_path: Path,
                                                       workers: WorkerProcs) -> None:
-    env = scale_env(tmp_path / "data", pg_url, broker)
+    env = scale_env(tmp_path / "data", pg_url, broker, log_level="info")
     migrate.upgrade(pg_url)
     workers.start(env, "--queues", "cpu")
+    trace = f"it-{uuid.uuid4().hex}"
     with _api(env) as client:
         dataset_id = _upload(client)
-        ids = [_submit(client, dataset_id, train_baseline=i == 0) for i in range(3)]
+        ids = [_submit(client, dataset_id, train_baseline=i == 0, headers={"X-Request-ID": f"{trace}-{i}"})
+               for i in range(3)]
         for job_id in ids:
             job = _wait_done(client, job_id, workers)
             assert job["status"] == states.SUCCEEDED, job
@@ -83,6 +88,11 @@ def test_workers_train_jobs_submitted_through_the_api(broker: Broker, pg_url: st
         assert first["baseline"]["metrics"]["test"]["accuracy"] > 0.9
         model = client.get(first["artifact"]["url"])
         assert model.status_code == 200 and model.headers["content-type"] == "application/zip"
+    # The request id of each POST followed its job into the worker process: its JSON log lines carry both ids.
+    lines = [json.loads(line) for log in workers.log_dir.glob("worker-*.log")
+             for line in log.read_text(errors="replace").splitlines() if line.startswith("{")]
+    for i, job_id in enumerate(ids):
+        assert any(r.get("request_id") == f"{trace}-{i}" and r.get("job_id") == job_id for r in lines), job_id
 
 
 def test_a_worker_killed_mid_job_is_retried_by_another(redis_broker: Broker, pg_url: str, tmp_path: Path,
