@@ -20,6 +20,7 @@ import pytest
 from _job_fixtures import FAST_XGB, SLOW_XGB, breast_cancer, get_job, insert_job, store_dataset, wait_for
 from _services import Broker, WorkerProcs, cleanup_broker, free_port, reachable, scale_env
 from fastapi.testclient import TestClient
+from prometheus_client.parser import text_string_to_metric_families
 
 from service.db import migrate
 from service.db.session import Database
@@ -70,7 +71,9 @@ def _wait_done(client: TestClient, job_id: str, workers: WorkerProcs, timeout: f
 
 
 def test_workers_train_jobs_submitted_through_the_api(broker: Broker, pg_url: str, tmp_path: Path,
-                                                      workers: WorkerProcs) -> None:
+                                                      workers: WorkerProcs, monkeypatch: pytest.MonkeyPatch) -> None:
+    # One metrics directory for the API (this process) and the workers, as a shared volume gives them.
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path / "metrics"))
     env = scale_env(tmp_path / "data", pg_url, broker, log_level="info")
     migrate.upgrade(pg_url)
     workers.start(env, "--queues", "cpu")
@@ -88,6 +91,11 @@ def test_workers_train_jobs_submitted_through_the_api(broker: Broker, pg_url: st
         assert first["baseline"]["metrics"]["test"]["accuracy"] > 0.9
         model = client.get(first["artifact"]["url"])
         assert model.status_code == 200 and model.headers["content-type"] == "application/zip"
+        # What the worker processes recorded is in the API's /metrics.
+        samples = [s for family in text_string_to_metric_families(client.get("/metrics").text) for s in family.samples]
+        trained = [s for s in samples if s.name == "advisor_training_seconds_count"
+                   and s.labels == {"trainer": "xgboost", "status": "succeeded"}]
+        assert trained and trained[0].value == 3, trained
     # The request id of each POST followed its job into the worker process: its JSON log lines carry both ids.
     lines = [json.loads(line) for log in workers.log_dir.glob("worker-*.log")
              for line in log.read_text(errors="replace").splitlines() if line.startswith("{")]
