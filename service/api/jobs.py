@@ -89,7 +89,10 @@ async def list_jobs(
 @router.get("/{id}", response_model=JobRead, responses=problem_responses(404, 422))
 async def get_job(id: JobId, db: DatabaseDep, principal: PrincipalDep) -> Response:
     """Return a job: status and progress, and once done its metrics, baseline, curves, diagnosis and model link."""
-    read = service.to_read(await service.get(db=db, tenant_id=principal.tenant_id, id=id))
+    job = await service.get(db=db, tenant_id=principal.tenant_id, id=id)
+    read = service.to_read(job)
+    if job.callback_url:
+        read.webhook_deliveries = await service.webhook_deliveries(db=db, job_id=job.id)
     headers = {} if is_terminal(read.status) else {"Retry-After": _retry_after(read)}
     return Response(read.model_dump_json(), media_type="application/json", headers=headers)
 

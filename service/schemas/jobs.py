@@ -35,6 +35,19 @@ class JobSpec(BaseModel):
         return check_plain_json(value, what="params")
 
 
+class WebhookDeliveryRead(BaseModel):
+    """One webhook call of a job: its ``webhook-id``, state and the last try's outcome."""
+
+    id: str = Field(description="The webhook-id header a receiver dedupes on.")
+    event: str
+    status: Literal["pending", "delivered", "failed"]
+    attempts: int
+    next_attempt_at: datetime | None = Field(description="When the next try is due (pending only).")
+    last_status_code: int | None
+    last_error: str | None
+    delivered_at: datetime | None
+
+
 class JobCreate(BaseModel):
     """What to train: a dataset and either a recommendation's candidate or an explicit spec."""
 
@@ -158,6 +171,9 @@ class JobRead(BaseModel):
     links: dict[str, str] = Field(default_factory=dict)
     callback_url: str | None = Field(default=None, description="Where the job's webhook goes when it ends.")
     race_id: str | None = Field(default=None, description="The race this job is part of, if any (/v1/races/{id}).")
+    webhook_deliveries: list[WebhookDeliveryRead] | None = Field(
+        default=None, description="Calls to callback_url and how they went (GET /v1/jobs/{id} only)."
+    )
 
 
 class JobPage(BaseModel):

@@ -31,7 +31,14 @@ from service.observability.request_id import current_request_id
 from service.repositories import datasets as datasets_repo
 from service.repositories import jobs as repo
 from service.repositories import recommendations as recommendations_repo
-from service.schemas.jobs import JobArtifact, JobBaseline, JobCreate, JobProgress, JobRead
+from service.schemas.jobs import (
+    JobArtifact,
+    JobBaseline,
+    JobCreate,
+    JobProgress,
+    JobRead,
+    WebhookDeliveryRead,
+)
 from service.schemas.pagination import Cursor
 from service.services import quotas
 from service.settings import Settings
@@ -352,6 +359,16 @@ def to_read(job: Job, *, include_curves: bool = True) -> JobRead:
         artifact=artifact, device=job.device, error=job.error, notes=result.get("notes") or [],
         history=job.history or [], timings=timings, links=links, callback_url=job.callback_url, race_id=job.race_id,
     )
+
+
+async def webhook_deliveries(*, db: Database, job_id: str) -> list[WebhookDeliveryRead]:
+    """The job's webhook calls, oldest first (the caller has checked the job is the tenant's)."""
+    rows = await db.run(outbox.for_job, job_id=job_id, write=False)
+    return [WebhookDeliveryRead(id=r.id, event=r.event, status=r.status,  # type: ignore[arg-type]
+                                attempts=r.attempts,
+                                next_attempt_at=r.next_attempt_at if r.status == "pending" else None,
+                                last_status_code=r.last_status_code, last_error=r.last_error,
+                                delivered_at=r.delivered_at) for r in rows]
 
 
 # -- cancelling and deleting ------------------------------------------------------------------------

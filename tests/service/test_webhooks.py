@@ -337,6 +337,12 @@ def test_a_cancelled_job_posts_one_signed_call(tmp_path: Path, csv_bytes: bytes,
         wait_for(lambda: [d.status for d in deliveries(db, job_id)] == ["delivered"])
         secret = tenant_secret(db)
         assert deliveries(db, plain) == []
+        # The job shows its calls (the receiver's answer included); a job without a callback shows none.
+        shown = client.get(f"/v1/jobs/{job_id}").json()["webhook_deliveries"]
+        assert [(d["event"], d["status"], d["attempts"], d["last_status_code"]) for d in shown] == [
+            ("job.cancelled", "delivered", 1, 200)]
+        assert shown[0]["delivered_at"] and shown[0]["next_attempt_at"] is None
+        assert client.get(f"/v1/jobs/{plain}").json()["webhook_deliveries"] is None
     assert len(receiver.requests) == 1
     request = receiver.requests[0]
     assert request["path"] == "/hooks/a?x=1"
