@@ -9,6 +9,8 @@ import json
 import sys
 from typing import Any, TextIO
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from service.db.session import Database
 from service.repositories import tenants as repo
 from service.services import tenants
@@ -38,6 +40,9 @@ def refuse_open_bind(settings: Settings, host: str, *, insecure: bool) -> str | 
     db = _db(settings)
     try:
         has_key = db.call(repo.any_active_key, write=False)
+    except SQLAlchemyError as exc:
+        return (f"refusing to serve on {host}: cannot tell whether API keys exist ({type(exc).__name__}; is the "
+                "database migrated? run `advisor migrate`).")
     finally:
         db.dispose()
     if has_key:

@@ -316,3 +316,6 @@ def test_serve_refuses_an_open_address_without_keys(settings: Settings, monkeypa
     assert cli.main(["serve", "--host", "0.0.0.0", "--port", "1"]) == 2  # refused before binding
     _key(settings, "acme")
     assert admin.refuse_open_bind(settings, "0.0.0.0", insecure=False) is None
+    unmigrated = settings.model_copy(update={"database_url": f"sqlite:///{settings.data_dir / 'empty.db'}"})
+    refusal = admin.refuse_open_bind(unmigrated, "0.0.0.0", insecure=False)
+    assert refusal is not None and "advisor migrate" in refusal
