@@ -102,6 +102,9 @@ def revoke_key(settings: Settings, *, key: str, err: TextIO | None = None) -> in
     db = _db(settings)
     try:
         revoked = db.call(tenants.revoke_key, id_or_prefix=key)
+    except tenants.AmbiguousKey as exc:
+        print(str(exc), file=err or sys.stderr)
+        return 1
     finally:
         db.dispose()
     if not revoked:

@@ -80,11 +80,19 @@ def create_key(*, session: Session, tenant: str, name: str | None = None,
     return NewKey(key=key, id=row.id, prefix=row.prefix, tenant=row_tenant.name)
 
 
+class AmbiguousKey(ValueError):
+    """A display prefix that more than one active key shares: revoke by id instead."""
+
+
 def revoke_key(*, session: Session, id_or_prefix: str) -> list[str]:
-    """Revoke the key with this id or display prefix; the ids revoked (empty: none matched or all were)."""
+    """Revoke the active key with this id or display prefix; the id revoked (empty: none matched). A prefix
+    that several active keys share revokes nothing (``AmbiguousKey`` lists their ids)."""
+    active = [k for k in repo.keys_matching(session=session, id_or_prefix=id_or_prefix) if k.revoked_at is None]
+    if len(active) > 1:
+        raise AmbiguousKey(f"{len(active)} active keys have the prefix {id_or_prefix!r}: "
+                           f"revoke one by id ({', '.join(k.id for k in active)})")
     now = utcnow()
-    return [k.id for k in repo.keys_matching(session=session, id_or_prefix=id_or_prefix)
-            if repo.revoke(session=session, id=k.id, now=now)]
+    return [k.id for k in active if repo.revoke(session=session, id=k.id, now=now)]
 
 
 def set_quota(*, session: Session, tenant: str, max_concurrent_jobs: int | None = None,

@@ -12,6 +12,7 @@ import httpx
 import pytest
 from _testdb import database_url
 from fastapi import FastAPI
+from sqlalchemy import text
 
 from service import admin, cli
 from service.db import migrate
@@ -293,13 +294,25 @@ def test_cli_keys_create_list_revoke(settings: Settings, monkeypatch: pytest.Mon
     assert key[:12] in listed and key not in listed  # the prefix is shown, the key never again
     db = Database.from_url(settings.database_url)
     try:
-        stored = db.call(lambda session: session.execute(__import__("sqlalchemy").text(
+        stored = db.call(lambda session: session.execute(text(
             "SELECT key_sha256, prefix FROM api_keys")).all(), write=False)
     finally:
         db.dispose()
     assert stored == [(tenants.hash_key(key), key[:12])]
     assert cli.main(["keys", "revoke", key[:12]]) == 0
     assert cli.main(["keys", "revoke", key[:12]]) == 1  # already revoked
+    # A prefix two active keys share revokes neither (an operator names the one by id).
+    db = Database.from_url(settings.database_url)
+    try:
+        first = db.call(tenants.create_key, tenant="acme")
+        second = db.call(tenants.create_key, tenant="acme")
+        db.call(lambda session: session.execute(text(
+            "UPDATE api_keys SET prefix = 'adv_same0000' WHERE id IN (:a, :b)"), {"a": first.id, "b": second.id}))
+        with pytest.raises(tenants.AmbiguousKey):
+            db.call(tenants.revoke_key, id_or_prefix="adv_same0000")
+        assert db.call(tenants.revoke_key, id_or_prefix=first.id) == [first.id]
+    finally:
+        db.dispose()
     assert cli.main(["tenants", "webhook-secret", "acme"]) == 0
     assert capsys.readouterr().out.startswith("whsec_")
 
