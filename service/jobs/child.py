@@ -291,6 +291,9 @@ def run_job(msg: Mapping[str, Any], send: Callable[[dict[str, Any]], None], stop
         from trainers.datasets import load_dataset
 
         data = load_dataset(msg["dataset_dir"], expected_sha256=msg.get("dataset_sha256"))
+        if msg.get("dataset_sha256") is None:
+            data.notes.append("the dataset was stored before its files were hashed: it was read without a SHA-256 "
+                              "check (upload it again to have it checked)")
         callbacks = ProgressCallbacks(send, job_id, stop, reasons, "training")
         # The baseline's share: a model that uses its whole budget still leaves time for the comparison.
         left = budget * (1.0 - BASELINE_SHARE if msg.get("baseline") else 1.0) - (time.monotonic() - received)

@@ -142,6 +142,27 @@ def test_an_error_in_the_training_process_fails_the_job_with_its_message(
     assert "parquet" in job.error["message"].lower() or "magic" in job.error["message"].lower()
 
 
+def test_a_dataset_stored_before_hashing_trains_with_a_note(
+    db: Database, engine_settings: Settings, bc_dataset: str, warm_process: list[TrainingProcess | None]
+) -> None:
+    from service.db.models import Dataset
+
+    def unhashed_copy(*, session: Any) -> str:
+        good = session.get(Dataset, bc_dataset)
+        row = Dataset(**{c: getattr(good, c) for c in ("name", "source", "modality", "task", "target", "n_rows",
+                                                         "profile", "warnings", "storage_path")})
+        row.details = {k: v for k, v in good.details.items() if k != "file_sha256"}
+        session.add(row)
+        session.flush()
+        return row.id
+
+    job_id = insert_job(db, db.call(unhashed_copy))
+    _run(job_id, db, engine_settings, warm_process)
+    job = get_job(db, job_id)
+    assert job.status == "succeeded"
+    assert any("without a SHA-256 check" in n for n in job.result["notes"]), job.result["notes"]
+
+
 def test_the_time_budget_keeps_the_best_model_so_far(
     db: Database, engine_settings: Settings, bc_dataset: str, warm_process: list[TrainingProcess | None]
 ) -> None:
