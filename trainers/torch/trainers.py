@@ -621,6 +621,35 @@ class TorchTrainer(Trainer):
     def _dropout(self, key: str) -> float:
         return dropout_of(self.params.get("dropout"), key)
 
+    @staticmethod
+    def _scratch_parts(net: type[nn.Module], network: str, kwargs: dict[str, Any], enc: Any, kind: str,
+                       train: ArrayData, valid: ArrayData) -> FitParts:
+        """A network trained from scratch, its encoder and both splits encoded."""
+        return FitParts(net(**kwargs), enc, kind, {"network": network, "kwargs": kwargs},
+                        enc.transform(train.x), enc.transform(valid.x))
+
+    @staticmethod
+    def _word_encoder(train: ArrayData, arch: Mapping[str, Any], max_length: int, notes: list[str]) -> WordEncoder:
+        """Whole-word ids for a from-scratch text model; a note when the texts hold fewer words than the cap."""
+        enc = WordEncoder.fit(train.x, int(arch["vocab_size"]), max_length)
+        if enc.vocab.size < int(arch["vocab_size"]):
+            notes.append(
+                f"the training texts have {enc.vocab.size - 2} distinct words: vocabulary of "
+                f"{enc.vocab.size} ids (vocab_size {arch['vocab_size']} is the cap)"
+            )
+        return enc
+
+    def _sequence_encoder(
+        self, train: ArrayData, arch: Mapping[str, Any], max_length: int | None
+    ) -> tuple[SequenceEncoder, int]:
+        """The scaled, padded sequence encoder and the features per step (checked against ``input_size``)."""
+        features = int(train.x.shape[2])
+        if "input_size" in arch and int(arch["input_size"]) != features:
+            raise TrainerParamError(
+                "architecture", f"input_size {arch['input_size']} differs from the data's {features} features per step"
+            )
+        return SequenceEncoder.fit(train.x, self.params.get("scaling"), max_length), features
+
     def _backbone_parts(
         self, name: str, domain: str, pooling: str = "cls"
     ) -> tuple[BackboneChoice, Any, dict[str, Any]]:
@@ -787,14 +816,7 @@ class TorchCNNTrainer(TorchTrainer):
             "dense_dropout": self._dropout("dense"),
             "out_units": int(p["output_units"]),
         }
-        return FitParts(
-            CNNNet(**kwargs),
-            enc,
-            "image",
-            {"network": "cnn", "kwargs": kwargs},
-            enc.transform(train.x),
-            enc.transform(valid.x),
-        )
+        return self._scratch_parts(CNNNet, "cnn", kwargs, enc, "image", train, valid)
 
 
 @register_trainer("torch_lstm")
@@ -846,41 +868,16 @@ class TorchLSTMTrainer(TorchTrainer):
         if train.modality == "text":
             if "vocab_size" not in arch:
                 raise TrainerParamError("architecture", "text needs vocab_size, embedding_dim and max_length")
-            enc = WordEncoder.fit(train.x, int(arch["vocab_size"]), int(arch.get("max_length", 128)))
-            if enc.vocab.size < int(arch["vocab_size"]):
-                notes.append(
-                    f"the training texts have {enc.vocab.size - 2} distinct words: vocabulary of "
-                    f"{enc.vocab.size} ids (vocab_size {arch['vocab_size']} is the cap)"
-                )
+            enc = self._word_encoder(train, arch, int(arch.get("max_length", 128)), notes)
             kwargs = {
                 **common,
                 "input_size": int(arch["embedding_dim"]),
                 "vocab_size": enc.vocab.size,
                 "embedding_dim": int(arch["embedding_dim"]),
             }
-            return FitParts(
-                RNNNet(**kwargs),
-                enc,
-                "words",
-                {"network": "rnn", "kwargs": kwargs},
-                enc.transform(train.x),
-                enc.transform(valid.x),
-            )
-        features = train.x.shape[2]
-        if "input_size" in arch and int(arch["input_size"]) != features:
-            raise TrainerParamError(
-                "architecture", f"input_size {arch['input_size']} differs from the data's {features} features per step"
-            )
-        seq = SequenceEncoder.fit(train.x, p.get("scaling"), arch.get("max_length"))
-        kwargs = {**common, "input_size": features}
-        return FitParts(
-            RNNNet(**kwargs),
-            seq,
-            "sequence",
-            {"network": "rnn", "kwargs": kwargs},
-            seq.transform(train.x),
-            seq.transform(valid.x),
-        )
+            return self._scratch_parts(RNNNet, "rnn", kwargs, enc, "words", train, valid)
+        seq, features = self._sequence_encoder(train, arch, arch.get("max_length"))
+        return self._scratch_parts(RNNNet, "rnn", {**common, "input_size": features}, seq, "sequence", train, valid)
 
 
 @register_trainer("torch_transformer")
@@ -950,36 +947,12 @@ class TorchTransformerTrainer(TorchTrainer):
         if train.modality == "text":
             if "vocab_size" not in arch:
                 raise TrainerParamError("architecture", "text needs vocab_size and max_length")
-            enc = WordEncoder.fit(train.x, int(arch["vocab_size"]), int(arch["max_length"]))
-            if enc.vocab.size < int(arch["vocab_size"]):
-                notes.append(
-                    f"the training texts have {enc.vocab.size - 2} distinct words: vocabulary of "
-                    f"{enc.vocab.size} ids (vocab_size {arch['vocab_size']} is the cap)"
-                )
+            enc = self._word_encoder(train, arch, int(arch["max_length"]), notes)
             kwargs = {**common, "vocab_size": enc.vocab.size}
-            return FitParts(
-                TransformerNet(**kwargs),
-                enc,
-                "words",
-                {"network": "transformer", "kwargs": kwargs},
-                enc.transform(train.x),
-                enc.transform(valid.x),
-            )
-        features = train.x.shape[2]
-        if "input_size" in arch and int(arch["input_size"]) != features:
-            raise TrainerParamError(
-                "architecture", f"input_size {arch['input_size']} differs from the data's {features} features per step"
-            )
-        seq = SequenceEncoder.fit(train.x, p.get("scaling"), int(arch["max_length"]))
-        kwargs = {**common, "input_size": features}
-        return FitParts(
-            TransformerNet(**kwargs),
-            seq,
-            "sequence",
-            {"network": "transformer", "kwargs": kwargs},
-            seq.transform(train.x),
-            seq.transform(valid.x),
-        )
+            return self._scratch_parts(TransformerNet, "transformer", kwargs, enc, "words", train, valid)
+        seq, features = self._sequence_encoder(train, arch, int(arch["max_length"]))
+        return self._scratch_parts(TransformerNet, "transformer", {**common, "input_size": features}, seq,
+                                   "sequence", train, valid)
 
 
 TORCH_TRAINER_CLASSES: tuple[type[TorchTrainer], ...] = (
