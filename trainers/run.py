@@ -32,6 +32,53 @@ def _diagnose(curves: dict[str, Any]) -> list[dict[str, Any]]:
     return [d.model_dump(mode="json") for d in diagnose(Curves(**curves))]
 
 
+def finish_run(
+    trainer: Trainer,
+    spec: TrainSpec,
+    task: Task,
+    *,
+    split: dict[str, Any],
+    metrics: dict[str, dict[str, float | None]],
+    notes: dict[str, dict[str, str]],
+    out_dir: str | Path,
+    marks: tuple[float, float, float, float],
+    n_rows_dropped: int = 0,
+) -> TrainResult:
+    """Save a fitted, scored trainer and assemble its result (curves, diagnosis, timings): the common end of
+    :func:`fit_and_evaluate` and the array jobs (``trainers.torch.jobs``). ``marks`` are the
+    ``time.perf_counter()`` readings at start, prepared, fitted and predicted."""
+    started, prepared, fitted, predicted = marks
+    artifact = trainer.save(Path(out_dir))
+    saved = time.perf_counter()
+    curves = trainer.curves_
+    return TrainResult(
+        trainer=spec.trainer,
+        task=task,
+        params=dict(spec.params),
+        seed=spec.seed,
+        n_threads=spec.n_threads,
+        metrics=metrics,
+        metric_notes=notes,
+        curves=curves,
+        diagnosis=_diagnose(curves.for_diagnosis()),
+        best_iteration=trainer.best_iteration_,
+        n_rounds=trainer.n_rounds_,
+        partial=trainer.partial_,
+        partial_reason=trainer.partial_reason_,
+        artifact=artifact,
+        split=split,
+        n_rows_dropped=n_rows_dropped,
+        timings={
+            "prepare_s": prepared - started,
+            "fit_s": fitted - prepared,
+            "predict_s": predicted - fitted,
+            "save_s": saved - predicted,
+            "total_s": time.perf_counter() - started,
+        },
+        library_versions=artifact.library_versions,
+    )
+
+
 def fit_and_evaluate(
     spec: TrainSpec,
     frame: pd.DataFrame,
@@ -80,36 +127,8 @@ def fit_and_evaluate(
         if part_notes:
             notes[name] = part_notes
     predicted = time.perf_counter()
-
-    artifact = trainer.save(Path(out_dir))
-    saved = time.perf_counter()
-    curves = trainer.curves_
-    return TrainResult(
-        trainer=spec.trainer,
-        task=task,
-        params=dict(spec.params),
-        seed=spec.seed,
-        n_threads=spec.n_threads,
-        metrics=metrics,
-        metric_notes=notes,
-        curves=curves,
-        diagnosis=_diagnose(curves.for_diagnosis()),
-        best_iteration=trainer.best_iteration_,
-        n_rounds=trainer.n_rounds_,
-        partial=trainer.partial_,
-        partial_reason=trainer.partial_reason_,
-        artifact=artifact,
-        split=parts.info,
-        n_rows_dropped=len(frame) - len(X),
-        timings={
-            "prepare_s": prepared - started,
-            "fit_s": fitted - prepared,
-            "predict_s": predicted - fitted,
-            "save_s": saved - predicted,
-            "total_s": time.perf_counter() - started,
-        },
-        library_versions=artifact.library_versions,
-    )
+    return finish_run(trainer, spec, task, split=parts.info, metrics=metrics, notes=notes, out_dir=out_dir,
+                      marks=(started, prepared, fitted, predicted), n_rows_dropped=len(frame) - len(X))
 
 
 @dataclass(frozen=True)

@@ -17,16 +17,10 @@ import numpy as np
 from trainers.callbacks import CallbackList, Callbacks, TimeBudget
 from trainers.metrics import evaluate
 from trainers.registry import get_trainer
+from trainers.run import finish_run
 from trainers.spec import TrainResult, TrainSpec
 from trainers.splits import split_rows
 from trainers.torch.data import ArrayData
-
-
-def diagnose_curves(curves: dict[str, Any]) -> list[dict[str, Any]]:
-    """``advisor.diagnose`` on the curves, as plain dicts for the job record."""
-    from advisor import Curves, diagnose
-
-    return [d.model_dump(mode="json") for d in diagnose(Curves(**curves))]
 
 
 def fit_and_evaluate_arrays(
@@ -59,33 +53,6 @@ def fit_and_evaluate_arrays(
         if part_notes:
             notes[name] = part_notes
     predicted = time.perf_counter()
-
-    artifact = trainer.save(Path(out_dir))
-    saved = time.perf_counter()
-    curves = trainer.curves_
-    result = TrainResult(
-        trainer=spec.trainer,
-        task=task,
-        params=dict(spec.params),
-        seed=spec.seed,
-        n_threads=spec.n_threads,
-        metrics=metrics,
-        metric_notes=notes,
-        curves=curves,
-        diagnosis=diagnose_curves(curves.for_diagnosis()),
-        best_iteration=trainer.best_iteration_,
-        n_rounds=trainer.n_rounds_,
-        partial=trainer.partial_,
-        partial_reason=trainer.partial_reason_,
-        artifact=artifact,
-        split=parts.info,
-        timings={
-            "prepare_s": prepared - started,
-            "fit_s": fitted - prepared,
-            "predict_s": predicted - fitted,
-            "save_s": saved - predicted,
-            "total_s": time.perf_counter() - started,
-        },
-        library_versions=artifact.library_versions,
-    )
+    result = finish_run(trainer, spec, task, split=parts.info, metrics=metrics, notes=notes, out_dir=out_dir,
+                        marks=(started, prepared, fitted, predicted))
     return result, trainer.run_info_
