@@ -5,10 +5,20 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Protocol, TypeVar
 
 from service.errors import InvalidInput
+
+
+class _Keyed(Protocol):
+    created_at: datetime
+    id: str
+
+
+T = TypeVar("T", bound=_Keyed)
 
 
 @dataclass(frozen=True)
@@ -38,3 +48,22 @@ class Cursor:
                 errors=[{"loc": ["query", "cursor"], "msg": "invalid cursor", "type": "cursor_invalid"}],
             ) from exc
         return cls(created_at=when.astimezone(UTC), id=id_)
+
+
+def after_key(cursor: str | None) -> tuple[datetime, str] | None:
+    """The ``(created_at, id)`` a page starts after, from the previous page's cursor (None: the first page)."""
+    if not cursor:
+        return None
+    after = Cursor.decode(cursor)
+    return after.created_at, after.id
+
+
+def page(rows: Sequence[T], limit: int) -> tuple[list[T], str | None]:
+    """Rows read with ``limit + 1`` → the page and the next page's cursor (None when that extra row is absent)."""
+    if len(rows) <= limit:
+        return list(rows), None
+    kept = list(rows[:limit])
+    return kept, Cursor(created_at=kept[-1].created_at, id=kept[-1].id).encode()
+
+
+__all__ = ["Cursor", "after_key", "page"]

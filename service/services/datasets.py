@@ -21,7 +21,7 @@ from service.db.types import new_id, utcnow
 from service.errors import BadRequest, Conflict, NotFound, ServiceError, StorageQuotaExceeded
 from service.repositories import datasets as repo
 from service.schemas.datasets import DatasetMetadataCreate, DatasetRead
-from service.schemas.pagination import Cursor
+from service.schemas.pagination import after_key, page
 from service.services import quotas
 from service.settings import Settings
 from service.storage import Storage
@@ -168,14 +168,8 @@ async def list_page(
     *, db: Database, tenant_id: str, limit: int, cursor: str | None = None
 ) -> tuple[list[Dataset], str | None]:
     """A page of the tenant's datasets, newest first, and the cursor of the next page (None at the end)."""
-    after = Cursor.decode(cursor) if cursor else None
-    rows = await db.run(repo.list_page, tenant_id=tenant_id, limit=limit + 1,
-                        after=(after.created_at, after.id) if after else None,
-                        write=False)
-    if len(rows) <= limit:
-        return rows, None
-    rows = rows[:limit]
-    return rows, Cursor(created_at=rows[-1].created_at, id=rows[-1].id).encode()
+    rows = await db.run(repo.list_page, tenant_id=tenant_id, limit=limit + 1, after=after_key(cursor), write=False)
+    return page(rows, limit)
 
 
 async def delete(*, db: Database, storage: Storage, tenant_id: str, id: str) -> None:

@@ -39,7 +39,7 @@ from service.schemas.jobs import (
     JobRead,
     WebhookDeliveryRead,
 )
-from service.schemas.pagination import Cursor
+from service.schemas.pagination import after_key, page
 from service.services import quotas
 from service.settings import Settings
 from service.webhooks import outbox, targets
@@ -297,15 +297,9 @@ async def list_page(
     dataset_id: str | None = None,
 ) -> tuple[list[Job], str | None]:
     """A page of the tenant's jobs, newest first, and the cursor of the next page (None at the end)."""
-    after = Cursor.decode(cursor) if cursor else None
-    rows = await db.run(
-        repo.list_page, tenant_id=tenant_id, limit=limit + 1, after=(after.created_at, after.id) if after else None,
-        status=status, dataset_id=dataset_id, write=False,
-    )
-    if len(rows) <= limit:
-        return rows, None
-    rows = rows[:limit]
-    return rows, Cursor(created_at=rows[-1].created_at, id=rows[-1].id).encode()
+    rows = await db.run(repo.list_page, tenant_id=tenant_id, limit=limit + 1, after=after_key(cursor),
+                        status=status, dataset_id=dataset_id, write=False)
+    return page(rows, limit)
 
 
 def _seconds(start: datetime | None, end: datetime | None) -> float | None:

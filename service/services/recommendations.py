@@ -9,7 +9,7 @@ from service.db.types import new_id, utcnow
 from service.errors import NotFound
 from service.repositories import datasets as datasets_repo
 from service.repositories import recommendations as repo
-from service.schemas.pagination import Cursor
+from service.schemas.pagination import after_key, page
 from service.schemas.recommendations import RecommendationCreate
 
 
@@ -57,15 +57,5 @@ async def list_page(
     *, db: Database, tenant_id: str, limit: int, cursor: str | None = None
 ) -> tuple[list[Recommendation], str | None]:
     """A page of the tenant's recommendations, newest first, and the next page's cursor (None at the end)."""
-    after = Cursor.decode(cursor) if cursor else None
-    rows = await db.run(
-        repo.list_page,
-        tenant_id=tenant_id,
-        limit=limit + 1,
-        after=(after.created_at, after.id) if after else None,
-        write=False,
-    )
-    if len(rows) <= limit:
-        return rows, None
-    rows = rows[:limit]
-    return rows, Cursor(created_at=rows[-1].created_at, id=rows[-1].id).encode()
+    rows = await db.run(repo.list_page, tenant_id=tenant_id, limit=limit + 1, after=after_key(cursor), write=False)
+    return page(rows, limit)
