@@ -17,6 +17,7 @@ import pandas as pd
 
 from trainers.base import Trainer, TrainerParamError, check_int, check_number, curve_values, metric_list
 from trainers.callbacks import Callbacks
+from trainers.classical.boosting import base_params, check_objective
 from trainers.metrics import best_round, higher_is_better
 from trainers.registry import register_trainer
 from trainers.spec import CurveSet, Task, TrainData
@@ -93,13 +94,7 @@ class LightGBMTrainer(Trainer):
 
     @classmethod
     def _check_param_values(cls, params: Mapping[str, Any], task: Task) -> None:
-        objective = params.get("objective")
-        if objective is not None and objective not in OBJECTIVES[task]:
-            raise TrainerParamError(
-                "objective", f"{objective!r} does not fit a {task} task; use one of {', '.join(OBJECTIVES[task])}"
-            )
-        if "num_class" in params and task != "multiclass":
-            raise TrainerParamError("num_class", f"only applies to multiclass, not {task}")
+        check_objective(params, task, OBJECTIVES)
         if params.get("is_unbalance") and task != "binary":
             raise TrainerParamError("is_unbalance", f"only applies to binary, not {task}")
         check_int(params, "n_estimators", minimum=1)
@@ -116,12 +111,7 @@ class LightGBMTrainer(Trainer):
         return int(self.params.get("n_estimators", 100))
 
     def _booster_params(self, task: Task, n_classes: int | None) -> dict[str, Any]:
-        p = {k: self.params[k] for k in _BOOSTER_KEYS if self.params.get(k) is not None}
-        p.setdefault("objective", OBJECTIVES[task][0])
-        if task == "multiclass":
-            if p.get("num_class", n_classes) != n_classes:
-                raise TrainerParamError("num_class", f"is {p['num_class']} but the target has {n_classes} classes")
-            p["num_class"] = n_classes
+        p = base_params(self.params, _BOOSTER_KEYS, task, n_classes, OBJECTIVES)
         # LightGBM early-stops on the *first* metric (first_metric_only): keep the recommendation's
         # metrics first and append the task loss for the curves.
         loss = LOSS_METRIC[task]

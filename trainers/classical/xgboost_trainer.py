@@ -25,6 +25,7 @@ from trainers.base import (
     metric_list,
 )
 from trainers.callbacks import Callbacks
+from trainers.classical.boosting import base_params, check_objective
 from trainers.metrics import best_round, higher_is_better, sigmoid, softmax
 from trainers.registry import register_trainer
 from trainers.spec import CurveSet, Task, TrainData
@@ -98,13 +99,7 @@ class XGBoostTrainer(Trainer):
 
     @classmethod
     def _check_param_values(cls, params: Mapping[str, Any], task: Task) -> None:
-        objective = params.get("objective")
-        if objective is not None and objective not in OBJECTIVES[task]:
-            raise TrainerParamError(
-                "objective", f"{objective!r} does not fit a {task} task; use one of {', '.join(OBJECTIVES[task])}"
-            )
-        if "num_class" in params and task != "multiclass":
-            raise TrainerParamError("num_class", f"only applies to multiclass, not {task}")
+        check_objective(params, task, OBJECTIVES)
         if "scale_pos_weight" in params and params["scale_pos_weight"] is not None and task != "binary":
             raise TrainerParamError("scale_pos_weight", f"only applies to binary, not {task}")
         check_int(params, "n_estimators", minimum=1)
@@ -118,12 +113,7 @@ class XGBoostTrainer(Trainer):
         return int(self.params.get("n_estimators", 100))
 
     def _booster_params(self, task: Task, n_classes: int | None) -> dict[str, Any]:
-        p = {k: self.params[k] for k in _BOOSTER_KEYS if self.params.get(k) is not None}
-        p.setdefault("objective", OBJECTIVES[task][0])
-        if task == "multiclass":
-            if p.get("num_class", n_classes) != n_classes:
-                raise TrainerParamError("num_class", f"is {p['num_class']} but the target has {n_classes} classes")
-            p["num_class"] = n_classes
+        p = base_params(self.params, _BOOSTER_KEYS, task, n_classes, OBJECTIVES)
         device = self.params.get("device")
         if device in ("cuda", "gpu"):
             p["device"] = "cuda"
