@@ -108,16 +108,22 @@ def _pick(data: JobCreate, dataset: Dataset, rec: advisor.Recommendation | None)
     return choice, chosen.model, chosen.trainer, chosen.params()
 
 
-def _resolve(*, session: Session, tenant_id: str, data: JobCreate) -> _Plan:
-    """Read and check the tenant's dataset and recommendation the request names (one read transaction)."""
-    dataset = datasets_repo.get(session=session, id=data.dataset_id, tenant_id=tenant_id)
+def trainable_dataset(*, session: Session, tenant_id: str, id: str) -> Dataset:
+    """The tenant's dataset ``id`` with stored data: 404 if there is none, 409 if it is metadata only."""
+    dataset = datasets_repo.get(session=session, id=id, tenant_id=tenant_id)
     if dataset is None:
-        raise NotFound(f"There is no dataset with id {data.dataset_id!r}.")
+        raise NotFound(f"There is no dataset with id {id!r}.")
     if not dataset.storage_path:
         raise Conflict(
             f"Dataset {dataset.id!r} was registered from metadata only and cannot be trained on; upload its data.",
             dataset_id=dataset.id,
         )
+    return dataset
+
+
+def _resolve(*, session: Session, tenant_id: str, data: JobCreate) -> _Plan:
+    """Read and check the tenant's dataset and recommendation the request names (one read transaction)."""
+    dataset = trainable_dataset(session=session, tenant_id=tenant_id, id=data.dataset_id)
     rec: advisor.Recommendation | None = None
     if data.recommendation_id is not None:
         row: Recommendation | None = recommendations_repo.get(

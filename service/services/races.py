@@ -18,10 +18,9 @@ import advisor
 from service.db.models import Dataset, Job, Race, Recommendation
 from service.db.session import Database
 from service.db.types import new_id, utcnow
-from service.errors import Conflict, InvalidInput, NotFound
+from service.errors import InvalidInput, NotFound
 from service.jobs import states
 from service.jobs.queue import JobQueue
-from service.repositories import datasets as datasets_repo
 from service.repositories import races as repo
 from service.repositories import recommendations as recommendations_repo
 from service.schemas.jobs import JobCreate
@@ -43,14 +42,7 @@ def _resolve(
     *, session: Session, tenant_id: str, dataset_id: str, recommendation_id: str | None
 ) -> tuple[Dataset, Recommendation | None]:
     """The tenant's dataset (trainable) and named recommendation (for it), checked in one read transaction."""
-    dataset = datasets_repo.get(session=session, id=dataset_id, tenant_id=tenant_id)
-    if dataset is None:
-        raise NotFound(f"There is no dataset with id {dataset_id!r}.")
-    if not dataset.storage_path:
-        raise Conflict(
-            f"Dataset {dataset.id!r} was registered from metadata only and cannot be trained on; upload its data.",
-            dataset_id=dataset.id,
-        )
+    dataset = jobs_service.trainable_dataset(session=session, tenant_id=tenant_id, id=dataset_id)
     if recommendation_id is None:
         return dataset, None
     rec = recommendations_repo.get(session=session, id=recommendation_id, tenant_id=tenant_id)
