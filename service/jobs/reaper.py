@@ -37,6 +37,8 @@ class ReapReport:
     """What one pass did (ids)."""
 
     requeued: list[str] = field(default_factory=list)
+    # The queue each re-queued job goes back to, so a caller without an in-process queue can publish it at once.
+    requeued_to: dict[str, str] = field(default_factory=dict)
     failed: list[str] = field(default_factory=list)
     cancelled: list[str] = field(default_factory=list)
     enqueued: list[str] = field(default_factory=list)
@@ -72,6 +74,7 @@ def _release(*, session: Any, now: datetime, report: ReapReport) -> list[tuple[s
             continue
         if status == states.QUEUED:
             report.requeued.append(job.id)
+            report.requeued_to[job.id] = job.queue
             requeue.append((job.id, job.queue))
         elif status == states.FAILED:
             report.failed.append(job.id)

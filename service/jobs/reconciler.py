@@ -35,11 +35,17 @@ def reconcile(db: Database, settings: Settings, queue: CeleryQueue, *, startup: 
     """One pass: release expired leases (the reaper's), then re-publish the queued jobs that need it."""
     now = now or utcnow()
     report = reap(db, settings, None, now=now)  # no queue: the reaper only releases; we publish below
-    requeued = set(report.requeued)
+    # Re-queued by this very pass: published now. Their queued_at is `now`, so the stale query below would
+    # skip them and they would wait for the next stale sweep (minutes) beside an idle worker.
+    pending = dict(report.requeued_to)
     stale_before = now - timedelta(seconds=settings.lease_s)
     for job_id, preferred in db.call(repo.queued, before=None if startup else stale_before, write=False):
-        if job_id not in requeued and not startup and queue.recently_published(job_id, settings.broker_republish_s):
+        if job_id in pending:
             continue
+        if not startup and queue.recently_published(job_id, settings.broker_republish_s):
+            continue
+        pending[job_id] = preferred
+    for job_id, preferred in pending.items():
         try:
             queue.enqueue(job_id, preferred)
         except Exception:

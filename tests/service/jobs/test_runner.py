@@ -214,3 +214,34 @@ def test_startup_recovery_requeues_fails_cancels_and_reenqueues(
         db.call(repo.cancel_queued, id=job_id, now=utcnow())
     db.call(repo.release_expired, id=alive, owner="dead:1:x", now=utcnow() + timedelta(hours=2), status="failed",
             values={})
+
+
+class _RecordingBroker:
+    """Stands in for the Celery publisher: records what the reconciler publishes (no broker needed)."""
+
+    def __init__(self, recent: frozenset[str] = frozenset()) -> None:
+        self.published: list[tuple[str, str]] = []
+        self.recent = recent
+
+    def recently_published(self, job_id: str, within_s: float) -> bool:
+        return job_id in self.recent
+
+    def enqueue(self, job_id: str, queue: str | None = None) -> None:
+        self.published.append((job_id, str(queue)))
+
+
+def test_the_reconciler_publishes_a_requeued_job_in_the_same_pass(
+    db: Database, engine_settings: Settings, bc_dataset: str
+) -> None:
+    from service.jobs.reconciler import reconcile
+
+    job_id = insert_job(db, bc_dataset)
+    fresh = insert_job(db, bc_dataset)  # queued just now and published by its POST: not published again
+    assert db.call(repo.claim, id=job_id, owner="dead:1:x", now=utcnow(), lease_s=1.0) is not None
+    broker = _RecordingBroker(recent=frozenset({job_id, fresh}))  # even if published recently, before it died
+    report = reconcile(db, engine_settings, broker, now=utcnow() + timedelta(seconds=5))  # type: ignore[arg-type]
+    assert report.requeued == [job_id]
+    assert broker.published == [(job_id, "cpu")]
+    assert report.enqueued == [job_id]
+    for jid in (job_id, fresh):  # leave the shared database with nothing pending
+        db.call(repo.cancel_queued, id=jid, now=utcnow())
