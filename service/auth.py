@@ -9,9 +9,11 @@ revoked key is refused from the next request on, in every process.
 
 from __future__ import annotations
 
-from typing import Annotated
+import copy
+from typing import Annotated, Any
 
-from fastapi import Depends, Request
+from fastapi import Depends, FastAPI, Request
+from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from service.db.keylookup import KeyLookup
@@ -20,6 +22,7 @@ from service.errors import TooManyRequests, Unauthorized
 from service.ratelimit import Limiter
 from service.services import tenants
 from service.services.tenants import ANONYMOUS, Principal
+from service.settings import Settings
 
 MAX_KEY_CHARS = 256
 
@@ -75,3 +78,37 @@ def _rate_limit(request: Request, settings: SettingsDep, principal: Principal) -
 
 
 PrincipalDep = Annotated[Principal, Depends(authenticate)]
+
+
+def _keyless(schema: dict[str, Any]) -> dict[str, Any]:
+    """``schema`` with the API key optional on every operation (OpenAPI's empty requirement ``{}``)."""
+    out = copy.deepcopy(schema)
+    for path_item in out.get("paths", {}).values():
+        for operation in path_item.values():
+            if isinstance(operation, dict) and operation.get("security"):
+                operation["security"] = [*operation["security"], {}]
+    return out
+
+
+def document_auth(app: FastAPI, settings: Settings) -> None:
+    """Serve an OpenAPI document that says what authentication really asks for, at the time it is read.
+
+    The key is required with ``auth_mode=required`` or once any active key exists; until then (the keyless
+    single-machine default) requests without one are served as the default tenant, so the document marks the
+    key optional. FastAPI's own schema route is replaced by one that asks the key lookup each time.
+    """
+    path = app.openapi_url
+    if path is None:
+        return
+    app.router.routes[:] = [r for r in app.router.routes if getattr(r, "path", None) != path]
+    cached: dict[str, Any] = {}
+
+    async def openapi(request: Request) -> JSONResponse:
+        schema = app.openapi()
+        if settings.auth_mode == "required" or await request.app.state.key_lookup.any_active():
+            return JSONResponse(schema)
+        if cached.get("source") is not schema:
+            cached.update(source=schema, keyless=_keyless(schema))
+        return JSONResponse(cached["keyless"])
+
+    app.add_route(path, openapi, include_in_schema=False)

@@ -13,7 +13,7 @@ from fastapi import Depends, FastAPI
 import advisor
 from service import body_limit, errors, observability
 from service.api import datasets, diagnoses, health, jobs, races, recommendations, rules, tenant
-from service.auth import authenticate
+from service.auth import authenticate, document_auth
 from service.db.keylookup import KeyLookup
 from service.db.session import Database
 from service.jobs.engine import JobEngine
@@ -63,4 +63,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module in (datasets, recommendations, rules, diagnoses, jobs, races, tenant):
         app.include_router(module.router, dependencies=[Depends(authenticate)],
                            responses=errors.problem_responses(401, 429))
+    document_auth(app, settings)
     return app

@@ -68,9 +68,12 @@ def settings(tmp_path: Path) -> Settings:
     )
 
 
-@pytest.fixture
-def api_key(migrated: Settings) -> str:
-    """A key of its own tenant, so the fuzzer also checks that requests without it are refused."""
+@pytest.fixture(params=["keyed", "keyless"])
+def api_key(request: pytest.FixtureRequest, migrated: Settings) -> str | None:
+    """Keyed: a key of its own tenant, so the fuzzer also checks that requests without it are refused. Keyless:
+    no key exists, the single-machine default, where the document must say that the key is optional."""
+    if request.param == "keyless":
+        return None
     db = Database.from_url(migrated.database_url)
     try:
         return db.call(tenants.create_key, tenant="fuzz", name="schemathesis").key
@@ -122,10 +125,10 @@ def tally(app: FastAPI) -> Iterator[_Tally]:
         asgi.shutdown_lifespans()
 
 
-def _seed(app: _Tally, api_key: str) -> dict[str, str]:
+def _seed(app: _Tally, api_key: str | None) -> dict[str, str]:
     """Resources that exist before the run (an uploaded dataset, a recommendation, a queued job, a race): a
     generated body cannot be a valid CSV, so without them no job or race route would get past its 404."""
-    headers = {"Authorization": f"Bearer {api_key}"}
+    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
     csv = "a,b,y\n" + "".join(f"{i % 7},{i * 3 % 11},{i % 2}\n" for i in range(60))
     with asgi.get_client(app) as client:
         dataset = client.post("/v1/datasets", files={"file": ("seed.csv", csv.encode())}, data={"target": "y"},
@@ -145,7 +148,7 @@ def _seed(app: _Tally, api_key: str) -> dict[str, str]:
     return ids
 
 
-def _config(api_key: str, ids: dict[str, str]) -> SchemathesisConfig:
+def _config(api_key: str | None, ids: dict[str, str]) -> SchemathesisConfig:
     # Half of the ids and body references drawn from the seeded resources, half generated.
     def known(kind: str) -> dict[str, Any]:
         return {"dictionary": kind, "probability": 0.5}
@@ -160,7 +163,7 @@ def _config(api_key: str, ids: dict[str, str]) -> SchemathesisConfig:
             "negative_data_rejection": {"enabled": True, "expected-statuses": NEGATIVE_REJECTED},
             "positive_data_acceptance": {"enabled": False},
         },
-        "auth": {"openapi": {"apiKey": {"bearer": api_key}}},
+        **({"auth": {"openapi": {"apiKey": {"bearer": api_key}}}} if api_key else {}),
         "dictionaries": {kind: {"values": [id_]} for kind, id_ in ids.items()},
         "operations": [
             {"include-path-regex": "^/v1/datasets/", "parameters": {"path.id": known("datasets")}},
@@ -189,7 +192,7 @@ def _failures(event: events.ScenarioFinished) -> Iterator[str]:
                    f"{case.method} {case.formatted_path} -> {status}")
 
 
-def test_fuzz_finds_no_server_error_and_no_schema_violation(tally: _Tally, api_key: str) -> None:
+def test_fuzz_finds_no_server_error_and_no_schema_violation(tally: _Tally, api_key: str | None) -> None:
     started = time.monotonic()
     ids = _seed(tally, api_key)
     schema = schemathesis.openapi.from_asgi("/openapi.json", tally, config=_config(api_key, ids))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import re
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -178,6 +179,28 @@ async def test_keyless_until_the_first_key_then_keys_are_required(client: httpx.
     # Health, readiness and metrics need no key.
     for path in ("/healthz", "/readyz", "/metrics"):
         assert (await client.get(path)).status_code == 200, path
+
+
+def _security(schema: dict[str, Any]) -> set[str]:
+    """Each /v1 operation's security requirement, as text: one value when every operation agrees."""
+    return {json.dumps(op.get("security")) for path, item in schema["paths"].items() if path.startswith("/v1")
+            for op in item.values() if isinstance(op, dict)}
+
+
+async def test_the_openapi_document_says_when_the_key_is_required(client: httpx.AsyncClient, settings: Settings,
+                                                                  tmp_path: Path,
+                                                                  open_client: Callable[..., Any]) -> None:
+    # Keyless default: the key is optional ({} is OpenAPI's "no authentication" alternative).
+    assert _security((await client.get("/openapi.json")).json()) == {'[{"apiKey": []}, {}]'}
+    _key(settings, "acme")
+    # From the first key on, requests need one, and the document says so.
+    assert _security((await client.get("/openapi.json")).json()) == {'[{"apiKey": []}]'}
+    (tmp_path / "required").mkdir()
+    s = _settings(tmp_path / "required", auth_mode="required")
+    migrate.upgrade(s.database_url)
+    async with open_client(create_app(s)) as c:
+        assert _security((await c.get("/openapi.json")).json()) == {'[{"apiKey": []}]'}
+        assert (await c.get("/docs")).status_code == 200
 
 
 @pytest.mark.parametrize("header", ["Bearer adv_not-a-real-key", "Basic dXNlcjpwYXNz", "Bearer", "adv_x",
