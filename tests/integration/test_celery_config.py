@@ -45,12 +45,28 @@ def test_torch_jobs_go_to_gpu_only_when_gpu_workers_exist(tmp_path: Path) -> Non
     assert route("gpu", on) == "team-gpu" and route("cpu", on) == "team-cpu"
 
 
+@pytest.mark.parametrize(
+    ("cores", "threads_per_job", "processes", "threads"),
+    [(8, 1, 8, 1), (8, 2, 4, 2), (3, 2, 1, 2), (2, 1, 2, 1), (1, 2, 1, 1), (1, 1, 1, 1)],
+)
+def test_cpu_workers_fill_the_cores_without_oversubscribing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cores: int, threads_per_job: int, processes: int,
+    threads: int,
+) -> None:
+    import service.jobs.celery_app as celery_app
+
+    monkeypatch.setattr(celery_app, "_cores", lambda: cores)
+    settings = _settings(tmp_path, threads_per_job=threads_per_job)
+    argv, run, pool, concurrency = worker_argv(settings, queues="cpu", concurrency=None, pool=None)
+    assert (pool, concurrency, run.threads_per_job) == ("prefork", processes, threads)
+    assert f"--concurrency={processes}" in argv
+    assert concurrency * run.threads_per_job <= cores  # jobs × threads never exceed the machine's cores
+
+
 def test_worker_arguments(tmp_path: Path) -> None:
     settings = _settings(tmp_path, threads_per_job=1)
-    argv, run, pool, concurrency = worker_argv(settings, queues="gpu", concurrency=None, pool=None)
+    argv, _run, pool, concurrency = worker_argv(settings, queues="gpu", concurrency=None, pool=None)
     assert pool == "threads" and concurrency == 1 and "--queues=gpu" in argv
-    argv, run, pool, concurrency = worker_argv(settings, queues="cpu", concurrency=None, pool=None)
-    assert pool == "prefork" and concurrency * run.threads_per_job <= max(1, concurrency)  # one thread each
     with pytest.raises(SystemExit):
         worker_argv(settings, queues="tpu", concurrency=None, pool=None)
 

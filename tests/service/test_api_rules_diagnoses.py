@@ -38,11 +38,24 @@ async def test_diagnoses_finds_overfitting(client: httpx.AsyncClient) -> None:
     assert all(d["rule_id"] and d["fixes"] for d in diagnoses)
 
 
-async def test_diagnoses_of_healthy_curves_is_a_list(client: httpx.AsyncClient) -> None:
+async def test_healthy_curves_have_no_diagnosis(client: httpx.AsyncClient) -> None:
     healthy = {"train_loss": [1.0, 0.7, 0.5, 0.4], "val_loss": [1.0, 0.72, 0.53, 0.44]}
     response = await client.post("/v1/diagnoses", json=healthy)
     assert response.status_code == 200
-    assert isinstance(response.json()["diagnoses"], list)
+    assert response.json()["diagnoses"] == []
+
+
+@pytest.mark.parametrize(
+    ("curves", "issue"),
+    [
+        ({"train_loss": [1.0, 0.8, 0.6], "val_loss": [1.0, 0.9, 0.8], "dead_relu_fraction": 0.6}, "dead_relus"),
+        ({"train_loss": [1.0, 3.0, 40.0, None]}, "diverging"),
+    ],
+)
+async def test_diagnoses_name_the_issue(client: httpx.AsyncClient, curves: dict[str, Any], issue: str) -> None:
+    response = await client.post("/v1/diagnoses", json=curves)
+    assert response.status_code == 200, response.text
+    assert issue in [d["issue"] for d in response.json()["diagnoses"]]
 
 
 @pytest.mark.parametrize(
