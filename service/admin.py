@@ -12,6 +12,7 @@ from typing import Any, TextIO
 from sqlalchemy.exc import SQLAlchemyError
 
 from service.db.session import Database
+from service.jobs import states
 from service.repositories import tenants as repo
 from service.services import tenants
 from service.settings import Settings
@@ -121,7 +122,8 @@ def list_tenants(settings: Settings, *, out: TextIO | None = None) -> int:
     def read(*, session: Any) -> list[dict[str, Any]]:
         return [{"id": t.id, "name": t.name, "max_concurrent_jobs": t.max_concurrent_jobs,
                  "max_stored_bytes": t.max_stored_bytes,
-                 "active_jobs": repo.active_jobs(session=session, tenant_id=t.id),
+                 "running_jobs": repo.jobs_in(session=session, tenant_id=t.id, status=states.RUNNING),
+                 "queued_jobs": repo.jobs_in(session=session, tenant_id=t.id, status=states.QUEUED),
                  "stored_bytes": repo.stored_bytes(session=session, tenant_id=t.id)}
                 for t in repo.all_tenants(session=session)]
 

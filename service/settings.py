@@ -136,7 +136,12 @@ class Settings(BaseSettings):
         description="Requests a key may send at once (default: a tenth of a minute's)."
     )
     tenant_max_concurrent_jobs: int = Field(
-        default=20, ge=1, le=100_000, description="Queued + running jobs per tenant (a tenant's own quota overrides)."
+        default=20, ge=1, le=100_000,
+        description="Running jobs per tenant (a tenant's own quota overrides); more wait queued.",
+    )
+    tenant_max_queued_jobs: int = Field(
+        default=1_000, ge=1, le=10_000_000,
+        description="Queued jobs per tenant: a batch may wait, up to this many; beyond it a new job is refused (429).",
     )
     tenant_max_stored_bytes: int = Field(
         default=50 * 1024**3, ge=1,

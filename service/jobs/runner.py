@@ -35,10 +35,11 @@ from service.db.session import Database
 from service.db.types import utcnow
 from service.jobs import states
 from service.jobs.process import ChildDied, TrainingProcess, child_env, describe_exit
-from service.jobs.queue import JobQueue
+from service.jobs.queue import InProcessQueue, JobQueue
 from service.observability import metrics
 from service.observability.request_id import job_context, request_id
 from service.repositories import jobs as repo
+from service.services import quotas
 from service.settings import Settings
 from service.webhooks import outbox
 
@@ -116,10 +117,13 @@ def run(
 def _run(job_id: str, *, db: Database, settings: Settings, queue: JobQueue | None, worker: str,
          process: TrainingProcess | None, shutdown: threading.Event | None) -> RunOutcome:
     owner = owner_id(worker)
-    claimed = db.call(_claim, id=job_id, owner=owner, now=utcnow(), lease_s=settings.lease_s)
+    claimed = db.call(_claim, id=job_id, owner=owner, now=utcnow(), lease_s=settings.lease_s, settings=settings)
     if claimed is None:
         logger.debug("job %s not claimed (not queued any more)", job_id)
         return RunOutcome(job_id, None, False, process)
+    if isinstance(claimed, str):  # its tenant runs as many jobs as it may: it waits, queued
+        logger.info("job %s stays queued: %s", job_id, claimed)
+        return RunOutcome(job_id, None, False, process, reason=claimed)
     job, storage_path, file_sha256 = claimed
     request_id.set(job.request_id)
     attempt = _Attempt(job, owner, storage_path, file_sha256, db=db, settings=settings,
@@ -137,13 +141,24 @@ def _run(job_id: str, *, db: Database, settings: Settings, queue: JobQueue | Non
             queue.enqueue(job_id, job.queue)
         except Exception:  # the reaper re-enqueues queued jobs it finds waiting
             logger.warning("could not re-enqueue job %s; the reaper will", job_id, exc_info=True)
+    elif queue is not None:  # a running slot of the tenant is free: a job it kept waiting may start now
+        _start_next(db, queue, job.tenant_id)
     return RunOutcome(job_id, attempt.final_status, True, process, attempt.requeued, attempt.reason)
 
 
 def _claim(
-    *, session: Any, id: str, owner: str, now: datetime, lease_s: float
-) -> tuple[Job, str | None, dict[str, str] | None] | None:
-    """Claim the job and read where its dataset is stored (and its files' SHA-256), in one transaction."""
+    *, session: Any, id: str, owner: str, now: datetime, lease_s: float, settings: Settings
+) -> tuple[Job, str | None, dict[str, str] | None] | str | None:
+    """Claim the job and read where its dataset is stored (and its files' SHA-256), in one transaction.
+
+    None: not queued any more. A string: why it stays queued (its tenant already runs its quota of jobs;
+    :func:`_start_next` hands it to the queue again when one of them ends)."""
+    row = session.get(Job, id)
+    if row is None or row.status != states.QUEUED:
+        return None
+    allowed, running, limit = quotas.may_start(session=session, settings=settings, tenant_id=row.tenant_id)
+    if not allowed:
+        return f"its tenant runs {running} job(s) of the {limit} it may run at once"
     job = repo.claim(session=session, id=id, owner=owner, now=now, lease_s=lease_s)
     if job is None:
         return None
@@ -151,6 +166,20 @@ def _claim(
     if dataset is None:
         return job, None, None
     return job, dataset.storage_path, (dataset.details or {}).get("file_sha256")
+
+
+def _start_next(db: Database, queue: JobQueue, tenant_id: str) -> None:
+    """Hand the tenant's oldest queued job that is not already waiting in this process's queue to the queue
+    again: a job its running quota kept waiting starts as soon as a slot is free, not at the reaper's next
+    sweep. A duplicate delivery is harmless (the claim refuses a job that is not queued)."""
+    waiting = queue.waiting() if isinstance(queue, InProcessQueue) else frozenset()
+    try:
+        for job_id, name in db.call(repo.queued, tenant_id=tenant_id, limit=len(waiting) + 1, write=False):
+            if job_id not in waiting:
+                queue.enqueue(job_id, name)
+                return
+    except Exception:  # the reaper re-enqueues queued jobs it finds waiting
+        logger.warning("could not hand tenant %s's next queued job to the queue", tenant_id, exc_info=True)
 
 
 class _Attempt:

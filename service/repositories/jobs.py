@@ -202,10 +202,14 @@ def release_expired(
     return result.rowcount == 1  # type: ignore[attr-defined]
 
 
-def queued(*, session: Session, before: datetime | None = None, limit: int = 1000) -> list[tuple[str, str]]:
-    """``(id, queue)`` of queued jobs, oldest first; only those queued before ``before`` if given."""
+def queued(*, session: Session, before: datetime | None = None, tenant_id: str | None = None,
+           limit: int = 1000) -> list[tuple[str, str]]:
+    """``(id, queue)`` of queued jobs, oldest first; only those queued before ``before`` and of ``tenant_id``
+    if given."""
     stmt = select(Job.id, Job.queue).where(Job.status == states.QUEUED)
     if before is not None:
         stmt = stmt.where(Job.queued_at < before)
+    if tenant_id is not None:
+        stmt = stmt.where(Job.tenant_id == tenant_id)
     rows = session.execute(stmt.order_by(Job.created_at, Job.id).limit(limit)).all()
     return [(r[0], r[1]) for r in rows]

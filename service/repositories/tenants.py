@@ -8,7 +8,6 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from service.db.models import ApiKey, Dataset, Job, Tenant
-from service.jobs import states
 
 
 def get(*, session: Session, id: str) -> Tenant | None:
@@ -74,11 +73,9 @@ def revoke(*, session: Session, id: str, now: datetime) -> bool:
     return result.rowcount == 1  # type: ignore[attr-defined]
 
 
-def active_jobs(*, session: Session, tenant_id: str) -> int:
-    """The tenant's queued and running jobs."""
-    stmt = select(func.count()).select_from(Job).where(
-        Job.tenant_id == tenant_id, Job.status.in_((states.QUEUED, states.RUNNING))
-    )
+def jobs_in(*, session: Session, tenant_id: str, status: str) -> int:
+    """How many of the tenant's jobs are in ``status`` (queued, running, …)."""
+    stmt = select(func.count()).select_from(Job).where(Job.tenant_id == tenant_id, Job.status == status)
     return int(session.scalar(stmt) or 0)
 
 

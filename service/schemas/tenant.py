@@ -19,5 +19,6 @@ class TenantRead(BaseModel):
     name: str
     key_prefix: str | None = Field(description="The display prefix of the key used (None: keyless).")
     rate_limit_per_minute: int | None = Field(description="This key's request rate; None when keyless (unlimited).")
-    concurrent_jobs: TenantQuota = Field(description="Queued + running jobs against the tenant's quota.")
+    concurrent_jobs: TenantQuota = Field(description="Running jobs against the tenant's quota; more wait queued.")
+    queued_jobs: TenantQuota = Field(description="Queued jobs against the tenant's (much larger) queue bound.")
     stored_bytes: TenantQuota = Field(description="Bytes of datasets and model files against the tenant's quota.")

@@ -1,7 +1,13 @@
-"""Per-tenant quotas: concurrent jobs and stored bytes. A tenant's own value overrides the settings' default.
+"""Per-tenant quotas: running jobs, queued jobs and stored bytes. A tenant's own value overrides the settings'.
 
-The job check runs in the transaction that inserts the jobs, with the tenant row locked (PostgreSQL
-``FOR UPDATE``; SQLite serializes writers), so two requests cannot both take the last slot.
+* **Running jobs** (``max_concurrent_jobs``) are bounded where a job starts: a worker's claim (see
+  :func:`may_start`) leaves a job queued while its tenant already runs that many; it starts when one ends.
+* **Queued jobs** have their own, much larger bound (``tenant_max_queued_jobs``), checked when a job is created:
+  a user can queue a batch.
+* **Stored bytes**: a new job needs room for its model.
+
+The creation check runs in the transaction that inserts the jobs, and the start check in the claim's, each with
+the tenant row locked (PostgreSQL ``FOR UPDATE``; SQLite serializes writers), so two cannot take the last slot.
 """
 
 from __future__ import annotations
@@ -9,6 +15,7 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 
 from service.errors import QuotaExceeded, StorageQuotaExceeded
+from service.jobs import states
 from service.repositories import tenants as repo
 from service.settings import Settings
 
@@ -25,15 +32,16 @@ def limits(session: Session, settings: Settings, tenant_id: str, *, lock: bool =
 
 
 def check_job_slots(*, session: Session, settings: Settings, tenant_id: str, n: int = 1) -> None:
-    """Refuse ``n`` more jobs (429) if they would exceed the tenant's concurrent jobs, or (413) if its
-    stored bytes are used up (a model needs room)."""
-    max_jobs, max_bytes = limits(session, settings, tenant_id, lock=True)
-    active = repo.active_jobs(session=session, tenant_id=tenant_id)
-    if active + n > max_jobs:
+    """Refuse ``n`` more jobs (429) if they would exceed the tenant's queued jobs, or (413) if its stored bytes
+    are used up (a model needs room). Running jobs are bounded when a job starts, not here."""
+    _, max_bytes = limits(session, settings, tenant_id, lock=True)
+    max_queued = settings.tenant_max_queued_jobs
+    queued = repo.jobs_in(session=session, tenant_id=tenant_id, status=states.QUEUED)
+    if queued + n > max_queued:
         raise QuotaExceeded(
-            f"The tenant has {active} queued or running job(s) of {max_jobs} allowed; {n} more would exceed it. "
-            "Retry when one has ended, or cancel one.",
-            retry_after_s=JOB_SLOT_RETRY_AFTER_S, active_jobs=active, max_concurrent_jobs=max_jobs,
+            f"The tenant has {queued} queued job(s) of {max_queued} allowed; {n} more would exceed it. "
+            "Retry when some have started, or cancel some.",
+            retry_after_s=JOB_SLOT_RETRY_AFTER_S, queued_jobs=queued, max_queued_jobs=max_queued,
         )
     used = repo.stored_bytes(session=session, tenant_id=tenant_id)
     if used >= max_bytes:
@@ -41,6 +49,14 @@ def check_job_slots(*, session: Session, settings: Settings, tenant_id: str, n: 
             f"The tenant stores {used} bytes of {max_bytes} allowed; delete datasets or jobs to train more.",
             stored_bytes=used, max_stored_bytes=max_bytes,
         )
+
+
+def may_start(*, session: Session, settings: Settings, tenant_id: str) -> tuple[bool, int, int]:
+    """``(allowed, running, limit)``: whether one more of the tenant's jobs may start now. Locks the tenant row
+    for the rest of the transaction, so two workers cannot both take its last running slot."""
+    max_jobs, _ = limits(session, settings, tenant_id, lock=True)
+    running = repo.jobs_in(session=session, tenant_id=tenant_id, status=states.RUNNING)
+    return running < max_jobs, running, max_jobs
 
 
 def remaining_bytes(*, session: Session, settings: Settings, tenant_id: str) -> tuple[int, int, int]:

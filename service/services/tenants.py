@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from service.db.models import DEFAULT_TENANT_ID, ApiKey, Tenant
 from service.db.types import utcnow
 from service.errors import NotFound
+from service.jobs import states
 from service.repositories import tenants as repo
 from service.schemas.tenant import TenantQuota, TenantRead
 from service.services import quotas
@@ -117,6 +118,9 @@ def describe(*, session: Session, settings: Settings, principal: Principal) -> T
     return TenantRead(
         id=tenant.id, name=tenant.name, key_prefix=key.prefix if key else None,
         rate_limit_per_minute=(principal.rate_limit_per_minute or settings.rate_limit_per_minute) if key else None,
-        concurrent_jobs=TenantQuota(limit=max_jobs, used=repo.active_jobs(session=session, tenant_id=tenant.id)),
+        concurrent_jobs=TenantQuota(limit=max_jobs, used=repo.jobs_in(session=session, tenant_id=tenant.id,
+                                                                     status=states.RUNNING)),
+        queued_jobs=TenantQuota(limit=settings.tenant_max_queued_jobs,
+                                used=repo.jobs_in(session=session, tenant_id=tenant.id, status=states.QUEUED)),
         stored_bytes=TenantQuota(limit=max_bytes, used=repo.stored_bytes(session=session, tenant_id=tenant.id)),
     )

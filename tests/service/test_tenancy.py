@@ -259,23 +259,27 @@ async def test_rate_limit_answers_429_with_retry_after(tmp_path: Path, open_clie
         assert (await c.get("/v1/rules", headers=_bearer(fast))).status_code == 200  # per key, not per tenant
 
 
-async def test_concurrent_jobs_quota(client: httpx.AsyncClient, settings: Settings) -> None:
-    key = _key(settings, "acme")
-    assert admin.set_quota(settings, tenant="acme", max_concurrent_jobs=1, max_stored_bytes=None,
-                           err=io.StringIO()) == 0
-    dataset = (await _upload(client, key)).json()["id"]
-    body = {"dataset_id": dataset, "spec": {"trainer": "sklearn_logistic"}}
-    first = await client.post("/v1/jobs", json=body, headers=_bearer(key))
-    assert first.status_code == 202
-    refused = await client.post("/v1/jobs", json=body, headers=_bearer(key))
-    problem = _problem(refused, 429, "quota-exceeded")
-    assert problem["max_concurrent_jobs"] == 1 and refused.headers["retry-after"]
-    # A race needing more slots than are left is refused before anything is stored.
-    _problem(await client.post(f"/v1/datasets/{dataset}/race", json={"top_k": 1}, headers=_bearer(key)), 429)
-    assert len((await client.get("/v1/jobs", headers=_bearer(key))).json()["items"]) == 1
-    # Cancelling frees the slot.
-    await client.post(f"/v1/jobs/{first.json()['id']}/cancel", headers=_bearer(key))
-    assert (await client.post("/v1/jobs", json=body, headers=_bearer(key))).status_code == 202
+async def test_queued_jobs_have_their_own_bound(tmp_path: Path, open_client: Callable[..., Any]) -> None:
+    s = _settings(tmp_path, tenant_max_queued_jobs=2, tenant_max_concurrent_jobs=1)  # workers=0: jobs stay queued
+    migrate.upgrade(s.database_url)
+    async with open_client(create_app(s)) as client:
+        key = _key(s, "acme")
+        dataset = (await _upload(client, key)).json()["id"]
+        body = {"dataset_id": dataset, "spec": {"trainer": "sklearn_logistic"}}
+        # More jobs than the tenant may run at once are accepted: they wait, queued.
+        first, second = [await client.post("/v1/jobs", json=body, headers=_bearer(key)) for _ in range(2)]
+        assert first.status_code == second.status_code == 202
+        refused = await client.post("/v1/jobs", json=body, headers=_bearer(key))
+        problem = _problem(refused, 429, "quota-exceeded")
+        assert problem["max_queued_jobs"] == 2 and problem["queued_jobs"] == 2 and refused.headers["retry-after"]
+        # A race needing more slots than are left is refused before anything is stored.
+        _problem(await client.post(f"/v1/datasets/{dataset}/race", json={"top_k": 1}, headers=_bearer(key)), 429)
+        assert len((await client.get("/v1/jobs", headers=_bearer(key))).json()["items"]) == 2
+        me = (await client.get("/v1/tenant", headers=_bearer(key))).json()
+        assert me["queued_jobs"] == {"limit": 2, "used": 2} and me["concurrent_jobs"] == {"limit": 1, "used": 0}
+        # Cancelling frees a place in the queue.
+        await client.post(f"/v1/jobs/{first.json()['id']}/cancel", headers=_bearer(key))
+        assert (await client.post("/v1/jobs", json=body, headers=_bearer(key))).status_code == 202
 
 
 async def test_stored_bytes_quota(client: httpx.AsyncClient, settings: Settings) -> None:
@@ -301,7 +305,8 @@ async def test_tenant_shows_its_limits_and_usage(client: httpx.AsyncClient, sett
                       headers=_bearer(key))
     me = (await client.get("/v1/tenant", headers=_bearer(key))).json()
     assert me["name"] == "acme" and me["key_prefix"] == key[:12] and me["rate_limit_per_minute"] == 120
-    assert me["concurrent_jobs"] == {"limit": 3, "used": 1}
+    assert me["concurrent_jobs"]["limit"] == 3 and me["queued_jobs"]["limit"] == settings.tenant_max_queued_jobs
+    assert me["concurrent_jobs"]["used"] + me["queued_jobs"]["used"] == 1  # queued, or already running
     assert me["stored_bytes"] == {"limit": settings.tenant_max_stored_bytes, "used": dataset["size_bytes"]}
 
 

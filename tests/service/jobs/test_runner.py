@@ -247,3 +247,28 @@ def test_the_reconciler_publishes_a_requeued_job_in_the_same_pass(
     assert report.enqueued == [job_id]
     for jid in (job_id, fresh):  # leave the shared database with nothing pending
         db.call(repo.cancel_queued, id=jid, now=utcnow())
+
+
+def test_a_tenant_at_its_running_quota_waits_queued_and_starts_when_a_slot_frees(
+    db: Database, engine_settings: Settings, bc_dataset: str, warm_process: list[TrainingProcess | None]
+) -> None:
+    from service.services import tenants
+
+    one_at_a_time = engine_settings.model_copy(update={"tenant_max_concurrent_jobs": 1})
+    tenant = db.call(tenants.ensure_tenant, name="one-at-a-time").id  # its own tenant: no other job queued
+    holder = insert_job(db, bc_dataset, tenant_id=tenant)
+    waiting = insert_job(db, bc_dataset, tenant_id=tenant)
+    assert db.call(repo.claim, id=holder, owner="other:1:x", now=utcnow(), lease_s=60.0) is not None
+
+    outcome = _run(waiting, db, one_at_a_time, warm_process)
+    assert not outcome.claimed and outcome.reason is not None and "1 job(s) of the 1" in outcome.reason
+    assert get_job(db, waiting).status == "queued" and get_job(db, waiting).attempt == 0
+
+    # The holder ends; the next job of the tenant to end hands the waiting one to the queue at once.
+    assert db.call(repo.finish, id=holder, owner="other:1:x", status="failed", values={"finished_at": utcnow()})
+    third = insert_job(db, bc_dataset, tenant_id=tenant)
+    queue = InProcessQueue()
+    done = _run(third, db, one_at_a_time, warm_process, queue=queue)
+    assert done.claimed and done.status == "succeeded"
+    assert queue.waiting() == {waiting}
+    assert _run(waiting, db, one_at_a_time, warm_process).status == "succeeded"
