@@ -164,13 +164,14 @@ class Trainer(ABC):
         if getattr(self, "model_", None) is None:
             raise NotFittedError(f"{type(self).__name__} is not fitted; call fit() or load() first")
 
-    def predict_output(self, X: pd.DataFrame) -> np.ndarray:
+    def predict_output(self, X: pd.DataFrame, *, warnings: list[str] | None = None) -> np.ndarray:
         """Class probabilities ``(n, k)`` for classifiers, predicted values ``(n,)`` for regressors.
 
-        ``X`` may be raw rows: the training-time schema is applied first (see ``apply_schema``).
+        ``X`` may be raw rows: the training-time schema is applied first (see ``apply_schema``), which
+        appends to ``warnings`` what it ignored (extra columns) or encoded as unknown (unseen categories).
         """
         self._check_fitted()
-        return self._predict_output(apply_schema(X, self.schema_))
+        return self._predict_output(apply_schema(X, self.schema_, warnings))
 
     @abstractmethod
     def _predict_output(self, X: pd.DataFrame) -> np.ndarray:
