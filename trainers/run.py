@@ -55,6 +55,7 @@ def finish_run(
         trainer=spec.trainer,
         task=task,
         params=dict(spec.params),
+        derived_params=dict(getattr(trainer, "derived_params_", {})),
         seed=spec.seed,
         n_threads=spec.n_threads,
         metrics=metrics,

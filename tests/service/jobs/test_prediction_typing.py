@@ -167,7 +167,7 @@ def test_missing_columns_answer_422_naming_every_one(client: TestClient, survey_
 
 
 def test_extra_columns_and_unseen_categories_are_reported_not_refused(client: TestClient, survey_job: str) -> None:
-    rows = [{"Urban": "yes", "region": "west", "income": 50.0, "bought": "no", "note": "x"}] + _rows(["no"])
+    rows = [{"Urban": "yes", "region": "west", "income": 50.0, "bought": "no", "note": "x"}, *_rows(["no"])]
     response = client.post(f"/v1/jobs/{survey_job}/predictions", json={"rows": rows})
     assert response.status_code == 200, response.text
     warnings = response.json()["warnings"]
