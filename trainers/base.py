@@ -128,6 +128,8 @@ class Trainer(ABC):
         self.partial_ = False
         self.partial_reason_: StopReason | None = None
         self.model_: Any = None  # a failed refit must not leave the previous model looking current
+        # Parameters the trainer set from the data (e.g. a robust loss's scale), recorded with the model.
+        self.derived_params_: dict[str, Any] = {}
         self.curves_: CurveSet | None = None
         start = time.perf_counter()
         callbacks.on_start(self._total_rounds())
@@ -164,13 +166,14 @@ class Trainer(ABC):
         if getattr(self, "model_", None) is None:
             raise NotFittedError(f"{type(self).__name__} is not fitted; call fit() or load() first")
 
-    def predict_output(self, X: pd.DataFrame) -> np.ndarray:
+    def predict_output(self, X: pd.DataFrame, *, warnings: list[str] | None = None) -> np.ndarray:
         """Class probabilities ``(n, k)`` for classifiers, predicted values ``(n,)`` for regressors.
 
-        ``X`` may be raw rows: the training-time schema is applied first (see ``apply_schema``).
+        ``X`` may be raw rows: the training-time schema is applied first (see ``apply_schema``), which
+        appends to ``warnings`` what it ignored (extra columns) or encoded as unknown (unseen categories).
         """
         self._check_fitted()
-        return self._predict_output(apply_schema(X, self.schema_))
+        return self._predict_output(apply_schema(X, self.schema_, warnings))
 
     @abstractmethod
     def _predict_output(self, X: pd.DataFrame) -> np.ndarray:
@@ -210,6 +213,7 @@ class Trainer(ABC):
             "trainer": self.NAME,
             "task": self.task_,
             "params": dict(self.params),
+            "derived_params": dict(getattr(self, "derived_params_", {})),
             "seed": self.seed,
             "best_iteration": self.best_iteration_,
             "n_rounds": self.n_rounds_,
@@ -245,6 +249,7 @@ class Trainer(ABC):
         obj = cls(meta["params"], seed=meta["seed"], n_threads=n_threads)
         obj.schema_ = FeatureSchema.from_json((directory / SCHEMA_FILE).read_text(encoding="utf-8"))
         obj.task_ = meta["task"]
+        obj.derived_params_ = dict(meta.get("derived_params") or {})
         obj.best_iteration_ = meta["best_iteration"]
         obj.n_rounds_ = meta["n_rounds"]
         obj.partial_ = meta["partial"]

@@ -25,14 +25,16 @@ _NUMERIC_INFERRED = {"integer", "floating", "mixed-integer-float", "decimal", "e
 
 
 class SchemaMismatch(Exception):
-    """A column is missing or cannot be read as the type the model was trained on.
+    """Columns are missing or a column cannot be read as the type the model was trained on.
 
-    ``column`` names it and ``reason`` says what is wrong, so an API can answer 422 naming the column.
+    ``column`` names the first column concerned, ``columns`` every one (all missing columns at once), and
+    ``reason`` says what is wrong, so an API can answer 422 naming them.
     """
 
-    def __init__(self, column: str, reason: str) -> None:
+    def __init__(self, column: str, reason: str, *, columns: Sequence[str] | None = None) -> None:
         super().__init__(f"column {column!r}: {reason}")
         self.column = column
+        self.columns = list(columns) if columns is not None else [column]
         self.reason = reason
 
 
@@ -190,49 +192,113 @@ def prepare_frame(
         categories: list[str] | None = None
         if kind == "categorical":
             if isinstance(s.dtype, pd.CategoricalDtype):
-                levels = list(dict.fromkeys(_level(c) for c in s.cat.categories))
+                categories = list(dict.fromkeys(_level(c) for c in s.cat.categories))
             else:
-                levels = sorted(set(_factorize(s)[1]))
-            categories = levels
-            data[col] = _categorical(s, levels)
-        else:
-            values = _numeric_or_none(s)
-            if values is None:  # pragma: no cover - _kind_of said numeric
-                raise SchemaMismatch(str(col), f"cannot read {s.dtype} as numbers")
-            data[col] = values
-        specs.append(ColumnSpec(name=str(col), kind=kind, source_dtype=str(s.dtype), categories=categories))
+                categories = sorted(set(_factorize(s)[1]))
+        spec = ColumnSpec(name=str(col), kind=kind, source_dtype=str(s.dtype), categories=categories)
+        data[col] = coerce_column(s, spec)
+        specs.append(spec)
 
     X = pd.DataFrame(data, index=pd.RangeIndex(len(df)))
     schema = FeatureSchema(target=target, task=task, columns=specs, classes=classes)
     return X, y, schema
 
 
-def apply_schema(df: pd.DataFrame, schema: FeatureSchema) -> pd.DataFrame:
+def coerce_column(s: pd.Series, spec: ColumnSpec, warnings: list[str] | None = None) -> np.ndarray | pd.Categorical:
+    """The model's values for one column: floats (numeric; boolean as 0/1) or categories on the training levels.
+
+    The one place that reads a column as its training-time type, for the training frame and for every
+    prediction input alike (CSV, Parquet, JSON rows):
+
+    * boolean: real booleans, 0/1 numbers, and the words of :mod:`trainers.coercion` (``yes``/``no``,
+      ``y``/``n``, ``true``/``false``, ``t``/``f``, ``1``/``0``, any case, mixed within a column);
+    * numeric: numbers, or text that reads as numbers (``"3.5"`` in a JSON row); infinities become missing;
+    * categorical: levels compared as canonical strings; levels not seen in training become missing,
+      which every trainer treats as unknown (and ``warnings`` says how many rows had one).
+
+    Raises :class:`SchemaMismatch` naming the column when a value cannot be read as its type.
+    """
+    if spec.kind == "categorical":
+        values = _categorical(s, spec.categories or [])
+        unseen = s.notna().to_numpy() & (values.codes == -1)
+        if warnings is not None and unseen.any():
+            examples = ", ".join(repr(_level(v)) for v in pd.unique(s[unseen])[:3])
+            warnings.append(
+                f"Column {spec.name!r}: {int(unseen.sum())} row(s) hold categories not seen in training "
+                f"({examples}); they are encoded as unknown."
+            )
+        return values
+    numbers = _numeric_or_none(s)
+    if spec.kind == "boolean":
+        if numbers is None:
+            return _boolean_words(s, spec.name)
+        seen = numbers[~np.isnan(numbers)]
+        if seen.size and not np.isin(seen, (0.0, 1.0)).all():
+            bad = seen[~np.isin(seen, (0.0, 1.0))][0]
+            raise SchemaMismatch(spec.name, f"expected true/false (yes/no, y/n, t/f or 1/0), got {bad!r}")
+        return numbers
+    if numbers is None:
+        numbers = _numbers_from_text(s, spec.name)
+    return numbers
+
+
+def _boolean_words(s: pd.Series, name: str) -> np.ndarray:
+    """0/1 floats (NaN = missing) from text or mixed values, read by :func:`trainers.coercion.parse_booleans`."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from trainers.coercion import parse_booleans
+
+    text = s.astype("string").to_numpy(dtype=object, na_value=None)
+    values, unreadable = parse_booleans(pa.array(text, type=pa.string()))
+    if len(unreadable):
+        raise SchemaMismatch(name, f"expected true/false (yes/no, y/n, t/f or 1/0), got {unreadable[0].as_py()!r}")
+    return np.asarray(pc.cast(values, pa.float64()).to_numpy(zero_copy_only=False), dtype=np.float64)
+
+
+def _numbers_from_text(s: pd.Series, name: str) -> np.ndarray:
+    """Floats from a text (or mixed) column whose every present value reads as a number."""
+    if pd.api.types.is_datetime64_any_dtype(s.dtype) or pd.api.types.is_timedelta64_dtype(s.dtype):
+        raise SchemaMismatch(name, f"expected numeric values, got {s.dtype}")
+    plain = s.astype(object) if isinstance(s.dtype, pd.CategoricalDtype) else s
+    numbers = pd.to_numeric(plain, errors="coerce")
+    bad = plain.notna() & numbers.isna()
+    if bad.any():
+        raise SchemaMismatch(name, f"expected numeric values, got {s.dtype} (e.g. {plain[bad].iloc[0]!r})")
+    return _float_column(numbers.to_numpy(dtype=np.float64, na_value=np.nan))
+
+
+def _listing(names: list[str], limit: int) -> str:
+    more = f" and {len(names) - limit} more" if len(names) > limit else ""
+    return ", ".join(repr(n) for n in names[:limit]) + more
+
+
+def apply_schema(df: pd.DataFrame, schema: FeatureSchema, warnings: list[str] | None = None) -> pd.DataFrame:
     """Rebuild the training-time feature frame from new rows (columns in model order, same types).
 
-    Extra columns (the target included) are ignored; unseen category levels become missing, which
-    every trainer handles. Raises :class:`SchemaMismatch` naming the first missing or mistyped column.
+    Every column goes through :func:`coerce_column`, as at training. Extra columns (the target included)
+    are ignored and unseen category levels are encoded as unknown; both are reported in ``warnings``
+    when a list is given. Raises :class:`SchemaMismatch` naming every missing column at once, or the
+    first column whose values cannot be read as its type.
     """
+    names = schema.feature_names
+    missing = [name for name in names if name not in df.columns]
+    if missing:
+        shown = _listing(missing, 20)
+        raise SchemaMismatch(
+            missing[0], f"{len(missing)} column(s) the model was trained on are missing: {shown}", columns=missing
+        )
+    if warnings is not None:
+        known = set(names)
+        extra = [str(c) for c in df.columns if c not in known]
+        if extra:
+            warnings.append(f"{len(extra)} column(s) the model does not use were ignored: {_listing(extra, 10)}.")
     data: dict[str, Any] = {}
     for spec in schema.columns:
-        if spec.name not in df.columns:
-            raise SchemaMismatch(spec.name, "column is missing")
         s = df[spec.name]
         if isinstance(s, pd.DataFrame):
             raise SchemaMismatch(spec.name, "the table has several columns with this name")
-        if spec.kind == "categorical":
-            data[spec.name] = _categorical(s, spec.categories or [])
-            continue
-        values = _numeric_or_none(s)
-        if values is None:
-            example = s.dropna().iloc[0] if s.notna().any() else None
-            raise SchemaMismatch(spec.name, f"expected {spec.kind} values, got {s.dtype} (e.g. {example!r})")
-        if spec.kind == "boolean":
-            seen = values[~np.isnan(values)]
-            if seen.size and not np.isin(seen, (0.0, 1.0)).all():
-                bad = seen[~np.isin(seen, (0.0, 1.0))][0]
-                raise SchemaMismatch(spec.name, f"expected true/false (or 0/1), got {bad!r}")
-        data[spec.name] = values
+        data[spec.name] = coerce_column(s, spec, warnings)
     return pd.DataFrame(data, index=pd.RangeIndex(len(df)))
 
 

@@ -55,6 +55,7 @@ def finish_run(
         trainer=spec.trainer,
         task=task,
         params=dict(spec.params),
+        derived_params=dict(getattr(trainer, "derived_params_", {})),
         seed=spec.seed,
         n_threads=spec.n_threads,
         metrics=metrics,
@@ -138,6 +139,7 @@ class Predictions:
     predictions: list[Label] | list[float]
     classes: list[Label] | None
     probabilities: np.ndarray | None  # (n, k), columns in ``classes`` order
+    warnings: tuple[str, ...] = ()  # ignored extra columns, categories encoded as unknown
 
     def records(self) -> list[dict[str, Any]]:
         """One JSON-ready dict per row: ``{"prediction": ..., "probabilities": {label: p}}``."""
@@ -153,10 +155,15 @@ class Predictions:
 def predict_frame(trainer: Trainer, rows: pd.DataFrame) -> Predictions:
     """Apply the training-time schema to ``rows`` and predict.
 
-    Raises :class:`~trainers.preprocess.SchemaMismatch` naming the first missing or mistyped column.
+    Raises :class:`~trainers.preprocess.SchemaMismatch` naming every missing column, or the first column
+    whose values cannot be read as its training-time type.
     """
-    output = trainer.predict_output(rows)
+    warnings: list[str] = []
+    output = trainer.predict_output(rows, warnings=warnings)
     if trainer.task_ == "regression":
-        return Predictions(predictions=[float(v) for v in output], classes=None, probabilities=None)
+        return Predictions(
+            predictions=[float(v) for v in output], classes=None, probabilities=None, warnings=tuple(warnings)
+        )
     labels = decode_labels(output.argmax(axis=1), trainer.schema_)
-    return Predictions(predictions=labels, classes=list(trainer.schema_.classes or []), probabilities=output)
+    return Predictions(predictions=labels, classes=list(trainer.schema_.classes or []), probabilities=output,
+                       warnings=tuple(warnings))

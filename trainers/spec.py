@@ -233,6 +233,11 @@ class TrainResult(BaseModel):
     trainer: str
     task: Task
     params: dict[str, Any]
+    derived_params: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Parameters set from the training data because they were not given (e.g. the Huber "
+        "delta from the target's scale), with the values used.",
+    )
     seed: int
     n_threads: int
     metrics: dict[str, MetricValues] = Field(description="{'validation': {...}, 'test': {...}}")

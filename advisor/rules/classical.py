@@ -18,6 +18,13 @@ def _imbalanced(ctx: Context) -> bool:
     return ctx.is_imbalanced
 
 
+# §3 Huber's δ is one standard deviation of the target; a booster sees the target in its own units, so the
+# trainer sets δ from the training target when it is fitted (the job result records it under derived_params).
+_HUBER_SCALE = (" Its δ ({param}) is set when the model is fitted to the training target's robust s.d. "
+                "(1.4826 × MAD), i.e. §3's δ = 1 s.d. in the target's own units; the library default 1 would "
+                "treat every error above 1 as an outlier on a target in the thousands.")
+
+
 def _regression_loss(ctx: Context) -> str:
     share = ctx.profile.target_outlier_share or 0.0
     if share >= t.OUTLIER_MAE_SHARE:
@@ -64,7 +71,8 @@ class XGBObjective(Rule):
     def decide(self, ctx: Context) -> Decision:
         key = ctx.profile.task if ctx.is_classification else _regression_loss(ctx)
         return self.make(_XGB_OBJECTIVE[key], f"{_XGB_OBJECTIVE[key]}: the boosting counterpart of the §3 "
-                         f"{'loss for a ' + key + ' task' if ctx.is_classification else key.upper() + ' choice'}.")
+                         f"{'loss for a ' + key + ' task' if ctx.is_classification else key.upper() + ' choice'}."
+                         + (_HUBER_SCALE.format(param="huber_slope") if key == "huber" else ""))
 
 
 class XGBEvalMetric(Rule):
@@ -193,7 +201,8 @@ class LGBObjective(Rule):
     def decide(self, ctx: Context) -> Decision:
         key = ctx.profile.task if ctx.is_classification else _regression_loss(ctx)
         return self.make(_LGB_OBJECTIVE[key], f"{_LGB_OBJECTIVE[key]}: the boosting counterpart of the §3 "
-                         f"{'loss for a ' + key + ' task' if ctx.is_classification else key.upper() + ' choice'}.")
+                         f"{'loss for a ' + key + ' task' if ctx.is_classification else key.upper() + ' choice'}."
+                         + (_HUBER_SCALE.format(param="alpha") if key == "huber" else ""))
 
 
 class LGBMetric(Rule):

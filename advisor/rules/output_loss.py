@@ -198,7 +198,8 @@ class LossHuber(Rule):
     def decide(self, ctx: Context) -> Decision:
         s = ctx.profile.target_outlier_share or 0
         return self.make({"name": "huber", "delta": 1.0}, f"{s:.1%} of targets are outliers: Huber balances MSE's "
-                         "smoothness and MAE's robustness (§3); targets are standardized so δ=1 is one s.d.")
+                         "smoothness and MAE's robustness (§3); δ=1 is one s.d. of the target (networks train on the "
+                         "standardized target; boosted trees get δ = the target's robust s.d. at fit time).")
 
 
 class LossMSE(Rule):

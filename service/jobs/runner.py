@@ -494,6 +494,7 @@ class _Attempt:
             "trainer": result["trainer"],
             "task": result["task"],
             "trained_params": result["params"],
+            "derived_params": result.get("derived_params") or {},
             "metrics": result["metrics"],
             "metric_notes": result.get("metric_notes") or {},
             "curves": result["curves"],

@@ -142,6 +142,11 @@ class JobRead(BaseModel):
     model: str
     trainer: str
     params: dict[str, Any]
+    derived_params: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Parameters the trainer set from the data because they were not given, with the values used "
+        "(e.g. a Huber delta from the target's scale).",
+    )
     seed: int
     time_budget_s: float
     queue: str = Field(description="'cpu' or 'gpu': where scale-out workers would run it.")

@@ -35,3 +35,8 @@ class PredictionRead(BaseModel):
     classes: list[Any] | None = Field(default=None, description="Column order of `probabilities`.")
     probabilities: list[list[float]] | None = None
     partial_model: bool = Field(description="True when the job was cancelled or cut by its time budget.")
+    warnings: list[str] = Field(
+        default_factory=list,
+        description="What was ignored (columns the model does not use) or encoded as unknown (categories not "
+        "seen in training).",
+    )

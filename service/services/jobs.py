@@ -347,7 +347,8 @@ def to_read(job: Job, *, include_curves: bool = True) -> JobRead:
         id=job.id, status=job.status,  # type: ignore[arg-type]
         attempt=job.attempt, max_attempts=job.max_attempts, created_at=job.created_at,
         updated_at=job.updated_at, dataset_id=job.dataset_id, recommendation_id=job.recommendation_id,
-        candidate=job.candidate, model=job.model, trainer=job.trainer, params=job.params, seed=job.seed,
+        candidate=job.candidate, model=job.model, trainer=job.trainer, params=job.params,
+        derived_params=result.get("derived_params") or {}, seed=job.seed,
         time_budget_s=job.time_budget_s, queue=job.queue, cancel_requested=job.cancel_requested,
         progress=JobProgress.model_validate(job.progress) if job.progress else None,
         metrics=result.get("metrics"), metric_notes=result.get("metric_notes"), baseline=baseline,

@@ -17,7 +17,7 @@ import pandas as pd
 
 from trainers.base import Trainer, TrainerParamError, check_int, check_number, curve_values, metric_list
 from trainers.callbacks import Callbacks
-from trainers.classical.boosting import base_params, check_objective
+from trainers.classical.boosting import base_params, check_objective, scaled_loss_params
 from trainers.metrics import best_round, higher_is_better
 from trainers.registry import register_trainer
 from trainers.spec import CurveSet, Task, TrainData
@@ -54,7 +54,12 @@ _BOOSTER_KEYS = (
     "lambda_l2",
     "is_unbalance",
     "num_class",
+    "alpha",
+    "fair_c",
 )
+# Robust losses whose scale is set from the training target when not given (see scaled_loss_params).
+# (``alpha`` is also the quantile objective's level; it is only derived for huber.)
+_SCALE_KEYS = {"huber": "alpha", "fair": "fair_c"}
 
 
 class _RoundHook:
@@ -105,6 +110,9 @@ class LightGBMTrainer(Trainer):
         check_number(params, "learning_rate", low=0, low_open=True)
         check_number(params, "feature_fraction", low=0, high=1, low_open=True)
         check_number(params, "bagging_fraction", low=0, high=1, low_open=True)
+        for key in ("alpha", "fair_c"):
+            if params.get(key) is not None:
+                check_number(params, key, low=0, low_open=True)
         metric_list(params.get("metric"), "metric")
 
     def _total_rounds(self) -> int:
@@ -125,6 +133,8 @@ class LightGBMTrainer(Trainer):
     def _fit(self, train: TrainData, valid: TrainData, callbacks: Callbacks) -> None:
         task = train.task
         params = self._booster_params(task, train.schema.n_classes)
+        if task == "regression":
+            self.derived_params_ = scaled_loss_params(params, train.y, _SCALE_KEYS)
         dtrain = lgb.Dataset(train.X, label=train.y, categorical_feature="auto", free_raw_data=True)
         dvalid = lgb.Dataset(valid.X, label=valid.y, reference=dtrain, categorical_feature="auto")
         history: dict[str, dict[str, list[float]]] = {}

@@ -5,7 +5,8 @@ million-row table costs a few milliseconds per numeric column. Expensive checks 
 parsing) only run on the column types that need them.
 
 The normalised column is what gets stored: NaN/inf become missing, ``yes``/``no`` become booleans, parsed
-date strings become timestamps. How each was parsed is recorded in :class:`ColumnInfo` (and so in
+date strings become timestamps (booleans are read by :mod:`trainers.coercion`, which prediction rows go
+through too). How each was parsed is recorded in :class:`ColumnInfo` (and so in
 ``schema.json``) so that prediction-time data can be normalised exactly the same way.
 """
 
@@ -19,6 +20,7 @@ from typing import Any, Literal
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from trainers.coercion import boolean_pair, parse_booleans
 from trainers.ingest.limits import (
     DATETIME_MIN_PARSE_SHARE,
     DATETIME_SAMPLE,
@@ -36,13 +38,6 @@ FEATURE_KINDS: tuple[ColumnKind, ...] = ("numeric", "categorical", "boolean", "d
 # or the "Unnamed: 0" column pandas writes for its index.
 _ID_WORDS = r"(?:id|uuid|guid|key|idx|index|identifier|rowid)"
 _ID_NAME = re.compile(rf"(?i:(?:.*[_\-\s.])?{_ID_WORDS})|.*[a-z0-9](?:ID|Id|UUID|Uuid|Key)|(?i:unnamed: ?\d+)")
-
-_BOOLEAN_PAIRS: tuple[tuple[frozenset[str], frozenset[str]], ...] = (
-    (frozenset({"true"}), frozenset({"false"})),
-    (frozenset({"yes"}), frozenset({"no"})),
-    (frozenset({"y"}), frozenset({"n"})),
-    (frozenset({"t"}), frozenset({"f"})),
-)
 
 _DATETIME_FORMATS = (
     "%Y-%m-%d",
@@ -221,14 +216,12 @@ def _string(name: str, column: pa.ChunkedArray) -> tuple[ColumnInfo, pa.ChunkedA
 
 def _boolean_strings(column: pa.ChunkedArray) -> tuple[pa.ChunkedArray, list[str]] | None:
     distinct = {v.strip().lower() for v in pc.unique(column.drop_null()).to_pylist()}
-    for true_set, false_set in _BOOLEAN_PAIRS:
-        if distinct and distinct <= true_set | false_set:
-            folded = pc.utf8_lower(pc.utf8_trim_whitespace(column))
-            converted = pc.is_in(folded, value_set=pa.array(sorted(true_set)))
-            # is_in maps null to false; put the missing values back.
-            converted = pc.if_else(pc.is_null(column), pa.scalar(None, pa.bool_()), converted)
-            return converted, sorted(true_set)
-    return None
+    true_set = boolean_pair(distinct)
+    if true_set is None:
+        return None
+    # The same reader prediction rows go through (trainers.coercion), so both sides agree on every word.
+    converted, _ = parse_booleans(column)
+    return converted, sorted(true_set)
 
 
 def _datetime_strings(column: pa.ChunkedArray) -> tuple[pa.ChunkedArray, str] | None:

@@ -8,6 +8,7 @@ writer — never a Python loop over rows — because the ingest benchmark holds 
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -31,8 +32,9 @@ _TYPE_SAMPLE_BYTES = 1 << 20
 _MAX_BLOCK_SIZE = 256 << 20
 
 
-def read_csv(path: Path, *, target: str | None) -> tuple[pa.Table, CsvDialect]:
-    """Read a CSV file with a sniffed dialect into an Arrow table.
+def read_csv(path: Path, *, target: str | None, known_columns: Collection[str] = ()) -> tuple[pa.Table, CsvDialect]:
+    """Read a CSV file with a sniffed dialect into an Arrow table (uploads, and rows to predict: a first row
+    naming any of ``known_columns`` is a header).
 
     The streaming reader is tried first, with column types taken from the first MiB: it holds about one
     copy of the data, where ``read_csv`` peaks at 2-3 copies (it buffers the raw file alongside the table).
@@ -43,7 +45,7 @@ def read_csv(path: Path, *, target: str | None) -> tuple[pa.Table, CsvDialect]:
         DataError: ``malformed-csv`` with the line of the first ragged row, ``not-utf8`` with the byte
             offset of the first invalid byte, ``empty-file`` when there are no data rows.
     """
-    dialect = sniff_csv(path, target=target)
+    dialect = sniff_csv(path, target=target, known_columns=known_columns)
     table = _read_with_retries(path, dialect)
     if any(pa.types.is_binary(f.type) or pa.types.is_large_binary(f.type) for f in table.schema):
         # Arrow reads undecodable bytes as a binary column instead of failing; locate the culprit.

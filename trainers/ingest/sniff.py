@@ -12,6 +12,7 @@ import hashlib
 import io
 import re
 import zipfile
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -164,11 +165,12 @@ _DECIMAL_COMMA = re.compile(r"[-+]?\d+,\d+")
 _DECIMAL_POINT = re.compile(r"[-+]?\d*\.\d+")
 
 
-def sniff_csv(path: Path, *, target: str | None = None) -> CsvDialect:
+def sniff_csv(path: Path, *, target: str | None = None, known_columns: Collection[str] = ()) -> CsvDialect:
     """Guess delimiter (comma, semicolon, tab, pipe), header presence and column names of a CSV file.
 
-    Header rule: a first row that names the requested target, or that has no numeric cell, is a header.
-    Ambiguous all-text files are read as having a header, which is by far the common case.
+    Header rule: a first row that names the requested target or one of ``known_columns`` (a model's
+    features, for prediction rows), or that has no numeric cell, is a header. Ambiguous all-text files
+    are read as having a header, which is by far the common case.
 
     Raises:
         DataError: ``not-utf8`` (with the byte offset) when the sample does not decode,
@@ -186,6 +188,8 @@ def sniff_csv(path: Path, *, target: str | None = None) -> CsvDialect:
     first = [cell.strip() for cell in rows[0]]
     if target is not None and target in first:
         has_header, reason = True, f"the first row names the target column '{target}'"
+    elif known_columns and not set(known_columns).isdisjoint(first):
+        has_header, reason = True, "the first row names columns the model was trained on"
     elif any(_NUMBER.fullmatch(cell) for cell in first if cell):
         has_header, reason = False, "the first row contains numbers"
     else:

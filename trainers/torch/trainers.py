@@ -532,11 +532,13 @@ class TorchTrainer(Trainer):
             arr = arr * self.target_["std"] + self.target_["mean"]
         return arr
 
-    def predict_output(self, X: Any) -> np.ndarray:
-        """Class probabilities ``(n, k)`` or values ``(n,)``; ``X`` as in ``fit`` (frame, ``ArrayData`` or array)."""
+    def predict_output(self, X: Any, *, warnings: list[str] | None = None) -> np.ndarray:
+        """Class probabilities ``(n, k)`` or values ``(n,)``; ``X`` as in ``fit`` (frame, ``ArrayData`` or array).
+
+        ``warnings`` collects what applying the schema to a frame ignored or encoded as unknown."""
         self._check_fitted()
         if self.modality_ == "tabular":
-            return super().predict_output(X)
+            return super().predict_output(X, warnings=warnings)
         x = X.x if isinstance(X, ArrayData) else X
         x = check_array(x, self.modality_)
         if hasattr(self.encoder_, "check"):
