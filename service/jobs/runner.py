@@ -474,6 +474,7 @@ class _Attempt:
             "partial": bool(result.get("partial")),
             "partial_reason": result.get("partial_reason"),
             "split": result.get("split"),
+            "validation": result.get("validation"),
             "n_rows_dropped": result.get("n_rows_dropped", 0),
             "timings": result.get("timings") or {},
             "library_versions": result.get("library_versions") or {},
