@@ -100,8 +100,7 @@ def write_manifest(
 def extend_manifest(directory: Path, info: ArtifactInfo, files: list[str]) -> ArtifactInfo:
     """Rewrite ``directory``'s manifest to list ``files`` (written there) beside what ``info`` lists."""
     names = sorted({*info.files, *files})
-    return write_manifest(directory, trainer=info.trainer, fmt=info.format, files=names,
-                          versions=info.library_versions)
+    return write_manifest(directory, trainer=info.trainer, fmt=info.format, files=names, versions=info.library_versions)
 
 
 def read_manifest(directory: Path, *, expected_sha256: str | None = None) -> ArtifactInfo:

@@ -208,8 +208,15 @@ def fit_and_evaluate(
         notes.pop("validation", None)
         valid_rows, valid_pred = non_test, oof
     else:
-        summary = ValidationSummary(method="holdout", k=None, n_rows=len(valid), mean=dict(metrics["validation"]),
-                                    sd={m: None for m in metrics["validation"]}, served_model=SERVED_MODEL, note=note)
+        summary = ValidationSummary(
+            method="holdout",
+            k=None,
+            n_rows=len(valid),
+            mean=dict(metrics["validation"]),
+            sd={m: None for m in metrics["validation"]},
+            served_model=SERVED_MODEL,
+            note=note,
+        )
         valid_rows, valid_pred = parts.validation, valid_out
     predictions = {
         "valid_pred": np.asarray(valid_pred, dtype=np.float32),
@@ -221,9 +228,19 @@ def fit_and_evaluate(
     }
     summary = summary.model_copy(update={"prediction_files": dict(PREDICTION_FILES)})
     predicted = time.perf_counter()
-    return finish_run(trainer, spec, task, split=parts.info, metrics=metrics, notes=notes, out_dir=out_dir,
-                      marks=(started, prepared, fitted, predicted), n_rows_dropped=len(frame) - len(X),
-                      validation=summary, predictions=predictions)
+    return finish_run(
+        trainer,
+        spec,
+        task,
+        split=parts.info,
+        metrics=metrics,
+        notes=notes,
+        out_dir=out_dir,
+        marks=(started, prepared, fitted, predicted),
+        n_rows_dropped=len(frame) - len(X),
+        validation=summary,
+        predictions=predictions,
+    )
 
 
 def _targets(task: Task, y: np.ndarray) -> np.ndarray:
@@ -266,8 +283,9 @@ def _cross_validate(
     folds = kfold_rows(y, task, non_test, spec.seed, CV_FOLDS)
     k = folds.k
     if budget is not None and budget.remaining() < k * fit_s * FOLD_TIME_MARGIN:
-        return None, (f"holdout: {budget.remaining():.1f} s of budget left cannot hold {k} folds of "
-                      f"~{fit_s:.1f} s each")
+        return None, (
+            f"holdout: {budget.remaining():.1f} s of budget left cannot hold {k} folds of ~{fit_s:.1f} s each"
+        )
     n_out = schema.n_classes or 1
     oof = np.zeros((len(y), n_out) if n_out > 1 else (len(y),), dtype=np.float64)
     scores: list[MetricValues] = []
@@ -302,8 +320,16 @@ def _summary_kfold(scores: list[MetricValues], n_rows: int, note: str | None) ->
         arr = np.asarray(values, dtype=np.float64)
         mean[name] = float(arr.mean())
         sd[name] = float(arr.std(ddof=1)) if len(arr) > 1 else None
-    return ValidationSummary(method="kfold", k=len(scores), n_rows=n_rows, mean=mean, sd=sd, folds=scores,
-                             served_model=SERVED_MODEL, note=note)
+    return ValidationSummary(
+        method="kfold",
+        k=len(scores),
+        n_rows=n_rows,
+        mean=mean,
+        sd=sd,
+        folds=scores,
+        served_model=SERVED_MODEL,
+        note=note,
+    )
 
 
 @dataclass(frozen=True)
