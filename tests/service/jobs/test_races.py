@@ -4,6 +4,7 @@ the leaderboard's ordering and verdict on hand-made rows (skipped candidates, re
 from __future__ import annotations
 
 import io
+import time
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
@@ -43,7 +44,8 @@ def _problem(response: Any, status: int) -> dict[str, Any]:
 
 
 def test_a_race_trains_top_k_and_the_baseline_then_ranks_them(client: TestClient, dataset_id: str) -> None:
-    response = client.post(f"/v1/datasets/{dataset_id}/race", json={"top_k": 2, "time_budget_s": 30})
+    started = time.monotonic()
+    response = client.post(f"/v1/datasets/{dataset_id}/race", json={"top_k": 2, "time_budget_s": 60})
     assert response.status_code == 202, response.text
     race = response.json()
     assert response.headers["location"] == f"/v1/races/{race['id']}" == race["links"]["self"]
@@ -53,9 +55,15 @@ def test_a_race_trains_top_k_and_the_baseline_then_ranks_them(client: TestClient
     assert sorted(e["rank"] or 0 for e in entries) == [0, 1, 2]
     assert [e["is_baseline"] for e in entries].count(True) == 1
     assert all(client.get(f"/v1/jobs/{j}").json()["race_id"] == race["id"] for j in race["job_ids"])
+    # One budget for the race, shared: one worker runs the 3 entries one after another.
+    budget = race["budget"]
+    assert budget["source"] == "request" and budget["time_budget_s"] == 60 and budget["slots"] == 1
+    assert budget["entries"] == 3 and budget["per_entry_s"] == pytest.approx(60 * 0.9 / 3)
+    assert all(client.get(f"/v1/jobs/{j}").json()["time_budget_s"] == pytest.approx(18.0) for j in race["job_ids"])
 
     done = wait_for(lambda: (r := client.get(response.headers["location"]).json())["status"] == "finished" and r,
                     timeout=240, interval=0.5)
+    assert time.monotonic() - started <= 60 * 1.1  # the race ends within its budget + 10%
     assert done["primary_metric"] == "roc_auc" and done["higher_is_better"] is True
     board = done["leaderboard"]
     scores = [e["score"] for e in board if e["score"] is not None]
@@ -66,13 +74,22 @@ def test_a_race_trains_top_k_and_the_baseline_then_ranks_them(client: TestClient
     for e in board:
         assert e["status"] in ("succeeded", "skipped"), e
         if e["status"] == "succeeded":
-            assert e["metrics"]["test"]["roc_auc"] == e["score"] and e["train_s"] > 0
+            # Ordered on the 5-fold validation mean (569 rows: k-fold), the test score reported beside it.
+            assert e["validation"] == "kfold" and e["folds"] == 5 and e["score_sd"] > 0
+            assert e["metrics"]["validation"]["roc_auc"] == e["score"] and e["train_s"] > 0
+            assert e["metrics"]["test"]["roc_auc"] == e["test_score"]
     assert isinstance(done["agrees_with_recommendation"], bool)
     assert done["agrees_with_recommendation"] == (board[0]["rank"] == 1)
     assert done["verdict"].endswith(".") and board[0]["model"] in done["verdict"]
+    assert "validation roc_auc" in done["verdict"] and "5-fold" in done["verdict"]
     # The children are ordinary jobs.
     job = client.get(f"/v1/jobs/{done['job_ids'][0]}").json()
     assert job["status"] == "succeeded" and job["recommendation_id"] == done["recommendation_id"]
+    assert job["validation"]["method"] == "kfold" and job["validation"]["k"] == 5
+    assert set(job["validation"]["sd"]) == set(job["metrics"]["validation"])
+    # Every entry saw the same folds and test rows: same seed, same dataset.
+    files = [client.get(f"/v1/jobs/{j}").json()["artifact"]["files"] for j in done["job_ids"]]
+    assert len({f["valid_index.npy"] for f in files}) == 1 and len({f["test_index.npy"] for f in files}) == 1
 
 
 def test_refusals(client: TestClient, dataset_id: str) -> None:
@@ -80,7 +97,7 @@ def test_refusals(client: TestClient, dataset_id: str) -> None:
     unknown = client.post(f"/v1/datasets/{dataset_id}/race", json={"recommendation_id": "nope"})
     assert "no recommendation" in _problem(unknown, 404)["detail"]
     assert _problem(client.get("/v1/races/nope"), 404)
-    _problem(client.post(f"/v1/datasets/{dataset_id}/race", json={"top_k": 6}), 422)
+    _problem(client.post(f"/v1/datasets/{dataset_id}/race", json={"top_k": 13}), 422)
 
     profile = {"modality": "tabular", "task": "binary", "n_rows": 1000, "n_features": 5}
     meta = client.post("/v1/datasets", json={"name": "described only", "profile": profile})
@@ -104,11 +121,17 @@ def test_refusals(client: TestClient, dataset_id: str) -> None:
     assert len(client.get("/v1/jobs").json()["items"]) == jobs_before
 
 
-def _job(candidate: int, model: str, status: str, metrics: dict[str, float] | None) -> Job:
+def _job(candidate: int, model: str, status: str, metrics: dict[str, float | None] | None,
+         test: dict[str, float | None] | None = None) -> Job:
+    """A finished child: ``metrics`` are its validation scores (5-fold means), ``test`` its test scores."""
     now = utcnow()
+    result = None
+    if metrics:
+        sd = {k: 0.01 for k in metrics}
+        result = {"metrics": {"validation": metrics, "test": test or metrics},
+                  "validation": {"method": "kfold", "k": 5, "mean": metrics, "sd": sd}}
     return Job(id=f"job-{candidate}", created_at=now, candidate=candidate, model=model, trainer=model,
-               status=status, started_at=now, finished_at=now + timedelta(seconds=2),
-               result={"metrics": {"test": metrics}} if metrics else None,
+               status=status, started_at=now, finished_at=now + timedelta(seconds=2), result=result,
                error={"message": "boom"} if status == "failed" else None)
 
 
@@ -138,3 +161,75 @@ def test_roc_auc_only_when_every_classifier_has_one_and_running_has_no_verdict()
     assert read.leaderboard[0].model == "a" and "first choice a won" in read.verdict
     running = races.to_read(_race("binary"), [*jobs, _job(2, "c", "running", None)])
     assert running.status == "running" and running.agrees_with_recommendation is None
+
+
+def test_the_leaderboard_selects_on_validation_not_on_the_test_split() -> None:
+    # b is best on test, a on validation: a wins, and the test scores are only shown.
+    jobs = [_job(1, "a", "succeeded", {"roc_auc": 0.90, "balanced_accuracy": 0.8}, {"roc_auc": 0.80}),
+            _job(2, "b", "succeeded", {"roc_auc": 0.85, "balanced_accuracy": 0.7}, {"roc_auc": 0.99}),
+            _job(0, "c", "succeeded", {"roc_auc": 0.70, "balanced_accuracy": 0.6}, {"roc_auc": 0.95})]
+    read = races.to_read(_race("binary"), jobs)
+    assert [e.model for e in read.leaderboard] == ["a", "b", "c"]
+    assert [e.test_score for e in read.leaderboard] == [0.80, 0.99, 0.95]
+    assert read.leaderboard[0].score == 0.90 and read.leaderboard[0].score_sd == 0.01
+    assert read.leaderboard[0].validation == "kfold" and read.leaderboard[0].folds == 5
+    assert read.agrees_with_recommendation is True
+    assert read.verdict.startswith("The advisor's first choice a won on validation roc_auc (0.9 ± 0.01 (5-fold)")
+    # The primary metric is decided from validation: one validation roc_auc missing → balanced_accuracy.
+    jobs[2] = _job(0, "c", "succeeded", {"roc_auc": None, "balanced_accuracy": 0.9}, {"roc_auc": 0.95})
+    read = races.to_read(_race("binary"), jobs)
+    assert read.primary_metric == "balanced_accuracy" and read.leaderboard[0].model == "c"
+    assert read.agrees_with_recommendation is False and "on validation balanced_accuracy" in read.verdict
+
+
+def test_jobs_from_before_the_validation_summary_fall_back_to_the_holdout_split() -> None:
+    now = utcnow()
+    old = Job(id="old", created_at=now, candidate=1, model="x", trainer="x", status="succeeded", started_at=now,
+              finished_at=now, result={"metrics": {"validation": {"rmse": 3.0}, "test": {"rmse": 1.0}}})
+    entry = races.to_read(_race("regression"), [old]).leaderboard[0]
+    assert (entry.score, entry.test_score, entry.validation, entry.folds) == (3.0, 1.0, "holdout", None)
+
+
+def test_budget_shares_fill_the_race_budget_and_no_more() -> None:
+    # One slot: entries run one after another and their budgets sum to the usable part of the race budget.
+    shares = races.share_budget(100.0, 4, 1)
+    assert sum(shares) == pytest.approx(100.0 * races.USABLE_SHARE) and len(shares) == 4
+    # Two slots, five entries: three waves; every lane (entries i, i + 2, ...) ends within the usable part.
+    shares = races.share_budget(100.0, 5, 2)
+    lanes = [sum(shares[i::2]) for i in range(2)]
+    assert max(lanes) == pytest.approx(100.0 * races.USABLE_SHARE) and shares[0] == pytest.approx(30.0)
+    # More slots than entries: each entry may use the whole usable part.
+    assert races.share_budget(100.0, 2, 8) == [pytest.approx(90.0)] * 2
+
+
+def test_the_default_budget_grows_with_rows_columns_and_classes() -> None:
+    small, why = races.default_budget(208, 60, 2, cap_s=3600)
+    assert small == pytest.approx(60.1248, abs=1e-3) and "208 rows × 60 feature columns" in why
+    wide = races.default_budget(20_000, 16, 26, cap_s=3600)[0]
+    assert wide == pytest.approx(60 + 20_000 * 16 * 26 / 100_000)
+    assert small < races.default_budget(2_000, 60, 2, cap_s=3600)[0] < races.default_budget(2_000, 120, 2,
+                                                                                            cap_s=3600)[0]
+    assert races.default_budget(2_000, 60, 2, cap_s=3600)[0] < races.default_budget(2_000, 60, 10, cap_s=3600)[0]
+    capped, why = races.default_budget(10**7, 100, 50, cap_s=3600)
+    assert capped == 3600 and "capped" in why
+
+
+def test_a_tight_budget_trains_only_the_candidates_that_fit(client: TestClient, dataset_id: str) -> None:
+    # 12 s × 0.9 on one worker: two entries of 5.4 s; a third would get 3.6 s, under the 5 s minimum.
+    race = client.post(f"/v1/datasets/{dataset_id}/race", json={"top_k": 3, "time_budget_s": 12}).json()
+    assert race["budget"]["entries"] == 2 and race["budget"]["per_entry_s"] == pytest.approx(5.4)
+    over = [s for s in race["params"]["skipped"] if "race budget" in s["reason"]]
+    # Candidate 1 and the baseline run; every lower-ranked candidate is recorded as not trained.
+    assert over and [s["rank"] for s in over] == list(range(2, len(over) + 2))
+    assert len(race["job_ids"]) == 2
+    wait_for(lambda: client.get(f"/v1/races/{race['id']}").json()["status"] == "finished", timeout=120,
+             interval=0.5)
+
+
+def test_a_race_without_a_budget_states_its_default(client: TestClient, dataset_id: str) -> None:
+    race = client.post(f"/v1/datasets/{dataset_id}/race", json={"top_k": 1}).json()
+    budget = race["budget"]
+    assert budget["source"] == "default" and budget["time_budget_s"] == pytest.approx(60 + 569 * 30 / 100_000, abs=1e-3)
+    assert "569 rows × 30 feature columns" in budget["reason"]
+    wait_for(lambda: client.get(f"/v1/races/{race['id']}").json()["status"] == "finished", timeout=120,
+             interval=0.5)
