@@ -223,7 +223,7 @@ class CurveSet(BaseModel):
 
 
 MetricValues = dict[str, float | None]
-ValidationMethod = Literal["kfold", "holdout"]
+ValidationMethod = Literal["kfold", "holdout", "ensemble"]
 
 
 class ValidationSummary(BaseModel):
@@ -231,7 +231,10 @@ class ValidationSummary(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
-    method: ValidationMethod = Field(description="'kfold' (cross-validation over the non-test rows) or 'holdout'.")
+    method: ValidationMethod = Field(
+        description="'kfold' (cross-validation over the non-test rows), 'holdout', or 'ensemble' (the weighted "
+        "members' stored validation predictions, see trainers.ensemble)."
+    )
     k: int | None = Field(default=None, description="Number of folds (None for holdout).")
     n_rows: int = Field(description="Rows scored for validation (all non-test rows for kfold).")
     mean: MetricValues = Field(description="Metric → mean over folds (the holdout score for holdout).")
