@@ -24,6 +24,9 @@ class RaceBudget(BaseModel):
     slots: int = Field(description="Entries that run at once.")
     entries: int = Field(description="Entries trained (candidates that fit the budget, plus the baseline).")
     per_entry_s: float = Field(description="Each entry's time budget.")
+    ensemble_s: float = Field(
+        default=0.0, description="The ensemble entry's budget, run once the others ended (0: no ensemble)."
+    )
     usable_share: float = Field(description="Share of the budget given to training; the rest covers overheads.")
     rule: str = Field(description="How per_entry_s follows from the budget.")
 
@@ -71,14 +74,19 @@ class RaceEntry(BaseModel):
     trainer: str
     rank: int | None = Field(description="Rank in the recommendation; None for the baseline.")
     is_baseline: bool
+    is_ensemble: bool = Field(
+        default=False, description="The ensemble of the other entries (greedy selection over their validation "
+        "predictions), trained once they ended."
+    )
     status: JobStatus | Literal["skipped"]
     score: float | None = Field(
         description="The primary metric on validation (mean over folds, or the holdout split): what orders the "
         "leaderboard."
     )
     score_sd: float | None = Field(default=None, description="Its standard deviation over the folds (kfold only).")
-    validation: Literal["kfold", "holdout"] | None = Field(
-        default=None, description="How the entry was validated: k-fold cross-validation or the holdout split."
+    validation: Literal["kfold", "holdout", "ensemble"] | None = Field(
+        default=None, description="How the entry was validated: k-fold cross-validation, the holdout split, or (the "
+        "ensemble) its weighted members' stored validation predictions."
     )
     folds: int | None = Field(default=None, description="k, for kfold.")
     test_score: float | None = Field(
@@ -105,8 +113,8 @@ class RaceRead(BaseModel):
     higher_is_better: bool
     leaderboard: list[RaceEntry]
     agrees_with_recommendation: bool | None = Field(
-        description="Did the advisor's rank-1 candidate win on validation? None until finished, or when nothing "
-        "was scored."
+        description="Did the advisor's rank-1 candidate beat every other single entry on validation (the ensemble "
+        "aside)? None until finished, or when nothing was scored."
     )
     budget: RaceBudget | None = Field(
         default=None, description="The race's budget, its source and reason, and each entry's share."

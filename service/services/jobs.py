@@ -45,6 +45,8 @@ from service.settings import Settings
 from service.webhooks import outbox, targets
 
 PREFIX = "/v1/jobs"
+# The trainer of a race's ensemble entry (trainers.ensemble): made by the runner, never requested.
+ENSEMBLE_TRAINER = "ensemble"
 
 
 class IdempotencyMismatch(ServiceError):
@@ -168,6 +170,9 @@ def _check_trainers(plan: _Plan) -> None:
 
     at: list[str | int] = ["body", "spec"] if plan.candidate is None else ["body", "candidate"]
     task = plan.dataset.task
+    if plan.trainer == ENSEMBLE_TRAINER:
+        raise _invalid([*at, "trainer"], "an ensemble is built by a race from its finished entries; race the "
+                       "dataset instead", "trainer_cannot_train")
     try:
         cls = trainer_class(plan.trainer)
     except (TrainerRegistryError, ImportError) as exc:

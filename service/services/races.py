@@ -49,9 +49,12 @@ PREFIX = "/v1/races"
 _SKIPPABLE = frozenset({"trainer_cannot_train", "unknown_trainer", "invalid_param"})
 
 
-# The share of a race's budget handed to its entries' training; the rest covers what runs outside each job's
-# own clock (starting a training process, the queue hand-off, scoring, saving and zipping each model).
+# The share of a race's budget handed to its entries' training (the ensemble's included); the rest covers what
+# runs outside each job's own clock (starting a training process, the queue hand-off, saving and zipping).
 USABLE_SHARE = 0.9
+# The ensemble entry's share (at least MIN_ENTRY_S): it trains nothing, it loads the members and averages.
+ENSEMBLE_SHARE = 0.05
+ENSEMBLE_ROUNDS = 25
 # Below this an entry cannot load its data and fit: such candidates are not trained.
 MIN_ENTRY_S = 5.0
 # The default budget: DEFAULT_FLOOR_S (an AutoML peer's whole budget on small tables), plus one second per
@@ -77,15 +80,21 @@ def default_budget(n_rows: int, n_features: int, n_classes: int | None, cap_s: f
     return round(seconds, 3), why
 
 
-def share_budget(total_s: float, n_entries: int, slots: int) -> list[float]:
-    """Each entry's budget: the usable part of ``total_s`` divided by the number of waves in which ``slots``
-    run ``n_entries``. Laid out on ``slots`` lanes (entry i on lane i mod slots), every lane ends within
-    ``USABLE_SHARE × total_s``; with one slot the budgets sum to exactly that."""
+def share_budget(total_s: float, n_entries: int, slots: int, reserved_s: float = 0.0) -> list[float]:
+    """Each entry's budget: the usable part of ``total_s`` less ``reserved_s`` (the ensemble's, which runs after
+    them), divided by the number of waves in which ``slots`` run ``n_entries``. Laid out on ``slots`` lanes
+    (entry i on lane i mod slots), every lane ends within ``USABLE_SHARE × total_s - reserved_s``; with one
+    slot the budgets sum to exactly that."""
     if n_entries <= 0:
         return []
     waves = math.ceil(n_entries / max(1, min(slots, n_entries)))
-    each = total_s * USABLE_SHARE / waves
+    each = (total_s * USABLE_SHARE - reserved_s) / waves
     return [each] * n_entries
+
+
+def ensemble_budget(total_s: float) -> float:
+    """The ensemble entry's budget: ENSEMBLE_SHARE of the race's, at least MIN_ENTRY_S."""
+    return max(MIN_ENTRY_S, ENSEMBLE_SHARE * total_s)
 
 
 def concurrent_slots(settings: Settings) -> int:
@@ -109,15 +118,17 @@ def plan_budget(data: RaceCreate, dataset: Dataset, settings: Settings, n_candid
         total, reason = default_budget(*_dataset_units(dataset), cap_s=settings.job_default_time_budget_s)
         source = "default"
     slots = concurrent_slots(settings)
+    reserve = ensemble_budget(total)
     fits = n_candidates
-    while fits > 0 and share_budget(total, fits + 1, slots)[0] < MIN_ENTRY_S:
+    while fits > 0 and share_budget(total, fits + 1, slots, reserve)[0] < MIN_ENTRY_S:
         fits -= 1
     n_entries = fits + 1  # the baseline always runs
-    per_entry = share_budget(total, n_entries, slots)[0]
+    ensemble_s = reserve if n_entries >= 2 else 0.0  # an ensemble needs two members
+    per_entry = share_budget(total, n_entries, slots, ensemble_s)[0]
     budget = RaceBudget(
         time_budget_s=total, source=source, reason=reason, slots=slots, entries=n_entries,
-        per_entry_s=round(per_entry, 3), usable_share=USABLE_SHARE,
-        rule=(f"each entry gets {USABLE_SHARE:.0%} of the race budget divided by the "
+        per_entry_s=round(max(per_entry, 1.0), 3), ensemble_s=round(ensemble_s, 3), usable_share=USABLE_SHARE,
+        rule=(f"{USABLE_SHARE:.0%} of the race budget, less the ensemble's {ensemble_s:.3g} s, divided by the "
               f"{math.ceil(n_entries / min(slots, n_entries))} wave(s) in which {slots} job(s) at a time run "
               f"{n_entries} entries"),
     )
@@ -171,7 +182,8 @@ async def create(
              "reason": f"not trained: the race budget of {budget.time_budget_s:g} s gives {fits + 1} entries at "
                        f"least {MIN_ENTRY_S:g} s each"} for r in range(fits + 1, wanted_k + 1)]
     # Room for every child, checked before anything is stored (each child's insert checks again).
-    await db.run(quotas.check_job_slots, settings=settings, tenant_id=tenant_id, n=len(choices))
+    await db.run(quotas.check_job_slots, settings=settings, tenant_id=tenant_id,
+                 n=len(choices) + (1 if budget.ensemble_s else 0))
     race = Race(id=new_id(), created_at=utcnow(), tenant_id=tenant_id, dataset_id=dataset.id,
                 recommendation_id=rec_row.id, params=params)
     await db.run(repo.add, race=race)  # committed first: the children's race_id must point at a row
@@ -197,6 +209,55 @@ async def create(
         await db.run(repo.set_params, id=race.id, params=params)
         race.params = params
     return await get(db=db, tenant_id=tenant_id, id=race.id)
+
+
+# -- the ensemble entry -----------------------------------------------------------------------------
+def _member_ok(status: str, trainer: str, artifact: dict[str, Any] | None, result: dict[str, Any] | None) -> bool:
+    files = (artifact or {}).get("files") or {}
+    return (status == states.SUCCEEDED and trainer != jobs_service.ENSEMBLE_TRAINER and "valid_pred.npy" in files
+            and bool((result or {}).get("validation")))
+
+
+def add_ensemble_if_due(*, session: Session, race_id: str) -> Job | None:
+    """Stage the race's ensemble job once every other entry has ended and two of them left stored predictions
+    (called in the transaction that ends an entry, so the race never looks finished in between); None otherwise.
+    The race row is locked first, so two entries ending at once add one ensemble."""
+    from sqlalchemy import select
+
+    race = session.get(Race, race_id, with_for_update=True)
+    if race is None or not (race.params or {}).get("budget", {}).get("ensemble_s"):
+        return None
+    rows = session.execute(select(Job.id, Job.status, Job.trainer, Job.artifact, Job.result, Job.tenant_id)
+                           .where(Job.race_id == race_id)).all()
+    if any(r.trainer == jobs_service.ENSEMBLE_TRAINER for r in rows):
+        return None
+    if not rows or not all(states.is_terminal(r.status) for r in rows):
+        return None
+    if sum(_member_ok(r.status, r.trainer, r.artifact, r.result) for r in rows) < 2:
+        return None
+    params = race.params or {}
+    now = utcnow()
+    job = Job(
+        id=new_id(), created_at=now, updated_at=now, queued_at=now, tenant_id=race.tenant_id,
+        dataset_id=race.dataset_id, recommendation_id=race.recommendation_id, candidate=None, model="ensemble",
+        trainer=jobs_service.ENSEMBLE_TRAINER, params={"rounds": ENSEMBLE_ROUNDS}, baseline_spec=None,
+        seed=int(params.get("seed") or 0), time_budget_s=float(params["budget"]["ensemble_s"]), queue="cpu",
+        status=states.QUEUED, attempt=0, max_attempts=1, cancel_requested=False, history=[], race_id=race.id,
+    )
+    session.add(job)
+    session.flush()
+    return job
+
+
+def ensemble_members(*, session: Session, race_id: str, tenant_id: str) -> list[dict[str, Any]]:
+    """The race's entries an ensemble may combine: succeeded, same tenant, with stored predictions."""
+    from sqlalchemy import select
+
+    rows = session.execute(select(Job.id, Job.status, Job.trainer, Job.artifact, Job.result)
+                           .where(Job.race_id == race_id, Job.tenant_id == tenant_id)
+                           .order_by(Job.created_at, Job.id)).all()
+    return [{"job_id": r.id, "path": r.artifact["path"], "sha256": r.artifact["sha256"]}
+            for r in rows if _member_ok(r.status, r.trainer, r.artifact, r.result)]
 
 
 # -- reading ----------------------------------------------------------------------------------------
@@ -241,6 +302,7 @@ def _entry(job: Job, metric: str) -> RaceEntry:
     return RaceEntry(
         position=None, job_id=job.id, model=job.model, trainer=job.trainer,
         rank=job.candidate or None, is_baseline=job.candidate == 0,
+        is_ensemble=job.trainer == jobs_service.ENSEMBLE_TRAINER,
         status=job.status,  # type: ignore[arg-type]
         score=_valid(job).get(metric) if ok else None,
         score_sd=(summary.get("sd") or {}).get(metric) if ok else None,
@@ -266,7 +328,8 @@ def _fmt(value: float | None) -> str:
 
 def _scored(e: RaceEntry) -> str:
     """'0.95 ± 0.01 (5-fold), test 0.94' or '0.95 (holdout), test 0.94'."""
-    how = f"{e.folds}-fold" if e.validation == "kfold" else "holdout"
+    how = {"kfold": f"{e.folds}-fold", "ensemble": "its members' validation predictions"}.get(str(e.validation),
+                                                                                           "holdout")
     sd = f" ± {_fmt(e.score_sd)}" if e.score_sd is not None else ""
     return f"{_fmt(e.score)}{sd} ({how}), test {_fmt(e.test_score)}"
 
@@ -274,6 +337,20 @@ def _scored(e: RaceEntry) -> str:
 def _verdict(board: list[RaceEntry], metric: str, finished: bool, n_ended: int, n_jobs: int) -> str:
     if not finished:
         return f"Running: {n_ended} of {n_jobs} jobs have ended; the leaderboard is final once all have."
+    singles = [e for e in board if not e.is_ensemble]
+    verdict = _single_verdict(singles, metric)
+    ensemble = next((e for e in board if e.is_ensemble and e.score is not None), None)
+    best = next((e for e in singles if e.score is not None), None)
+    if ensemble is not None and best is not None:
+        higher = (ensemble.score or 0) > (best.score or 0)
+        better = higher if metric != "rmse" else not higher and ensemble.score != best.score
+        verdict += (f" The ensemble of the entries scored {_scored(ensemble)}, "
+                    f"{'above' if better else 'not above'} the best single entry (its weights were chosen on "
+                    "those validation predictions, so its validation score is optimistic).")
+    return verdict
+
+
+def _single_verdict(board: list[RaceEntry], metric: str) -> str:
     scored = [e for e in board if e.score is not None]
     if not scored:
         return f"No job produced a validation {metric}, so the race cannot check the recommendation."
@@ -309,7 +386,7 @@ def to_read(race: Race, jobs: list[Job]) -> RaceRead:
         e.position = i + 1
     n_ended = sum(states.is_terminal(j.status) for j in jobs)
     finished = n_ended == len(jobs)
-    scored = [e for e in board if e.score is not None]
+    scored = [e for e in board if e.score is not None and not e.is_ensemble]
     agrees = (scored[0].rank == 1) if finished and scored else None
     return RaceRead(
         id=race.id, created_at=race.created_at, dataset_id=race.dataset_id, recommendation_id=race.recommendation_id,

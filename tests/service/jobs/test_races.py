@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import time
+import zipfile
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
@@ -55,17 +56,24 @@ def test_a_race_trains_top_k_and_the_baseline_then_ranks_them(client: TestClient
     assert sorted(e["rank"] or 0 for e in entries) == [0, 1, 2]
     assert [e["is_baseline"] for e in entries].count(True) == 1
     assert all(client.get(f"/v1/jobs/{j}").json()["race_id"] == race["id"] for j in race["job_ids"])
-    # One budget for the race, shared: one worker runs the 3 entries one after another.
+    # One budget for the race, shared: one worker runs the 3 entries one after another, then the ensemble.
     budget = race["budget"]
     assert budget["source"] == "request" and budget["time_budget_s"] == 60 and budget["slots"] == 1
-    assert budget["entries"] == 3 and budget["per_entry_s"] == pytest.approx(60 * 0.9 / 3)
-    assert all(client.get(f"/v1/jobs/{j}").json()["time_budget_s"] == pytest.approx(18.0) for j in race["job_ids"])
+    assert budget["ensemble_s"] == pytest.approx(5.0)  # 5% of 60 s is under the 5 s minimum
+    assert budget["entries"] == 3 and budget["per_entry_s"] == pytest.approx((60 * 0.9 - 5) / 3, abs=1e-3)
+    per_job = [client.get(f"/v1/jobs/{j}").json()["time_budget_s"] for j in race["job_ids"]]
+    assert sum(per_job) + budget["ensemble_s"] == pytest.approx(60 * races.USABLE_SHARE, abs=1e-2)
 
     done = wait_for(lambda: (r := client.get(response.headers["location"]).json())["status"] == "finished" and r,
                     timeout=240, interval=0.5)
     assert time.monotonic() - started <= 60 * 1.1  # the race ends within its budget + 10%
     assert done["primary_metric"] == "roc_auc" and done["higher_is_better"] is True
     board = done["leaderboard"]
+    # The ensemble ran once the others ended: one more job of the race, scored like the others.
+    assert len(done["job_ids"]) == len(race["job_ids"]) + 1
+    ensemble = next(e for e in board if e["is_ensemble"])
+    assert ensemble["status"] == "succeeded" and ensemble["validation"] == "ensemble" and ensemble["test_score"]
+    assert "The ensemble of the entries scored" in done["verdict"]
     scores = [e["score"] for e in board if e["score"] is not None]
     assert scores == sorted(scores, reverse=True) and len(scores) >= 2
     assert [e["position"] for e in board if e["score"] is not None] == list(range(1, len(scores) + 1))
@@ -73,14 +81,15 @@ def test_a_race_trains_top_k_and_the_baseline_then_ranks_them(client: TestClient
     assert baseline["status"] == "succeeded" and baseline["model"] == "logistic_regression" and baseline["score"] > 0.9
     for e in board:
         assert e["status"] in ("succeeded", "skipped"), e
-        if e["status"] == "succeeded":
+        if e["status"] == "succeeded" and not e["is_ensemble"]:
             # Ordered on the 5-fold validation mean (569 rows: k-fold), the test score reported beside it.
             assert e["validation"] == "kfold" and e["folds"] == 5 and e["score_sd"] > 0
             assert e["metrics"]["validation"]["roc_auc"] == e["score"] and e["train_s"] > 0
             assert e["metrics"]["test"]["roc_auc"] == e["test_score"]
     assert isinstance(done["agrees_with_recommendation"], bool)
-    assert done["agrees_with_recommendation"] == (board[0]["rank"] == 1)
-    assert done["verdict"].endswith(".") and board[0]["model"] in done["verdict"]
+    singles = [e for e in board if not e["is_ensemble"]]
+    assert done["agrees_with_recommendation"] == (singles[0]["rank"] == 1)
+    assert done["verdict"].endswith(".") and singles[0]["model"] in done["verdict"]
     assert "validation roc_auc" in done["verdict"] and "5-fold" in done["verdict"]
     # The children are ordinary jobs.
     job = client.get(f"/v1/jobs/{done['job_ids'][0]}").json()
@@ -88,8 +97,23 @@ def test_a_race_trains_top_k_and_the_baseline_then_ranks_them(client: TestClient
     assert job["validation"]["method"] == "kfold" and job["validation"]["k"] == 5
     assert set(job["validation"]["sd"]) == set(job["metrics"]["validation"])
     # Every entry saw the same folds and test rows: same seed, same dataset.
-    files = [client.get(f"/v1/jobs/{j}").json()["artifact"]["files"] for j in done["job_ids"]]
+    files = [client.get(f"/v1/jobs/{e['job_id']}").json()["artifact"]["files"] for e in singles if e["job_id"]]
     assert len({f["valid_index.npy"] for f in files}) == 1 and len({f["test_index.npy"] for f in files}) == 1
+    # The ensemble is a model like any other: it downloads and predicts.
+    ens_job = client.get(f"/v1/jobs/{ensemble['job_id']}").json()
+    assert ens_job["trainer"] == "ensemble" and ens_job["artifact"]["format"] == "ensemble-json"
+    download = client.get(f"/v1/jobs/{ensemble['job_id']}/model")
+    assert download.status_code == 200
+    with zipfile.ZipFile(io.BytesIO(download.content)) as zf:
+        names = set(zf.namelist())
+    assert "ensemble.json" in names and "member-0/manifest.json" in names
+    rows = breast_cancer().drop(columns="target").head(3).to_dict(orient="records")
+    predicted = client.post(f"/v1/jobs/{ensemble['job_id']}/predictions", json={"rows": rows})
+    assert predicted.status_code == 200, predicted.text
+    assert len(predicted.json()["predictions"]) == 3
+    # A direct request for an ensemble is refused: only a race makes one, from its own entries.
+    refused = client.post("/v1/jobs", json={"dataset_id": dataset_id, "spec": {"trainer": "ensemble"}})
+    assert refused.status_code == 422 and "built by a race" in refused.json()["detail"]
 
 
 def test_refusals(client: TestClient, dataset_id: str) -> None:
@@ -200,6 +224,10 @@ def test_budget_shares_fill_the_race_budget_and_no_more() -> None:
     assert max(lanes) == pytest.approx(100.0 * races.USABLE_SHARE) and shares[0] == pytest.approx(30.0)
     # More slots than entries: each entry may use the whole usable part.
     assert races.share_budget(100.0, 2, 8) == [pytest.approx(90.0)] * 2
+    # The ensemble's reserve comes off the top: entries and ensemble together fill the usable part.
+    shares = races.share_budget(100.0, 4, 1, reserved_s=races.ensemble_budget(100.0))
+    assert sum(shares) + races.ensemble_budget(100.0) == pytest.approx(90.0) and races.ensemble_budget(100.0) == 5.0
+    assert races.ensemble_budget(1000.0) == pytest.approx(50.0)
 
 
 def test_the_default_budget_grows_with_rows_columns_and_classes() -> None:
@@ -215,9 +243,11 @@ def test_the_default_budget_grows_with_rows_columns_and_classes() -> None:
 
 
 def test_a_tight_budget_trains_only_the_candidates_that_fit(client: TestClient, dataset_id: str) -> None:
-    # 12 s × 0.9 on one worker: two entries of 5.4 s; a third would get 3.6 s, under the 5 s minimum.
-    race = client.post(f"/v1/datasets/{dataset_id}/race", json={"top_k": 3, "time_budget_s": 12}).json()
-    assert race["budget"]["entries"] == 2 and race["budget"]["per_entry_s"] == pytest.approx(5.4)
+    # 20 s × 0.9 less the ensemble's 5 s, on one worker: two entries of 6.5 s; three would get 4.3 s each,
+    # under the 5 s minimum.
+    race = client.post(f"/v1/datasets/{dataset_id}/race", json={"top_k": 3, "time_budget_s": 20}).json()
+    assert race["budget"]["entries"] == 2 and race["budget"]["per_entry_s"] == pytest.approx(6.5)
+    assert race["budget"]["ensemble_s"] == pytest.approx(5.0)
     over = [s for s in race["params"]["skipped"] if "race budget" in s["reason"]]
     # Candidate 1 and the baseline run; every lower-ranked candidate is recorded as not trained.
     assert over and [s["rank"] for s in over] == list(range(2, len(over) + 2))
