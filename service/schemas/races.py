@@ -116,6 +116,9 @@ class RaceRead(BaseModel):
         description="Did the advisor's rank-1 candidate beat every other single entry on validation (the ensemble "
         "aside)? None until finished, or when nothing was scored."
     )
+    selection: str = Field(
+        default="", description="How the winner is chosen and which model each entry serves (in words)."
+    )
     budget: RaceBudget | None = Field(
         default=None, description="The race's budget, its source and reason, and each entry's share."
     )

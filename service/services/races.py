@@ -42,6 +42,7 @@ from service.services import jobs as jobs_service
 from service.services import quotas
 from service.services import recommendations as recommendations_service
 from service.settings import Settings
+from trainers.splits import CV_FOLDS, CV_MAX_ROWS
 
 PREFIX = "/v1/races"
 
@@ -63,6 +64,15 @@ MIN_ENTRY_S = 5.0
 # took 239 s unbudgeted on 2 cores) gets 143 s; a 208 × 60 binary table gets 60 s.
 DEFAULT_FLOOR_S = 60.0
 DEFAULT_UNITS_PER_S = 100_000
+
+
+SELECTION = (
+    "Entries are ordered by their validation score of the primary metric: the mean ± sd over "
+    f"{CV_FOLDS} stratified, seeded folds of the non-test rows up to {CV_MAX_ROWS:,} of them, else the holdout "
+    "validation split; every entry sees the same folds and test rows. The model each entry serves is its fit on "
+    "the train split early-stopped on the validation split (the folds only score). The test split is scored once "
+    "by that model, shown beside the validation score, and never used to select."
+)
 
 
 # -- budgets ----------------------------------------------------------------------------------------
@@ -392,7 +402,7 @@ def to_read(race: Race, jobs: list[Job]) -> RaceRead:
         id=race.id, created_at=race.created_at, dataset_id=race.dataset_id, recommendation_id=race.recommendation_id,
         status="finished" if finished else "running", params=params, job_ids=[j.id for j in jobs],
         primary_metric=metric, higher_is_better=higher, leaderboard=board, agrees_with_recommendation=agrees,
-        budget=RaceBudget.model_validate(params["budget"]) if params.get("budget") else None,
+        budget=RaceBudget.model_validate(params["budget"]) if params.get("budget") else None, selection=SELECTION,
         verdict=_verdict(board, metric, finished, n_ended, len(jobs)),
         links={"self": f"{PREFIX}/{race.id}", "dataset": f"/v1/datasets/{race.dataset_id}",
                **({"recommendation": f"/v1/recommendations/{race.recommendation_id}"}
