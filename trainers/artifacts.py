@@ -8,6 +8,7 @@ Layout of an artifact directory::
     model.ubj | model.txt | model.skops   the model
     schema.json                            FeatureSchema: columns, types, category levels, classes
     meta.json                              trainer, params, seed, best iteration, partial flag, curves
+    *.npy                                  validation and test predictions (trainers.run), allow_pickle=False
     manifest.json                          format, library versions, SHA-256 of every file above
 """
 
@@ -94,6 +95,12 @@ def write_manifest(
     }
     (directory / MANIFEST_FILE).write_text(json.dumps(manifest, sort_keys=True, indent=1), encoding="utf-8")
     return info
+
+
+def extend_manifest(directory: Path, info: ArtifactInfo, files: list[str]) -> ArtifactInfo:
+    """Rewrite ``directory``'s manifest to list ``files`` (written there) beside what ``info`` lists."""
+    names = sorted({*info.files, *files})
+    return write_manifest(directory, trainer=info.trainer, fmt=info.format, files=names, versions=info.library_versions)
 
 
 def read_manifest(directory: Path, *, expected_sha256: str | None = None) -> ArtifactInfo:

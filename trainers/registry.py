@@ -24,6 +24,8 @@ _BUILTIN: dict[str, str] = {
     "sklearn_logistic": "trainers.classical.sklearn_baselines:LogisticRegressionTrainer",
     "sklearn_ridge": "trainers.classical.sklearn_baselines:RidgeRegressionTrainer",
     "sklearn_linear": "trainers.classical.sklearn_baselines:LinearRegressionTrainer",
+    # Built by a race from its finished entries (never requested directly): see trainers.ensemble.
+    "ensemble": "trainers.ensemble:EnsembleTrainer",
     # Kept equal to trainers.torch.TORCH_TRAINERS (a test checks it); torch loads only on get_trainer.
     "torch_mlp": "trainers.torch.trainers:TorchMLPTrainer",
     "torch_cnn": "trainers.torch.trainers:TorchCNNTrainer",

@@ -3,6 +3,37 @@
 Runner-independent: the job engine calls it in a child process with its own callbacks (progress,
 cancel, heartbeat) and stores the returned :class:`~trainers.spec.TrainResult`. The prediction side is
 :func:`predict_frame` on a model from :func:`trainers.artifacts.load_artifact`.
+
+Validation (what a race selects on; the test split is scored once, by the saved model, for the report):
+
+* up to :data:`trainers.splits.CV_MAX_ROWS` non-test rows, seeded :data:`~trainers.splits.CV_FOLDS`-fold
+  cross-validation over the train + validation rows (stratified for classification): the validation score is
+  the mean ± sd over folds, and every non-test row gets one out-of-fold prediction. Each fold model is
+  early-stopped on its own validation fold (as bagged AutoML fold models are): a small optimism in one
+  hyperparameter, the round count, against a much smaller variance than one small holdout;
+* above it, or when the budget left after the saved model's fit cannot hold k more fits of the same length,
+  or on a stop request during the folds, the holdout validation split as before (``validation.note`` says
+  which).
+
+The saved model that serves predictions is, either way, the fit on the train split early-stopped on the
+validation split: the folds only score. Folds depend on ``(target, seed)`` alone, so every entry of a race
+sees the same folds and the same test rows.
+
+Prediction files written into the artifact directory and listed (with SHA-256) in its manifest, written
+and read with ``allow_pickle=False``; ``n_out`` is the number of classes (probabilities, columns in
+``schema.json`` class order) and the arrays are 1-D for regression. Row positions index the prepared table
+(the uploaded rows that have a target, in upload order), the same for every entry of a race:
+
+=====================  ================  =========  ===============================================
+file                   shape             dtype      what
+=====================  ================  =========  ===============================================
+``valid_pred.npy``     (n_valid, n_out)  float32    out-of-fold (kfold) or holdout-validation output
+``valid_index.npy``    (n_valid,)        int64      their row positions, ascending
+``valid_target.npy``   (n_valid,)        int64/f64  their targets (class codes 0..k-1, or values)
+``test_pred.npy``      (n_test, n_out)   float32    the saved model's output on the test split
+``test_index.npy``     (n_test,)         int64      their row positions, ascending
+``test_target.npy``    (n_test,)         int64/f64  their targets
+=====================  ================  =========  ===============================================
 """
 
 from __future__ import annotations
@@ -21,8 +52,21 @@ from trainers.callbacks import CallbackList, Callbacks, TimeBudget
 from trainers.metrics import evaluate
 from trainers.preprocess import decode_labels, prepare_frame
 from trainers.registry import get_trainer
-from trainers.spec import Label, Task, TrainData, TrainResult, TrainSpec
-from trainers.splits import split_rows
+from trainers.spec import Label, MetricValues, Task, TrainData, TrainResult, TrainSpec, ValidationSummary
+from trainers.splits import CV_FOLDS, kfold_rows, split_rows, use_kfold
+
+SERVED_MODEL = "the fit on the train split, early-stopped on the validation split"
+# Names of the prediction files (see the module docstring), by role.
+PREDICTION_FILES: dict[str, str] = {
+    "valid_pred": "valid_pred.npy",
+    "valid_index": "valid_index.npy",
+    "valid_target": "valid_target.npy",
+    "test_pred": "test_pred.npy",
+    "test_index": "test_index.npy",
+    "test_target": "test_target.npy",
+}
+# The folds run only if the budget left holds k fits this much longer than the saved model's own fit.
+FOLD_TIME_MARGIN = 1.2
 
 
 def _diagnose(curves: dict[str, Any]) -> list[dict[str, Any]]:
@@ -43,12 +87,24 @@ def finish_run(
     out_dir: str | Path,
     marks: tuple[float, float, float, float],
     n_rows_dropped: int = 0,
+    validation: ValidationSummary | None = None,
+    predictions: dict[str, np.ndarray] | None = None,
 ) -> TrainResult:
     """Save a fitted, scored trainer and assemble its result (curves, diagnosis, timings): the common end of
     :func:`fit_and_evaluate` and the array jobs (``trainers.torch.jobs``). ``marks`` are the
-    ``time.perf_counter()`` readings at start, prepared, fitted and predicted."""
+    ``time.perf_counter()`` readings at start, prepared, fitted and predicted. ``predictions`` (role →
+    array, roles of :data:`PREDICTION_FILES`) are saved as ``.npy`` beside the model and listed in its manifest."""
+    from trainers.artifacts import extend_manifest
+
     started, prepared, fitted, predicted = marks
     artifact = trainer.save(Path(out_dir))
+    if predictions:
+        names = []
+        for role, array in predictions.items():
+            name = PREDICTION_FILES[role]
+            np.save(Path(out_dir) / name, np.ascontiguousarray(array), allow_pickle=False)
+            names.append(name)
+        artifact = extend_manifest(Path(out_dir), artifact, names)
     saved = time.perf_counter()
     curves = trainer.curves_
     return TrainResult(
@@ -77,6 +133,7 @@ def finish_run(
             "total_s": time.perf_counter() - started,
         },
         library_versions=artifact.library_versions,
+        validation=validation,
     )
 
 
@@ -116,20 +173,164 @@ def fit_and_evaluate(
     prepared = time.perf_counter()
 
     trainer: Trainer = cls(spec.params, seed=spec.seed, n_threads=spec.n_threads)
+    fit_started = time.monotonic()
     trainer.fit(train, valid, CallbackList(*(c for c in (callbacks, budget) if c is not None)))
+    fit_s = time.monotonic() - fit_started
+
+    n_out = schema.n_classes or 1
+
+    def output(model: Trainer, data: TrainData) -> np.ndarray:
+        # The frames already follow the schema: skip re-applying it.
+        return model._predict_output(data.X) if len(data) else np.empty((0, n_out) if n_out > 1 else (0,))
+
+    non_test = np.sort(np.concatenate([parts.train, parts.validation]))
+    cv = None
+    note = None
+    if not use_kfold(len(non_test)):
+        note = f"holdout: {len(non_test)} non-test rows are above the k-fold cut-off"
+    elif trainer.partial_:
+        note = f"holdout: the saved model's fit was stopped ({trainer.partial_reason_}), no time for folds"
+    else:
+        cv, note = _cross_validate(cls, spec, X, y, schema, task, non_test, callbacks, budget, fit_s, output)
     fitted = time.perf_counter()
 
     metrics: dict[str, dict[str, float | None]] = {}
     notes: dict[str, dict[str, str]] = {}
-    for name, data in (("validation", valid), ("test", test)):
-        # The frames already follow the schema: skip re-applying it.
-        output = trainer._predict_output(data.X) if len(data) else np.empty((0, schema.n_classes or 1))
-        metrics[name], part_notes = evaluate(task, data.y, output)
+    valid_out = output(trainer, valid)
+    test_out = output(trainer, test)
+    for name, data, out in (("validation", valid, valid_out), ("test", test, test_out)):
+        metrics[name], part_notes = evaluate(task, data.y, out)
         if part_notes:
             notes[name] = part_notes
+    if cv is not None:
+        fold_scores, oof = cv
+        summary = _summary_kfold(fold_scores, len(non_test), note)
+        metrics["validation"] = dict(summary.mean)
+        notes.pop("validation", None)
+        valid_rows, valid_pred = non_test, oof
+    else:
+        summary = ValidationSummary(
+            method="holdout",
+            k=None,
+            n_rows=len(valid),
+            mean=dict(metrics["validation"]),
+            sd={m: None for m in metrics["validation"]},
+            served_model=SERVED_MODEL,
+            note=note,
+        )
+        valid_rows, valid_pred = parts.validation, valid_out
+    predictions = {
+        "valid_pred": np.asarray(valid_pred, dtype=np.float32),
+        "valid_index": valid_rows.astype(np.int64),
+        "valid_target": _targets(task, y[valid_rows]),
+        "test_pred": np.asarray(test_out, dtype=np.float32),
+        "test_index": parts.test.astype(np.int64),
+        "test_target": _targets(task, y[parts.test]),
+    }
+    summary = summary.model_copy(update={"prediction_files": dict(PREDICTION_FILES)})
     predicted = time.perf_counter()
-    return finish_run(trainer, spec, task, split=parts.info, metrics=metrics, notes=notes, out_dir=out_dir,
-                      marks=(started, prepared, fitted, predicted), n_rows_dropped=len(frame) - len(X))
+    return finish_run(
+        trainer,
+        spec,
+        task,
+        split=parts.info,
+        metrics=metrics,
+        notes=notes,
+        out_dir=out_dir,
+        marks=(started, prepared, fitted, predicted),
+        n_rows_dropped=len(frame) - len(X),
+        validation=summary,
+        predictions=predictions,
+    )
+
+
+def _targets(task: Task, y: np.ndarray) -> np.ndarray:
+    """Targets as stored: int64 class codes, or float64 values."""
+    return y.astype(np.float64 if task == "regression" else np.int64)
+
+
+class _StopOnly(Callbacks):
+    """Forwards only stop requests (a cancel) to a fold's fit: its rounds are not the job's progress."""
+
+    def __init__(self, inner: Callbacks | None) -> None:
+        self.inner = inner
+
+    def should_stop(self) -> bool:
+        return self.inner is not None and self.inner.should_stop()
+
+    def stop_reason(self) -> Any:
+        return self.inner.stop_reason() if self.inner is not None else "cancelled"
+
+
+def _cross_validate(
+    cls: type[Trainer],
+    spec: TrainSpec,
+    X: pd.DataFrame,
+    y: np.ndarray,
+    schema: Any,
+    task: Task,
+    non_test: np.ndarray,
+    callbacks: Callbacks | None,
+    budget: TimeBudget | None,
+    fit_s: float,
+    output: Any,
+) -> tuple[tuple[list[MetricValues], np.ndarray] | None, str | None]:
+    """k-fold scores and out-of-fold outputs over ``non_test``, or ``None`` and why not (then: holdout).
+
+    The folds share what is left of the run's budget: they start only if it holds k fits as long as the
+    saved model's (``fit_s``, with a margin), each fold gets an equal share of what is left, and a fold cut
+    short by its share or by a stop request abandons them all (a shortened fold model would bias the score).
+    """
+    folds = kfold_rows(y, task, non_test, spec.seed, CV_FOLDS)
+    k = folds.k
+    if budget is not None and budget.remaining() < k * fit_s * FOLD_TIME_MARGIN:
+        return None, (
+            f"holdout: {budget.remaining():.1f} s of budget left cannot hold {k} folds of ~{fit_s:.1f} s each"
+        )
+    n_out = schema.n_classes or 1
+    oof = np.zeros((len(y), n_out) if n_out > 1 else (len(y),), dtype=np.float64)
+    scores: list[MetricValues] = []
+    for i, (tr, va) in enumerate(zip(folds.train, folds.validation, strict=True)):
+        stoppers: list[Callbacks] = [_StopOnly(callbacks)]
+        if budget is not None:
+            stoppers.append(TimeBudget(max(budget.remaining(), 1e-3) / (k - i)))
+        model = cls(spec.params, seed=spec.seed, n_threads=spec.n_threads)
+        fold_train = TrainData(X.iloc[tr].reset_index(drop=True), y[tr], schema)
+        fold_valid = TrainData(X.iloc[va].reset_index(drop=True), y[va], schema)
+        try:
+            model.fit(fold_train, fold_valid, CallbackList(*stoppers))
+        except Exception as exc:  # TrainingStopped, or a fold the library cannot fit (one class left, ...)
+            return None, f"holdout: fold {i + 1} of {k} could not be fitted ({type(exc).__name__}: {exc})"
+        if model.partial_:
+            return None, f"holdout: fold {i + 1} of {k} was stopped ({model.partial_reason_})"
+        out = output(model, fold_valid)
+        oof[va] = out
+        scores.append(evaluate(task, y[va], out)[0])
+    return (scores, oof[non_test]), folds.note
+
+
+def _summary_kfold(scores: list[MetricValues], n_rows: int, note: str | None) -> ValidationSummary:
+    """Mean and sample sd over the folds, per metric (None where a fold has no value)."""
+    mean: MetricValues = {}
+    sd: MetricValues = {}
+    for name in scores[0]:
+        values = [s.get(name) for s in scores]
+        if any(v is None for v in values):
+            mean[name] = sd[name] = None
+            continue
+        arr = np.asarray(values, dtype=np.float64)
+        mean[name] = float(arr.mean())
+        sd[name] = float(arr.std(ddof=1)) if len(arr) > 1 else None
+    return ValidationSummary(
+        method="kfold",
+        k=len(scores),
+        n_rows=n_rows,
+        mean=mean,
+        sd=sd,
+        folds=scores,
+        served_model=SERVED_MODEL,
+        note=note,
+    )
 
 
 @dataclass(frozen=True)

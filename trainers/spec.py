@@ -223,6 +223,31 @@ class CurveSet(BaseModel):
 
 
 MetricValues = dict[str, float | None]
+ValidationMethod = Literal["kfold", "holdout", "ensemble"]
+
+
+class ValidationSummary(BaseModel):
+    """How a run was validated, and its validation scores: what a race selects on (never the test split)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    method: ValidationMethod = Field(
+        description="'kfold' (cross-validation over the non-test rows), 'holdout', or 'ensemble' (the weighted "
+        "members' stored validation predictions, see trainers.ensemble)."
+    )
+    k: int | None = Field(default=None, description="Number of folds (None for holdout).")
+    n_rows: int = Field(description="Rows scored for validation (all non-test rows for kfold).")
+    mean: MetricValues = Field(description="Metric → mean over folds (the holdout score for holdout).")
+    sd: MetricValues = Field(description="Metric → sample standard deviation over folds (None for holdout).")
+    folds: list[MetricValues] = Field(default_factory=list, description="Each fold's scores, in fold order.")
+    served_model: str = Field(
+        description="Which model is saved and serves predictions: the fit on the train split early-stopped on "
+        "the validation split (the folds only score)."
+    )
+    note: str | None = Field(default=None, description="Why holdout or fewer folds were used, if they were.")
+    prediction_files: dict[str, str] = Field(
+        default_factory=dict, description="Role → .npy file in the artifact (see trainers.run)."
+    )
 
 
 class TrainResult(BaseModel):
@@ -257,3 +282,6 @@ class TrainResult(BaseModel):
     n_rows_dropped: int = Field(default=0, description="Rows dropped because the target was missing.")
     timings: dict[str, float] = Field(description="Seconds: 'prepare_s', 'fit_s', 'predict_s', 'save_s'.")
     library_versions: dict[str, str]
+    validation: ValidationSummary | None = Field(
+        default=None, description="How the run was validated and its validation scores (mean ± sd over folds)."
+    )

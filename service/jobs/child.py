@@ -248,12 +248,19 @@ def _fit(msg: Mapping[str, Any], spec_msg: Mapping[str, Any], data: Any, out_dir
     plan = plan_inputs(cls, data.modality, spec_msg["params"])
     spec = TrainSpec(trainer=spec_msg["trainer"], params=plan.params, seed=int(msg["seed"]),
                      time_budget_s=time_budget_s, n_threads=int(msg["n_threads"]))
-    if plan.kind == "frame":
+    if spec_msg["trainer"] == "ensemble":  # a race's ensemble entry: built from its finished entries' files
+        from trainers.ensemble import Member, fit_ensemble
+
+        members = [Member(str(m["job_id"]), Path(m["directory"]), str(m["sha256"])) for m in msg.get("members") or []]
+        frame, features = data.flat_frame() if plan.flatten else (data.frame, data.feature_columns)
+        result = fit_ensemble(spec, frame, data.target, data.task, features, members, out_dir)
+        run_info: dict[str, Any] = {}
+    elif plan.kind == "frame":
         from trainers.run import fit_and_evaluate
 
         frame, features = data.flat_frame() if plan.flatten else (data.frame, data.feature_columns)
         result = fit_and_evaluate(spec, frame, data.target, data.task, features, callbacks, out_dir)
-        run_info: dict[str, Any] = {}
+        run_info = {}
     else:
         from trainers.torch.jobs import fit_and_evaluate_arrays
 
@@ -307,7 +314,11 @@ def run_job(msg: Mapping[str, Any], send: Callable[[dict[str, Any]], None], stop
               "total": callbacks.total})
         artifact = result.artifact
         sample = _sample_predictions(Path(artifact.directory), artifact.sha256, data, plan, int(msg["n_threads"]))
-        zip_sha = zip_artifact(Path(artifact.directory), list(artifact.files), out_dir / MODEL_ZIP)
+        # Files in sub-folders (an ensemble's member copies, each verified by its own manifest) travel too.
+        model_dir = Path(artifact.directory)
+        nested = sorted(p.relative_to(model_dir).as_posix() for p in model_dir.rglob("*")
+                        if p.is_file() and p.parent != model_dir)
+        zip_sha = zip_artifact(model_dir, [*artifact.files, *nested], out_dir / MODEL_ZIP)
         notes = [*data.notes, *([plan.note] if plan.note else [])]
         send({
             "t": "result", "run": "model", "job_id": job_id,

@@ -52,6 +52,7 @@ STARTUP_TIMEOUT_S = 300.0  # a new training process must answer within this (imp
 # How an attempt ended, in the job's history ("retried": the process died and another attempt follows).
 _OUTCOMES = {states.QUEUED: "retried"}
 HIGHER_IS_BETTER = frozenset({"accuracy", "balanced_accuracy", "f1_macro", "roc_auc", "r2"})
+ENSEMBLE_TRAINER = "ensemble"  # a race's ensemble entry (service.services.races, trainers.ensemble)
 
 
 @dataclass
@@ -124,10 +125,11 @@ def _run(job_id: str, *, db: Database, settings: Settings, queue: JobQueue | Non
     if isinstance(claimed, str):  # its tenant runs as many jobs as it may: it waits, queued
         logger.info("job %s stays queued: %s", job_id, claimed)
         return RunOutcome(job_id, None, False, process, reason=claimed)
-    job, storage_path, file_sha256 = claimed
+    job, storage_path, file_sha256, members = claimed
     request_id.set(job.request_id)
     attempt = _Attempt(job, owner, storage_path, file_sha256, db=db, settings=settings,
                        shutdown=shutdown or threading.Event())
+    attempt.members = members
     try:
         process = attempt.execute(process)
     except Exception as exc:  # a bug or a database outage here must not leave the job running
@@ -136,6 +138,11 @@ def _run(job_id: str, *, db: Database, settings: Settings, queue: JobQueue | Non
             process.kill()
         process = None
         attempt.fail_safely(f"internal error in the job runner: {type(exc).__name__}: {exc}")
+    if attempt.follow_up is not None and queue is not None:  # a race's ensemble, committed with this job's end
+        try:
+            queue.enqueue(attempt.follow_up, "cpu")
+        except Exception:
+            logger.warning("could not enqueue job %s; the reaper will", attempt.follow_up, exc_info=True)
     if attempt.requeued and queue is not None:
         try:
             queue.enqueue(job_id, job.queue)
@@ -148,8 +155,9 @@ def _run(job_id: str, *, db: Database, settings: Settings, queue: JobQueue | Non
 
 def _claim(
     *, session: Any, id: str, owner: str, now: datetime, lease_s: float, settings: Settings
-) -> tuple[Job, str | None, dict[str, str] | None] | str | None:
-    """Claim the job and read where its dataset is stored (and its files' SHA-256), in one transaction.
+) -> tuple[Job, str | None, dict[str, str] | None, list[dict[str, Any]]] | str | None:
+    """Claim the job and read where its dataset is stored (and its files' SHA-256), and for a race's ensemble
+    its members, in one transaction.
 
     None: not queued any more. A string: why it stays queued (its tenant already runs its quota of jobs;
     :func:`_start_next` hands it to the queue again when one of them ends)."""
@@ -162,10 +170,17 @@ def _claim(
     job = repo.claim(session=session, id=id, owner=owner, now=now, lease_s=lease_s)
     if job is None:
         return None
+    if job.trainer == ENSEMBLE_TRAINER and job.race_id:
+        from service.services.races import ensemble_members
+
+        # Resolved now, from the race's own entries (same tenant), never from anything a request sent.
+        members = ensemble_members(session=session, race_id=job.race_id, tenant_id=job.tenant_id)
+    else:
+        members = []
     dataset = session.get(Dataset, job.dataset_id) if job.dataset_id else None
     if dataset is None:
-        return job, None, None
-    return job, dataset.storage_path, (dataset.details or {}).get("file_sha256")
+        return job, None, None, members
+    return job, dataset.storage_path, (dataset.details or {}).get("file_sha256"), members
 
 
 def _start_next(db: Database, queue: JobQueue, tenant_id: str) -> None:
@@ -204,6 +219,8 @@ class _Attempt:
         self.final_status: str | None = None
         self.requeued = False
         self.reason: str | None = None
+        self.follow_up: str | None = None  # a job this attempt's end created (a race's ensemble), to enqueue
+        self.members: list[dict[str, Any]] = []  # a race's ensemble: its members' artifacts (from the claim)
         self.job = job
         self.out_dir = settings.artifacts_dir / job.id / str(job.attempt)
         self.watch = _Watch()
@@ -230,7 +247,18 @@ class _Attempt:
             "seed": job.seed,
             "n_threads": self.settings.threads_per_job,
             "time_budget_s": self.time_budget_s,
+            **({"members": self._members()} if job.trainer == ENSEMBLE_TRAINER else {}),
         }
+
+    def _members(self) -> list[dict[str, Any]]:
+        """An ensemble's members: their artifact folders (inside the artifacts folder) and digests."""
+        root = self.settings.artifacts_dir.resolve()
+        members = []
+        for m in self.members:
+            folder = (root / str(m["path"])).resolve()
+            if folder.is_relative_to(root) and folder.is_dir():
+                members.append({"job_id": m["job_id"], "directory": str(folder), "sha256": m["sha256"]})
+        return members
 
     def execute(self, process: TrainingProcess | None) -> TrainingProcess | None:
         """Run the attempt; returns the process to reuse (None if it was killed or retired)."""
@@ -397,6 +425,11 @@ class _Attempt:
             repo.add_metrics(session=session, rows=metric_rows or [])
             if states.is_terminal(status) and self.job.callback_url:  # its webhook commits with its end, or neither
                 outbox.enqueue_for_job(session, self.job_id)
+            if states.is_terminal(status) and self.job.race_id and self.job.trainer != ENSEMBLE_TRAINER:
+                from service.services.races import add_ensemble_if_due
+
+                added = add_ensemble_if_due(session=session, race_id=self.job.race_id)
+                self.follow_up = added.id if added is not None else None
             return True
 
         if self.db.call(write):
@@ -504,6 +537,7 @@ class _Attempt:
             "partial": bool(result.get("partial")),
             "partial_reason": result.get("partial_reason"),
             "split": result.get("split"),
+            "validation": result.get("validation"),
             "n_rows_dropped": result.get("n_rows_dropped", 0),
             "timings": result.get("timings") or {},
             "library_versions": result.get("library_versions") or {},

@@ -162,6 +162,11 @@ class JobRead(BaseModel):
     diagnosis: list[dict[str, Any]] | None = None
     partial: bool | None = None
     partial_reason: str | None = None
+    validation: dict[str, Any] | None = Field(
+        default=None,
+        description="How the model was validated ('kfold' with k, or 'holdout') and its validation scores: mean "
+        "and sd per metric over the folds (the score a race selects on; the test split is only reported).",
+    )
     best_iteration: int | None = None
     n_rounds: int | None = None
     sample_predictions: dict[str, Any] | None = Field(

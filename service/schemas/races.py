@@ -11,6 +11,25 @@ from advisor import Constraints
 from service.jobs.states import JobStatus
 from service.schemas.common import ID_PATTERN
 
+# A race can train a wide pool (boosting, forests, linear, k-NN, SVM, neural networks) when its budget allows.
+MAX_TOP_K = 12
+
+
+class RaceBudget(BaseModel):
+    """How long the race may take, where that figure came from, and how it is shared by the entries."""
+
+    time_budget_s: float = Field(description="The whole race's wall-clock budget.")
+    source: Literal["request", "default"]
+    reason: str = Field(description="Why this budget: the request's, or the default's formula on this dataset.")
+    slots: int = Field(description="Entries that run at once.")
+    entries: int = Field(description="Entries trained (candidates that fit the budget, plus the baseline).")
+    per_entry_s: float = Field(description="Each entry's time budget.")
+    ensemble_s: float = Field(
+        default=0.0, description="The ensemble entry's budget, run once the others ended (0: no ensemble)."
+    )
+    usable_share: float = Field(description="Share of the budget given to training; the rest covers overheads.")
+    rule: str = Field(description="How per_entry_s follows from the budget.")
+
 
 class RaceCreate(BaseModel):
     """Which recommendation to check against reality, how many of its candidates, and each job's budget."""
@@ -24,10 +43,15 @@ class RaceCreate(BaseModel):
     constraints: Constraints | None = Field(
         default=None, description="For the new recommendation made when recommendation_id is omitted."
     )
-    top_k: int = Field(default=3, ge=1, le=5, description="How many of the ranked candidates to train.")
+    top_k: int = Field(
+        default=3, ge=1, le=MAX_TOP_K,
+        description="How many of the ranked candidates to train: the race trains the top-k that fit its budget.",
+    )
     seed: int = Field(default=0, ge=0, le=2**31 - 1)
     time_budget_s: float | None = Field(
-        default=None, ge=1, le=86400, description="Hard limit of each job (default: the service's job default)."
+        default=None, ge=1, le=86400,
+        description="Wall-clock budget of the whole race, shared by its entries (default: grows with rows × "
+        "columns × classes; the answer's `budget` says how much and why).",
     )
     callback_url: str | None = Field(
         default=None, min_length=1, max_length=2048, pattern=r"^[Hh][Tt][Tt][Pp][Ss]?://\S+$",
@@ -50,8 +74,26 @@ class RaceEntry(BaseModel):
     trainer: str
     rank: int | None = Field(description="Rank in the recommendation; None for the baseline.")
     is_baseline: bool
+    is_ensemble: bool = Field(
+        default=False, description="The ensemble of the other entries (greedy selection over their validation "
+        "predictions), trained once they ended."
+    )
     status: JobStatus | Literal["skipped"]
-    score: float | None = Field(description="The primary metric on the test split.")
+    score: float | None = Field(
+        description="The primary metric on validation (mean over folds, or the holdout split): what orders the "
+        "leaderboard."
+    )
+    score_sd: float | None = Field(default=None, description="Its standard deviation over the folds (kfold only).")
+    validation: Literal["kfold", "holdout", "ensemble"] | None = Field(
+        default=None, description="How the entry was validated: k-fold cross-validation, the holdout split, or (the "
+        "ensemble) its weighted members' stored validation predictions."
+    )
+    folds: int | None = Field(default=None, description="k, for kfold.")
+    test_score: float | None = Field(
+        default=None, description="The primary metric on the test split, scored once by the saved model: reported, "
+        "never used to select."
+    )
+    partial: bool | None = Field(default=None, description="The entry ran out of budget and kept its best model.")
     metrics: dict[str, dict[str, float | None]] | None = None
     train_s: float | None = None
     reason: str | None = Field(default=None, description="Why a candidate was skipped, or why its job failed.")
@@ -67,11 +109,18 @@ class RaceRead(BaseModel):
     status: Literal["running", "finished"]
     params: dict[str, Any]
     job_ids: list[str]
-    primary_metric: str = Field(description="Test-split metric that orders the leaderboard.")
+    primary_metric: str = Field(description="Validation metric that orders the leaderboard.")
     higher_is_better: bool
     leaderboard: list[RaceEntry]
     agrees_with_recommendation: bool | None = Field(
-        description="Did the advisor's rank-1 candidate win? None until finished, or when nothing was scored."
+        description="Did the advisor's rank-1 candidate beat every other single entry on validation (the ensemble "
+        "aside)? None until finished, or when nothing was scored."
+    )
+    selection: str = Field(
+        default="", description="How the winner is chosen and which model each entry serves (in words)."
+    )
+    budget: RaceBudget | None = Field(
+        default=None, description="The race's budget, its source and reason, and each entry's share."
     )
     verdict: str
     links: dict[str, str] = Field(default_factory=dict)

@@ -45,6 +45,8 @@ from service.settings import Settings
 from service.webhooks import outbox, targets
 
 PREFIX = "/v1/jobs"
+# The trainer of a race's ensemble entry (trainers.ensemble): made by the runner, never requested.
+ENSEMBLE_TRAINER = "ensemble"
 
 
 class IdempotencyMismatch(ServiceError):
@@ -168,6 +170,9 @@ def _check_trainers(plan: _Plan) -> None:
 
     at: list[str | int] = ["body", "spec"] if plan.candidate is None else ["body", "candidate"]
     task = plan.dataset.task
+    if plan.trainer == ENSEMBLE_TRAINER:
+        raise _invalid([*at, "trainer"], "an ensemble is built by a race from its finished entries; race the "
+                       "dataset instead", "trainer_cannot_train")
     try:
         cls = trainer_class(plan.trainer)
     except (TrainerRegistryError, ImportError) as exc:
@@ -355,7 +360,8 @@ def to_read(job: Job, *, include_curves: bool = True) -> JobRead:
         lift_over_baseline=result.get("lift_over_baseline"),
         curves=result.get("curves") if include_curves else None,
         diagnosis=result.get("diagnosis"), partial=result.get("partial"),
-        partial_reason=result.get("partial_reason"), best_iteration=result.get("best_iteration"),
+        partial_reason=result.get("partial_reason"), validation=result.get("validation"),
+        best_iteration=result.get("best_iteration"),
         n_rounds=result.get("n_rounds"), sample_predictions=result.get("sample_predictions"),
         artifact=artifact, device=job.device, error=job.error, notes=result.get("notes") or [],
         history=job.history or [], timings=timings, links=links, callback_url=job.callback_url, race_id=job.race_id,

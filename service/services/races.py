@@ -4,10 +4,22 @@ The recommendation checked against reality. A race is a parent row; every child 
 ``service.services.jobs.create`` (same checks, committed before it is enqueued) with ``race_id`` set. A
 candidate its trainer refuses is not dropped: the race records it as skipped with the trainer's reason.
 The leaderboard is computed on read from the children, so it is never stale.
+
+**Selection on validation.** Entries are ordered by their validation score (k-fold mean on small data, the
+holdout validation split above it: ``trainers.run``), never by the test split, which every entry reports
+beside it, scored once by its saved model. Every entry has the same seed, so the same folds and test rows.
+
+**One budget for the race.** ``time_budget_s`` (or a default that grows with the data, :func:`default_budget`)
+is shared by the entries (:func:`share_budget`): the entries run ``slots`` at a time (the embedded pool's
+``workers``; one for Celery, whose concurrency the API cannot see), so each gets the budget's usable part
+divided by the number of waves. An entry that runs out keeps its best model so far, marked partial. When the
+budget cannot give every entry :data:`MIN_ENTRY_S`, the lowest-ranked candidates are not trained (recorded
+as skipped): the race trains the top-k that fit the budget, the baseline always.
 """
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 from typing import Any
 
@@ -24,17 +36,113 @@ from service.jobs.queue import JobQueue
 from service.repositories import races as repo
 from service.repositories import recommendations as recommendations_repo
 from service.schemas.jobs import JobCreate
-from service.schemas.races import RaceCreate, RaceEntry, RaceRead
+from service.schemas.races import RaceBudget, RaceCreate, RaceEntry, RaceRead
 from service.schemas.recommendations import RecommendationCreate
 from service.services import jobs as jobs_service
 from service.services import quotas
 from service.services import recommendations as recommendations_service
 from service.settings import Settings
+from trainers.splits import CV_FOLDS, CV_MAX_ROWS
 
 PREFIX = "/v1/races"
 
 # The job service's 422 kinds that mean "this trainer cannot run this candidate here": recorded as skipped.
 _SKIPPABLE = frozenset({"trainer_cannot_train", "unknown_trainer", "invalid_param"})
+
+
+# The share of a race's budget handed to its entries' training (the ensemble's included); the rest covers what
+# runs outside each job's own clock (starting a training process, the queue hand-off, saving and zipping).
+USABLE_SHARE = 0.9
+# The ensemble entry's share (at least MIN_ENTRY_S): it trains nothing, it loads the members and averages.
+ENSEMBLE_SHARE = 0.05
+ENSEMBLE_ROUNDS = 25
+# Below this an entry cannot load its data and fit: such candidates are not trained.
+MIN_ENTRY_S = 5.0
+# The default budget: DEFAULT_FLOOR_S (an AutoML peer's whole budget on small tables), plus one second per
+# DEFAULT_UNITS_PER_S units of rows × feature columns × classes (1 for binary and regression: one tree or
+# output per round), up to the service's job default. A 20,000 × 16 table with 26 classes (8.3M units, which
+# took 239 s unbudgeted on 2 cores) gets 143 s; a 208 × 60 binary table gets 60 s.
+DEFAULT_FLOOR_S = 60.0
+DEFAULT_UNITS_PER_S = 100_000
+
+
+SELECTION = (
+    "Entries are ordered by their validation score of the primary metric: the mean ± sd over "
+    f"{CV_FOLDS} stratified, seeded folds of the non-test rows up to {CV_MAX_ROWS:,} of them, else the holdout "
+    "validation split; every entry sees the same folds and test rows. The model each entry serves is its fit on "
+    "the train split early-stopped on the validation split (the folds only score). The test split is scored once "
+    "by that model, shown beside the validation score, and never used to select."
+)
+
+
+# -- budgets ----------------------------------------------------------------------------------------
+def default_budget(n_rows: int, n_features: int, n_classes: int | None, cap_s: float) -> tuple[float, str]:
+    """The race budget when none is given, and the reason stated with it: grows with rows × columns × classes."""
+    per_round = n_classes if n_classes is not None and n_classes > 2 else 1
+    units = max(1, n_rows) * max(1, n_features) * per_round
+    seconds = min(cap_s, DEFAULT_FLOOR_S + units / DEFAULT_UNITS_PER_S)
+    why = (f"default for {n_rows} rows × {n_features} feature columns × {per_round} "
+           f"{'classes (trees per boosting round)' if per_round > 1 else 'output per round'}: "
+           f"{DEFAULT_FLOOR_S:.0f} s + 1 s per {DEFAULT_UNITS_PER_S:,} units = "
+           f"{DEFAULT_FLOOR_S + units / DEFAULT_UNITS_PER_S:.0f} s"
+           + (f", capped at the service's job default of {cap_s:.0f} s" if seconds < DEFAULT_FLOOR_S
+              + units / DEFAULT_UNITS_PER_S else ""))
+    return round(seconds, 3), why
+
+
+def share_budget(total_s: float, n_entries: int, slots: int, reserved_s: float = 0.0) -> list[float]:
+    """Each entry's budget: the usable part of ``total_s`` less ``reserved_s`` (the ensemble's, which runs after
+    them), divided by the number of waves in which ``slots`` run ``n_entries``. Laid out on ``slots`` lanes
+    (entry i on lane i mod slots), every lane ends within ``USABLE_SHARE × total_s - reserved_s``; with one
+    slot the budgets sum to exactly that."""
+    if n_entries <= 0:
+        return []
+    waves = math.ceil(n_entries / max(1, min(slots, n_entries)))
+    each = (total_s * USABLE_SHARE - reserved_s) / waves
+    return [each] * n_entries
+
+
+def ensemble_budget(total_s: float) -> float:
+    """The ensemble entry's budget: ENSEMBLE_SHARE of the race's, at least MIN_ENTRY_S."""
+    return max(MIN_ENTRY_S, ENSEMBLE_SHARE * total_s)
+
+
+def concurrent_slots(settings: Settings) -> int:
+    """How many of a race's jobs run at once: the embedded pool's size, or 1 when a broker hands them out."""
+    return max(1, settings.workers) if settings.queue == "inprocess" else 1
+
+
+def _dataset_units(dataset: Dataset) -> tuple[int, int, int | None]:
+    profile = dataset.profile or {}
+    n_features = int(profile.get("n_features") or 1)
+    n_classes = profile.get("n_classes")
+    return int(dataset.n_rows), n_features, int(n_classes) if n_classes else None
+
+
+def plan_budget(data: RaceCreate, dataset: Dataset, settings: Settings, n_candidates: int) -> tuple[RaceBudget, int]:
+    """The race's budget, its source and reason, each entry's share; and how many candidates fit it."""
+    if data.time_budget_s is not None:
+        total, source = float(data.time_budget_s), "request"
+        reason = f"the request's time_budget_s of {total:g} s, shared by the race's entries"
+    else:
+        total, reason = default_budget(*_dataset_units(dataset), cap_s=settings.job_default_time_budget_s)
+        source = "default"
+    slots = concurrent_slots(settings)
+    reserve = ensemble_budget(total)
+    fits = n_candidates
+    while fits > 0 and share_budget(total, fits + 1, slots, reserve)[0] < MIN_ENTRY_S:
+        fits -= 1
+    n_entries = fits + 1  # the baseline always runs
+    ensemble_s = reserve if n_entries >= 2 else 0.0  # an ensemble needs two members
+    per_entry = share_budget(total, n_entries, slots, ensemble_s)[0]
+    budget = RaceBudget(
+        time_budget_s=total, source=source, reason=reason, slots=slots, entries=n_entries,
+        per_entry_s=round(max(per_entry, 1.0), 3), ensemble_s=round(ensemble_s, 3), usable_share=USABLE_SHARE,
+        rule=(f"{USABLE_SHARE:.0%} of the race budget, less the ensemble's {ensemble_s:.3g} s, divided by the "
+              f"{math.ceil(n_entries / min(slots, n_entries))} wave(s) in which {slots} job(s) at a time run "
+              f"{n_entries} entries"),
+    )
+    return budget, fits
 
 
 # -- creating ---------------------------------------------------------------------------------------
@@ -72,14 +180,20 @@ async def create(
         wanted = RecommendationCreate(dataset_id=dataset_id, constraints=data.constraints or advisor.Constraints())
         rec_row = await recommendations_service.create(db=db, tenant_id=tenant_id, data=wanted)
     rec = advisor.Recommendation.model_validate_json(rec_row.document)
+    wanted_k = min(data.top_k, len(rec.candidates))
+    budget, fits = plan_budget(data, dataset, settings, wanted_k)
     params: dict[str, Any] = {
-        "top_k": data.top_k, "seed": data.seed, "time_budget_s": data.time_budget_s, "task": dataset.task,
+        "top_k": data.top_k, "seed": data.seed, "time_budget_s": budget.time_budget_s, "task": dataset.task,
         "constraints": data.constraints.model_dump(mode="json") if data.constraints is not None else None,
-        "skipped": [],
+        "budget": budget.model_dump(mode="json"), "skipped": [],
     }
-    choices = [*range(1, min(data.top_k, len(rec.candidates)) + 1), 0]  # 0 = the baseline, as its own job
+    choices = [*range(1, fits + 1), 0]  # 0 = the baseline, as its own job
+    over = [{"rank": r, "model": rec.candidates[r - 1].model, "trainer": rec.candidates[r - 1].trainer,
+             "reason": f"not trained: the race budget of {budget.time_budget_s:g} s gives {fits + 1} entries at "
+                       f"least {MIN_ENTRY_S:g} s each"} for r in range(fits + 1, wanted_k + 1)]
     # Room for every child, checked before anything is stored (each child's insert checks again).
-    await db.run(quotas.check_job_slots, settings=settings, tenant_id=tenant_id, n=len(choices))
+    await db.run(quotas.check_job_slots, settings=settings, tenant_id=tenant_id,
+                 n=len(choices) + (1 if budget.ensemble_s else 0))
     race = Race(id=new_id(), created_at=utcnow(), tenant_id=tenant_id, dataset_id=dataset.id,
                 recommendation_id=rec_row.id, params=params)
     await db.run(repo.add, race=race)  # committed first: the children's race_id must point at a row
@@ -87,7 +201,8 @@ async def create(
     skipped: list[dict[str, Any]] = []
     for choice in choices:
         job = JobCreate(dataset_id=dataset.id, recommendation_id=rec_row.id, candidate=choice, seed=data.seed,
-                        time_budget_s=data.time_budget_s, train_baseline=False, callback_url=data.callback_url)
+                        time_budget_s=max(1.0, budget.per_entry_s), train_baseline=False,
+                        callback_url=data.callback_url)
         try:
             await jobs_service.create(db=db, settings=settings, queue=queue, tenant_id=tenant_id, data=job,
                                       race_id=race.id)
@@ -98,6 +213,7 @@ async def create(
             cand = rec.baseline if choice == 0 else rec.candidates[choice - 1]
             skipped.append({"rank": choice or None, "model": cand.model, "trainer": cand.trainer,
                             "reason": exc.detail})
+    skipped += over
     if skipped:
         params = {**params, "skipped": skipped}
         await db.run(repo.set_params, id=race.id, params=params)
@@ -105,21 +221,80 @@ async def create(
     return await get(db=db, tenant_id=tenant_id, id=race.id)
 
 
+# -- the ensemble entry -----------------------------------------------------------------------------
+def _member_ok(status: str, trainer: str, artifact: dict[str, Any] | None, result: dict[str, Any] | None) -> bool:
+    files = (artifact or {}).get("files") or {}
+    return (status == states.SUCCEEDED and trainer != jobs_service.ENSEMBLE_TRAINER and "valid_pred.npy" in files
+            and bool((result or {}).get("validation")))
+
+
+def add_ensemble_if_due(*, session: Session, race_id: str) -> Job | None:
+    """Stage the race's ensemble job once every other entry has ended and two of them left stored predictions
+    (called in the transaction that ends an entry, so the race never looks finished in between); None otherwise.
+    The race row is locked first, so two entries ending at once add one ensemble."""
+    from sqlalchemy import select
+
+    race = session.get(Race, race_id, with_for_update=True)
+    if race is None or not (race.params or {}).get("budget", {}).get("ensemble_s"):
+        return None
+    rows = session.execute(select(Job.id, Job.status, Job.trainer, Job.artifact, Job.result, Job.tenant_id)
+                           .where(Job.race_id == race_id)).all()
+    if any(r.trainer == jobs_service.ENSEMBLE_TRAINER for r in rows):
+        return None
+    if not rows or not all(states.is_terminal(r.status) for r in rows):
+        return None
+    if sum(_member_ok(r.status, r.trainer, r.artifact, r.result) for r in rows) < 2:
+        return None
+    params = race.params or {}
+    now = utcnow()
+    job = Job(
+        id=new_id(), created_at=now, updated_at=now, queued_at=now, tenant_id=race.tenant_id,
+        dataset_id=race.dataset_id, recommendation_id=race.recommendation_id, candidate=None, model="ensemble",
+        trainer=jobs_service.ENSEMBLE_TRAINER, params={"rounds": ENSEMBLE_ROUNDS}, baseline_spec=None,
+        seed=int(params.get("seed") or 0), time_budget_s=float(params["budget"]["ensemble_s"]), queue="cpu",
+        status=states.QUEUED, attempt=0, max_attempts=1, cancel_requested=False, history=[], race_id=race.id,
+    )
+    session.add(job)
+    session.flush()
+    return job
+
+
+def ensemble_members(*, session: Session, race_id: str, tenant_id: str) -> list[dict[str, Any]]:
+    """The race's entries an ensemble may combine: succeeded, same tenant, with stored predictions."""
+    from sqlalchemy import select
+
+    rows = session.execute(select(Job.id, Job.status, Job.trainer, Job.artifact, Job.result)
+                           .where(Job.race_id == race_id, Job.tenant_id == tenant_id)
+                           .order_by(Job.created_at, Job.id)).all()
+    return [{"job_id": r.id, "path": r.artifact["path"], "sha256": r.artifact["sha256"]}
+            for r in rows if _member_ok(r.status, r.trainer, r.artifact, r.result)]
+
+
 # -- reading ----------------------------------------------------------------------------------------
 def primary_metric(task: str, jobs: list[Job]) -> tuple[str, bool]:
-    """The test metric that orders the leaderboard and whether higher is better: rmse for regression;
-    roc_auc when every scored classifier has one, else balanced_accuracy (comparable across all)."""
+    """The validation metric that orders the leaderboard and whether higher is better: rmse for regression;
+    roc_auc when every scored classifier has one on validation, else balanced_accuracy (comparable across all)."""
     if task == "regression":
         return "rmse", False
-    scored = [_test(j) for j in jobs if j.status == states.SUCCEEDED and _test(j)]
+    scored = [_valid(j) for j in jobs if j.status == states.SUCCEEDED and _valid(j)]
     if scored and all(m.get("roc_auc") is not None for m in scored):
         return "roc_auc", True
     return "balanced_accuracy", True
 
 
-def _test(job: Job) -> dict[str, float | None]:
+def _split(job: Job, name: str) -> dict[str, float | None]:
     metrics = (job.result or {}).get("metrics") or {}
-    return dict(metrics.get("test") or {})
+    return dict(metrics.get(name) or {})
+
+
+def _test(job: Job) -> dict[str, float | None]:
+    return _split(job, "test")
+
+
+def _valid(job: Job) -> dict[str, float | None]:
+    """The validation scores a race selects on: the fold mean (kfold) or the holdout split."""
+    summary = (job.result or {}).get("validation") or {}
+    return dict(summary.get("mean") or _split(job, "validation"))
 
 
 def _seconds(start: datetime | None, end: datetime | None) -> float | None:
@@ -127,21 +302,30 @@ def _seconds(start: datetime | None, end: datetime | None) -> float | None:
 
 
 def _entry(job: Job, metric: str) -> RaceEntry:
-    score = _test(job).get(metric) if job.status == states.SUCCEEDED else None
+    ok = job.status == states.SUCCEEDED
+    result = job.result or {}
+    summary = result.get("validation") or {}
     reason = None
     if job.status in (states.FAILED, states.CANCELLED):
         reason = str((job.error or {}).get("message") or job.status)
+    method = summary.get("method") or ("holdout" if _split(job, "validation") else None)
     return RaceEntry(
         position=None, job_id=job.id, model=job.model, trainer=job.trainer,
         rank=job.candidate or None, is_baseline=job.candidate == 0,
+        is_ensemble=job.trainer == jobs_service.ENSEMBLE_TRAINER,
         status=job.status,  # type: ignore[arg-type]
-        score=score, metrics=(job.result or {}).get("metrics"), train_s=_seconds(job.started_at, job.finished_at),
+        score=_valid(job).get(metric) if ok else None,
+        score_sd=(summary.get("sd") or {}).get(metric) if ok else None,
+        validation=method if ok else None, folds=summary.get("k") if ok else None,
+        test_score=_test(job).get(metric) if ok else None,
+        partial=result.get("partial") if job.result else None,
+        metrics=result.get("metrics"), train_s=_seconds(job.started_at, job.finished_at),
         reason=reason,
     )
 
 
 def _order(entry: RaceEntry, higher_is_better: bool) -> tuple[Any, ...]:
-    # Scored first, best first; a tie goes to the better-ranked candidate, the baseline last.
+    # Scored first, best validation score first; a tie goes to the better-ranked candidate, the baseline last.
     rank = entry.rank if entry.rank is not None else 99
     if entry.score is None:
         return (1, 0.0, entry.status == "skipped", rank)
@@ -152,28 +336,51 @@ def _fmt(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.4g}"
 
 
+def _scored(e: RaceEntry) -> str:
+    """'0.95 ± 0.01 (5-fold), test 0.94' or '0.95 (holdout), test 0.94'."""
+    how = {"kfold": f"{e.folds}-fold", "ensemble": "its members' validation predictions"}.get(str(e.validation),
+                                                                                           "holdout")
+    sd = f" ± {_fmt(e.score_sd)}" if e.score_sd is not None else ""
+    return f"{_fmt(e.score)}{sd} ({how}), test {_fmt(e.test_score)}"
+
+
 def _verdict(board: list[RaceEntry], metric: str, finished: bool, n_ended: int, n_jobs: int) -> str:
     if not finished:
         return f"Running: {n_ended} of {n_jobs} jobs have ended; the leaderboard is final once all have."
+    singles = [e for e in board if not e.is_ensemble]
+    verdict = _single_verdict(singles, metric)
+    ensemble = next((e for e in board if e.is_ensemble and e.score is not None), None)
+    best = next((e for e in singles if e.score is not None), None)
+    if ensemble is not None and best is not None:
+        higher = (ensemble.score or 0) > (best.score or 0)
+        better = higher if metric != "rmse" else not higher and ensemble.score != best.score
+        verdict += (f" The ensemble of the entries scored {_scored(ensemble)}, "
+                    f"{'above' if better else 'not above'} the best single entry (its weights were chosen on "
+                    "those validation predictions, so its validation score is optimistic).")
+    return verdict
+
+
+def _single_verdict(board: list[RaceEntry], metric: str) -> str:
     scored = [e for e in board if e.score is not None]
     if not scored:
-        return f"No job produced a test {metric}, so the race cannot check the recommendation."
+        return f"No job produced a validation {metric}, so the race cannot check the recommendation."
     win = scored[0]
     first = next((e for e in board if e.rank == 1), None)
+    on = f"validation {metric}"
     if win.rank == 1:
         if len(scored) == 1:
-            return f"The advisor's first choice {win.model} was the only one scored (test {metric} {_fmt(win.score)})."
+            return f"The advisor's first choice {win.model} was the only one scored ({on} {_scored(win)})."
         runner_up = scored[1]
-        return (f"The advisor's first choice {win.model} won on test {metric} ({_fmt(win.score)}), ahead of "
-                f"{runner_up.model} ({_fmt(runner_up.score)}).")
+        return (f"The advisor's first choice {win.model} won on {on} ({_scored(win)}), ahead of "
+                f"{runner_up.model} ({_scored(runner_up)}).")
     who = f"The baseline {win.model}" if win.is_baseline else f"{win.model} (rank {win.rank})"
     if first is None:
-        return f"{who} won on test {metric} ({_fmt(win.score)}); the advisor's first choice was not raced."
+        return f"{who} won on {on} ({_scored(win)}); the advisor's first choice was not raced."
     if first.score is None:
-        return (f"{who} won on test {metric} ({_fmt(win.score)}): the advisor's first choice {first.model} "
+        return (f"{who} won on {on} ({_scored(win)}): the advisor's first choice {first.model} "
                 f"was {first.status}.")
-    return (f"{who} beat the advisor's first choice {first.model} on test {metric}: "
-            f"{_fmt(win.score)} vs {_fmt(first.score)}.")
+    return (f"{who} beat the advisor's first choice {first.model} on {on}: "
+            f"{_scored(win)} vs {_scored(first)}.")
 
 
 def to_read(race: Race, jobs: list[Job]) -> RaceRead:
@@ -189,12 +396,13 @@ def to_read(race: Race, jobs: list[Job]) -> RaceRead:
         e.position = i + 1
     n_ended = sum(states.is_terminal(j.status) for j in jobs)
     finished = n_ended == len(jobs)
-    scored = [e for e in board if e.score is not None]
+    scored = [e for e in board if e.score is not None and not e.is_ensemble]
     agrees = (scored[0].rank == 1) if finished and scored else None
     return RaceRead(
         id=race.id, created_at=race.created_at, dataset_id=race.dataset_id, recommendation_id=race.recommendation_id,
         status="finished" if finished else "running", params=params, job_ids=[j.id for j in jobs],
         primary_metric=metric, higher_is_better=higher, leaderboard=board, agrees_with_recommendation=agrees,
+        budget=RaceBudget.model_validate(params["budget"]) if params.get("budget") else None, selection=SELECTION,
         verdict=_verdict(board, metric, finished, n_ended, len(jobs)),
         links={"self": f"{PREFIX}/{race.id}", "dataset": f"/v1/datasets/{race.dataset_id}",
                **({"recommendation": f"/v1/recommendations/{race.recommendation_id}"}

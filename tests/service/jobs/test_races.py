@@ -4,6 +4,8 @@ the leaderboard's ordering and verdict on hand-made rows (skipped candidates, re
 from __future__ import annotations
 
 import io
+import time
+import zipfile
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
@@ -43,7 +45,8 @@ def _problem(response: Any, status: int) -> dict[str, Any]:
 
 
 def test_a_race_trains_top_k_and_the_baseline_then_ranks_them(client: TestClient, dataset_id: str) -> None:
-    response = client.post(f"/v1/datasets/{dataset_id}/race", json={"top_k": 2, "time_budget_s": 30})
+    started = time.monotonic()
+    response = client.post(f"/v1/datasets/{dataset_id}/race", json={"top_k": 2, "time_budget_s": 60})
     assert response.status_code == 202, response.text
     race = response.json()
     assert response.headers["location"] == f"/v1/races/{race['id']}" == race["links"]["self"]
@@ -53,11 +56,24 @@ def test_a_race_trains_top_k_and_the_baseline_then_ranks_them(client: TestClient
     assert sorted(e["rank"] or 0 for e in entries) == [0, 1, 2]
     assert [e["is_baseline"] for e in entries].count(True) == 1
     assert all(client.get(f"/v1/jobs/{j}").json()["race_id"] == race["id"] for j in race["job_ids"])
+    # One budget for the race, shared: one worker runs the 3 entries one after another, then the ensemble.
+    budget = race["budget"]
+    assert budget["source"] == "request" and budget["time_budget_s"] == 60 and budget["slots"] == 1
+    assert budget["ensemble_s"] == pytest.approx(5.0)  # 5% of 60 s is under the 5 s minimum
+    assert budget["entries"] == 3 and budget["per_entry_s"] == pytest.approx((60 * 0.9 - 5) / 3, abs=1e-3)
+    per_job = [client.get(f"/v1/jobs/{j}").json()["time_budget_s"] for j in race["job_ids"]]
+    assert sum(per_job) + budget["ensemble_s"] == pytest.approx(60 * races.USABLE_SHARE, abs=1e-2)
 
     done = wait_for(lambda: (r := client.get(response.headers["location"]).json())["status"] == "finished" and r,
                     timeout=240, interval=0.5)
+    assert time.monotonic() - started <= 60 * 1.1  # the race ends within its budget + 10%
     assert done["primary_metric"] == "roc_auc" and done["higher_is_better"] is True
     board = done["leaderboard"]
+    # The ensemble ran once the others ended: one more job of the race, scored like the others.
+    assert len(done["job_ids"]) == len(race["job_ids"]) + 1
+    ensemble = next(e for e in board if e["is_ensemble"])
+    assert ensemble["status"] == "succeeded" and ensemble["validation"] == "ensemble" and ensemble["test_score"]
+    assert "The ensemble of the entries scored" in done["verdict"]
     scores = [e["score"] for e in board if e["score"] is not None]
     assert scores == sorted(scores, reverse=True) and len(scores) >= 2
     assert [e["position"] for e in board if e["score"] is not None] == list(range(1, len(scores) + 1))
@@ -65,14 +81,39 @@ def test_a_race_trains_top_k_and_the_baseline_then_ranks_them(client: TestClient
     assert baseline["status"] == "succeeded" and baseline["model"] == "logistic_regression" and baseline["score"] > 0.9
     for e in board:
         assert e["status"] in ("succeeded", "skipped"), e
-        if e["status"] == "succeeded":
-            assert e["metrics"]["test"]["roc_auc"] == e["score"] and e["train_s"] > 0
+        if e["status"] == "succeeded" and not e["is_ensemble"]:
+            # Ordered on the 5-fold validation mean (569 rows: k-fold), the test score reported beside it.
+            assert e["validation"] == "kfold" and e["folds"] == 5 and e["score_sd"] > 0
+            assert e["metrics"]["validation"]["roc_auc"] == e["score"] and e["train_s"] > 0
+            assert e["metrics"]["test"]["roc_auc"] == e["test_score"]
     assert isinstance(done["agrees_with_recommendation"], bool)
-    assert done["agrees_with_recommendation"] == (board[0]["rank"] == 1)
-    assert done["verdict"].endswith(".") and board[0]["model"] in done["verdict"]
+    singles = [e for e in board if not e["is_ensemble"]]
+    assert done["agrees_with_recommendation"] == (singles[0]["rank"] == 1)
+    assert done["verdict"].endswith(".") and singles[0]["model"] in done["verdict"]
+    assert "validation roc_auc" in done["verdict"] and "5-fold" in done["verdict"]
     # The children are ordinary jobs.
     job = client.get(f"/v1/jobs/{done['job_ids'][0]}").json()
     assert job["status"] == "succeeded" and job["recommendation_id"] == done["recommendation_id"]
+    assert job["validation"]["method"] == "kfold" and job["validation"]["k"] == 5
+    assert set(job["validation"]["sd"]) == set(job["metrics"]["validation"])
+    # Every entry saw the same folds and test rows: same seed, same dataset.
+    files = [client.get(f"/v1/jobs/{e['job_id']}").json()["artifact"]["files"] for e in singles if e["job_id"]]
+    assert len({f["valid_index.npy"] for f in files}) == 1 and len({f["test_index.npy"] for f in files}) == 1
+    # The ensemble is a model like any other: it downloads and predicts.
+    ens_job = client.get(f"/v1/jobs/{ensemble['job_id']}").json()
+    assert ens_job["trainer"] == "ensemble" and ens_job["artifact"]["format"] == "ensemble-json"
+    download = client.get(f"/v1/jobs/{ensemble['job_id']}/model")
+    assert download.status_code == 200
+    with zipfile.ZipFile(io.BytesIO(download.content)) as zf:
+        names = set(zf.namelist())
+    assert "ensemble.json" in names and "member-0/manifest.json" in names
+    rows = breast_cancer().drop(columns="target").head(3).to_dict(orient="records")
+    predicted = client.post(f"/v1/jobs/{ensemble['job_id']}/predictions", json={"rows": rows})
+    assert predicted.status_code == 200, predicted.text
+    assert len(predicted.json()["predictions"]) == 3
+    # A direct request for an ensemble is refused: only a race makes one, from its own entries.
+    refused = client.post("/v1/jobs", json={"dataset_id": dataset_id, "spec": {"trainer": "ensemble"}})
+    assert refused.status_code == 422 and "built by a race" in refused.json()["detail"]
 
 
 def test_refusals(client: TestClient, dataset_id: str) -> None:
@@ -80,7 +121,7 @@ def test_refusals(client: TestClient, dataset_id: str) -> None:
     unknown = client.post(f"/v1/datasets/{dataset_id}/race", json={"recommendation_id": "nope"})
     assert "no recommendation" in _problem(unknown, 404)["detail"]
     assert _problem(client.get("/v1/races/nope"), 404)
-    _problem(client.post(f"/v1/datasets/{dataset_id}/race", json={"top_k": 6}), 422)
+    _problem(client.post(f"/v1/datasets/{dataset_id}/race", json={"top_k": 13}), 422)
 
     profile = {"modality": "tabular", "task": "binary", "n_rows": 1000, "n_features": 5}
     meta = client.post("/v1/datasets", json={"name": "described only", "profile": profile})
@@ -104,11 +145,17 @@ def test_refusals(client: TestClient, dataset_id: str) -> None:
     assert len(client.get("/v1/jobs").json()["items"]) == jobs_before
 
 
-def _job(candidate: int, model: str, status: str, metrics: dict[str, float] | None) -> Job:
+def _job(candidate: int, model: str, status: str, metrics: dict[str, float | None] | None,
+         test: dict[str, float | None] | None = None) -> Job:
+    """A finished child: ``metrics`` are its validation scores (5-fold means), ``test`` its test scores."""
     now = utcnow()
+    result = None
+    if metrics:
+        sd = {k: 0.01 for k in metrics}
+        result = {"metrics": {"validation": metrics, "test": test or metrics},
+                  "validation": {"method": "kfold", "k": 5, "mean": metrics, "sd": sd}}
     return Job(id=f"job-{candidate}", created_at=now, candidate=candidate, model=model, trainer=model,
-               status=status, started_at=now, finished_at=now + timedelta(seconds=2),
-               result={"metrics": {"test": metrics}} if metrics else None,
+               status=status, started_at=now, finished_at=now + timedelta(seconds=2), result=result,
                error={"message": "boom"} if status == "failed" else None)
 
 
@@ -138,3 +185,82 @@ def test_roc_auc_only_when_every_classifier_has_one_and_running_has_no_verdict()
     assert read.leaderboard[0].model == "a" and "first choice a won" in read.verdict
     running = races.to_read(_race("binary"), [*jobs, _job(2, "c", "running", None)])
     assert running.status == "running" and running.agrees_with_recommendation is None
+
+
+def test_the_leaderboard_selects_on_validation_not_on_the_test_split() -> None:
+    # b is best on test, a on validation: a wins, and the test scores are only shown.
+    jobs = [_job(1, "a", "succeeded", {"roc_auc": 0.90, "balanced_accuracy": 0.8}, {"roc_auc": 0.80}),
+            _job(2, "b", "succeeded", {"roc_auc": 0.85, "balanced_accuracy": 0.7}, {"roc_auc": 0.99}),
+            _job(0, "c", "succeeded", {"roc_auc": 0.70, "balanced_accuracy": 0.6}, {"roc_auc": 0.95})]
+    read = races.to_read(_race("binary"), jobs)
+    assert [e.model for e in read.leaderboard] == ["a", "b", "c"]
+    assert [e.test_score for e in read.leaderboard] == [0.80, 0.99, 0.95]
+    assert read.leaderboard[0].score == 0.90 and read.leaderboard[0].score_sd == 0.01
+    assert read.leaderboard[0].validation == "kfold" and read.leaderboard[0].folds == 5
+    assert "early-stopped on the validation split" in read.selection and "never used to select" in read.selection
+    assert read.agrees_with_recommendation is True
+    assert read.verdict.startswith("The advisor's first choice a won on validation roc_auc (0.9 ± 0.01 (5-fold)")
+    # The primary metric is decided from validation: one validation roc_auc missing → balanced_accuracy.
+    jobs[2] = _job(0, "c", "succeeded", {"roc_auc": None, "balanced_accuracy": 0.9}, {"roc_auc": 0.95})
+    read = races.to_read(_race("binary"), jobs)
+    assert read.primary_metric == "balanced_accuracy" and read.leaderboard[0].model == "c"
+    assert read.agrees_with_recommendation is False and "on validation balanced_accuracy" in read.verdict
+
+
+def test_jobs_from_before_the_validation_summary_fall_back_to_the_holdout_split() -> None:
+    now = utcnow()
+    old = Job(id="old", created_at=now, candidate=1, model="x", trainer="x", status="succeeded", started_at=now,
+              finished_at=now, result={"metrics": {"validation": {"rmse": 3.0}, "test": {"rmse": 1.0}}})
+    entry = races.to_read(_race("regression"), [old]).leaderboard[0]
+    assert (entry.score, entry.test_score, entry.validation, entry.folds) == (3.0, 1.0, "holdout", None)
+
+
+def test_budget_shares_fill_the_race_budget_and_no_more() -> None:
+    # One slot: entries run one after another and their budgets sum to the usable part of the race budget.
+    shares = races.share_budget(100.0, 4, 1)
+    assert sum(shares) == pytest.approx(100.0 * races.USABLE_SHARE) and len(shares) == 4
+    # Two slots, five entries: three waves; every lane (entries i, i + 2, ...) ends within the usable part.
+    shares = races.share_budget(100.0, 5, 2)
+    lanes = [sum(shares[i::2]) for i in range(2)]
+    assert max(lanes) == pytest.approx(100.0 * races.USABLE_SHARE) and shares[0] == pytest.approx(30.0)
+    # More slots than entries: each entry may use the whole usable part.
+    assert races.share_budget(100.0, 2, 8) == [pytest.approx(90.0)] * 2
+    # The ensemble's reserve comes off the top: entries and ensemble together fill the usable part.
+    shares = races.share_budget(100.0, 4, 1, reserved_s=races.ensemble_budget(100.0))
+    assert sum(shares) + races.ensemble_budget(100.0) == pytest.approx(90.0) and races.ensemble_budget(100.0) == 5.0
+    assert races.ensemble_budget(1000.0) == pytest.approx(50.0)
+
+
+def test_the_default_budget_grows_with_rows_columns_and_classes() -> None:
+    small, why = races.default_budget(208, 60, 2, cap_s=3600)
+    assert small == pytest.approx(60.1248, abs=1e-3) and "208 rows × 60 feature columns" in why
+    wide = races.default_budget(20_000, 16, 26, cap_s=3600)[0]
+    assert wide == pytest.approx(60 + 20_000 * 16 * 26 / 100_000)
+    assert small < races.default_budget(2_000, 60, 2, cap_s=3600)[0] < races.default_budget(2_000, 120, 2,
+                                                                                            cap_s=3600)[0]
+    assert races.default_budget(2_000, 60, 2, cap_s=3600)[0] < races.default_budget(2_000, 60, 10, cap_s=3600)[0]
+    capped, why = races.default_budget(10**7, 100, 50, cap_s=3600)
+    assert capped == 3600 and "capped" in why
+
+
+def test_a_tight_budget_trains_only_the_candidates_that_fit(client: TestClient, dataset_id: str) -> None:
+    # 20 s × 0.9 less the ensemble's 5 s, on one worker: two entries of 6.5 s; three would get 4.3 s each,
+    # under the 5 s minimum.
+    race = client.post(f"/v1/datasets/{dataset_id}/race", json={"top_k": 3, "time_budget_s": 20}).json()
+    assert race["budget"]["entries"] == 2 and race["budget"]["per_entry_s"] == pytest.approx(6.5)
+    assert race["budget"]["ensemble_s"] == pytest.approx(5.0)
+    over = [s for s in race["params"]["skipped"] if "race budget" in s["reason"]]
+    # Candidate 1 and the baseline run; every lower-ranked candidate is recorded as not trained.
+    assert over and [s["rank"] for s in over] == list(range(2, len(over) + 2))
+    assert len(race["job_ids"]) == 2
+    wait_for(lambda: client.get(f"/v1/races/{race['id']}").json()["status"] == "finished", timeout=120,
+             interval=0.5)
+
+
+def test_a_race_without_a_budget_states_its_default(client: TestClient, dataset_id: str) -> None:
+    race = client.post(f"/v1/datasets/{dataset_id}/race", json={"top_k": 1}).json()
+    budget = race["budget"]
+    assert budget["source"] == "default" and budget["time_budget_s"] == pytest.approx(60 + 569 * 30 / 100_000, abs=1e-3)
+    assert "569 rows × 30 feature columns" in budget["reason"]
+    wait_for(lambda: client.get(f"/v1/races/{race['id']}").json()["status"] == "finished", timeout=120,
+             interval=0.5)

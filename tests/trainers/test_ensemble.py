@@ -1,0 +1,81 @@
+"""The ensemble entry: greedy selection with replacement over stored validation predictions, a self-contained
+artifact that loads (verified) and predicts like any model."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from _fixtures_classical import mixed_frame, small_params
+
+from trainers.artifacts import ArtifactError, load_artifact
+from trainers.ensemble import ENSEMBLE_FILE, Member, fit_ensemble, greedy_selection
+from trainers.metrics import evaluate
+from trainers.run import fit_and_evaluate
+from trainers.spec import Task, TrainResult, TrainSpec
+
+
+def _member(trainer: str, task: Task, out: Path) -> TrainResult:
+    spec = TrainSpec(trainer=trainer, params=small_params(trainer, task), seed=1)
+    return fit_and_evaluate(spec, mixed_frame(task), "label", task, None, None, out)
+
+
+def test_greedy_selection_picks_with_replacement_and_never_loses_to_the_best_member() -> None:
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 300)
+    good = np.column_stack([1 - (0.7 * y + 0.15), 0.7 * y + 0.15])
+    noisy = np.clip(good + rng.normal(0, 0.3, good.shape), 0.01, 0.99)
+    noisy /= noisy.sum(axis=1, keepdims=True)
+    useless = np.full_like(good, 0.5)
+    weights, path = greedy_selection([useless, noisy, good], y, "binary", rounds=10)
+    assert weights.sum() == pytest.approx(1.0) and weights[2] == weights.max() and weights[0] == 0
+    best_single = min(evaluate("binary", y, p)[0]["log_loss"] for p in (useless, noisy, good))
+    assert path[0] == pytest.approx(best_single) and path[-1] <= path[0] + 1e-12
+    assert len(path) == 10
+
+
+@pytest.mark.parametrize("task", ["multiclass", "regression"])
+def test_an_ensemble_is_a_verified_artifact_that_predicts(task: Task, tmp_path: Path) -> None:
+    trainers = ["xgboost", "sklearn_logistic"] if task != "regression" else ["xgboost", "sklearn_ridge"]
+    runs = [_member(t, task, tmp_path / t) for t in trainers]
+    members = [Member(t, Path(r.artifact.directory), r.artifact.sha256) for t, r in zip(trainers, runs, strict=True)]
+    spec = TrainSpec(trainer="ensemble", params={"rounds": 10}, seed=1)
+    result = fit_ensemble(spec, mixed_frame(task), "label", task, None, members, tmp_path / "ens")
+    assert result.trainer == "ensemble" and result.validation is not None
+    assert result.validation.method == "ensemble" and "optimistic" in (result.validation.note or "")
+    doc = json.loads((tmp_path / "ens" / ENSEMBLE_FILE).read_text())
+    assert [m["job_id"] for m in doc["members"]] == trainers
+    assert [m["sha256"] for m in doc["members"]] == [r.artifact.sha256 for r in runs]
+    assert sum(m["weight"] for m in doc["members"]) == pytest.approx(1.0)
+    # Loads through the generic path (manifest verified), predicts raw rows as the stored test predictions say.
+    model = load_artifact(tmp_path / "ens", expected_sha256=result.artifact.sha256)
+    frame = mixed_frame(task)
+    test_index = np.load(tmp_path / "ens" / "test_index.npy", allow_pickle=False)
+    out = model.predict_output(frame.drop(columns="label").iloc[test_index])
+    assert np.allclose(out, np.load(tmp_path / "ens" / "test_pred.npy", allow_pickle=False), atol=1e-4)
+    # The ensemble is never worse on validation loss than its best member (it may pick that member alone).
+    loss = "log_loss" if task != "regression" else "rmse"
+    pooled = []
+    for r in runs:
+        d = Path(r.artifact.directory)
+        y = np.load(d / "valid_target.npy", allow_pickle=False)
+        pooled.append(evaluate(task, y, np.load(d / "valid_pred.npy", allow_pickle=False).astype(np.float64))[0][loss])
+    assert result.metrics["validation"][loss] <= min(pooled) + 1e-6
+    # A member's copy that changed is refused at load.
+    (tmp_path / "ens" / "member-0" / "schema.json").write_text("{}")
+    with pytest.raises(ArtifactError):
+        load_artifact(tmp_path / "ens", expected_sha256=result.artifact.sha256)
+
+
+def test_an_ensemble_needs_two_usable_members(tmp_path: Path) -> None:
+    run = _member("xgboost", "binary", tmp_path / "a")
+    members = [
+        Member("a", Path(run.artifact.directory), run.artifact.sha256),
+        Member("b", Path(run.artifact.directory), "0" * 64),
+    ]  # wrong digest: left out
+    with pytest.raises(ValueError, match="two members"):
+        fit_ensemble(
+            TrainSpec(trainer="ensemble"), mixed_frame("binary"), "label", "binary", None, members, tmp_path / "ens"
+        )

@@ -1,0 +1,158 @@
+"""Honest validation in a training run: k-fold on small data, holdout above the cut-off or when the budget
+cannot hold the folds; the same folds for every run with the same seed; the stored predictions."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+import pytest
+from _fixtures_classical import mixed_frame, real_frame, small_params
+
+import trainers.run as run_module
+import trainers.splits as splits
+from trainers.artifacts import load_artifact, read_manifest
+from trainers.callbacks import Callbacks
+from trainers.metrics import evaluate
+from trainers.preprocess import prepare_frame
+from trainers.run import PREDICTION_FILES, fit_and_evaluate
+from trainers.spec import Task, TrainResult, TrainSpec
+
+
+def _run(trainer: str, task: Task, out: Path, frame_task: str = "mixed", seed: int = 0, **spec: object) -> TrainResult:
+    frame = mixed_frame(task) if frame_task == "mixed" else real_frame(task)
+    target = "label" if frame_task == "mixed" else "target"
+    train_spec = TrainSpec(trainer=trainer, params=small_params(trainer, task), seed=seed, **spec)  # type: ignore[arg-type]
+    return fit_and_evaluate(train_spec, frame, target, task, None, None, out)
+
+
+def _load(result: TrainResult, role: str) -> np.ndarray:
+    return np.load(Path(result.artifact.directory) / PREDICTION_FILES[role], allow_pickle=False)
+
+
+def test_kfold_up_to_the_cut_off_and_holdout_above() -> None:
+    assert splits.use_kfold(splits.CV_MAX_ROWS) and not splits.use_kfold(splits.CV_MAX_ROWS + 1)
+    assert splits.CV_FOLDS == 5
+
+
+def test_a_small_table_is_cross_validated(tmp_path: Path) -> None:
+    result = _run("xgboost", "multiclass", tmp_path)
+    v = result.validation
+    assert v is not None and v.method == "kfold" and v.k == 5 and len(v.folds) == 5 and v.note is None
+    non_test = result.split.train_size + result.split.validation_size
+    assert v.n_rows == non_test
+    for name in ("accuracy", "balanced_accuracy", "log_loss"):
+        values = np.array([f[name] for f in v.folds])
+        assert v.mean[name] == pytest.approx(values.mean()) and v.sd[name] == pytest.approx(values.std(ddof=1))
+        assert v.sd[name] > 0
+    # The job's validation metrics are the fold means: what a race selects on.
+    assert result.metrics["validation"] == v.mean
+    assert v.served_model.startswith("the fit on the train split")
+
+
+def test_above_the_cut_off_the_holdout_split_validates(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(splits, "CV_MAX_ROWS", 100)  # 400 rows: 340 non-test rows, above it
+    result = _run("sklearn_logistic", "binary", tmp_path)
+    v = result.validation
+    assert v is not None and v.method == "holdout" and v.k is None and v.folds == []
+    assert v.n_rows == result.split.validation_size and "above the k-fold cut-off" in (v.note or "")
+    assert all(sd is None for sd in v.sd.values())
+    assert _load(result, "valid_pred").shape == (result.split.validation_size, 2)
+
+
+def test_the_stored_predictions_load_without_pickle_and_have_the_right_shapes(tmp_path: Path) -> None:
+    for task, n_out in (("multiclass", 3), ("regression", None)):
+        result = _run("lightgbm", task, tmp_path / task)
+        manifest = read_manifest(Path(result.artifact.directory), expected_sha256=result.artifact.sha256)
+        assert set(PREDICTION_FILES.values()) <= set(manifest.files)
+        n_valid, n_test = result.validation.n_rows, result.split.test_size  # type: ignore[union-attr]
+
+        def shape(n: int, n_out: int | None = n_out) -> tuple[int, ...]:
+            return (n, n_out) if n_out else (n,)
+
+        assert _load(result, "valid_pred").shape == shape(n_valid) and _load(result, "valid_pred").dtype == np.float32
+        assert _load(result, "test_pred").shape == shape(n_test)
+        assert _load(result, "valid_index").shape == (n_valid,) and _load(result, "valid_index").dtype == np.int64
+        assert _load(result, "test_index").shape == (n_test,)
+        target_dtype = np.float64 if task == "regression" else np.int64
+        assert _load(result, "valid_target").dtype == target_dtype and _load(result, "test_target").shape == (n_test,)
+        if n_out:
+            assert np.allclose(_load(result, "valid_pred").sum(axis=1), 1.0, atol=1e-5)
+        # A stored file that changed is caught before the model loads.
+        (Path(result.artifact.directory) / "test_pred.npy").write_bytes(b"tampered")
+        with pytest.raises(Exception, match="SHA-256"):
+            load_artifact(result.artifact.directory, expected_sha256=result.artifact.sha256)
+
+
+def test_out_of_fold_rows_cover_the_non_test_rows_and_the_test_split_is_only_reported(tmp_path: Path) -> None:
+    result = _run("sklearn_logistic", "binary", tmp_path, frame_task="real")
+    frame = real_frame("binary")
+    _, y, _ = prepare_frame(frame, "target", None, "binary")
+    valid_index, test_index = _load(result, "valid_index"), _load(result, "test_index")
+    assert np.array_equal(np.sort(np.concatenate([valid_index, test_index])), np.arange(len(y)))
+    assert np.intersect1d(valid_index, test_index).size == 0
+    assert np.array_equal(_load(result, "valid_target"), y[valid_index])
+    assert np.array_equal(_load(result, "test_target"), y[test_index])
+    # The test score is the saved model's, on exactly the stored test rows.
+    model = load_artifact(result.artifact.directory, expected_sha256=result.artifact.sha256)
+    test_out = model.predict_output(frame.drop(columns="target").iloc[test_index])
+    assert np.allclose(test_out, _load(result, "test_pred"), atol=1e-6)
+    assert result.metrics["test"]["roc_auc"] == pytest.approx(evaluate("binary", y[test_index], test_out)[0]["roc_auc"])
+    # The out-of-fold predictions are fold models' (not the saved model's): their pooled score differs.
+    oof_auc = evaluate("binary", y[valid_index], _load(result, "valid_pred").astype(np.float64))[0]["roc_auc"]
+    assert oof_auc is not None and 0.9 < oof_auc <= 1.0
+
+
+def test_every_run_with_the_same_seed_sees_the_same_folds_and_test_rows(tmp_path: Path) -> None:
+    frame = mixed_frame("multiclass")
+    _, y, _ = prepare_frame(frame, "label", None, "multiclass")
+    rows = np.arange(50, len(y))
+    a, b = splits.kfold_rows(y, "multiclass", rows, seed=3), splits.kfold_rows(y, "multiclass", rows, seed=3)
+    assert all(np.array_equal(x, z) for x, z in zip(a.validation, b.validation, strict=True))
+    assert a.stratified and a.k == 5
+    assert np.array_equal(np.sort(np.concatenate(a.validation)), rows)
+    other = splits.kfold_rows(y, "multiclass", rows, seed=4)
+    assert not all(np.array_equal(x, z) for x, z in zip(a.validation, other.validation, strict=True))
+    # Two entries of a race (different trainers, same seed): the same out-of-fold and test rows.
+    xgb = _run("xgboost", "multiclass", tmp_path / "xgb", seed=3)
+    lin = _run("sklearn_logistic", "multiclass", tmp_path / "lin", seed=3)
+    for role in ("valid_index", "test_index", "valid_target"):
+        assert np.array_equal(_load(xgb, role), _load(lin, role))
+    assert xgb.validation.folds != lin.validation.folds  # type: ignore[union-attr]
+
+
+def test_a_budget_that_cannot_hold_the_folds_falls_back_to_holdout(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(run_module, "FOLD_TIME_MARGIN", 1e9)  # no budget can hold folds this slow
+    result = _run("xgboost", "binary", tmp_path, time_budget_s=600)
+    v = result.validation
+    assert v is not None and v.method == "holdout" and "cannot hold 5 folds" in (v.note or "")
+    # Without a budget the same run is cross-validated.
+    assert _run("xgboost", "binary", tmp_path / "free").validation.method == "kfold"  # type: ignore[union-attr]
+
+
+class _CancelAfterFirstFit(Callbacks):
+    """Asks to stop once the saved model's fit has ended (i.e. during the folds)."""
+
+    def __init__(self) -> None:
+        self.ended = False
+
+    def on_round(self, round: int, metrics: Mapping[str, float]) -> None:
+        return None
+
+    def on_end(self) -> None:
+        self.ended = True
+
+    def should_stop(self) -> bool:
+        return self.ended
+
+
+def test_a_stop_request_during_the_folds_keeps_the_saved_model_and_validates_on_holdout(tmp_path: Path) -> None:
+    spec = TrainSpec(trainer="xgboost", params=small_params("xgboost", "binary"))
+    result = fit_and_evaluate(spec, mixed_frame("binary"), "label", "binary", None, _CancelAfterFirstFit(), tmp_path)
+    v = result.validation
+    assert not result.partial and v is not None and v.method == "holdout"
+    assert "fold 1 of 5" in (v.note or "")
+    assert _load(result, "valid_index").shape == (result.split.validation_size,)
