@@ -20,8 +20,13 @@ def check_objective(params: Mapping[str, Any], task: Task, objectives: Mapping[s
         raise TrainerParamError("num_class", f"only applies to multiclass, not {task}")
 
 
-def base_params(params: Mapping[str, Any], keys: Iterable[str], task: Task, n_classes: int | None,
-                objectives: Mapping[str, tuple[str, ...]]) -> dict[str, Any]:
+def base_params(
+    params: Mapping[str, Any],
+    keys: Iterable[str],
+    task: Task,
+    n_classes: int | None,
+    objectives: Mapping[str, tuple[str, ...]],
+) -> dict[str, Any]:
     """The library's parameters given (``None`` left out), the task's default objective, and ``num_class``
     from the data (a different one given is refused)."""
     p = {k: params[k] for k in keys if params.get(k) is not None}
