@@ -27,7 +27,7 @@ from trainers.artifacts import skops_dump, skops_load
 from trainers.base import Trainer, TrainerParamError
 from trainers.callbacks import Callbacks, TrainingStopped
 from trainers.metrics import evaluate
-from trainers.spec import CurveSet, FeatureSchema, TrainData
+from trainers.spec import CurveSet, FeatureSchema, Task, TrainData
 
 # Accepted spellings of the advisor's ``scaling`` and ``imputation`` choices.
 SCALERS: dict[str, type | None] = {
@@ -132,6 +132,16 @@ class SklearnPipelineTrainer(Trainer):
     DEFAULT_SCALING: ClassVar[str] = "standard"
     TRUSTED_TYPES: ClassVar[frozenset[str]] = frozenset()
     MODEL_KIND: ClassVar[str] = "linear models"  # how refusals name the model
+    # Predict on one thread: a forest sums its trees' outputs from several threads in whatever order they
+    # finish, which changes the last bit of a prediction from one call to the next.
+    PREDICT_SERIAL: ClassVar[bool] = False
+
+    @classmethod
+    def check_params(cls, params: Mapping[str, Any], task: Task) -> None:
+        """Also refuse an ``imputation`` or ``scaling`` the pipeline cannot apply, before any data is read."""
+        super().check_params(params, task)
+        imputation(params, cls.MODEL_KIND)
+        scaler(params, cls.DEFAULT_SCALING)
 
     def _estimator(self, schema: FeatureSchema) -> BaseEstimator:
         raise NotImplementedError
@@ -170,6 +180,8 @@ class SklearnPipelineTrainer(Trainer):
         pipe = self._pipeline(schema)
         with threadpool_limits(limits=self.n_threads):
             pipe.fit(matrix(train.X, schema), train.y)
+        if self.PREDICT_SERIAL:
+            pipe.set_params(model__n_jobs=1)
         self.model_ = pipe
         self.n_rounds_ = 1
         self.best_iteration_ = 0
@@ -215,6 +227,8 @@ class SklearnPipelineTrainer(Trainer):
 
     def _load_model(self, directory: Path) -> None:
         self.model_ = skops_load(directory / self.MODEL_FILE, extra_trusted=self.TRUSTED_TYPES)
+        if self.PREDICT_SERIAL:
+            return
         # The model's thread count is this process's, not the one it was trained with.
         jobs = {k: self.n_threads for k in self.model_.get_params() if k.startswith("model__") and k.endswith("n_jobs")}
         if jobs:

@@ -3,7 +3,8 @@
 Both are the shared Pipeline of :mod:`trainers.classical.sklearn_common` without a scaler (trees split on
 thresholds, so scale changes nothing): numeric columns → median imputation + missing-value indicators;
 categorical columns → one-hot over the training levels → the forest. Trees are grown in parallel on
-``n_threads`` cores (``n_jobs``) and seeded with ``seed``, so a fit is reproducible. Hyperparameters use
+``n_threads`` cores (``n_jobs``) and seeded with ``seed``, so a fit is reproducible; predictions run on one
+thread so that they are identical bit for bit however many threads the predicting process has. Hyperparameters use
 scikit-learn's own names; the advisor's ``class_weight`` choice applies to classifiers only.
 """
 
@@ -64,6 +65,7 @@ class _Forest(SklearnPipelineTrainer):
     PARAMS = FOREST_PARAMS
     DEFAULT_SCALING = "none"
     MODEL_KIND = "scikit-learn forests"
+    PREDICT_SERIAL = True  # trees are grown on n_threads; predictions summed in one order, bit for bit
     # Fitted trees are sklearn.tree._tree.Tree objects, which skops rebuilds from plain arrays.
     TRUSTED_TYPES: ClassVar[frozenset[str]] = frozenset({"sklearn.tree._tree.Tree"})
     CLASSIFIER: ClassVar[type]
