@@ -73,13 +73,18 @@ class ForestMaxFeatures(Rule):
 
 
 class ForestMinLeaf(Rule):
-    """Leaves of one row (full trees, the library default); at least 5 rows per leaf on large data (§13)."""
+    """Leaves of one row for classification, five for regression (Breiman's reference defaults); at least 5 rows
+    per leaf on large data (§13)."""
 
     SHARED = True
     ID = "forest.min_samples_leaf"
     SECTION = "§6"
     DECIDES = "min_samples_leaf"
-    CONDITIONS = {"n_rows_lt": t.FOREST_LARGE_ROWS, "below": 1, "at_or_above": t.FOREST_MIN_SAMPLES_LEAF_LARGE}
+    CONDITIONS = {
+        "n_rows_lt": t.FOREST_LARGE_ROWS,
+        "below": {"classification": 1, "regression": t.FOREST_MIN_SAMPLES_LEAF_REGRESSION},
+        "at_or_above": t.FOREST_MIN_SAMPLES_LEAF_LARGE,
+    }
     EXTRAPOLATED = True
 
     def decide(self, ctx: Context) -> Decision:
@@ -91,10 +96,18 @@ class ForestMinLeaf(Rule):
                 f"At least {m} rows per leaf on {n:,} rows: about {m}× fewer nodes per tree keeps "
                 "the model in memory (§13) and smooths the leaves (cf. §6 'reduce model size').",
             )
+        if not ctx.is_classification:
+            m = t.FOREST_MIN_SAMPLES_LEAF_REGRESSION
+            return self.make(
+                m,
+                f"Leaves of at least {m} rows for regression, the reference random forest's default: "
+                "a leaf's mean of one noisy target overfits (cf. §6); on the dev set's noisy regression "
+                "tables it kept the forests from scoring below the mean (common practice).",
+            )
         return self.make(
             1,
-            "Grow full trees (one row per leaf), scikit-learn's default: a forest controls "
-            "variance by averaging, not by pruning (common practice).",
+            "Grow full trees (one row per leaf), the reference default for classification: a "
+            "forest controls variance by averaging, not by pruning (common practice).",
         )
 
 
