@@ -101,6 +101,15 @@ def _dl_options(ctx: Context) -> list[tuple[Arch, bool, str]]:
             ("transformer", False, "Transformer encoder: attention and parallel processing (§1)")]
 
 
+def order_pool(pool: ClassicalPool, profile: DatasetProfile) -> ClassicalPool:
+    """The classical pool in the order candidates are ranked: today the pool's default order, unchanged.
+
+    The one seam for an evidence-based ordering (a learned portfolio): return ``pool.reordered(models, reason)``
+    — the same models in another order, with the reason the ``family.ranking`` decision will show.
+    """
+    return pool
+
+
 def _candidate(ctx: Context, rank: int, model: str, family: str, summary: str, shared: dict[int, Decision | None],
                arch: Arch | None = None, use_transfer: bool = False) -> tuple[Candidate, Context]:
     c = Context(profile=ctx.profile, constraints=ctx.constraints, family=family, arch=arch,
@@ -124,7 +133,7 @@ def recommend(profile: DatasetProfile, constraints: Constraints | None = None) -
 
     options: list[tuple[str, str, Arch | None, bool, str]] = []
     dl = [("deep_learning", a, a, tr, s) for a, tr, s in _dl_options(ctx)]
-    pool = classical_pool(ctx.profile)
+    pool = order_pool(classical_pool(ctx.profile), ctx.profile)
     cl = [("classical", e.model, None, False, e.summary) for e in pool.entries]
     if fam == "deep_learning":
         options_raw = dl

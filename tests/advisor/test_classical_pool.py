@@ -226,3 +226,16 @@ def test_a_reordering_is_a_permutation_of_the_same_pool() -> None:
     for bad in (["svm", *pool.models[1:]], pool.models[:-1], [*pool.models, "knn"]):
         with pytest.raises(ValueError, match="exactly"):
             pool.reordered(bad, "no")
+
+
+def test_the_ordering_seam_decides_the_candidate_order(monkeypatch: pytest.MonkeyPatch) -> None:
+    from advisor import engine
+
+    def learned(pool: ClassicalPool, profile: DatasetProfile) -> ClassicalPool:
+        return pool.reordered(list(reversed(pool.models)), f"Learned order for {profile.n_rows:,} rows.")
+
+    monkeypatch.setattr(engine, "order_pool", learned)
+    rec = recommend(_profile(3_000))
+    assert [c.model for c in rec.candidates] == ["knn", "svm", "extra_trees", "random_forest", "xgboost", "lightgbm"]
+    ranking = next(d for d in rec.decisions if d.rule_id == "family.ranking")
+    assert "Learned order for 3,000 rows." in ranking.reason and "LightGBM and XGBoost first" not in ranking.reason

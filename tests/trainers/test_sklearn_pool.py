@@ -239,3 +239,23 @@ def test_advisor_params_for_the_new_candidates_train_on_real_regression_data(tmp
     assert set(scores) == {"random_forest", "extra_trees", "svm", "knn"}
     # Untuned peers: linear 0.84, random forest 0.91, LightGBM 0.92 on this table (R² on their own split).
     assert all(r2 > 0.75 for r2 in scores.values()), scores
+
+
+@pytest.mark.parametrize("n_rows", [60, 600, 3_000, 12_000, 250_000])
+@pytest.mark.parametrize(
+    "kw",
+    [
+        {"task": "binary"},
+        {"task": "binary", "minority_share": 0.03},
+        {"task": "multiclass", "n_classes": 4},
+        {"task": "regression", "target_outlier_share": 0.2},
+    ],
+)
+def test_every_recommended_value_is_accepted_by_its_trainer(n_rows: int, kw: dict[str, Any]) -> None:
+    from advisor import DatasetProfile, recommend
+
+    rec = recommend(DatasetProfile(modality="tabular", n_rows=n_rows, n_features=9, missing_share=0.1, **kw))
+    for cand in [*rec.candidates, rec.baseline]:
+        cls = get_trainer(cand.trainer)
+        cls.check(kw["task"])
+        cls.check_params(cand.params(), kw["task"])
