@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict
 
 from advisor import policy
 from advisor import tables as t
+from advisor.pool import ClassicalPool, classical_pool
 from advisor.profile import Constraints, DatasetProfile
 from advisor.recommendation import Candidate, ChecklistItem, Decision, Recommendation, build
 from advisor.rules.base import Arch, Context, Rule
@@ -15,8 +16,14 @@ from advisor.rules.base import Arch, Context, Rule
 TRAINERS = {
     "mlp": "torch_mlp", "cnn": "torch_cnn", "lstm": "torch_lstm", "transformer": "torch_transformer",
     "xgboost": "xgboost", "lightgbm": "lightgbm",
+    "random_forest": "sklearn_random_forest", "extra_trees": "sklearn_extra_trees",
+    "knn": "sklearn_knn", "svm": "sklearn_svm",
     "logistic_regression": "sklearn_logistic", "ridge_regression": "sklearn_ridge",
 }
+# Why the baseline is the only linear model: it is what the peer figures call "linear" (standardized, untuned).
+_LINEAR_NOTE = ("A {base} baseline is always trained beside them and ranked with them in a race (Pro tip 6); it is "
+                "the untuned standardized linear model that was best on 20 of the 61 peer datasets, so no second "
+                "linear model takes a ranked place.")
 
 
 class RuleInfo(BaseModel):
@@ -94,12 +101,13 @@ def _dl_options(ctx: Context) -> list[tuple[Arch, bool, str]]:
             ("transformer", False, "Transformer encoder: attention and parallel processing (§1)")]
 
 
-def _classical_options(ctx: Context) -> list[tuple[str, str]]:
-    xgb = ("xgboost", "XGBoost with histogram trees (§9 'Classical ML (XGBoost/LightGBM)')")
-    lgb = ("lightgbm", "LightGBM with leaf-wise histogram trees (§9)")
-    if ctx.profile.n_rows >= t.LIGHTGBM_FIRST_MIN_ROWS:
-        return [lgb, xgb]
-    return [xgb, lgb]
+def order_pool(pool: ClassicalPool, profile: DatasetProfile) -> ClassicalPool:
+    """The classical pool in the order candidates are ranked: today the pool's default order, unchanged.
+
+    The one seam for an evidence-based ordering (a learned portfolio): return ``pool.reordered(models, reason)``
+    — the same models in another order, with the reason the ``family.ranking`` decision will show.
+    """
+    return pool
 
 
 def _candidate(ctx: Context, rank: int, model: str, family: str, summary: str, shared: dict[int, Decision | None],
@@ -125,7 +133,8 @@ def recommend(profile: DatasetProfile, constraints: Constraints | None = None) -
 
     options: list[tuple[str, str, Arch | None, bool, str]] = []
     dl = [("deep_learning", a, a, tr, s) for a, tr, s in _dl_options(ctx)]
-    cl = [("classical", m, None, False, s) for m, s in _classical_options(ctx)]
+    pool = order_pool(classical_pool(ctx.profile), ctx.profile)
+    cl = [("classical", e.model, None, False, e.summary) for e in pool.entries]
     if fam == "deep_learning":
         options_raw = dl
     elif fam == "classical":
@@ -153,9 +162,8 @@ def recommend(profile: DatasetProfile, constraints: Constraints | None = None) -
         key="ranking", value=[c.model + ("+transfer" if c.choices["transfer"].value.get("strategy", "none") != "none"
                                          else "") if "transfer" in c.choices else c.model for c in candidates],
         rule_id="family.ranking", section="§9",
-        reason=("Candidates in the order the §9 verdict gives; a "
-                f"{base_model.replace('_', ' ')} baseline is always trained beside them (Pro tip 6)."),
-        assumed=False, extrapolated=False)
+        reason=_ranking_reason(ctx, fam, dl_first, pool, base_model),
+        assumed=False, extrapolated=fam != "deep_learning")  # the classical order rests on evidence, not §9
     decisions.append(ranking)
 
     assert top_ctx is not None
@@ -167,6 +175,21 @@ def recommend(profile: DatasetProfile, constraints: Constraints | None = None) -
         assumptions=assumptions, decisions=decisions, candidates=candidates, baseline=baseline,
         checklist=checklist, warnings=warnings,
     )
+
+
+def _ranking_reason(ctx: Context, fam: str, dl_first: bool, pool: ClassicalPool, base_model: str) -> str:
+    """Why the candidates stand in this order: the §9 verdict between families, the pool's order within."""
+    note = _LINEAR_NOTE.format(base=base_model.replace("_", " "))
+    dl = (f"deep learning for {ctx.profile.modality} data (§9 Q1)" if fam == "deep_learning"
+          else "deep learning (§9 verdict: " + ("ample compute and state of the art asked)" if dl_first
+                                                else "second, classical ML is faster)"))
+    if fam == "deep_learning":
+        return f"Only {dl}. {note}"
+    classical = f"Classical models: {pool.order_reason}"
+    if fam == "classical":
+        return f"{classical} {note}"
+    first = "Deep learning first, then classical ML" if dl_first else "Classical ML first, then deep learning"
+    return f"{first} (§9 verdict for {ctx.profile.modality} data). {classical} {note}"
 
 
 def _checklist_item(rule: Rule, ctx: Context) -> ChecklistItem:
@@ -216,7 +239,19 @@ def rules_catalog() -> list[RuleInfo]:
     for r in policy.CHECKLIST:
         add(r, "checklist")
     seen["family.ranking"] = RuleInfo(
-        id="family.ranking", section="§9", decides="ranking", conditions={"order": "per family.verdict"},
-        description="Order candidates as the §9 verdict says; the baseline is always added (Pro tip 6).",
-        extrapolated=False, stage="family")
+        id="family.ranking", section="§9", decides="ranking",
+        conditions={
+            "families": "per family.verdict",
+            f"classical, n_rows < {t.FOREST_FIRST_MAX_ROWS}": ["random_forest", "extra_trees", "lightgbm", "xgboost"],
+            f"classical, n_rows >= {t.FOREST_FIRST_MAX_ROWS}": ["lightgbm", "xgboost", "random_forest",
+                                                               "extra_trees"],
+            "then": ["svm", "knn"],
+            "svm": {"n_rows_lt": t.SVM_MAX_ROWS},
+            "knn": {"n_rows_lt": t.KNN_MAX_ROWS},
+            "baseline": "logistic_regression (classification) | ridge_regression (regression), always",
+        },
+        description=("Order candidates as the §9 verdict says, classical ones by the pool's size rules (forests "
+                     "first on small data, boosting first otherwise; SVM and k-NN last, on small data only); the "
+                     "baseline is always added (Pro tip 6)."),
+        extrapolated=True, stage="family")
     return list(seen.values())

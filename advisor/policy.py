@@ -21,6 +21,8 @@ from advisor.rules import (
     classical,
     data_prep,
     family,
+    forests,
+    kernels,
     normalization,
     optimizer,
     output_loss,
@@ -122,6 +124,38 @@ LIGHTGBM: tuple[Chain, ...] = (
     _chain("scaling", data_prep.ScaleNative),
 )
 
+_FOREST_COMMON = (
+    _chain("n_estimators", forests.ForestTrees),
+    _chain("max_features", forests.ForestMaxFeatures),
+    _chain("min_samples_leaf", forests.ForestMinLeaf),
+    _chain("max_depth", forests.ForestMaxDepth),
+    _chain("class_weight", forests.ForestClassWeight),
+    _chain("input_features", classical.BaselineInputs),
+    *_DATA_PREP,
+    _chain("scaling", data_prep.ScaleNative),
+)
+
+RANDOM_FOREST: tuple[Chain, ...] = _FOREST_COMMON
+EXTRA_TREES: tuple[Chain, ...] = _FOREST_COMMON
+
+KNN: tuple[Chain, ...] = (
+    _chain("n_neighbors", kernels.KnnNeighbors),
+    _chain("weights", kernels.KnnWeights),
+    _chain("input_features", classical.BaselineInputs),
+    *_DATA_PREP,
+    _chain("scaling", kernels.ScaleForDistances),
+)
+
+SVM: tuple[Chain, ...] = (
+    _chain("C", kernels.SvmC),
+    _chain("gamma", kernels.SvmGamma),
+    _chain("epsilon", kernels.SvmEpsilon),
+    _chain("class_weight", kernels.SvmClassWeight),
+    _chain("input_features", classical.BaselineInputs),
+    *_DATA_PREP,
+    _chain("scaling", kernels.ScaleForDistances),
+)
+
 LOGISTIC_BASELINE: tuple[Chain, ...] = (
     _chain("C", classical.BaselineC),
     _chain("penalty", classical.BaselinePenalty),
@@ -149,6 +183,10 @@ CANDIDATE_CHAINS: dict[str, tuple[Chain, ...]] = {
     "deep_learning": DEEP_LEARNING,
     "xgboost": XGBOOST,
     "lightgbm": LIGHTGBM,
+    "random_forest": RANDOM_FOREST,
+    "extra_trees": EXTRA_TREES,
+    "knn": KNN,
+    "svm": SVM,
     "logistic_regression": LOGISTIC_BASELINE,
     "ridge_regression": RIDGE_BASELINE,
 }

@@ -170,23 +170,28 @@ def _skops_io() -> Any:
             del sys.modules[shim]
 
 
-def skops_dump(obj: Any, path: Path) -> None:
-    """Write a scikit-learn object with skops, refusing to save anything we would not load back."""
+def skops_dump(obj: Any, path: Path, *, extra_trusted: frozenset[str] = frozenset()) -> None:
+    """Write a scikit-learn object with skops, refusing to save anything we would not load back.
+
+    ``extra_trusted`` names the few types one trainer's model needs beyond :data:`SKOPS_TRUSTED_TYPES`
+    (e.g. ``sklearn.tree._tree.Tree`` for forests); the same set must be passed to :func:`skops_load`.
+    """
     sio = _skops_io()
     data = sio.dumps(obj)
-    untrusted = set(sio.get_untrusted_types(data=data)) - SKOPS_TRUSTED_TYPES
+    untrusted = set(sio.get_untrusted_types(data=data)) - SKOPS_TRUSTED_TYPES - extra_trusted
     if untrusted:
         raise ArtifactError(f"refusing to save types outside the trusted list: {sorted(untrusted)}")
     path.write_bytes(data)
 
 
-def skops_load(path: Path) -> Any:
-    """Load a skops file, trusting only skops' defaults plus :data:`SKOPS_TRUSTED_TYPES`."""
+def skops_load(path: Path, *, extra_trusted: frozenset[str] = frozenset()) -> Any:
+    """Load a skops file, trusting only skops' defaults plus :data:`SKOPS_TRUSTED_TYPES` and the caller's
+    explicit ``extra_trusted`` types (a trainer's own short list, never anything read from the file)."""
     sio = _skops_io()
 
     data = path.read_bytes()
     found = set(sio.get_untrusted_types(data=data))
-    refused = found - SKOPS_TRUSTED_TYPES
+    refused = found - SKOPS_TRUSTED_TYPES - extra_trusted
     if refused:
         raise ArtifactError(f"{path.name} holds untrusted types: {sorted(refused)}")
     return sio.loads(data, trusted=sorted(found))

@@ -24,6 +24,10 @@ _BUILTIN: dict[str, str] = {
     "sklearn_logistic": "trainers.classical.sklearn_baselines:LogisticRegressionTrainer",
     "sklearn_ridge": "trainers.classical.sklearn_baselines:RidgeRegressionTrainer",
     "sklearn_linear": "trainers.classical.sklearn_baselines:LinearRegressionTrainer",
+    "sklearn_random_forest": "trainers.classical.sklearn_forests:RandomForestTrainer",
+    "sklearn_extra_trees": "trainers.classical.sklearn_forests:ExtraTreesTrainer",
+    "sklearn_knn": "trainers.classical.sklearn_neighbors:KNeighborsTrainer",
+    "sklearn_svm": "trainers.classical.sklearn_svm:SVMTrainer",
     # Built by a race from its finished entries (never requested directly): see trainers.ensemble.
     "ensemble": "trainers.ensemble:EnsembleTrainer",
     # Kept equal to trainers.torch.TORCH_TRAINERS (a test checks it); torch loads only on get_trainer.

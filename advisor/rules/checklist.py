@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from advisor.recommendation import Decision
 from advisor.rules.base import Context, Rule
+from advisor.rules.data_prep import TREE_MODELS
 
 
 class Item(Rule):
@@ -34,7 +35,7 @@ class CheckScale(Item):
     CONDITIONS = {"always": True}
 
     def detail(self, ctx: Context) -> str:
-        if _dl(ctx) or ctx.model not in ("xgboost", "lightgbm"):
+        if _dl(ctx) or ctx.model not in TREE_MODELS:
             return "Standardize inputs (fit the scaler on the training split only)."
         return f"Not needed for {ctx.model} (trees); the linear baseline standardizes its inputs."
 
@@ -132,8 +133,11 @@ class CheckTraining(Item):
             return (f"{ctx.value('loss')['name']} loss, {opt['name']} at lr {opt['learning_rate']:g}, "
                     f"{ctx.value('lr_schedule')['name']} schedule, early stopping on val_loss "
                     f"(patience {ctx.value('early_stopping')['patience']}).")
-        return (f"{ctx.model} with early stopping after {ctx.value('early_stopping_rounds')} rounds without "
-                "validation improvement.")
+        if "early_stopping_rounds" in ctx.choices:
+            return (f"{ctx.model} with early stopping after {ctx.value('early_stopping_rounds')} rounds without "
+                    "validation improvement.")
+        return (f"{ctx.model} in one fit with the values above; the validation split scores it against the "
+                "other candidates and the baseline.")
 
 
 class CheckMonitor(Item):

@@ -58,16 +58,20 @@ class ImputeMedian(Rule):
                          "prediction time (§10).")
 
 
+# Tree ensembles: invariant to feature scale.
+TREE_MODELS = ("xgboost", "lightgbm", "random_forest", "extra_trees")
+
+
 class ScaleNative(Rule):
     """Trees split on thresholds, so feature scaling changes nothing for them."""
 
     ID = "data.scaling_none"
     SECTION = "§10"
     DECIDES = "scaling"
-    CONDITIONS = {"model": ["xgboost", "lightgbm"]}
+    CONDITIONS = {"model": list(TREE_MODELS)}
 
     def applies(self, ctx: Context) -> bool:
-        return ctx.model in ("xgboost", "lightgbm")
+        return ctx.model in TREE_MODELS
 
     def decide(self, ctx: Context) -> Decision:
         return self.make("none", "Tree models are invariant to feature scale: no scaling needed.")

@@ -162,8 +162,11 @@ def test_section6_early_stopping_always() -> None:
                 value, rid = choice(cand, "early_stopping")
                 assert rid == "regularization.early_stopping"
                 assert value["monitor"] == "val_loss" and 10 <= value["patience"] <= 20 and value["restore_best"]
-            else:
+            elif cand.model in ("xgboost", "lightgbm"):
                 assert choice(cand, "early_stopping_rounds")[1] == "boosting.early_stopping_rounds"
+            else:  # one-shot fits have no rounds to stop early
+                assert cand.model in ("random_forest", "extra_trees", "svm", "knn"), cand.model
+                assert "early_stopping_rounds" not in cand.choices
 
 
 @pytest.mark.parametrize(

@@ -49,6 +49,32 @@ async def test_stored_document_is_the_advisors_json(client: httpx.AsyncClient, p
     assert {k: v for k, v in created.items() if k not in ("id", "created_at")} == expected
 
 
+@pytest.mark.parametrize(
+    ("n_rows", "task", "models", "trainers"),
+    [
+        (600, "binary", ["random_forest", "extra_trees", "lightgbm", "xgboost", "svm", "knn"],
+         ["sklearn_random_forest", "sklearn_extra_trees", "lightgbm", "xgboost", "sklearn_svm", "sklearn_knn"]),
+        (8_000, "regression", ["lightgbm", "xgboost", "random_forest", "extra_trees", "knn"],
+         ["lightgbm", "xgboost", "sklearn_random_forest", "sklearn_extra_trees", "sklearn_knn"]),
+        (50_000, "binary", ["lightgbm", "xgboost", "random_forest", "extra_trees"],
+         ["lightgbm", "xgboost", "sklearn_random_forest", "sklearn_extra_trees"]),
+    ],
+)
+async def test_tabular_recommendations_rank_the_classical_pool(
+    client: httpx.AsyncClient, n_rows: int, task: str, models: list[str], trainers: list[str]
+) -> None:
+    profile = {"modality": "tabular", "task": task, "n_rows": n_rows, "n_features": 8}
+    body = (await client.post(URL, json={"profile": profile})).json()
+    assert body["family"] == "classical"
+    assert [c["model"] for c in body["candidates"]] == models
+    assert [c["trainer"] for c in body["candidates"]] == trainers
+    assert [c["rank"] for c in body["candidates"]] == list(range(1, len(models) + 1))
+    ranking = next(d for d in body["decisions"] if d["rule_id"] == "family.ranking")
+    assert ranking["value"] == models and f"{n_rows:,} rows" in ranking["reason"]
+    baseline = "ridge_regression" if task == "regression" else "logistic_regression"
+    assert body["baseline"]["model"] == baseline
+
+
 async def test_constraints_are_optional(client: httpx.AsyncClient, profile: dict[str, Any]) -> None:
     without = await client.post(URL, json={"profile": profile})
     empty = await client.post(URL, json={"profile": profile, "constraints": {}})

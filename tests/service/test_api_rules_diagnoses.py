@@ -30,6 +30,16 @@ async def test_rules_returns_every_rule(client: httpx.AsyncClient) -> None:
         assert {"decides", "conditions", "description"} <= rule.keys()
 
 
+async def test_rules_list_the_classical_pool_rules_with_their_conditions(client: httpx.AsyncClient) -> None:
+    rules = {r["id"]: r for r in (await client.get("/v1/rules")).json()["rules"]}
+    assert rules["forest.n_estimators"]["conditions"] == {"n_rows_lt": 100_000, "below": 300, "at_or_above": 100}
+    assert rules["knn.n_neighbors"]["conditions"]["min"] == 5 and rules["knn.n_neighbors"]["conditions"]["max"] == 50
+    assert rules["svm.C"]["stage"] == "svm" and rules["forest.class_weight"]["section"] == "§3"
+    assert rules["data.scaling_distance"]["conditions"] == {"model": ["knn", "svm"], "value": "standard"}
+    ranking = rules["family.ranking"]["conditions"]
+    assert ranking["svm"] == {"n_rows_lt": 5_000} and ranking["knn"] == {"n_rows_lt": 20_000}
+
+
 async def test_diagnoses_finds_overfitting(client: httpx.AsyncClient) -> None:
     response = await client.post("/v1/diagnoses", json=OVERFITTING)
     assert response.status_code == 200, response.text

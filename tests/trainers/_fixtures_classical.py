@@ -32,6 +32,48 @@ SMALL_PARAMS: dict[str, dict[Task, dict[str, Any]]] = {
     },
     "sklearn_ridge": {"regression": {"alpha": 1.0}},
     "sklearn_linear": {"regression": {}},
+    # Forests, k-NN and SVM take the same keys for every task, bar class weights (classifiers) and epsilon (SVR).
+    "sklearn_random_forest": {
+        "binary": {"class_weight": None},
+        "multiclass": {"class_weight": None},
+        "regression": {"max_features": 1.0},
+    },
+    "sklearn_extra_trees": {
+        "binary": {"class_weight": None},
+        "multiclass": {"class_weight": None},
+        "regression": {"max_features": 1.0},
+    },
+    "sklearn_knn": {task: {} for task in ("binary", "multiclass", "regression")},
+    "sklearn_svm": {
+        "binary": {"class_weight": None},
+        "multiclass": {"class_weight": None},
+        "regression": {"epsilon": 0.1},
+    },
+}
+_FOREST_COMMON: dict[str, Any] = {
+    # The advisor's tree count: fewer trees leave some test rows at probability 0 for their class (log loss).
+    "n_estimators": 300,
+    "max_features": "sqrt",
+    "min_samples_leaf": 1,
+    "max_depth": None,
+    "scaling": "none",
+    "imputation": {"numeric": "median", "categorical": "most_frequent", "add_indicator": True},
+}
+_SKLEARN_COMMON: dict[str, dict[str, Any]] = {
+    "sklearn_random_forest": _FOREST_COMMON,
+    "sklearn_extra_trees": _FOREST_COMMON,
+    "sklearn_knn": {
+        "n_neighbors": 15,
+        "weights": "uniform",
+        "scaling": "standard",
+        "imputation": {"numeric": "median", "categorical": "most_frequent", "add_indicator": True},
+    },
+    "sklearn_svm": {
+        "C": 1.0,
+        "gamma": "scale",
+        "scaling": "standard",
+        "imputation": {"numeric": "median", "categorical": "most_frequent", "add_indicator": True},
+    },
 }
 _BOOSTING_COMMON: dict[str, dict[str, Any]] = {
     "xgboost": {
@@ -69,7 +111,7 @@ _LINEAR_COMMON = {
 
 def small_params(trainer: str, task: Task, **overrides: Any) -> dict[str, Any]:
     """Advisor-shaped parameters for ``trainer`` on ``task``, sized for fast tests."""
-    common = _BOOSTING_COMMON.get(trainer, _LINEAR_COMMON)
+    common = _BOOSTING_COMMON.get(trainer) or _SKLEARN_COMMON.get(trainer, _LINEAR_COMMON)
     split = {**SPLIT, "stratify": task != "regression"}
     return {**common, **SMALL_PARAMS[trainer][task], "split": split, **overrides}
 

@@ -1,4 +1,4 @@
-"""Classical trainers: XGBoost, LightGBM and scikit-learn linear baselines.
+"""Classical trainers: XGBoost, LightGBM, scikit-learn linear baselines, forests, k-NN and SVMs.
 
 | registered name    | class                        | module              | tasks                       |
 |--------------------|------------------------------|---------------------|-----------------------------|
@@ -7,6 +7,12 @@
 | ``sklearn_logistic`` | ``LogisticRegressionTrainer`` | ``sklearn_baselines`` | binary, multiclass        |
 | ``sklearn_ridge``  | ``RidgeRegressionTrainer``   | ``sklearn_baselines`` | regression                |
 | ``sklearn_linear`` | ``LinearRegressionTrainer``  | ``sklearn_baselines`` | regression                |
+| ``sklearn_random_forest`` | ``RandomForestTrainer`` | ``sklearn_forests`` | binary, multiclass, regression |
+| ``sklearn_extra_trees`` | ``ExtraTreesTrainer``   | ``sklearn_forests``   | binary, multiclass, regression |
+| ``sklearn_knn``    | ``KNeighborsTrainer``        | ``sklearn_neighbors`` | binary, multiclass, regression |
+| ``sklearn_svm``    | ``SVMTrainer``               | ``sklearn_svm``       | binary, multiclass, regression |
+
+The scikit-learn trainers share one preprocessing Pipeline and artifact code (``sklearn_common``).
 
 Each module registers its class with ``@register_trainer`` when imported. Importing this package
 imports none of them (each pulls in a heavy library); ``trainers.registry.get_trainer(name)`` or
@@ -24,8 +30,22 @@ _CLASSES = {
     "LogisticRegressionTrainer": "trainers.classical.sklearn_baselines",
     "RidgeRegressionTrainer": "trainers.classical.sklearn_baselines",
     "LinearRegressionTrainer": "trainers.classical.sklearn_baselines",
+    "RandomForestTrainer": "trainers.classical.sklearn_forests",
+    "ExtraTreesTrainer": "trainers.classical.sklearn_forests",
+    "KNeighborsTrainer": "trainers.classical.sklearn_neighbors",
+    "SVMTrainer": "trainers.classical.sklearn_svm",
 }
-CLASSICAL_TRAINERS = ("xgboost", "lightgbm", "sklearn_logistic", "sklearn_ridge", "sklearn_linear")
+CLASSICAL_TRAINERS = (
+    "xgboost",
+    "lightgbm",
+    "sklearn_logistic",
+    "sklearn_ridge",
+    "sklearn_linear",
+    "sklearn_random_forest",
+    "sklearn_extra_trees",
+    "sklearn_knn",
+    "sklearn_svm",
+)
 
 __all__ = ["CLASSICAL_TRAINERS", *_CLASSES]
 

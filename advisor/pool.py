@@ -1,0 +1,123 @@
+"""The classical pool: which classical models a recommendation offers for a profile, in a default order.
+
+:func:`classical_pool` is the one place that decides membership (size gates) and the default order, each with
+a reason. An evidence-based ordering (e.g. a learned portfolio) re-orders the pool with
+:meth:`ClassicalPool.reordered`, which accepts only a permutation of the same models: it can change the order
+and its reason, never let a gated-out model back in. The engine turns the entries into candidates.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from advisor import tables as t
+from advisor.profile import DatasetProfile
+
+SUMMARIES = {
+    "lightgbm": "LightGBM with leaf-wise histogram trees (§9)",
+    "xgboost": "XGBoost with histogram trees (§9 'Classical ML (XGBoost/LightGBM)')",
+    "random_forest": "Random forest: full trees on bootstrap samples, averaged (bagging; no scaling needed)",
+    "extra_trees": "Extra trees: trees with random split thresholds, averaged (no scaling needed)",
+    "svm": "Support vector machine with an RBF kernel on standardized features (small data)",
+    "knn": "k-nearest neighbours on standardized features (small data)",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class PoolEntry:
+    """One classical model offered: the advisor's model name, its candidate summary, why it stands here."""
+
+    model: str
+    summary: str
+    why: str
+
+
+@dataclass(frozen=True, slots=True)
+class ClassicalPool:
+    """The classical models offered for a profile, best first, and why; ``left_out`` names the gated-out ones."""
+
+    entries: tuple[PoolEntry, ...]
+    order_reason: str
+    left_out: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def models(self) -> list[str]:
+        """Model names in order."""
+        return [e.model for e in self.entries]
+
+    def reordered(self, models: Sequence[str], reason: str) -> ClassicalPool:
+        """The same entries in the order ``models`` gives, with ``reason`` as the order's explanation.
+
+        Raises ``ValueError`` unless ``models`` is a permutation of :attr:`models`.
+        """
+        if sorted(models) != sorted(self.models) or len(set(models)) != len(models):
+            raise ValueError(f"a re-ordering must list exactly {self.models}, got {list(models)}")
+        by_model = {e.model: e for e in self.entries}
+        return ClassicalPool(tuple(by_model[m] for m in models), reason, self.left_out)
+
+
+def classical_pool(profile: DatasetProfile) -> ClassicalPool:
+    """Every classical model worth training for ``profile``, in the default order, with reasons.
+
+    Order (evidence in :mod:`advisor.tables`): under ``FOREST_FIRST_MAX_ROWS`` rows the forests lead
+    (random forest, extra trees, then LightGBM, XGBoost); from there on LightGBM, XGBoost, then the forests.
+    The SVM joins under ``SVM_MAX_ROWS`` rows and k-NN under ``KNN_MAX_ROWS``, last.
+    """
+    n = profile.n_rows
+    forests_first = n < t.FOREST_FIRST_MAX_ROWS
+    if forests_first:
+        trees = ["random_forest", "extra_trees", "lightgbm", "xgboost"]
+        lead = (
+            f"{n:,} rows (under {t.FOREST_FIRST_MAX_ROWS:,}): random forest and extra trees first — on the 38 "
+            "peer datasets of that size an untuned random forest beat untuned LightGBM on 23, and AutoML "
+            "settled on extra trees on 15 — then LightGBM and XGBoost (§9)"
+        )
+    else:
+        trees = ["lightgbm", "xgboost", "random_forest", "extra_trees"]
+        lead = (
+            f"{n:,} rows (at least {t.FOREST_FIRST_MAX_ROWS:,}): LightGBM and XGBoost first (§9 'XGBoost/"
+            "LightGBM'; on the 23 peer datasets of that size LightGBM matched or beat the random forest on 16), "
+            "then random forest and extra trees"
+        )
+    why_tree = {
+        "lightgbm": "gradient boosting, the §9 default for tabular data",
+        "xgboost": "gradient boosting, the §9 default for tabular data",
+        "random_forest": "bagged trees: robust untuned, strongest on small tables in the peer figures",
+        "extra_trees": "randomized trees: lower variance than the random forest on small, noisy tables",
+    }
+    entries = [PoolEntry(m, SUMMARIES[m], why_tree[m]) for m in trees]
+    left_out: list[tuple[str, str]] = []
+    tail: list[str] = []
+    if n < t.SVM_MAX_ROWS:
+        entries.append(
+            PoolEntry(
+                "svm",
+                SUMMARIES["svm"],
+                f"kernel model for small data: {n:,} rows is under the "
+                f"{t.SVM_MAX_ROWS:,}-row gate (its fit grows as n² to n³)",
+            )
+        )
+        tail.append(f"the SVM (under {t.SVM_MAX_ROWS:,} rows: its fit grows as n² to n³)")
+    else:
+        left_out.append(("svm", f"{n:,} rows is at least {t.SVM_MAX_ROWS:,}: a kernel SVM's fit grows as n² to n³"))
+    if n < t.KNN_MAX_ROWS:
+        entries.append(
+            PoolEntry(
+                "knn",
+                SUMMARIES["knn"],
+                f"distance model for small data: {n:,} rows is under the "
+                f"{t.KNN_MAX_ROWS:,}-row gate (each prediction scans every training row)",
+            )
+        )
+        tail.append(f"k-NN (under {t.KNN_MAX_ROWS:,} rows: each prediction scans every training row)")
+    else:
+        left_out.append(
+            ("knn", f"{n:,} rows is at least {t.KNN_MAX_ROWS:,}: each k-NN prediction scans every training row")
+        )
+    reason = lead
+    if tail:
+        reason += "; then " + " and ".join(tail) + ", which rarely beat trees on tables"
+    if left_out:
+        reason += "; left out: " + ", ".join(m for m, _ in left_out) + " (too many rows)"
+    return ClassicalPool(tuple(entries), reason + ".", tuple(left_out))

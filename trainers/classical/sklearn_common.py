@@ -1,0 +1,235 @@
+"""What every scikit-learn trainer shares: the preprocessing Pipeline, the one-shot fit, curves, artifacts.
+
+Each model is one Pipeline: numeric columns → imputer (+ missing-value indicators) → scaler (where the
+model needs one); categorical columns → one-hot over the training levels (missing and unseen levels encode
+as all zeros, or as the most frequent level) → the estimator. Fits are single calls, so a stop request is
+honoured only before the fit starts; the job's hard time limit covers the rest. Saved with skops, loaded
+with an explicit trusted-type list (skops' defaults, :data:`trainers.artifacts.SKOPS_TRUSTED_TYPES` and the
+trainer's own ``TRUSTED_TYPES``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator
+from sklearn.compose import ColumnTransformer
+from sklearn.impute import SimpleImputer
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import MinMaxScaler, OneHotEncoder, RobustScaler, StandardScaler
+from threadpoolctl import threadpool_limits
+
+from trainers.artifacts import skops_dump, skops_load
+from trainers.base import Trainer, TrainerParamError
+from trainers.callbacks import Callbacks, TrainingStopped
+from trainers.metrics import evaluate
+from trainers.spec import CurveSet, FeatureSchema, Task, TrainData
+
+# Accepted spellings of the advisor's ``scaling`` and ``imputation`` choices.
+SCALERS: dict[str, type | None] = {
+    "standard": StandardScaler,
+    "standardize": StandardScaler,
+    "standardise": StandardScaler,
+    "zscore": StandardScaler,
+    "z-score": StandardScaler,
+    "minmax": MinMaxScaler,
+    "robust": RobustScaler,
+    "none": None,
+}
+IMPUTERS = ("median", "mean", "most_frequent", "none")  # for numeric columns
+
+
+def scaler(params: Mapping[str, Any], default: str = "standard") -> Any:
+    """The scaler named by the advisor's ``scaling`` (``default`` when absent), or None for ``"none"``."""
+    value = params.get("scaling", default)
+    if value is True:
+        value = "standard"
+    if value is False or value is None:
+        value = "none"
+    key = str(value).lower()
+    if key not in SCALERS:
+        raise TrainerParamError("scaling", f"unknown {value!r}; use one of {', '.join(SCALERS)}")
+    cls = SCALERS[key]
+    return None if cls is None else cls()
+
+
+def imputation(params: Mapping[str, Any], model: str = "linear models") -> tuple[str, str, bool]:
+    """(numeric strategy, categorical strategy, add indicators) from the advisor's ``imputation``.
+
+    Accepts a strategy name (``"median"``) or the advisor's mapping
+    ``{"numeric": "median", "categorical": "most_frequent", "add_indicator": true}``. A categorical
+    strategy of ``"none"`` leaves missing/unseen levels as an all-zero one-hot row.
+    """
+    value = params.get("imputation", "median")
+    if value is None or value is False:
+        value = "none"
+    if isinstance(value, str):
+        numeric, categorical, indicator = value.lower(), "none", value.lower() != "none"
+    elif isinstance(value, Mapping):
+        extra = set(value) - {"numeric", "categorical", "add_indicator"}
+        if extra:
+            raise TrainerParamError("imputation", f"unknown key {sorted(extra)[0]!r}")
+        numeric = str(value.get("numeric", "median")).lower()
+        categorical = str(value.get("categorical", "none")).lower()
+        indicator = bool(value.get("add_indicator", True))
+    else:
+        raise TrainerParamError("imputation", f"expected a strategy or a mapping, got {value!r}")
+    if numeric == "native":
+        raise TrainerParamError("imputation", f"{model} cannot route missing values natively; use 'median'")
+    if numeric not in IMPUTERS:
+        raise TrainerParamError("imputation", f"unknown numeric strategy {numeric!r}; use one of {', '.join(IMPUTERS)}")
+    if categorical not in ("most_frequent", "none"):
+        raise TrainerParamError("imputation", f"unknown categorical strategy {categorical!r}")
+    return numeric, categorical, indicator
+
+
+def matrix(X: pd.DataFrame, schema: FeatureSchema) -> np.ndarray:
+    """Numeric columns as floats, categorical columns as level codes (-1 = missing or unseen)."""
+    cols = []
+    for spec in schema.columns:
+        s = X[spec.name]
+        cols.append(s.cat.codes.to_numpy(np.float64) if spec.kind == "categorical" else s.to_numpy(np.float64))
+    return np.column_stack(cols) if cols else np.empty((len(X), 0))
+
+
+def check_class_weight(params: Mapping[str, Any], allowed: tuple[str, ...] = ("balanced",)) -> None:
+    """Refuse a ``class_weight`` that is not one of ``allowed``, a mapping of label → weight, or null."""
+    cw = params.get("class_weight")
+    if cw is None or isinstance(cw, Mapping) or (isinstance(cw, str) and cw in allowed):
+        return
+    named = " or ".join(repr(a) for a in allowed)
+    raise TrainerParamError("class_weight", f"expected {named}, a mapping or null, got {cw!r}")
+
+
+def class_weight_codes(value: Any, schema: FeatureSchema) -> Any:
+    """``class_weight`` for the estimator: a mapping's keys are class labels, the model sees their codes."""
+    if not isinstance(value, Mapping):
+        return value
+    index = {str(label): i for i, label in enumerate(schema.classes or [])}
+    unknown = [k for k in value if str(k) not in index]
+    if unknown:
+        raise TrainerParamError("class_weight", f"unknown class {unknown[0]!r}")
+    return {index[str(k)]: float(v) for k, v in value.items()}
+
+
+class SklearnPipelineTrainer(Trainer):
+    """Shared pipeline, one-shot fit, curves and skops artifact of the scikit-learn trainers.
+
+    Subclasses implement :meth:`_estimator`; ``DEFAULT_SCALING`` is the scaling used when the advisor
+    sends none (``"none"`` for trees, which are invariant to feature scale), ``TRUSTED_TYPES`` the few
+    types their fitted model holds beyond skops' defaults.
+    """
+
+    ARTIFACT_FORMAT = "skops"
+    ITERATIVE = False
+    LIBRARIES = ("sklearn", "skops", "numpy", "pandas")
+    MODEL_FILE = "model.skops"
+    PARAMS: ClassVar[frozenset[str]] = frozenset()
+    DEFAULT_SCALING: ClassVar[str] = "standard"
+    TRUSTED_TYPES: ClassVar[frozenset[str]] = frozenset()
+    MODEL_KIND: ClassVar[str] = "linear models"  # how refusals name the model
+    # Predict on one thread: a forest sums its trees' outputs from several threads in whatever order they
+    # finish, which changes the last bit of a prediction from one call to the next.
+    PREDICT_SERIAL: ClassVar[bool] = False
+
+    @classmethod
+    def check_params(cls, params: Mapping[str, Any], task: Task) -> None:
+        """Also refuse an ``imputation`` or ``scaling`` the pipeline cannot apply, before any data is read."""
+        super().check_params(params, task)
+        imputation(params, cls.MODEL_KIND)
+        scaler(params, cls.DEFAULT_SCALING)
+
+    def _estimator(self, schema: FeatureSchema) -> BaseEstimator:
+        raise NotImplementedError
+
+    def _pipeline(self, schema: FeatureSchema) -> Pipeline:
+        num = [i for i, c in enumerate(schema.columns) if c.kind != "categorical"]
+        cat = [i for i, c in enumerate(schema.columns) if c.kind == "categorical" and c.categories]
+        numeric, categorical, indicator = imputation(self.params, self.MODEL_KIND)
+        steps: list[tuple[str, Any]] = []
+        if numeric != "none":
+            # Indicators let the model learn "value was missing" rather than trust the filled value.
+            steps.append(("impute", SimpleImputer(strategy=numeric, add_indicator=indicator, keep_empty_features=True)))
+        scale = scaler(self.params, self.DEFAULT_SCALING)
+        if scale is not None:
+            steps.append(("scale", scale))
+        parts: list[tuple[str, Any, list[int]]] = []
+        if num:
+            parts.append(("numeric", Pipeline(steps) if steps else "passthrough", num))
+        if cat:
+            levels = [np.arange(len(schema.columns[i].categories or []), dtype=np.float64) for i in cat]
+            # Fixed categories = the training levels; code -1 (missing/unseen) is "unknown" → all zeros,
+            # unless the recommendation asks to fill it with the most frequent level.
+            onehot = OneHotEncoder(categories=levels, handle_unknown="ignore")
+            if categorical == "most_frequent":
+                fill = SimpleImputer(missing_values=-1.0, strategy="most_frequent", keep_empty_features=True)
+                parts.append(("categorical", Pipeline([("impute", fill), ("onehot", onehot)]), cat))
+            else:
+                parts.append(("categorical", onehot, cat))
+        pre = ColumnTransformer(parts, remainder="drop", sparse_threshold=0.0)
+        return Pipeline([("preprocess", pre), ("model", self._estimator(schema))])
+
+    def _fit(self, train: TrainData, valid: TrainData, callbacks: Callbacks) -> None:
+        if self._stop(callbacks):
+            raise TrainingStopped(self.partial_reason_ or "cancelled")
+        schema = train.schema
+        pipe = self._pipeline(schema)
+        with threadpool_limits(limits=self.n_threads):
+            pipe.fit(matrix(train.X, schema), train.y)
+        if self.PREDICT_SERIAL:
+            pipe.set_params(model__n_jobs=1)
+        self.model_ = pipe
+        self.n_rounds_ = 1
+        self.best_iteration_ = 0
+        tr = self._predict_output(train.X)
+        va = self._predict_output(valid.X)
+        task = train.task
+        loss_key, metric = ("rmse", None) if task == "regression" else ("log_loss", "accuracy")
+        tr_m, va_m = evaluate(task, train.y, tr)[0], evaluate(task, valid.y, va)[0]
+        nan = float("nan")
+        callbacks.on_round(
+            0,
+            {f"train-{k}": nan if v is None else v for k, v in tr_m.items()}
+            | {f"valid-{k}": nan if v is None else v for k, v in va_m.items()},
+        )
+        self.curves_ = CurveSet(
+            loss_name=loss_key,
+            train_loss=[tr_m[loss_key]],
+            val_loss=[va_m[loss_key]],
+            metric_name=metric,
+            train_metric=[tr_m[metric]] if metric else None,
+            val_metric=[va_m[metric]] if metric else None,
+            metric_higher_is_better=True,
+            history={"train": {k: [v] for k, v in tr_m.items()}, "valid": {k: [v] for k, v in va_m.items()}},
+        )
+
+    def _predict_output(self, X: pd.DataFrame) -> np.ndarray:
+        with threadpool_limits(limits=self.n_threads):
+            m = matrix(X, self.schema_)
+            if self.task_ == "regression":
+                return np.asarray(self.model_.predict(m), dtype=np.float64)
+            proba = np.asarray(self.model_.predict_proba(m), dtype=np.float64)
+        k = self.schema_.n_classes or proba.shape[1]
+        if proba.shape[1] == k:
+            return proba
+        # A class missing from the training split has no column: give it probability 0.
+        full = np.zeros((len(proba), k))
+        full[:, self.model_.classes_.astype(int)] = proba
+        return full
+
+    def _save_model(self, directory: Path) -> list[str]:
+        skops_dump(self.model_, directory / self.MODEL_FILE, extra_trusted=self.TRUSTED_TYPES)
+        return [self.MODEL_FILE]
+
+    def _load_model(self, directory: Path) -> None:
+        self.model_ = skops_load(directory / self.MODEL_FILE, extra_trusted=self.TRUSTED_TYPES)
+        if self.PREDICT_SERIAL:
+            return
+        # The model's thread count is this process's, not the one it was trained with.
+        jobs = {k: self.n_threads for k in self.model_.get_params() if k.startswith("model__") and k.endswith("n_jobs")}
+        if jobs:
+            self.model_.set_params(**jobs)
