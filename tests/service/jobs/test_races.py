@@ -79,8 +79,8 @@ def test_a_race_trains_top_k_and_the_baseline_then_ranks_them(client: TestClient
     assert ensemble["status"] == "succeeded" and ensemble["validation"] == "ensemble" and ensemble["test_score"]
     assert "The ensemble of the entries scored" in done["verdict"]
     scores = [e["score"] for e in board if e["score"] is not None]
-    assert scores == sorted(scores, reverse=True) and len(scores) == 3
-    assert all(score > 0.95 for score in scores)  # roc_auc of both forests and the baseline on breast_cancer
+    assert scores == sorted(scores, reverse=True) and len(scores) == 4  # 3 entries and the ensemble
+    assert all(score > 0.95 for score in scores)  # roc_auc of both forests, the baseline and their ensemble
     assert [e["position"] for e in board if e["score"] is not None] == list(range(1, len(scores) + 1))
     baseline = next(e for e in board if e["is_baseline"])
     assert baseline["status"] == "succeeded" and baseline["model"] == "logistic_regression" and baseline["score"] > 0.9
