@@ -59,7 +59,7 @@ async def test_healthy_curves_have_no_diagnosis(client: httpx.AsyncClient) -> No
     ("curves", "issue"),
     [
         ({"train_loss": [1.0, 0.8, 0.6], "val_loss": [1.0, 0.9, 0.8], "dead_relu_fraction": 0.6}, "dead_relus"),
-        ({"train_loss": [1.0, 3.0, 40.0, None]}, "diverging"),
+        ({"train_loss": [1.0, 3.0, 40.0, None]}, "exploding_gradients"),
     ],
 )
 async def test_diagnoses_name_the_issue(client: httpx.AsyncClient, curves: dict[str, Any], issue: str) -> None:
