@@ -199,6 +199,14 @@ class XGBoostTrainer(Trainer):
             return np.column_stack([1.0 - p, p])
         return softmax(margin.reshape(len(X), -1))
 
+    # -- export --------------------------------------------------------------------------------
+    def _onnx_graph(self) -> Any:
+        """The booster through onnxmltools (float32 like XGBoost itself); categorical splits are refused."""
+        from trainers.export.onnx import xgboost_graph
+
+        categorical = [c.name for c in self.schema_.columns if c.kind == "categorical"]
+        return xgboost_graph(self.model_, len(self.schema_.columns), self.task_, categorical)
+
     # -- artifact ------------------------------------------------------------------------------
     def _save_model(self, directory: Path) -> list[str]:
         self.model_.save_model(str(directory / self.MODEL_FILE))  # .ubj suffix → UBJSON, no pickle
