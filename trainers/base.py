@@ -218,6 +218,12 @@ class Trainer(ABC):
             return sklearn_graph(self.model_, len(self.schema_.columns), self.task_)
         raise NotConvertible(f"{self.NAME} models have no ONNX converter ({type(self.model_).__name__})")
 
+    def _onnx_sample_matrix(self) -> np.ndarray:
+        """Rows (``feature_matrix`` form) on which the export is checked against this model."""
+        from trainers.export.onnx import sample_matrix
+
+        return sample_matrix(self.schema_)
+
     def _onnx_check_inputs(self) -> tuple[list[dict[str, Any]], dict[str, np.ndarray], np.ndarray]:
         """Family hook for non-tabular models: input docs, check feeds and the model's outputs on them."""
         from trainers.export.onnx import NotConvertible

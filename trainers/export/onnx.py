@@ -111,8 +111,18 @@ def frame_from_matrix(m: np.ndarray, schema: FeatureSchema) -> pd.DataFrame:
     return pd.DataFrame(data, index=pd.RangeIndex(len(m)))
 
 
-def sample_matrix(schema: FeatureSchema, n: int = SELF_CHECK_ROWS, seed: int = 0) -> np.ndarray:
-    """Generated rows for the self-check: spread numbers, 0/1 flags, every level, and missing values in each column."""
+def sample_matrix(
+    schema: FeatureSchema,
+    n: int = SELF_CHECK_ROWS,
+    seed: int = 0,
+    scale: dict[str, tuple[float, float]] | None = None,
+) -> np.ndarray:
+    """Generated rows for the self-check: spread numbers, 0/1 flags, every level, and missing values in each column.
+
+    ``scale`` maps a numeric column to (centre, spread) where the model knows them (a float32 network
+    is only reproducible to float32 rounding of its intermediate values, so far-out rows would measure
+    rounding, not the export); other columns draw from several magnitudes around 0.
+    """
     rng = np.random.default_rng(seed)
     m = np.empty((n, len(schema.columns)), dtype=np.float32)
     for j, spec in enumerate(schema.columns):
@@ -120,6 +130,10 @@ def sample_matrix(schema: FeatureSchema, n: int = SELF_CHECK_ROWS, seed: int = 0
             col = rng.integers(-1, max(len(spec.categories or []), 1), size=n).astype(np.float32)
         elif spec.kind == "boolean":
             col = rng.integers(0, 2, size=n).astype(np.float32)
+            col[rng.random(n) < 0.1] = np.nan
+        elif scale is not None and spec.name in scale:
+            centre, spread = scale[spec.name]
+            col = (centre + spread * rng.uniform(-3.0, 3.0, size=n)).astype(np.float32)
             col[rng.random(n) < 0.1] = np.nan
         else:
             # Several magnitudes, so some rows land on either side of most split thresholds.
@@ -386,7 +400,7 @@ def export_onnx(trainer: Trainer) -> OnnxExport:
     if tabular:
         assert isinstance(schema, FeatureSchema)
         inputs = [describe_tabular_input(schema)]
-        m = sample_matrix(schema)
+        m = trainer._onnx_sample_matrix()
         feeds = {INPUT_NAME: m}
         expected = np.asarray(trainer._predict_output(frame_from_matrix(m, schema)), dtype=np.float64)
     else:
