@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import copy
 import io
+import warnings
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -115,16 +116,20 @@ def _export(module: nn.Module, example: torch.Tensor, input_name: str) -> onnx.M
 
     buffer = io.BytesIO()
     try:
-        torch.onnx.export(
-            module,
-            (example,),
-            buffer,
-            input_names=[input_name],
-            output_names=["out"],
-            dynamic_axes={input_name: {0: "N"}, "out": {0: "N"}},
-            opset_version=OPSET,
-            dynamo=False,
-        )
+        with warnings.catch_warnings():
+            # The tracer warns about Python-level shape checks in the encoders; shapes are fixed per model.
+            warnings.simplefilter("ignore", torch.jit.TracerWarning)
+            warnings.simplefilter("ignore", DeprecationWarning)
+            torch.onnx.export(
+                module,
+                (example,),
+                buffer,
+                input_names=[input_name],
+                output_names=["out"],
+                dynamic_axes={input_name: {0: "N"}, "out": {0: "N"}},
+                opset_version=OPSET,
+                dynamo=False,
+            )
     except Exception as exc:  # the exporter raises many error types (UnsupportedOperatorError, RuntimeError...)
         raise NotConvertible(f"torch.onnx.export cannot export this network: {str(exc).splitlines()[0][:300]}") from exc
     return onnx.load_from_string(buffer.getvalue())
