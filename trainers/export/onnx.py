@@ -439,10 +439,14 @@ def export_onnx(trainer: Trainer) -> OnnxExport:
     )
 
 
+def _shape(shape: list[Any]) -> str:
+    return "[" + ", ".join(str(d) for d in shape) + "]"
+
+
 def _description(trainer: str, task: str, inputs: list[dict[str, Any]], outputs: list[dict[str, Any]]) -> str:
     parts = []
     for i in inputs:
-        text = f"input {i['name']}: {i['dtype']} {i['shape']}"
+        text = f"input {i['name']}: {i['dtype']} {_shape(i['shape'])}"
         if "columns" in i:
             cols = ", ".join(f"{c['name']} ({c['kind']})" for c in i["columns"])
             text += (
@@ -453,7 +457,7 @@ def _description(trainer: str, task: str, inputs: list[dict[str, Any]], outputs:
             text += f", {i['description']}"
         parts.append(text)
     for o in outputs:
-        text = f"output {o['name']}: {o['dtype']} {o['shape']}"
+        text = f"output {o['name']}: {o['dtype']} {_shape(o['shape'])}"
         if o.get("classes") is not None:
             text += f", class probabilities in the order {json.dumps(o['classes'])}"
         parts.append(text)
