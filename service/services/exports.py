@@ -28,8 +28,8 @@ from service.settings import Settings
 # Libraries whose versions change what a conversion produces (or whether it succeeds).
 _CONVERTERS = ("onnx", "onnxruntime", "skl2onnx", "onnxmltools", "torch")
 _MAX_HEADER = 4096
-_locks: dict[str, threading.Lock] = {}
-_locks_guard = threading.Lock()
+# One conversion per artifact at a time in this process (striped: a fixed number of locks, not one per job).
+_locks = tuple(threading.Lock() for _ in range(32))
 
 
 class ModelNotConvertible(ServiceError):
@@ -66,8 +66,7 @@ def _cache_key(artifact_sha256: str) -> str:
 
 
 def _lock(key: str) -> threading.Lock:
-    with _locks_guard:
-        return _locks.setdefault(key, threading.Lock())
+    return _locks[int(key[:8], 16) % len(_locks)]
 
 
 def _write_atomic(path: Path, data: bytes) -> None:

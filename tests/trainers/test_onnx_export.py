@@ -94,6 +94,20 @@ def test_classical_export_matches_the_model_on_held_out_rows(trainer: str, task:
     _assert_parity(model, test)
 
 
+@pytest.mark.parametrize(
+    ("trainer", "task", "objective"),
+    [
+        ("xgboost", "multiclass", "multi:softmax"),
+        ("xgboost", "regression", "count:poisson"),
+        ("lightgbm", "regression", "poisson"),
+    ],
+)
+def test_objectives_with_their_own_link_export_too(trainer: str, task: Task, objective: str) -> None:
+    """multi:softmax (the converter alone would emit margins) and log-link regressions."""
+    model, test = _fit(trainer, task, real_frame(task), "target", objective=objective)
+    _assert_parity(model, test)
+
+
 def test_linear_pipeline_keeps_missing_indicators_and_one_hot_in_the_graph() -> None:
     """The imputer's indicator columns and the one-hot of a categorical column with missing levels are in the
     graph: rows that differ only in missingness or level get the model's (different) probabilities."""

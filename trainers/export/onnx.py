@@ -312,6 +312,10 @@ def xgboost_graph(booster: Any, n_features: int, task: str, categorical: list[st
     # The converter reads splits by feature index (f0, f1, ...): drop the column names.
     b.feature_names = None
     b.feature_types = None
+    objective = json.loads(b.save_config())["learner"]["objective"]["name"]
+    if objective == "multi:softmax":
+        # Same trees and margins; softprob makes the converter emit the softmax the trainer reports.
+        b.set_param({"objective": "multi:softprob"})
     try:
         model = convert_xgboost(
             b, initial_types=[(INPUT_NAME, FloatTensorType([None, n_features]))], target_opset=TREE_OPSET
