@@ -133,11 +133,17 @@ def test_linear_pipeline_keeps_missing_indicators_and_one_hot_in_the_graph() -> 
     assert expected[2, 1] == pytest.approx(expected[3, 1])
 
 
-def test_xgboost_with_categorical_splits_is_refused_naming_the_column() -> None:
-    model, _ = _fit("xgboost", "binary", mixed_frame("binary"), "label")
-    with pytest.raises(NotConvertible) as info:
-        model.to_onnx()
-    assert "categorical" in info.value.reason and "color" in info.value.reason
+@pytest.mark.parametrize("task", ["binary", "multiclass", "regression"])
+def test_xgboost_categorical_splits_export_as_set_membership(task: Task) -> None:
+    """onnxmltools has no categorical splits: these graphs are written directly, and reproduce the booster on
+    held-out rows with missing and unseen levels."""
+    model, test = _fit("xgboost", task, mixed_frame(task), "label")
+    graph = onnx.load_from_string(model.to_onnx().data)
+    (ensemble,) = [n for n in graph.graph.node if n.op_type == "TreeEnsemble"]
+    modes = onnx.numpy_helper.to_array(next(a.t for a in ensemble.attribute if a.name == "nodes_modes"))
+    assert (modes == 6).any(), "some splits are on the categorical column (BRANCH_MEMBER)"
+    assert (feature_matrix(test.X, model.schema_)[:, 3] == -1).any(), "held-out rows with a missing level"
+    _assert_parity(model, test)
 
 
 def test_model_documents_its_input_columns_categories_and_class_order() -> None:

@@ -201,11 +201,10 @@ class XGBoostTrainer(Trainer):
 
     # -- export --------------------------------------------------------------------------------
     def _onnx_graph(self) -> Any:
-        """The booster through onnxmltools (float32 like XGBoost itself); categorical splits are refused."""
+        """The booster as a float32 tree ensemble, like XGBoost itself (categorical splits included)."""
         from trainers.export.onnx import xgboost_graph
 
-        categorical = [c.name for c in self.schema_.columns if c.kind == "categorical"]
-        return xgboost_graph(self.model_, len(self.schema_.columns), self.task_, categorical)
+        return xgboost_graph(self.model_, self.schema_, self.task_)
 
     # -- artifact ------------------------------------------------------------------------------
     def _save_model(self, directory: Path) -> list[str]:

@@ -298,13 +298,11 @@ def sklearn_graph(estimator: Any, n_features: int, task: str) -> onnx.ModelProto
     return finish_outputs(model, task, probabilities=names[-1], values=names[0])
 
 
-def xgboost_graph(booster: Any, n_features: int, task: str, categorical: list[str]) -> onnx.ModelProto:
-    """An XGBoost booster as ONNX (onnxmltools); categorical splits have no ONNX converter and are refused."""
-    if categorical:
-        raise NotConvertible(
-            "onnxmltools' XGBoost converter does not support categorical splits; this model uses categorical "
-            f"column(s) {', '.join(categorical)}"
-        )
+def xgboost_graph(booster: Any, schema: FeatureSchema, task: str) -> onnx.ModelProto:
+    """An XGBoost booster as ONNX: onnxmltools, or (categorical splits) :mod:`trainers.export.xgboost_trees`."""
+    n_features = len(schema.columns)
+    if any(c.kind == "categorical" for c in schema.columns):
+        return _xgboost_categorical(booster, schema, task)
     from onnxmltools import convert_xgboost
     from onnxmltools.convert.common.data_types import FloatTensorType
 
@@ -324,6 +322,19 @@ def xgboost_graph(booster: Any, n_features: int, task: str, categorical: list[st
         raise NotConvertible(f"onnxmltools cannot convert this XGBoost model: {_first_line(exc)}") from exc
     names = [o.name for o in model.graph.output]
     return finish_outputs(model, task, probabilities=names[-1], values=names[0])
+
+
+def _xgboost_categorical(booster: Any, schema: FeatureSchema, task: str) -> onnx.ModelProto:
+    from trainers.export.xgboost_trees import Unsupported, xgboost_tree_graph
+
+    probe = sample_matrix(schema, seed=1)
+    margin = np.asarray(booster.inplace_predict(frame_from_matrix(probe, schema), predict_type="margin"))
+    output = "values" if task == "regression" else "probabilities"
+    try:
+        model = xgboost_tree_graph(booster, schema, task, probe, margin, INPUT_NAME, output)
+    except Unsupported as exc:
+        raise NotConvertible(f"this XGBoost model with categorical splits uses {exc}") from exc
+    return model
 
 
 def lightgbm_graph(booster: Any, n_features: int, task: str) -> onnx.ModelProto:

@@ -149,20 +149,63 @@ def test_zip_stays_the_default_download(client: TestClient, logistic_job: dict[s
     _problem(client.get(url, params={"format": "pickle"}), 422)
 
 
-def test_model_without_a_converter_answers_409_saying_why(client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
-    """XGBoost's categorical splits have no ONNX converter: the job trains and serves predictions, the ONNX
-    download is refused naming the trainer and the column, and the refusal is remembered."""
-    dataset_id = _upload(client, mixed(), "label", "mixed.csv")
-    job = _train(
-        client,
-        dataset_id,
-        "xgboost",
-        {"objective": "binary:logistic", "n_estimators": 15, "max_depth": 3, "learning_rate": 0.3},
-    )
+def test_categorical_xgboost_job_exports(client: TestClient) -> None:
+    """A table with a categorical column and gaps: the XGBoost job's graph gives the job's own probabilities."""
+    frame = mixed()
+    dataset_id = _upload(client, frame, "label", "mixed.csv")
+    job = _train(client, dataset_id, "xgboost",
+                 {"objective": "binary:logistic", "n_estimators": 15, "max_depth": 3, "learning_rate": 0.3})
+    response = client.get(f"{URL}/{job['id']}/model", params={"format": "onnx"})
+    assert response.status_code == 200, response.text
+    model = onnx.load_from_string(response.content)
+    inputs = json.loads({p.key: p.value for p in model.metadata_props}["advisor.inputs"])[0]
+    assert [c["name"] for c in inputs["columns"]] == ["x", "color"]
+    levels = inputs["columns"][1]["categories"]
+    assert levels == ["blue", "green", "red"]
+    rows = pd.concat([frame.head(40), pd.DataFrame({"x": [np.nan, 0.3], "color": [None, "purple"]})])
+    x = np.column_stack([rows["x"].to_numpy(np.float32),
+                         [levels.index(c) if c in levels else -1 for c in rows["color"]]]).astype(np.float32)
+    (got,) = ort.InferenceSession(response.content, providers=["CPUExecutionProvider"]).run(None, {"X": x})
+    served = client.post(f"{URL}/{job['id']}/predictions",
+                         json={"rows": rows[["x", "color"]].astype(object).where(rows[["x", "color"]].notna(), None)
+                               .to_dict("records")})
+    assert served.status_code == 200, served.text
+    assert np.abs(got - np.asarray(served.json()["probabilities"])).max() <= 1e-4
+
+
+def sequences(n: int = 160, steps: int = 12, seed: int = 0) -> bytes:
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, steps, 1)).astype(np.float32)
+    y = np.where(x[:, -3:, 0].mean(axis=1) > 0, "up", "down")
+    buffer = io.BytesIO()
+    np.savez(buffer, x=x, y=y)
+    return buffer.getvalue()
+
+
+def test_model_without_a_converter_answers_409_saying_why(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An LSTM reads sequences padded and scaled outside its network: the job trains and its zip downloads, the
+    ONNX download is refused naming the trainer and the reason, and the refusal is remembered."""
+    r = client.post("/v1/datasets", files={"file": ("seq.npz", sequences())})
+    assert r.status_code in (200, 201), r.text
+    dataset_id = r.json()["id"]
+    rec = client.post("/v1/recommendations", json={"dataset_id": dataset_id}).json()
+    rank = next(i for i, c in enumerate(rec["candidates"], start=1) if c["trainer"] == "torch_lstm")
+    created = client.post(URL, json={"dataset_id": dataset_id, "recommendation_id": rec["id"], "candidate": rank,
+                                     "time_budget_s": 15, "train_baseline": False})
+    assert created.status_code == 202, created.text
+
+    def done() -> dict[str, Any] | None:
+        job: dict[str, Any] = client.get(f"{URL}/{created.json()['id']}").json()
+        return job if job["status"] in ("succeeded", "failed", "cancelled") else None
+
+    job = wait_for(done, timeout=180)
+    assert job["status"] == "succeeded" and job["trainer"] == "torch_lstm", job["error"]
     url = f"{URL}/{job['id']}/model"
     body = _problem(client.get(url, params={"format": "onnx"}), 409)
     assert body["type"] == "urn:model-advisor:problem:not-convertible"
-    assert body["trainer"] == "xgboost" and "categorical" in body["reason"] and "color" in body["reason"]
+    assert body["trainer"] == "torch_lstm" and "padded sequences" in body["reason"]
     assert "format=zip" in body["detail"]
 
     from trainers.base import Trainer
