@@ -279,3 +279,25 @@ def test_torch_cnn_export_matches_the_model_on_held_out_images() -> None:
     expected = model.predict_output(x[800:1000])
     assert got.shape == expected.shape == (200, 10)
     assert np.abs(got - expected).max() <= TOLERANCE
+
+
+SEQUENCE_CASES = [("torch_lstm", "binary"), ("torch_lstm", "regression"), ("torch_transformer", "multiclass")]
+
+
+@pytest.mark.parametrize(("trainer", "task"), SEQUENCE_CASES, ids=["-".join(c) for c in SEQUENCE_CASES])
+def test_sequence_models_export_matches_the_model_on_held_out_sequences(trainer: str, task: Task) -> None:
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parent / "torch"))
+    from _torch_fixtures import sequence_params, sequences
+
+    train, valid, test = sequences(task, n=240), sequences(task, n=80, seed=1), sequences(task, n=80, seed=2)
+    model = get_trainer(trainer)(sequence_params(trainer, task, train, epochs=2)).fit(train, valid)
+    exported = model.to_onnx()
+    assert exported.inputs[0]["name"] == "sequences" and exported.inputs[0]["shape"] == ["N", "T", 2]
+    got = _run(exported.data, {"sequences": test.x})
+    expected = model.predict_output(test.x)
+    expected = expected.reshape(-1, 1) if task == "regression" else expected
+    assert got.shape == expected.shape
+    assert np.abs(got - expected).max() <= TOLERANCE * max(1.0, float(np.abs(expected).max()))

@@ -10,11 +10,16 @@ What an exported tabular model expects (every family alike)
 What an image model expects
     one input ``images``: uint8 ``[N, H, W, C]`` pixels, the training images' size; scaling and
     standardisation live inside the graph.
+What a sequence model expects (LSTM/GRU, Transformer on numeric sequences or audio frames)
+    one input ``sequences``: float32 ``[N, T, F]``; the last ``max_length`` steps are kept and each
+    feature standardised inside the graph. Models on text are refused: their word or subword ids
+    come from a vocabulary or tokenizer outside the network.
 What every model returns
     classifiers: ``probabilities``, float32 ``[N, k]``, columns in the schema's class order
     (``classes``); regressors: ``values``, float32 ``[N, 1]``.
 
-Converters: XGBoost and LightGBM through onnxmltools, scikit-learn estimators and pipelines through
+Converters: XGBoost and LightGBM through onnxmltools (XGBoost with categorical splits, which onnxmltools
+lacks, through :mod:`trainers.export.xgboost_trees`), scikit-learn estimators and pipelines through
 skl2onnx (any trainer whose ``model_`` is a fitted scikit-learn estimator taking :func:`feature_matrix`),
 PyTorch through ``torch.onnx.export`` (:mod:`trainers.torch.onnx_export`). A family supplies the graph
 through ``Trainer._onnx_graph``; :func:`export_onnx` names its inputs and outputs, writes the metadata,

@@ -6,8 +6,11 @@
   :class:`~trainers.torch.encoders.TabularEncoder` does.
 * ``torch_cnn`` (from scratch or on a backbone): input ``images`` uint8 ``[N, H, W, C]``; the graph scales
   to [0, 1], converts channels, resizes and standardises as :class:`~trainers.torch.encoders.ImageEncoder`.
-* ``torch_lstm`` and ``torch_transformer`` are refused: their inputs are tokenised or padded outside the
-  network (word ids, subword tokenizers, variable-length sequences), which an ONNX graph would not carry.
+* ``torch_lstm`` and ``torch_transformer`` on numeric sequences (or audio frames): input ``sequences`` float32
+  ``[N, T, F]``; the graph keeps the last ``max_length`` steps and standardises each feature as
+  :class:`~trainers.torch.encoders.SequenceEncoder` does.
+* The same trainers on text are refused: words or subword tokens become ids outside the network (a
+  vocabulary or a tokenizer), which an ONNX graph does not carry.
 
 The output is the trainer's own: softmax probabilities, ``[1 - p, p]`` for a sigmoid output, or the
 de-standardised regression value.
@@ -32,10 +35,8 @@ if TYPE_CHECKING:
     from trainers.torch.trainers import TorchTrainer
 
 OPSET = 17
-REFUSED = {
-    "torch_lstm": "its inputs are word ids or padded sequences built outside the network",
-    "torch_transformer": "its inputs are tokenizer ids or padded sequences built outside the network",
-}
+SEQUENCE_INPUT_NAME = "sequences"
+TEXT_ENCODERS = {"words": "a vocabulary of whole words", "hf-tokens": "a subword tokenizer"}
 
 
 class _Head(nn.Module):
@@ -111,7 +112,24 @@ class _ImageGraph(nn.Module):
         return self.head(self.net(x))
 
 
-def _export(module: nn.Module, example: torch.Tensor, input_name: str) -> onnx.ModelProto:
+class _SequenceGraph(nn.Module):
+    """float32 N×T×F sequences → SequenceEncoder.transform (last max_length steps, standardised) → network → head."""
+
+    def __init__(self, net: nn.Module, state: dict[str, Any], head: _Head) -> None:
+        super().__init__()
+        self.net = net
+        self.head = head
+        self.max_length = state.get("max_length")
+        self.register_buffer("mean", torch.tensor(state["mean"], dtype=torch.float32))
+        self.register_buffer("std", torch.tensor(state["std"], dtype=torch.float32))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.max_length:
+            x = x[:, -int(self.max_length) :]
+        return self.head(self.net((x - self.mean) / self.std))
+
+
+def _export(module: nn.Module, example: torch.Tensor, input_name: str, dynamic_steps: bool = False) -> onnx.ModelProto:
     import onnx
 
     buffer = io.BytesIO()
@@ -120,13 +138,14 @@ def _export(module: nn.Module, example: torch.Tensor, input_name: str) -> onnx.M
             # The tracer warns about Python-level shape checks in the encoders; shapes are fixed per model.
             warnings.simplefilter("ignore", torch.jit.TracerWarning)
             warnings.simplefilter("ignore", DeprecationWarning)
+            warnings.simplefilter("ignore", UserWarning)  # e.g. "exporting an RNN with a batch size other than 1"
             torch.onnx.export(
                 module,
                 (example,),
                 buffer,
                 input_names=[input_name],
                 output_names=["out"],
-                dynamic_axes={input_name: {0: "N"}, "out": {0: "N"}},
+                dynamic_axes={input_name: {0: "N", 1: "T"} if dynamic_steps else {0: "N"}, "out": {0: "N"}},
                 opset_version=OPSET,
                 dynamo=False,
             )
@@ -137,8 +156,12 @@ def _export(module: nn.Module, example: torch.Tensor, input_name: str) -> onnx.M
 
 def torch_graph(trainer: TorchTrainer) -> onnx.ModelProto:
     """The fitted torch trainer's network with its encoding and output activation, as ONNX."""
-    if trainer.NAME in REFUSED:
-        raise NotConvertible(f"{trainer.NAME} models are not exported to ONNX: {REFUSED[trainer.NAME]}")
+    kind = getattr(trainer, "encoder_kind_", None)
+    if kind in TEXT_ENCODERS:
+        raise NotConvertible(
+            f"{trainer.NAME} models on text are not exported to ONNX: the text becomes ids through "
+            f"{TEXT_ENCODERS[kind]} outside the network, which the graph would not carry"
+        )
     net = copy.deepcopy(trainer.model_).cpu().eval()
     head = _Head(trainer.params["output_activation"], trainer.target_)
     if trainer.modality_ == "tabular":
@@ -147,6 +170,11 @@ def torch_graph(trainer: TorchTrainer) -> onnx.ModelProto:
         module: nn.Module = _TabularGraph(net, encoder.state(), columns, head).eval()
         example = torch.zeros((2, len(columns)), dtype=torch.float32)
         name = INPUT_NAME
+    elif kind == "sequence":
+        state = trainer.encoder_.state()
+        module = _SequenceGraph(net, state, head).eval()
+        example = torch.zeros((2, int(state["steps"]), int(state["features"])), dtype=torch.float32)
+        name = SEQUENCE_INPUT_NAME
     elif trainer.modality_ == "image":
         h, w, c = trainer.encoder_.state()["input_size"]
         module = _ImageGraph(net, copy.copy(trainer.encoder_), head).eval()
@@ -154,7 +182,7 @@ def torch_graph(trainer: TorchTrainer) -> onnx.ModelProto:
         name = IMAGE_INPUT_NAME
     else:
         raise NotConvertible(f"{trainer.NAME} has no ONNX export for {trainer.modality_} data")
-    model = _export(module, example, name)
+    model = _export(module, example, name, dynamic_steps=kind == "sequence")
     return finish_outputs(model, trainer.task_, probabilities="out", values="out")
 
 
@@ -173,3 +201,24 @@ def image_check_inputs(
         "conversion, resizing and standardisation are inside the graph",
     }
     return [doc], {IMAGE_INPUT_NAME: images}, expected
+
+
+def sequence_check_inputs(
+    trainer: TorchTrainer, n: int = 32, seed: int = 0
+) -> tuple[list[dict[str, Any]], dict[str, np.ndarray], np.ndarray]:
+    """The ``sequences`` input's documentation, check sequences around the training scale, the model's outputs."""
+    state = trainer.encoder_.state()
+    steps, features = int(state["steps"]), int(state["features"])
+    rng = np.random.default_rng(seed)
+    mean, std = np.asarray(state["mean"]), np.asarray(state["std"])
+    x = (mean + std * rng.standard_normal((n, steps, features))).astype(np.float32)
+    expected = np.asarray(trainer.predict_output(x), dtype=np.float64)
+    doc = {
+        "name": SEQUENCE_INPUT_NAME,
+        "dtype": "float32",
+        "shape": ["N", "T", features],
+        "description": f"numeric sequences, {features} feature(s) per step (trained on {steps} steps"
+        + (f"; the last {state['max_length']} are used" if state.get("max_length") else "")
+        + "); standardisation is inside the graph",
+    }
+    return [doc], {SEQUENCE_INPUT_NAME: x}, expected

@@ -568,11 +568,13 @@ class TorchTrainer(Trainer):
         return sample_matrix(self.schema_, scale=scale)
 
     def _onnx_check_inputs(self) -> tuple[list[dict[str, Any]], dict[str, np.ndarray], np.ndarray]:
-        from trainers.torch.onnx_export import image_check_inputs
+        from trainers.torch.onnx_export import image_check_inputs, sequence_check_inputs
 
-        if self.modality_ != "image":
-            return super()._onnx_check_inputs()
-        return image_check_inputs(self)
+        if self.modality_ == "image":
+            return image_check_inputs(self)
+        if getattr(self, "encoder_kind_", None) == "sequence":
+            return sequence_check_inputs(self)
+        return super()._onnx_check_inputs()
 
     # -- artifacts -------------------------------------------------------------------------------------------
     def _save_model(self, directory: Path) -> list[str]:

@@ -153,8 +153,12 @@ def test_categorical_xgboost_job_exports(client: TestClient) -> None:
     """A table with a categorical column and gaps: the XGBoost job's graph gives the job's own probabilities."""
     frame = mixed()
     dataset_id = _upload(client, frame, "label", "mixed.csv")
-    job = _train(client, dataset_id, "xgboost",
-                 {"objective": "binary:logistic", "n_estimators": 15, "max_depth": 3, "learning_rate": 0.3})
+    job = _train(
+        client,
+        dataset_id,
+        "xgboost",
+        {"objective": "binary:logistic", "n_estimators": 15, "max_depth": 3, "learning_rate": 0.3},
+    )
     response = client.get(f"{URL}/{job['id']}/model", params={"format": "onnx"})
     assert response.status_code == 200, response.text
     model = onnx.load_from_string(response.content)
@@ -163,37 +167,53 @@ def test_categorical_xgboost_job_exports(client: TestClient) -> None:
     levels = inputs["columns"][1]["categories"]
     assert levels == ["blue", "green", "red"]
     rows = pd.concat([frame.head(40), pd.DataFrame({"x": [np.nan, 0.3], "color": [None, "purple"]})])
-    x = np.column_stack([rows["x"].to_numpy(np.float32),
-                         [levels.index(c) if c in levels else -1 for c in rows["color"]]]).astype(np.float32)
+    x = np.column_stack(
+        [rows["x"].to_numpy(np.float32), [levels.index(c) if c in levels else -1 for c in rows["color"]]]
+    ).astype(np.float32)
     (got,) = ort.InferenceSession(response.content, providers=["CPUExecutionProvider"]).run(None, {"X": x})
-    served = client.post(f"{URL}/{job['id']}/predictions",
-                         json={"rows": rows[["x", "color"]].astype(object).where(rows[["x", "color"]].notna(), None)
-                               .to_dict("records")})
+    served = client.post(
+        f"{URL}/{job['id']}/predictions",
+        json={"rows": rows[["x", "color"]].astype(object).where(rows[["x", "color"]].notna(), None).to_dict("records")},
+    )
     assert served.status_code == 200, served.text
     assert np.abs(got - np.asarray(served.json()["probabilities"])).max() <= 1e-4
 
 
-def sequences(n: int = 160, steps: int = 12, seed: int = 0) -> bytes:
+def reviews(n: int = 160, seed: int = 0) -> bytes:
+    """A CSV of short generated reviews (filler plus two sentiment words) and a pos/neg label."""
     rng = np.random.default_rng(seed)
-    x = rng.normal(size=(n, steps, 1)).astype(np.float32)
-    y = np.where(x[:, -3:, 0].mean(axis=1) > 0, "up", "down")
-    buffer = io.BytesIO()
-    np.savez(buffer, x=x, y=y)
-    return buffer.getvalue()
+    filler = ["the", "food", "was", "and", "service", "place", "really", "quite", "very", "our", "table"]
+    good, bad = ["good", "great", "tasty", "fresh"], ["bad", "awful", "stale", "bland"]
+    rows = []
+    for i in range(n):
+        words = [*rng.choice(filler, size=6), *rng.choice(good if i % 2 else bad, size=2)]
+        rng.shuffle(words)
+        rows.append({"review": " ".join(words), "label": "pos" if i % 2 else "neg"})
+    return pd.DataFrame(rows).to_csv(index=False).encode()
 
 
-def test_model_without_a_converter_answers_409_saying_why(
-    client: TestClient, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """An LSTM reads sequences padded and scaled outside its network: the job trains and its zip downloads, the
-    ONNX download is refused naming the trainer and the reason, and the refusal is remembered."""
-    r = client.post("/v1/datasets", files={"file": ("seq.npz", sequences())})
+def test_model_without_a_converter_answers_409_saying_why(client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A text LSTM reads word ids made outside its network: the job trains and its zip downloads, the ONNX
+    download is refused naming the trainer and the reason, and the refusal is remembered."""
+    r = client.post(
+        "/v1/datasets",
+        files={"file": ("reviews.csv", reviews(), "text/csv")},
+        data={"target": "label", "modality": "text"},
+    )
     assert r.status_code in (200, 201), r.text
     dataset_id = r.json()["id"]
     rec = client.post("/v1/recommendations", json={"dataset_id": dataset_id}).json()
     rank = next(i for i, c in enumerate(rec["candidates"], start=1) if c["trainer"] == "torch_lstm")
-    created = client.post(URL, json={"dataset_id": dataset_id, "recommendation_id": rec["id"], "candidate": rank,
-                                     "time_budget_s": 15, "train_baseline": False})
+    created = client.post(
+        URL,
+        json={
+            "dataset_id": dataset_id,
+            "recommendation_id": rec["id"],
+            "candidate": rank,
+            "time_budget_s": 15,
+            "train_baseline": False,
+        },
+    )
     assert created.status_code == 202, created.text
 
     def done() -> dict[str, Any] | None:
@@ -205,7 +225,7 @@ def test_model_without_a_converter_answers_409_saying_why(
     url = f"{URL}/{job['id']}/model"
     body = _problem(client.get(url, params={"format": "onnx"}), 409)
     assert body["type"] == "urn:model-advisor:problem:not-convertible"
-    assert body["trainer"] == "torch_lstm" and "padded sequences" in body["reason"]
+    assert body["trainer"] == "torch_lstm" and "on text" in body["reason"] and "vocabulary" in body["reason"]
     assert "format=zip" in body["detail"]
 
     from trainers.base import Trainer
