@@ -120,7 +120,8 @@ async def delete_job(id: JobId, db: DatabaseDep, settings: SettingsDep, principa
             "content": {"application/zip": {}, "application/octet-stream": {}},
             "description": "format=zip: the model's files, zipped. format=onnx: one ONNX graph; its input is "
             "X float32 [N, n_features] (tabular: the schema's columns in order, NaN = missing, categorical "
-            "columns as the index of their level, -1 = missing or unseen) or images uint8 [N, H, W, C]; its "
+            "columns as the index of their level, -1 = missing or unseen), images uint8 [N, H, W, C] or sequences "
+            "float32 [N, T, F]; its "
             "output is probabilities [N, k] in the schema's class order, or values [N, 1]. Headers "
             "X-ONNX-Inputs, X-ONNX-Outputs, X-ONNX-Feature-Columns and X-ONNX-Classes say the same; the model's "
             "doc_string and metadata_props spell it out.",
