@@ -12,11 +12,12 @@
 from __future__ import annotations
 
 import json
+import sys
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, ClassVar, Self
+from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 import numpy as np
 import pandas as pd
@@ -25,6 +26,11 @@ from trainers.callbacks import Callbacks
 from trainers.metrics import constant_loss
 from trainers.preprocess import apply_schema
 from trainers.spec import ArtifactInfo, CurveSet, FeatureSchema, StopReason, Task, TrainData
+
+if TYPE_CHECKING:
+    import onnx
+
+    from trainers.export.onnx import OnnxExport
 
 # Keys the advisor adds to explain or steer a run that are not library parameters. Trainers accept
 # them and apply those that mean something to them (e.g. ``scaling`` for a linear model).
@@ -190,6 +196,42 @@ class Trainer(ABC):
         if self.task_ == "regression":
             raise TrainerCapabilityError(f"{self.NAME} was trained for regression: no class probabilities")
         return self.predict_output(X)
+
+    # -- export --------------------------------------------------------------------------------
+    def to_onnx(self) -> OnnxExport:
+        """The fitted model as an ONNX graph with its inputs documented (see :mod:`trainers.export.onnx`).
+
+        Raises :class:`~trainers.export.onnx.NotConvertible` with the reason when the model has no
+        converter or the converted graph does not reproduce its outputs.
+        """
+        from trainers.export.onnx import export_onnx
+
+        return export_onnx(self)
+
+    def _onnx_graph(self) -> onnx.ModelProto:
+        """Family hook: the model as an ONNX graph taking ``feature_matrix`` rows.
+
+        The default converts a scikit-learn estimator or Pipeline held in ``model_`` (skl2onnx), so any
+        trainer built that way exports without code of its own; anything else is refused.
+        """
+        from trainers.export.onnx import NotConvertible, sklearn_graph
+
+        sklearn_base = sys.modules.get("sklearn.base")
+        if sklearn_base is not None and isinstance(self.model_, sklearn_base.BaseEstimator):
+            return sklearn_graph(self.model_, len(self.schema_.columns), self.task_)
+        raise NotConvertible(f"{self.NAME} models have no ONNX converter ({type(self.model_).__name__})")
+
+    def _onnx_sample_matrix(self) -> np.ndarray:
+        """Rows (``feature_matrix`` form) on which the export is checked against this model."""
+        from trainers.export.onnx import sample_matrix
+
+        return sample_matrix(self.schema_)
+
+    def _onnx_check_inputs(self) -> tuple[list[dict[str, Any]], dict[str, np.ndarray], np.ndarray]:
+        """Family hook for non-tabular models: input docs, check feeds and the model's outputs on them."""
+        from trainers.export.onnx import NotConvertible
+
+        raise NotConvertible(f"{self.NAME} has no ONNX export for {getattr(self, 'modality_', 'this')} data")
 
     # -- artifacts -----------------------------------------------------------------------------
     @abstractmethod

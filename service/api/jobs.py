@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
@@ -17,8 +17,8 @@ from service.jobs.states import STATUSES, JobStatus, is_terminal
 from service.schemas.common import ID_PATTERN, TEXT_PATTERN
 from service.schemas.jobs import JobCreate, JobMetricList, JobMetricRead, JobPage, JobRead
 from service.schemas.predictions import PredictionCreate, PredictionRead
+from service.services import exports, predictions
 from service.services import jobs as service
-from service.services import predictions
 
 PREFIX = service.PREFIX
 router = APIRouter(prefix=PREFIX, tags=["jobs"])
@@ -114,11 +114,46 @@ async def delete_job(id: JobId, db: DatabaseDep, settings: SettingsDep, principa
 
 @router.get(
     "/{id}/model",
-    responses={200: {"content": {"application/zip": {}}, "description": "The model's files, zipped."},
-               **problem_responses(404, 409, 422, 500)},
+    response_model=None,
+    responses={
+        200: {
+            "content": {"application/zip": {}, "application/octet-stream": {}},
+            "description": "format=zip: the model's files, zipped. format=onnx: one ONNX graph; its input is "
+            "X float32 [N, n_features] (tabular: the schema's columns in order, NaN = missing, categorical "
+            "columns as the index of their level, -1 = missing or unseen), images uint8 [N, H, W, C] or sequences "
+            "float32 [N, T, F]; its "
+            "output is probabilities [N, k] in the schema's class order, or values [N, 1]. Headers "
+            "X-ONNX-Inputs, X-ONNX-Outputs, X-ONNX-Feature-Columns and X-ONNX-Classes say the same; the model's "
+            "doc_string and metadata_props spell it out.",
+        },
+        **problem_responses(404, 409, 422, 500),
+    },
 )
-async def download_model(id: JobId, db: DatabaseDep, settings: SettingsDep, principal: PrincipalDep) -> FileResponse:
-    """Download the trained model (a zip of the safe-format model, schema.json, meta.json and manifest.json)."""
+async def download_model(
+    id: JobId,
+    db: DatabaseDep,
+    settings: SettingsDep,
+    principal: PrincipalDep,
+    format: Annotated[
+        Literal["zip", "onnx"],
+        Query(description="zip (default): the safe-format files; onnx: an ONNX graph, 409 where none exists."),
+    ] = "zip",
+) -> FileResponse:
+    """Download the trained model: a zip of the safe-format model, schema.json, meta.json and manifest.json
+    (default), or with ``format=onnx`` the model as one ONNX graph (409 problem+json saying why if it cannot be)."""
+    if format == "onnx":
+        exported, job = await exports.onnx_file(db=db, settings=settings, tenant_id=principal.tenant_id, id=id)
+        return FileResponse(
+            exported.path,
+            media_type="application/octet-stream",
+            filename=f"{job.id}-{job.trainer}.onnx",
+            headers={
+                "X-Content-SHA256": exported.sha256,
+                "X-Artifact-SHA256": str((job.artifact or {}).get("sha256")),
+                "X-Artifact-Format": "onnx",
+                **exports.describe_io(exported.summary),
+            },
+        )
     path, job = await service.model_file(db=db, settings=settings, tenant_id=principal.tenant_id, id=id)
     artifact = job.artifact or {}
     return FileResponse(

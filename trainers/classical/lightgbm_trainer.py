@@ -189,6 +189,12 @@ class LightGBMTrainer(Trainer):
             return np.column_stack([1.0 - out, out])
         return out
 
+    def _onnx_graph(self) -> Any:
+        """The booster through onnxmltools."""
+        from trainers.export.onnx import lightgbm_graph
+
+        return lightgbm_graph(self.model_, len(self.schema_.columns), self.task_)
+
     def _save_model(self, directory: Path) -> list[str]:
         self.model_.save_model(str(directory / self.MODEL_FILE))
         return [self.MODEL_FILE]

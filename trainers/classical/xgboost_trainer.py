@@ -213,6 +213,13 @@ class XGBoostTrainer(Trainer):
             return np.column_stack([1.0 - p, p])
         return softmax(margin.reshape(len(X), -1))
 
+    # -- export --------------------------------------------------------------------------------
+    def _onnx_graph(self) -> Any:
+        """The booster as a float32 tree ensemble, like XGBoost itself (categorical splits included)."""
+        from trainers.export.onnx import xgboost_graph
+
+        return xgboost_graph(self.model_, self.schema_, self.task_)
+
     # -- artifact ------------------------------------------------------------------------------
     def _save_model(self, directory: Path) -> list[str]:
         self.model_.save_model(str(directory / self.MODEL_FILE))  # .ubj suffix → UBJSON, no pickle

@@ -554,6 +554,30 @@ class TorchTrainer(Trainer):
         self.model_.to(torch.device(device))
         return self
 
+    # -- export --------------------------------------------------------------------------------------------
+    def _onnx_graph(self) -> Any:
+        """Network, input encoding and output activation as one ONNX graph (see :mod:`trainers.torch.onnx_export`)."""
+        from trainers.torch.onnx_export import torch_graph
+
+        return torch_graph(self)
+
+    def _onnx_sample_matrix(self) -> np.ndarray:
+        """Check rows within ±3 spreads of each numeric column's training centre (the encoder's own)."""
+        from trainers.export.onnx import sample_matrix
+
+        state = getattr(self.encoder_, "encoder", self.encoder_).state()
+        scale = {n: (c, s) for n, c, s in zip(state["numeric"], state["center"], state["spread"], strict=True)}
+        return sample_matrix(self.schema_, scale=scale)
+
+    def _onnx_check_inputs(self) -> tuple[list[dict[str, Any]], dict[str, np.ndarray], np.ndarray]:
+        from trainers.torch.onnx_export import image_check_inputs, sequence_check_inputs
+
+        if self.modality_ == "image":
+            return image_check_inputs(self)
+        if getattr(self, "encoder_kind_", None) == "sequence":
+            return sequence_check_inputs(self)
+        return super()._onnx_check_inputs()
+
     # -- artifacts -------------------------------------------------------------------------------------------
     def _save_model(self, directory: Path) -> list[str]:
         from safetensors.torch import save_file
@@ -624,11 +648,24 @@ class TorchTrainer(Trainer):
         return dropout_of(self.params.get("dropout"), key)
 
     @staticmethod
-    def _scratch_parts(net: type[nn.Module], network: str, kwargs: dict[str, Any], enc: Any, kind: str,
-                       train: ArrayData, valid: ArrayData) -> FitParts:
+    def _scratch_parts(
+        net: type[nn.Module],
+        network: str,
+        kwargs: dict[str, Any],
+        enc: Any,
+        kind: str,
+        train: ArrayData,
+        valid: ArrayData,
+    ) -> FitParts:
         """A network trained from scratch, its encoder and both splits encoded."""
-        return FitParts(net(**kwargs), enc, kind, {"network": network, "kwargs": kwargs},
-                        enc.transform(train.x), enc.transform(valid.x))
+        return FitParts(
+            net(**kwargs),
+            enc,
+            kind,
+            {"network": network, "kwargs": kwargs},
+            enc.transform(train.x),
+            enc.transform(valid.x),
+        )
 
     @staticmethod
     def _word_encoder(train: ArrayData, arch: Mapping[str, Any], max_length: int, notes: list[str]) -> WordEncoder:
@@ -953,8 +990,9 @@ class TorchTransformerTrainer(TorchTrainer):
             kwargs = {**common, "vocab_size": enc.vocab.size}
             return self._scratch_parts(TransformerNet, "transformer", kwargs, enc, "words", train, valid)
         seq, features = self._sequence_encoder(train, arch, int(arch["max_length"]))
-        return self._scratch_parts(TransformerNet, "transformer", {**common, "input_size": features}, seq,
-                                   "sequence", train, valid)
+        return self._scratch_parts(
+            TransformerNet, "transformer", {**common, "input_size": features}, seq, "sequence", train, valid
+        )
 
 
 TORCH_TRAINER_CLASSES: tuple[type[TorchTrainer], ...] = (
