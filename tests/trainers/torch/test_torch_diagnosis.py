@@ -1,4 +1,4 @@
-"""Every §10 issue the curves can show is provoked by real training through the trainer and then diagnosed.
+"""Every §10 issue is provoked by real training through the trainer and then diagnosed.
 
 Nothing here hand-makes curves: each run goes through :func:`trainers.run.fit_and_evaluate` with
 ``torch_mlp`` and the advisor's recipe, changed only where the issue needs it (no regularization for
@@ -7,6 +7,7 @@ overfitting, a huge learning rate for divergence and dead units). Small data, a 
 
 from __future__ import annotations
 
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -104,6 +105,32 @@ def test_a_huge_adam_step_on_a_deep_relu_mlp_kills_units_and_is_diagnosed(tmp_pa
     assert "dead_relus" in _issues(result)
     found = next(d for d in result.diagnosis or [] if d["issue"] == "dead_relus")
     assert f"{fraction:.0%}" in found["evidence"] and "Leaky ReLU" in found["fixes"]
+
+
+def _sgd(tmp_path: Path, lr: float) -> TrainResult:
+    return _train(
+        tmp_path,
+        _frame(300, noise=0.05, seed=1),
+        **NO_SAFEGUARDS,
+        batch_size=64,
+        epochs=6,
+        optimizer={"name": "sgd", "learning_rate": lr, "momentum": 0.0},
+    )
+
+
+def test_a_loss_that_never_moves_is_diagnosed_a_plateau_and_underfitting(tmp_path: Path) -> None:
+    # §10 "loss plateaus early" (listed under vanishing gradients); here a step too small to move the weights.
+    result = _sgd(tmp_path, 1e-4)
+    assert _issues(result) == ["vanishing_gradients", "underfitting"]
+    assert result.curves.baseline_loss is not None
+    assert (result.curves.train_loss[-1] or 0) >= 0.9 * result.curves.baseline_loss
+
+
+def test_a_loss_that_falls_steadily_but_little_is_diagnosed_slow_convergence(tmp_path: Path) -> None:
+    result = _sgd(tmp_path, 0.1)
+    assert _issues(result) == ["slow_convergence"]
+    loss = [v or 0.0 for v in result.curves.train_loss]
+    assert all(b < a for a, b in pairwise(loss)) and loss[-1] > 0.7 * loss[0]
 
 
 def test_the_advisors_recipe_on_clean_data_trains_without_a_diagnosis(tmp_path: Path) -> None:
