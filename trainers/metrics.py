@@ -114,7 +114,17 @@ def regression_metrics(y: np.ndarray, pred: np.ndarray) -> tuple[MetricValues, d
 
 
 def evaluate(task: Task, y: np.ndarray, output: np.ndarray) -> tuple[MetricValues, dict[str, str]]:
-    """Dispatch on ``task``: ``output`` is class probabilities or predicted values."""
+    """Dispatch on ``task``: ``output`` is class probabilities or predicted values.
+
+    A model whose weights diverged outputs NaN: every metric is then ``None`` with that reason, so the run
+    is still reported (and its curves diagnosed, §10 "exploding gradients") instead of failing here.
+    """
+    out = np.asarray(output, dtype=np.float64)
+    if out.size and not np.isfinite(out).all():
+        names = REGRESSION_METRICS if task == "regression" else CLASSIFICATION_METRICS
+        bad_rows = int((~np.isfinite(out.reshape(len(out), -1))).any(axis=1).sum())
+        why = f"the model outputs non-finite values for {bad_rows} of {len(out)} rows (its weights diverged): no score"
+        return dict.fromkeys(names, None), dict.fromkeys(names, why)
     if task == "regression":
         return regression_metrics(y, output)
     return classification_metrics(y, output)

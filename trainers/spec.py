@@ -202,6 +202,12 @@ class CurveSet(BaseModel):
         default=None, description="Rows the training curve was computed on (a seeded sample of large sets)."
     )
     history: dict[str, dict[str, list[float | None]]] = Field(default_factory=dict)
+    dead_relu_fraction: float | None = Field(
+        default=None,
+        ge=0,
+        le=1,
+        description="Share of hidden ReLU units never active on a validation batch after training (torch).",
+    )
 
     @field_validator("train_loss", "val_loss", "train_metric", "val_metric", mode="before")
     @classmethod
@@ -209,6 +215,16 @@ class CurveSet(BaseModel):
         if v is None:
             return None
         return [None if (x is None or not math.isfinite(x)) else float(x) for x in v]
+
+    @field_validator("history", mode="before")
+    @classmethod
+    def _history_nan_to_none(cls, v: Any) -> Any:
+        # A diverging run records NaN losses: kept as None, as in the curves, so the run can still be reported.
+        if not isinstance(v, dict):
+            return v
+        return {
+            part: {k: cls._nan_to_none(s) for k, s in d.items()} if isinstance(d, dict) else d for part, d in v.items()
+        }
 
     def for_diagnosis(self) -> dict[str, Any]:
         """The fields of ``advisor.Curves``."""
@@ -219,6 +235,7 @@ class CurveSet(BaseModel):
             "val_metric": self.val_metric,
             "metric_higher_is_better": self.metric_higher_is_better,
             "baseline_loss": self.baseline_loss,
+            "dead_relu_fraction": self.dead_relu_fraction,
         }
 
 

@@ -17,16 +17,6 @@ from advisor import tables as t
 from advisor.recommendation import Decision
 from advisor.rules.base import Context, Rule
 
-# Forward GFLOPs per 224×224 image / per 128 tokens, and activation floats per sample (heuristic, from
-# the models' papers; scaled by input size).
-_BACKBONE_COST = {
-    "ResNet50": (4.1e9, 11_000_000),
-    "EfficientNet": (0.39e9, 7_000_000),
-    "MobileNet": (0.30e9, 5_000_000),
-    "BERT": (22.0e9, 10_000_000),
-    "DistilBERT": (11.0e9, 5_000_000),
-}
-
 
 @dataclass(frozen=True)
 class Cost:
@@ -56,9 +46,9 @@ def _network_cost(ctx: Context) -> Cost:
     out = int(ctx.value("output_units"))
     kind = arch["type"]
     if "backbone" in arch:
-        name = arch["backbone"]
-        m = t.PRETRAINED_MODELS[name]
-        fwd, acts = _BACKBONE_COST[name]
+        # Counted on the backbone that really trains here (EfficientNet-Lite0 for ResNet50, ...), not the §8 name.
+        m, _ = t.served_backbone(arch["backbone"])
+        fwd, acts = m.forward_flops, m.activations
         if kind == "cnn":
             h, w = (arch.get("input_size") or [224, 224])[:2]
             scale = (h * w) / (224 * 224)
@@ -182,7 +172,13 @@ class MemoryEstimate(Rule):
         total = sum(parts.values())
         value = {"parameters": cost.params, "trainable_parameters": cost.trainable, **parts,
                  "total_bytes": total, "total_mib": _sig(total / 2**20)}
-        return self.make(value, f"{cost.params:,} parameters × 4 B, gradients and "
+        arch = ctx.value("architecture")
+        on = ""
+        if "backbone" in arch:
+            served, _ = t.served_backbone(arch["backbone"])
+            value["backbone"] = served.name
+            on = f"For {served.name}, the backbone that runs here, plus the new head: "
+        return self.make(value, f"{on}{cost.params:,} parameters × 4 B, gradients and "
                          f"{ctx.value('optimizer')['name']} state for {cost.trainable:,} trainable ones, and "
                          f"activations for a batch of {batch}: about {value['total_mib']:g} MiB (§13).")
 

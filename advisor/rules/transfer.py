@@ -57,6 +57,9 @@ class TransferPlan(Rule):
             for c in t.TRANSFER_TABLE
         ],
         "layer_learning_rates": t.LAYER_LEARNING_RATES,
+        "runs_here": {s.recommended: {"backbone": t.SERVED_BACKBONES[s.served].name,
+                                      "parameters": t.SERVED_BACKBONES[s.served].params, "why": s.why}
+                      for s in t.BACKBONE_SUBSTITUTES.values()},
     }
 
     def applies(self, ctx: Context) -> bool:
@@ -66,6 +69,7 @@ class TransferPlan(Rule):
         sim = ctx.constraints.domain_similarity or "medium"
         cell = transfer_cell(ctx.profile.n_rows, sim)
         name, why_model = pretrained_choice(ctx)
+        served, sub = t.served_backbone(name)
         lrs = dict(t.LAYER_LEARNING_RATES)
         groups = {
             "feature_extraction": {"backbone": "frozen", "head": "head"},
@@ -78,13 +82,17 @@ class TransferPlan(Rule):
             "layer_learning_rates": {g: lrs[k] for g, k in groups.items()},
             "pretrained_model": name,
             "pretrained_params": t.PRETRAINED_MODELS[name].params,
+            "runs_here": {"backbone": served.name, "runtime_name": served.runtime_name,
+                          "parameters": served.params, "why": sub.why},
             "size_bucket": cell.size,
             "domain_similarity": sim,
         }
         cell_note = " (an extrapolated cell: the cheatsheet lists only the diagonal)" if cell.extrapolated else ""
         reason = (f"{ctx.profile.n_rows:,} samples is {cell.size} and similarity is {sim}: "
                   f"{cell.strategy.replace('_', ' ')}, {cell.unfreeze_fraction:.0%} of layers unfrozen"
-                  f"{cell_note}; {cell.why}. {why_model}.")
+                  f"{cell_note}; {cell.why}. {why_model}. {name} recommended; {served.name} "
+                  f"({served.params / 1e6:.1f}M parameters) will run here because {name}'s weights do not ship with "
+                  f"this service and {served.name} is {sub.why}; the §13 estimates count {served.name}.")
         return self.make(value, reason, extrapolated=cell.extrapolated)
 
 

@@ -145,6 +145,8 @@ class Job(Base):
     baseline_spec: Mapped[dict | None] = mapped_column(StrictJSON(), default=None)
     seed: Mapped[int] = mapped_column(Integer, default=0)
     time_budget_s: Mapped[float] = mapped_column(Float)
+    # "request" | "recommendation" | "recommendation_capped" | "default"; null for jobs older than the column.
+    time_budget_source: Mapped[str | None] = mapped_column(String(32), default=None)
     queue: Mapped[str] = mapped_column(String(16), default="cpu")  # "cpu" | "gpu": routing for scale-out workers
     status: Mapped[str] = mapped_column(String(16), default="queued")
     attempt: Mapped[int] = mapped_column(Integer, default=0)  # claims so far

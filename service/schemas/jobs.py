@@ -12,6 +12,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from service.jobs.states import JobStatus
 from service.schemas.common import ID_PATTERN, TEXT_PATTERN, check_plain_json
 
+MAX_TIME_BUDGET_S = 86400.0  # the longest a job may be given (Celery's time limits are sized on it)
+
 
 class JobSpec(BaseModel):
     """An explicit training spec, instead of (or overriding) a recommendation's candidate."""
@@ -67,7 +69,9 @@ class JobCreate(BaseModel):
     spec: JobSpec | None = Field(default=None, description="Train this instead of a recommended candidate.")
     seed: int = Field(default=0, ge=0, le=2**31 - 1)
     time_budget_s: float | None = Field(
-        default=None, ge=1, le=86400, description="Hard limit of the training; the best model so far is kept."
+        default=None, ge=1, le=MAX_TIME_BUDGET_S,
+        description="Hard limit of the training; the best model so far is kept. Default: the time budget of the "
+        "recommendation the job trains, when its request stated one, else the service's default.",
     )
     train_baseline: bool = Field(default=True, description="Also train the baseline and report the lift over it.")
     callback_url: str | None = Field(
@@ -127,6 +131,71 @@ class JobArtifact(BaseModel):
     url: str
 
 
+TimeBudgetSource = Literal["request", "recommendation", "recommendation_capped", "default"]
+
+
+class JobBackboneRead(BaseModel):
+    """The pretrained backbone of a transfer job: the one recommended and the one that trained."""
+
+    recommended: str = Field(description="The §8 model the recommendation named, e.g. 'ResNet50'.")
+    used: str = Field(description="What trained, e.g. 'efficientnet-lite0'.")
+    used_name: str | None = Field(default=None, description="Its display name, e.g. 'EfficientNet-Lite0'.")
+    reason: str | None = Field(description="Why the used backbone is not the recommended one (None: it is).")
+    source: str | None = Field(default=None, description="Where its weights came from (package or folder).")
+
+
+class JobEstimates(BaseModel):
+    """The recommendation's §13 estimates for this job (the ``memory_estimate`` / ``time_estimate`` params)."""
+
+    backbone: str | None = Field(default=None, description="The backbone the estimate counted.")
+    parameters: int | None = None
+    trainable_parameters: int | None = None
+    memory_bytes: int | None = Field(default=None, description="Parameters, gradients, optimizer state, activations.")
+    device: str | None = None
+    seconds_per_epoch: float | None = None
+    max_epochs: int | None = None
+    seconds_upper_bound: float | None = Field(default=None, description="Seconds for every planned epoch.")
+
+
+class JobRatios(BaseModel):
+    """Actual ÷ estimate; None where either side is unknown."""
+
+    parameters: float | None = None
+    memory: float | None = None
+    memory_growth: float | None = Field(
+        default=None, description="(Peak − memory when training started) ÷ the estimate: the part the run added."
+    )
+    seconds_per_epoch: float | None = None
+    seconds: float | None = Field(default=None, description="Training seconds ÷ the upper bound for all epochs.")
+
+
+class JobRunRead(BaseModel):
+    """What really ran, measured, beside what the recommendation estimated for it."""
+
+    trainer: str
+    device: str | None = Field(description="'cpu' or 'cuda'.")
+    backbone: JobBackboneRead | None = None
+    parameters: int | None = Field(default=None, description="Parameters of the trained network (all).")
+    trainable_parameters: int | None = None
+    rounds_run: int | None = Field(default=None, description="Epochs (networks) or boosting rounds run.")
+    round_unit: Literal["epochs", "boosting_rounds", "fits"]
+    seconds: float | None = Field(default=None, description="Seconds the training itself took.")
+    seconds_per_round: float | None = None
+    peak_memory_bytes: int | None = None
+    memory_at_start_bytes: int | None = Field(
+        default=None, description="The training process's RSS when the job started (CPU; the loaded data is in it)."
+    )
+    peak_memory_measure: str | None = Field(
+        default=None, description="What the peak is: the training process's RSS peak, or CUDA max_memory_allocated."
+    )
+    dead_relu_fraction: float | None = Field(
+        default=None, description="Hidden ReLU units never active on a validation batch (§10 dead ReLUs)."
+    )
+    estimates: JobEstimates | None = Field(default=None, description="None when the job's params carry none.")
+    ratios: JobRatios | None = None
+    notes: list[str] = Field(default_factory=list)
+
+
 class JobRead(BaseModel):
     """A training job: status, progress, and once done its metrics, curves, diagnosis and model."""
 
@@ -149,6 +218,10 @@ class JobRead(BaseModel):
     )
     seed: int
     time_budget_s: float
+    time_budget_source: TimeBudgetSource | None = Field(
+        default=None, description="Where time_budget_s came from (None: a job older than this field)."
+    )
+    time_budget_reason: str | None = None
     queue: str = Field(description="'cpu' or 'gpu': where scale-out workers would run it.")
     cancel_requested: bool
     progress: JobProgress | None
@@ -174,6 +247,10 @@ class JobRead(BaseModel):
     )
     artifact: JobArtifact | None = None
     device: dict[str, Any] | None = None
+    run: JobRunRead | None = Field(
+        default=None, description="What really ran (backbone, parameters, device, peak memory, rounds, seconds) "
+        "beside the recommendation's §13 estimates; set once the job has a model."
+    )
     error: dict[str, Any] | None = None
     notes: list[str] = Field(default_factory=list)
     history: list[dict[str, Any]] = Field(default_factory=list, description="One entry per ended attempt.")

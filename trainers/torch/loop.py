@@ -295,3 +295,69 @@ def train(
         model.load_state_dict(best_state)
     model.eval()
     return result
+
+
+# Rows of the validation batch the dead-ReLU probe looks at: enough that a live unit fires at least once.
+DEAD_RELU_PROBE_ROWS = 512
+
+
+@dataclass
+class ReluProbe:
+    """What one validation batch showed about the hidden ReLU units (§10 "dead ReLUs: many 0 activations")."""
+
+    units: int  # hidden ReLU units seen (a feature of a dense layer, a channel of a convolution)
+    dead: int  # of those, units that output 0 for every row of the batch
+    layers: int
+    rows: int
+    nonfinite: int = 0  # units with a NaN/inf output: a diverged network, neither dead nor alive
+
+    @property
+    def fraction(self) -> float | None:
+        """Share of the units that never fired; None without ReLUs, or when the weights diverged (NaN)."""
+        return self.dead / self.units if self.units and not self.nonfinite else None
+
+
+def _unit_axes(out: torch.Tensor) -> tuple[int, ...]:
+    """Axes to reduce so one value per unit remains: a dense (N, F) or sequence (N, L, F) output keeps its
+    last axis, a convolution's (N, C, H, W) its channels."""
+    if out.dim() == 4:
+        return (0, 2, 3)
+    return tuple(range(out.dim() - 1))
+
+
+def probe_dead_relus(model: nn.Module, data: TensorBatches, prepare: Prepare, cfg: LoopConfig) -> ReluProbe:
+    """Share of hidden ReLU units never active on one validation batch, measured with forward hooks.
+
+    One forward pass in eval mode over at most ``DEAD_RELU_PROBE_ROWS`` rows: cheap next to an epoch.
+    ``nn.ReLU`` and ``nn.ReLU6`` modules count (leaky and smooth activations cannot die); a module called
+    several times in one pass counts once per call.
+    """
+    seen: list[torch.Tensor] = []
+    bad: list[torch.Tensor] = []
+
+    def hook(_module: nn.Module, _inputs: Any, out: Any) -> None:
+        if isinstance(out, torch.Tensor) and out.dim() >= 2:
+            out = out.detach()
+            axes = _unit_axes(out)
+            seen.append((out > 0).any(dim=axes).reshape(-1))
+            bad.append((~torch.isfinite(out)).any(dim=axes).reshape(-1))
+
+    relus = [m for m in model.modules() if type(m) in (nn.ReLU, nn.ReLU6)]
+    if not relus or data.n == 0:
+        return ReluProbe(units=0, dead=0, layers=0, rows=0)
+    handles = [m.register_forward_hook(hook) for m in relus]
+    rows = 0
+    model.eval()
+    try:
+        with torch.inference_mode(), _autocast(cfg):
+            for inputs, _y in data.batches(min(DEAD_RELU_PROBE_ROWS, data.n), shuffle=False):
+                model(*prepare(inputs, False))
+                rows = len(_y)
+                break
+    finally:
+        for h in handles:
+            h.remove()
+    units = sum(int(a.numel()) for a in seen)
+    nonfinite = sum(int(b.sum()) for b in bad)
+    dead = sum(int((~a & ~b).sum()) for a, b in zip(seen, bad, strict=True))
+    return ReluProbe(units=units, dead=dead, layers=len(seen), rows=rows, nonfinite=nonfinite)

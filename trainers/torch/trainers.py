@@ -47,7 +47,7 @@ from trainers.torch.encoders import (
     WordEncoder,
     check_imputation,
 )
-from trainers.torch.loop import LoopConfig, TensorBatches, metric_name
+from trainers.torch.loop import LoopConfig, TensorBatches, metric_name, probe_dead_relus
 from trainers.torch.loop import predict as loop_predict
 from trainers.torch.loop import train as loop_train
 from trainers.torch.losses import build_loss, check_output, output_to_numpy, target_tensor
@@ -367,6 +367,8 @@ class TorchTrainer(Trainer):
         if len(train) == 0 or len(valid) == 0:
             raise ValueError("training and validation data must both have rows")
 
+        if device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(device)  # the job's own peak, not an earlier job's in this process
         parts = self._build(train, valid, notes)
         model = parts.model.to(device)
 
@@ -422,6 +424,8 @@ class TorchTrainer(Trainer):
             generator=generator,
         )
         train_s = time.perf_counter() - started
+        # §10 "dead ReLUs": measured on the kept weights, one validation batch, so advisor.diagnose can see it.
+        relu = probe_dead_relus(model, valid_b, parts.encoder.prepare, cfg)
 
         self.model_ = model
         self.encoder_ = parts.encoder
@@ -440,6 +444,7 @@ class TorchTrainer(Trainer):
             val_metric=result.val_metric,
             metric_higher_is_better=task != "regression",
             baseline_loss=baseline,
+            dead_relu_fraction=relu.fraction,
             history={
                 "train": {"loss": result.train_loss, name: result.train_metric},
                 "valid": {"loss": result.val_loss, name: result.val_metric},
@@ -447,6 +452,7 @@ class TorchTrainer(Trainer):
             },
         )
         bit_repro, repro_why = reproducibility(device, self.n_threads)
+        peak_cuda = int(torch.cuda.max_memory_allocated(device)) if device.type == "cuda" else None
         total, trainable = count_parameters(model)
         notes.extend(getattr(parts.encoder, "notes", lambda: [])())
         if result.partial_epoch:
@@ -470,6 +476,11 @@ class TorchTrainer(Trainer):
             "samples_per_second": round(len(train) * max(result.n_epochs, 1) / train_s, 1) if train_s > 0 else None,
             "backbone": parts.backbone.record() if parts.backbone else None,
             "transfer": parts.transfer_plan,
+            "relu_units": relu.units,
+            "dead_relu_units": relu.dead,
+            "dead_relu_fraction": relu.fraction,
+            "peak_memory_bytes": peak_cuda,
+            "peak_memory_measure": "cuda max_memory_allocated" if peak_cuda is not None else None,
             "notes": notes,
         }
 

@@ -31,6 +31,7 @@ from typing import Any, Literal
 import torch
 from torch import nn
 
+from advisor.tables import BACKBONE_SUBSTITUTES, SERVED_BACKBONES
 from trainers.base import TrainerCapabilityError, TrainerParamError
 from trainers.torch.models import CNNNet, activation, clamp_unit
 from trainers.torch.optim import ParamGroup
@@ -61,14 +62,10 @@ BUILTIN: dict[str, tuple[Domain, str, str]] = {
     ),
 }
 DEFAULT_FOR_DOMAIN: dict[Domain, str] = {"vision": "efficientnet-lite0", "nlp": "minilm-l6"}
+# Why each §8 model is served by the offline one: the advisor's table, so its estimates and the job agree.
 _SUBSTITUTE_WHY = {
-    "efficientnet": "EfficientNet-Lite0 is the same family (the Lite variant drops squeeze-excitation and swish "
-    "for ReLU6)",
-    "mobilenet": "EfficientNet-Lite0 is a mobile-sized ImageNet network built from the same inverted-residual "
-    "blocks as MobileNetV2",
-    "resnet50": "EfficientNet-Lite0 is a smaller ImageNet-pretrained CNN that serves the same 'general backbone' role",
-    "bert": "all-MiniLM-L6-v2 is a 6-layer BERT-architecture encoder distilled from a larger BERT-style model",
-    "distilbert": "all-MiniLM-L6-v2 is a 6-layer distilled BERT-style encoder, like DistilBERT, and smaller",
+    re.sub(r"[^a-z0-9]+", "", name.lower()): f"{SERVED_BACKBONES[sub.served].name} is {sub.why}"
+    for name, sub in BACKBONE_SUBSTITUTES.items()
 }
 # Per-channel statistics each built-in vision model was trained with (inputs scaled to [0, 1] first).
 IMAGENET_LITE_STATS = ([127.0 / 255] * 3, [128.0 / 255] * 3)  # EfficientNet-Lite: (x - 127) / 128 on 0-255

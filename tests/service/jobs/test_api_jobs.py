@@ -116,6 +116,14 @@ def test_round_trip_upload_recommend_train_download_reload(
     assert _finite_numbers(job) and job["partial"] is False
     assert job["device"]["device"] == "cpu" and "gpu_unused_reason" in job["device"]
     assert job["timings"]["queued_s"] is not None and job["timings"]["train_s"] > 0
+    # What ran: boosting rounds, seconds and the training process's own memory peak; no §13 estimate for trees.
+    run = job["run"]
+    assert run["trainer"] == "xgboost" and run["device"] == "cpu" and run["round_unit"] == "boosting_rounds"
+    assert run["rounds_run"] == job["n_rounds"] and 0 < run["seconds"] <= job["timings"]["train_s"]
+    assert run["peak_memory_bytes"] > 50 * 2**20 and "RSS" in run["peak_memory_measure"]
+    assert run["estimates"] is None and run["ratios"] is None and run["backbone"] is None
+    # The recommendation assumed its budget (none was stated): the job runs under the service default.
+    assert job["time_budget_source"] == "default" and job["time_budget_s"] == 3600
 
     # Download: the zip's digest is in a header and matches the job record.
     response = client.get(job["artifact"]["url"])
@@ -152,6 +160,19 @@ def test_round_trip_upload_recommend_train_download_reload(
     events = client.get(f"{URL}/{job['id']}/events")
     assert events.headers["content-type"].startswith("text/event-stream")
     assert "event: end" in events.text and '"status":"succeeded"' in events.text.replace(" ", "")
+
+
+def test_a_recommendations_stated_time_budget_reaches_the_job(client: TestClient, dataset_id: str) -> None:
+    rec = client.post("/v1/recommendations", json={"dataset_id": dataset_id, "constraints": {"time_budget_s": 120}})
+    assert rec.status_code == 201, rec.text
+    created = _submit(client, {"dataset_id": dataset_id, "recommendation_id": rec.json()["id"]})
+    assert created["time_budget_s"] == 120 and created["time_budget_source"] == "recommendation"
+    assert rec.json()["id"] in created["time_budget_reason"]
+    # A budget in the request wins over the recommendation's.
+    own = _submit(client, {"dataset_id": dataset_id, "recommendation_id": rec.json()["id"], "time_budget_s": 60})
+    assert own["time_budget_s"] == 60 and own["time_budget_source"] == "request"
+    for job in (created, own):
+        assert _wait_status(client, job["id"], "succeeded", "failed", "cancelled")["status"] == "succeeded"
 
 
 def test_events_stream_progress_until_the_end(client: TestClient, dataset_id: str) -> None:
@@ -329,3 +350,18 @@ def test_deep_learning_job_trains_the_recommended_cnn(client: TestClient) -> Non
     assert job["curves"]["train_loss"] and job["diagnosis"] == _diagnosis_of(job["curves"])
     assert job["artifact"]["format"] and job["device"]["device"] == "cpu"
     assert _finite_numbers(job)
+    # What ran, beside the advisor's §13 estimates that came with the recipe.
+    run, params = job["run"], job["params"]
+    assert job["time_budget_source"] == "request" and job["time_budget_s"] == 25
+    assert run["round_unit"] == "epochs" and run["rounds_run"] == job["n_rounds"] >= 1
+    assert run["estimates"]["parameters"] == params["memory_estimate"]["parameters"]
+    assert run["estimates"]["memory_bytes"] == params["memory_estimate"]["total_bytes"]
+    assert run["estimates"]["seconds_per_epoch"] == params["time_estimate"]["seconds_per_epoch"]
+    assert run["parameters"] == run["trainable_parameters"] > 0
+    assert run["ratios"]["parameters"] == round(run["parameters"] / run["estimates"]["parameters"], 3)
+    assert 0.5 < run["ratios"]["parameters"] < 2  # the estimate counts the same network
+    assert run["ratios"]["memory"] == round(run["peak_memory_bytes"] / run["estimates"]["memory_bytes"], 3)
+    assert run["ratios"]["seconds_per_epoch"] > 0 and any("RSS" in n for n in run["notes"])
+    assert 0 < run["memory_at_start_bytes"] <= run["peak_memory_bytes"]
+    assert 0 <= run["ratios"]["memory_growth"] < run["ratios"]["memory"]
+    assert run["dead_relu_fraction"] == job["curves"]["dead_relu_fraction"] and 0 <= run["dead_relu_fraction"] <= 1
