@@ -70,7 +70,7 @@ async def create(
     )
     if rec_row is None:
         wanted = RecommendationCreate(dataset_id=dataset_id, constraints=data.constraints or advisor.Constraints())
-        rec_row = await recommendations_service.create(db=db, tenant_id=tenant_id, data=wanted)
+        rec_row = await recommendations_service.create(db=db, tenant_id=tenant_id, data=wanted, settings=settings)
     rec = advisor.Recommendation.model_validate_json(rec_row.document)
     params: dict[str, Any] = {
         "top_k": data.top_k, "seed": data.seed, "time_budget_s": data.time_budget_s, "task": dataset.task,
