@@ -170,6 +170,14 @@ class Settings(BaseSettings):
         default=1.0, gt=0, le=600, description="How often each API process looks for webhooks to send."
     )
 
+    # -- advice learned from evidence (advisor.portfolio) ---------------------------------------------
+    portfolio_path: Path | None = Field(
+        default=None,
+        description="A portfolio JSON (bench/learn_portfolio.py's format) used instead of the packaged one. Read "
+        "again whenever the file changes (checked per recommendation), so a benchmark can swap in a portfolio that "
+        "leaves the dataset under test out without restarting the service.",
+    )
+
     @model_validator(mode="after")
     def _job_threads(self) -> Settings:
         # Oversubscription: jobs × threads > cores made a 13 s fit take 48 s here (ARCHITECTURE.md).

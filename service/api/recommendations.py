@@ -8,7 +8,7 @@ from fastapi import APIRouter, Path, Query
 from starlette.responses import Response
 
 from service.auth import PrincipalDep
-from service.deps import DatabaseDep, JSONBody
+from service.deps import DatabaseDep, JSONBody, SettingsDep
 from service.errors import problem_responses
 from service.schemas.common import ID_PATTERN
 from service.schemas.recommendations import (
@@ -34,9 +34,11 @@ router = APIRouter(prefix=PREFIX, tags=["recommendations"])
     dependencies=[JSONBody],
     responses=problem_responses(400, 404, 415, 422),
 )
-async def create_recommendation(body: RecommendationCreate, db: DatabaseDep, principal: PrincipalDep) -> Response:
+async def create_recommendation(
+    body: RecommendationCreate, db: DatabaseDep, settings: SettingsDep, principal: PrincipalDep
+) -> Response:
     """Recommend a model family, ranked candidates and a training recipe (every value with its rule)."""
-    row = await service.create(db=db, tenant_id=principal.tenant_id, data=body)
+    row = await service.create(db=db, tenant_id=principal.tenant_id, data=body, settings=settings)
     return Response(
         recommendation_json(id=row.id, created_at=row.created_at, document=row.document),
         status_code=201,

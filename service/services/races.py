@@ -178,7 +178,7 @@ async def create(
     )
     if rec_row is None:
         wanted = RecommendationCreate(dataset_id=dataset_id, constraints=data.constraints or advisor.Constraints())
-        rec_row = await recommendations_service.create(db=db, tenant_id=tenant_id, data=wanted)
+        rec_row = await recommendations_service.create(db=db, tenant_id=tenant_id, data=wanted, settings=settings)
     rec = advisor.Recommendation.model_validate_json(rec_row.document)
     wanted_k = min(data.top_k, len(rec.candidates))
     budget, fits = plan_budget(data, dataset, settings, wanted_k)

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import advisor
+from advisor.portfolio import Portfolio
 from service.db.models import Recommendation
 from service.db.session import Database
 from service.db.types import new_id, utcnow
 from service.errors import NotFound
+from service.portfolio import current_portfolio
 from service.repositories import datasets as datasets_repo
 from service.repositories import recommendations as repo
 from service.schemas.pagination import after_key, page
 from service.schemas.recommendations import RecommendationCreate
+from service.settings import Settings
 
 
 async def _resolve_profile(*, db: Database, tenant_id: str, data: RecommendationCreate) -> advisor.DatasetProfile:
@@ -24,11 +27,29 @@ async def _resolve_profile(*, db: Database, tenant_id: str, data: Recommendation
     return advisor.DatasetProfile.model_validate(row.profile)
 
 
-async def create(*, db: Database, tenant_id: str, data: RecommendationCreate) -> Recommendation:
-    """Run the advisor and store its answer as produced, owned by ``tenant_id``."""
+def advise(
+    profile: advisor.DatasetProfile, constraints: advisor.Constraints, portfolio: Portfolio | None
+) -> advisor.Recommendation:
+    """The one place the service asks the advisor; ``portfolio`` is the learned evidence to rank with.
+
+    The engine's ranking does not read the portfolio yet: it is resolved here (packaged, or
+    ``ADVISOR_PORTFOLIO_PATH``) so that wiring it into the ranking changes only this call.
+    """
+    del portfolio  # not read by advisor.recommend yet
+    return advisor.recommend(profile, constraints)
+
+
+async def create(
+    *, db: Database, tenant_id: str, data: RecommendationCreate, settings: Settings | None = None
+) -> Recommendation:
+    """Run the advisor and store its answer as produced, owned by ``tenant_id``.
+
+    ``settings`` chooses the portfolio (``portfolio_path``); without them the packaged one is used.
+    """
     profile = await _resolve_profile(db=db, tenant_id=tenant_id, data=data)
+    portfolio = current_portfolio(settings) if settings is not None else None
     # Pure CPU, well under a millisecond: it runs on the event loop; only the write goes to a thread.
-    answer = advisor.recommend(profile, data.constraints)
+    answer = advise(profile, data.constraints, portfolio)
     row = Recommendation(
         id=new_id(),
         created_at=utcnow(),

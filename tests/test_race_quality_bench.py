@@ -1,0 +1,81 @@
+"""bench/race_quality.py: scoring predictions outside the service, the default LightGBM and the printed summary,
+on a tiny dataset made here (the full bench needs a running service and takes minutes)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+race_quality = pytest.importorskip("bench.race_quality")
+realdata = pytest.importorskip("bench.realdata")
+
+
+def test_binary_score_uses_the_second_class_in_sorted_order() -> None:
+    y = pd.Series(["yes", "no", "yes", "no"])
+    # The service lists classes in its own order; the bench must pick the column of "yes" (sorted: no < yes).
+    answer = {
+        "predictions": ["yes", "no", "yes", "no"],
+        "classes": ["yes", "no"],
+        "probabilities": [[0.9, 0.1], [0.2, 0.8], [0.7, 0.3], [0.4, 0.6]],
+    }
+    assert race_quality.score_predictions("binary", y, answer) == 1.0
+    flipped = {**answer, "classes": ["no", "yes"]}
+    assert race_quality.score_predictions("binary", y, flipped) == 0.0
+
+
+def test_multiclass_and_regression_scores() -> None:
+    y = pd.Series(["1", "2", "3", "1"])
+    assert race_quality.score_predictions("multiclass", y, {"predictions": [1, 2, 1, 1]}) == 0.75
+    yr = pd.Series([1.0, 2.0, 3.0])
+    assert race_quality.score_predictions("regression", yr, {"predictions": [1.0, 2.0, 3.0]}) == 1.0
+    assert race_quality.score_predictions("regression", yr, {"predictions": [2.0, 2.0, 2.0]}) == 0.0
+
+
+def test_default_lightgbm_and_report_on_a_tiny_dataset() -> None:
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=400)
+    df = pd.DataFrame({"x": x, "noise": rng.normal(size=400), "label": np.where(x > 0, "b", "a")})
+    ds = realdata.RealDataset("tiny", "binary", "label", lambda: df)
+    train, test = ds.split()
+    lgbm = race_quality.default_lightgbm(ds, train, test)
+    assert lgbm > 0.95
+
+    ok = race_quality.Result(
+        "tiny",
+        "roc_auc",
+        race=0.90,
+        race_s=30.0,
+        winner="lightgbm (lightgbm)",
+        lightgbm=lgbm,
+        flaml=0.95,
+        flaml_s=60.0,
+        families={"linear": 0.93, "rf": 0.80},
+    )
+    behind = race_quality.Result(
+        "tiny2", "accuracy", race=0.80, race_s=90.0, flaml=0.70, flaml_s=60.0, families={"linear": 0.60}
+    )
+    failed = race_quality.Result("broken", "r2", error="RuntimeError: boom")
+    assert ok.hindsight == 0.95 and ok.regret(ok.race) == pytest.approx(0.05)
+    assert behind.hindsight == 0.80 and behind.regret(behind.race) == 0.0
+    text = race_quality.report([ok, behind, failed])
+    assert "broken                           FAILED: RuntimeError: boom" in text
+    assert "mean regret vs hindsight best: race 0.0250 (n=2)" in text
+    assert "race ≥ FLAML-60s on 1 of 2 datasets" in text
+    assert "race wall time / FLAML wall time: 1.00 in total" in text
+    assert "failed datasets: 1" in text
+
+
+def test_quick_selection_covers_every_task() -> None:
+    tasks = {d.task for d in realdata.select(race_quality.QUICK)}
+    assert tasks == {"binary", "multiclass", "regression"}
+
+
+@pytest.mark.slow
+def test_quick_run_through_the_http_api(capsys: pytest.CaptureFixture[str]) -> None:
+    """The bench itself: a real ``advisor serve``, three races, predictions scored here (about 25 s)."""
+    assert race_quality.main(["--quick"]) == 0
+    out = capsys.readouterr().out
+    for name in ("dev/iris", "dev/breast_cancer", "dev/diabetes"):
+        assert f"{name}: race " in out and f"{name}: race       -" not in out
+    assert "failed datasets: 0" in out
