@@ -9,6 +9,8 @@ from pydantic import BaseModel, ConfigDict
 from advisor import policy
 from advisor import tables as t
 from advisor.pool import ClassicalPool, classical_pool
+from advisor.portfolio import EvidenceRow, ModelEvidence, Portfolio
+from advisor.portfolio import rank as rank_by_evidence
 from advisor.profile import Constraints, DatasetProfile
 from advisor.recommendation import Candidate, ChecklistItem, Decision, Recommendation, build
 from advisor.rules.base import Arch, Context, Rule
@@ -101,30 +103,86 @@ def _dl_options(ctx: Context) -> list[tuple[Arch, bool, str]]:
             ("transformer", False, "Transformer encoder: attention and parallel processing (§1)")]
 
 
-def order_pool(pool: ClassicalPool, profile: DatasetProfile) -> ClassicalPool:
-    """The classical pool in the order candidates are ranked: today the pool's default order, unchanged.
+# What a winning portfolio configuration may set on a candidate: the shape of its model (leaves, depth, features
+# per split, leaf size, neighbours, C). Rounds and tree counts stay with the rules (early stopping §6, the §13 cost),
+# and so do the kernel and the tree method; only keys the candidate's own rule chain decides are replaced.
+_EVIDENCE_KEEPS_RULES = frozenset({"n_estimators", "kernel", "tree_method"})
 
-    The one seam for an evidence-based ordering (a learned portfolio): return ``pool.reordered(models, reason)``
-    — the same models in another order, with the reason the ``family.ranking`` decision will show.
+
+def order_pool(
+    pool: ClassicalPool, profile: DatasetProfile, portfolio: Portfolio | None = None,
+    history: tuple[EvidenceRow, ...] = (),
+) -> tuple[ClassicalPool, dict[str, ModelEvidence]]:
+    """The classical pool in the order candidates are ranked, and the evidence behind each model.
+
+    Without a portfolio (or for data the portfolio does not describe: anything but a table with known columns) the
+    pool's default order stands. With one, the models are ordered by how they did on the most similar datasets
+    the portfolio learned from (:func:`advisor.portfolio.rank`), plus ``history``: the tenant's own finished races,
+    which compete for the similar places like any dataset; the reason says whether they changed the order.
     """
-    return pool
+    if portfolio is None or profile.modality != "tabular" or profile.n_features is None or not pool.entries:
+        return pool, {}
+    ranked = rank_by_evidence(profile, portfolio, extra=history, models=pool.models)
+    if not ranked:
+        return pool, {}
+
+    def order_of(found: list[ModelEvidence]) -> list[str]:
+        known = [e.model for e in found]
+        return known + [m for m in pool.models if m not in known]  # no evidence (e.g. the MLP): default order
+
+    order = order_of(ranked)
+    reason = (f"ordered by evidence (portfolio v{portfolio.version}, learned offline from {len(portfolio.datasets)} "
+              f"public datasets): {ranked[0].reason}")
+    if history:
+        before = order_of(rank_by_evidence(profile, portfolio, models=pool.models))
+        if before != order:
+            reason += (f" Your own finished races changed this order: without them it would be "
+                       f"{', '.join(before)}.")
+        else:
+            reason += f" Your {len(history)} finished race(s) were weighed too and left the order as it is."
+    return pool.reordered(order, reason), {e.model: e for e in ranked}
+
+
+def _apply_evidence(choices: dict[str, Decision], evidence: ModelEvidence) -> None:
+    """Replace the rule chain's values with the winning configuration's where it is a variant (not the family's
+    default configuration) and differs, each with its evidence as the reason."""
+    if evidence.config_index == 0:
+        return
+    for key, value in evidence.params.items():
+        if key in _EVIDENCE_KEEPS_RULES or key not in choices or choices[key].value == value:
+            continue
+        choices[key] = Decision(
+            key=key, value=value, rule_id="portfolio.config", section="§9",
+            reason=(f"{key}={value!r} from the '{evidence.config}' configuration of {evidence.model}, the best of its "
+                    f"configurations on datasets like this one (instead of the rule's "
+                    f"{choices[key].value!r}, {choices[key].rule_id})."),
+            assumed=False, extrapolated=True)
 
 
 def _candidate(ctx: Context, rank: int, model: str, family: str, summary: str, shared: dict[int, Decision | None],
-               arch: Arch | None = None, use_transfer: bool = False) -> tuple[Candidate, Context]:
+               arch: Arch | None = None, use_transfer: bool = False,
+               evidence: ModelEvidence | None = None) -> tuple[Candidate, Context]:
     c = Context(profile=ctx.profile, constraints=ctx.constraints, family=family, arch=arch,
                 model=model, use_transfer=use_transfer)
     chains = policy.CANDIDATE_CHAINS["deep_learning" if family == "deep_learning" else model]
     choices = _run_chains(c, chains, shared)
+    if evidence is not None:
+        _apply_evidence(choices, evidence)
     cand = build(Candidate, rank=rank, model=model, trainer=TRAINERS[model], family=family,
-                                     summary=summary, choices=choices)
+                 summary=summary, choices=choices, evidence=evidence.reason if evidence is not None else None)
     return cand, c
 
 
-def recommend(profile: DatasetProfile, constraints: Constraints | None = None) -> Recommendation:
+def recommend(
+    profile: DatasetProfile, constraints: Constraints | None = None, *, portfolio: Portfolio | None = None,
+    history: tuple[EvidenceRow, ...] = (),
+) -> Recommendation:
     """Recommend what to train and how, for a dataset profile and the team's constraints.
 
-    Deterministic: the same inputs and ``TABLES_VERSION`` give the same answer, byte for byte.
+    ``portfolio`` (learned offline, :mod:`advisor.portfolio`) orders the classical models by evidence from similar
+    datasets and may set a model's shape from its winning configuration; ``history`` adds the tenant's own finished
+    races to that evidence. Deterministic: the same inputs, ``TABLES_VERSION`` and portfolio give the same answer,
+    byte for byte.
     """
     ctx, assumptions = _resolve(profile, constraints or Constraints())
     decisions = [rule.decide(ctx) for rule in policy.FAMILY]
@@ -133,7 +191,7 @@ def recommend(profile: DatasetProfile, constraints: Constraints | None = None) -
 
     options: list[tuple[str, str, Arch | None, bool, str]] = []
     dl = [("deep_learning", a, a, tr, s) for a, tr, s in _dl_options(ctx)]
-    pool = order_pool(classical_pool(ctx.profile), ctx.profile)
+    pool, evidence = order_pool(classical_pool(ctx.profile), ctx.profile, portfolio, history)
     cl = [("classical", e.model, None, False, e.summary) for e in pool.entries]
     if fam == "deep_learning":
         options_raw = dl
@@ -148,7 +206,8 @@ def recommend(profile: DatasetProfile, constraints: Constraints | None = None) -
     shared: dict[int, Decision | None] = {}
     top_ctx: Context | None = None
     for rank, (family_name, model, arch, use_transfer, summary) in enumerate(options, start=1):
-        cand, cctx = _candidate(ctx, rank, model, family_name, summary, shared, arch, use_transfer)
+        cand, cctx = _candidate(ctx, rank, model, family_name, summary, shared, arch, use_transfer,
+                                evidence.get(model) if family_name == "classical" else None)
         candidates.append(cand)
         top_ctx = top_ctx or cctx
 
@@ -249,9 +308,19 @@ def rules_catalog() -> list[RuleInfo]:
             "svm": {"n_rows_lt": t.SVM_MAX_ROWS},
             "knn": {"n_rows_lt": t.KNN_MAX_ROWS},
             "baseline": "logistic_regression (classification) | ridge_regression (regression), always",
+            "with a portfolio (tabular data)": "the pool's models by evidence from the k most similar datasets "
+                                               "(advisor.portfolio.rank), the tenant's finished races included",
         },
-        description=("Order candidates as the §9 verdict says, classical ones by the pool's size rules (forests "
-                     "first on small data, boosting first otherwise; SVM and k-NN last, on small data only); the "
-                     "baseline is always added (Pro tip 6)."),
+        description=("Order candidates as the §9 verdict says, classical ones by the evidence of a learned portfolio "
+                     "where it describes the data, else by the pool's size rules (forests first on small data, "
+                     "boosting first otherwise; SVM and k-NN last, on small data only); the baseline is always "
+                     "added (Pro tip 6)."),
         extrapolated=True, stage="family")
+    seen["portfolio.config"] = RuleInfo(
+        id="portfolio.config", section="§9", decides="model shape (leaves, depth, features, leaf size, k, C)",
+        conditions={"applies": "the family's winning configuration on the similar datasets is a variant, not its "
+                               "default", "never": sorted(_EVIDENCE_KEEPS_RULES)},
+        description=("Set a classical candidate's shape from the configuration that did best on datasets like this "
+                     "one in the learned portfolio; rounds and tree counts stay with the rules."),
+        extrapolated=True, stage="classical")
     return list(seen.values())

@@ -58,6 +58,7 @@ class Candidate(BaseModel):
     family: CandidateFamily
     summary: str
     choices: dict[str, Decision]
+    evidence: str | None = None  # why the learned portfolio placed it here, when one ranked the candidates
 
     def params(self) -> dict[str, Any]:
         """The plain values a trainer consumes (``{key: value}``), without the explanations."""

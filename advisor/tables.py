@@ -12,7 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-TABLES_VERSION = "2026.12.1"
+# 2026.12.2: the classical pool is ordered by the learned portfolio (advisor/data/portfolio.json, its own version
+# and provenance inside) and the tenant's finished races; a winning variant configuration sets a model's shape.
+TABLES_VERSION = "2026.12.2"
 
 # §9 Decision framework ---------------------------------------------------------------------------
 TABULAR_CLASSICAL_MAX_ROWS = 100_000  # cheatsheet §9 "<100K rows → Classical ML"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import advisor
-from advisor.portfolio import Portfolio
+from advisor.portfolio import EvidenceRow, Portfolio, default_portfolio
 from service.db.models import Recommendation
 from service.db.session import Database
 from service.db.types import new_id, utcnow
@@ -13,6 +13,7 @@ from service.repositories import datasets as datasets_repo
 from service.repositories import recommendations as repo
 from service.schemas.pagination import after_key, page
 from service.schemas.recommendations import RecommendationCreate
+from service.services.evidence import tenant_history
 from service.settings import Settings
 
 
@@ -28,15 +29,12 @@ async def _resolve_profile(*, db: Database, tenant_id: str, data: Recommendation
 
 
 def advise(
-    profile: advisor.DatasetProfile, constraints: advisor.Constraints, portfolio: Portfolio | None
+    profile: advisor.DatasetProfile, constraints: advisor.Constraints, portfolio: Portfolio | None,
+    history: tuple[EvidenceRow, ...] = (),
 ) -> advisor.Recommendation:
-    """The one place the service asks the advisor; ``portfolio`` is the learned evidence to rank with.
-
-    The engine's ranking does not read the portfolio yet: it is resolved here (packaged, or
-    ``ADVISOR_PORTFOLIO_PATH``) so that wiring it into the ranking changes only this call.
-    """
-    del portfolio  # not read by advisor.recommend yet
-    return advisor.recommend(profile, constraints)
+    """The one place the service asks the advisor; ``portfolio`` is the learned evidence to rank with (packaged,
+    or ``ADVISOR_PORTFOLIO_PATH``) and ``history`` the tenant's finished races (:mod:`service.services.evidence`)."""
+    return advisor.recommend(profile, constraints, portfolio=portfolio, history=history)
 
 
 async def create(
@@ -44,12 +42,16 @@ async def create(
 ) -> Recommendation:
     """Run the advisor and store its answer as produced, owned by ``tenant_id``.
 
-    ``settings`` chooses the portfolio (``portfolio_path``); without them the packaged one is used.
+    ``settings`` chooses the portfolio (``portfolio_path``); without them the packaged one is used. The tenant's
+    finished races on tables are added to the evidence for a table's recommendation.
     """
     profile = await _resolve_profile(db=db, tenant_id=tenant_id, data=data)
-    portfolio = current_portfolio(settings) if settings is not None else None
-    # Pure CPU, well under a millisecond: it runs on the event loop; only the write goes to a thread.
-    answer = advise(profile, data.constraints, portfolio)
+    portfolio = current_portfolio(settings) if settings is not None else default_portfolio()
+    history: tuple[EvidenceRow, ...] = ()
+    if profile.modality == "tabular":
+        history = await db.run(tenant_history, tenant_id=tenant_id, write=False)
+    # Pure CPU, well under a millisecond: it runs on the event loop; only the reads and the write go to a thread.
+    answer = advise(profile, data.constraints, portfolio, history)
     row = Recommendation(
         id=new_id(),
         created_at=utcnow(),

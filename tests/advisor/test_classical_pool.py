@@ -228,14 +228,48 @@ def test_a_reordering_is_a_permutation_of_the_same_pool() -> None:
             pool.reordered(bad, "no")
 
 
-def test_the_ordering_seam_decides_the_candidate_order(monkeypatch: pytest.MonkeyPatch) -> None:
-    from advisor import engine
+def test_a_portfolio_orders_the_pool_by_evidence_and_sets_winning_shapes() -> None:
+    from advisor.portfolio import default_portfolio, rank
+    from trainers.registry import get_trainer
 
-    def learned(pool: ClassicalPool, profile: DatasetProfile) -> ClassicalPool:
-        return pool.reordered(list(reversed(pool.models)), f"Learned order for {profile.n_rows:,} rows.")
-
-    monkeypatch.setattr(engine, "order_pool", learned)
-    rec = recommend(_profile(3_000))
-    assert [c.model for c in rec.candidates] == ["knn", "svm", "extra_trees", "random_forest", "xgboost", "lightgbm"]
+    profile = _profile(3_000)
+    rec = recommend(profile, portfolio=default_portfolio())
+    expected = [e.model for e in rank(profile, default_portfolio(), models=[c.model for c in rec.candidates])]
+    assert [c.model for c in rec.candidates][: len(expected)] == expected
     ranking = next(d for d in rec.decisions if d.rule_id == "family.ranking")
-    assert "Learned order for 3,000 rows." in ranking.reason and "LightGBM and XGBoost first" not in ranking.reason
+    assert "ordered by evidence (portfolio v1" in ranking.reason and "similar" in ranking.reason
+    assert all(c.evidence and c.model in c.evidence for c in rec.candidates)
+    shaped = [(c, d) for c in rec.candidates for d in c.choices.values() if d.rule_id == "portfolio.config"]
+    assert shaped, "no winning variant configuration on 3,000-row binary data"
+    for cand, decision in shaped:
+        assert decision.key not in {"n_estimators", "kernel", "tree_method"} and "configuration" in decision.reason
+        get_trainer(cand.trainer).check_params(cand.params(), "binary")  # the trainer accepts what evidence set
+    # Without a portfolio, the pool's own order and values stand.
+    plain = recommend(profile)
+    assert all(d.rule_id != "portfolio.config" for c in plain.candidates for d in c.choices.values())
+    assert all(c.evidence is None for c in plain.candidates)
+
+
+def test_a_tenants_own_races_can_change_the_order_and_the_reason_says_so() -> None:
+    from advisor.portfolio import EvidenceRow, MetaFeatures, default_portfolio
+
+    profile = _profile(3_000)
+    before = [c.model for c in recommend(profile, portfolio=default_portfolio()).candidates]
+    assert before[0] != "knn"
+    features = MetaFeatures.of(profile)
+    races = tuple(
+        EvidenceRow(dataset=f"your race {i}", metric="roc_auc", features=features, source="tenant",
+                    scores={m: [0.99 if m == "knn" else 0.80] for m in before})
+        for i in range(7)
+    )
+    rec = recommend(profile, portfolio=default_portfolio(), history=races)
+    assert rec.candidates[0].model == "knn"
+    ranking = next(d for d in rec.decisions if d.rule_id == "family.ranking")
+    assert "Your own finished races changed this order: without them it would be " + ", ".join(before) in (
+        ranking.reason)
+    assert "your own races" in (rec.candidates[0].evidence or "")
+    # History that agrees with the portfolio leaves the order, and says so.
+    same = tuple(r.model_copy(update={"scores": {m: [0.9 - 0.01 * i] for i, m in enumerate(before)}}) for r in races)
+    again = recommend(profile, portfolio=default_portfolio(), history=same)
+    assert [c.model for c in again.candidates] == before
+    assert "left the order as it is" in next(d for d in again.decisions if d.rule_id == "family.ranking").reason

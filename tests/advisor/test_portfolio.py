@@ -3,6 +3,8 @@ packaged portfolio file."""
 
 from __future__ import annotations
 
+import re
+
 from typing import Any
 
 import pytest
@@ -199,9 +201,9 @@ def test_packaged_portfolio_validates_and_learns_only_from_the_allowed_datasets(
     assert set(pf.datasets) == allowed and len(pf.datasets) == 61
     assert {r.dataset for r in pf.evidence} == allowed
     assert all(name.startswith(("dev/", "corpus/")) for name in pf.datasets)
-    from advisor import TABLES_VERSION
-
-    assert pf.tables_version == TABLES_VERSION
+    # Provenance: when, from what and with which command it was learned, and the advisor tables of that day (the
+    # evidence itself does not depend on them: it is scores of fixed configurations on fixed datasets).
+    assert re.fullmatch(r"\d{4}\.\d{1,2}\.\d+", pf.tables_version) and pf.created and "learn_portfolio" in pf.command
     # Every family's row of scores covers its configurations, for the tasks it claims.
     for row in pf.evidence:
         tried = {f.model for f in pf.families if row.features.task in f.tasks}

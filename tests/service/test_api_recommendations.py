@@ -63,14 +63,22 @@ async def test_stored_document_is_the_advisors_json(client: httpx.AsyncClient, p
 async def test_tabular_recommendations_rank_the_classical_pool(
     client: httpx.AsyncClient, n_rows: int, task: str, models: list[str], trainers: list[str]
 ) -> None:
+    import advisor
+    from advisor.portfolio import default_portfolio
+
     profile = {"modality": "tabular", "task": task, "n_rows": n_rows, "n_features": 8}
     body = (await client.post(URL, json={"profile": profile})).json()
     assert body["family"] == "classical"
-    assert [c["model"] for c in body["candidates"]] == models
-    assert [c["trainer"] for c in body["candidates"]] == trainers
+    # The pool's size gates decide which models; the packaged portfolio's evidence decides their order.
+    assert sorted(c["model"] for c in body["candidates"]) == sorted(models)
+    by_model = dict(zip(models, trainers, strict=True))
+    assert all(c["trainer"] == by_model[c["model"]] for c in body["candidates"])
+    expected = advisor.recommend(advisor.DatasetProfile(**profile), portfolio=default_portfolio())
+    assert [c["model"] for c in body["candidates"]] == [c.model for c in expected.candidates]
     assert [c["rank"] for c in body["candidates"]] == list(range(1, len(models) + 1))
+    assert all(c["evidence"] for c in body["candidates"])
     ranking = next(d for d in body["decisions"] if d["rule_id"] == "family.ranking")
-    assert ranking["value"] == models and f"{n_rows:,} rows" in ranking["reason"]
+    assert ranking["value"] == [c["model"] for c in body["candidates"]] and "ordered by evidence" in ranking["reason"]
     baseline = "ridge_regression" if task == "regression" else "logistic_regression"
     assert body["baseline"]["model"] == baseline
 

@@ -92,9 +92,9 @@ async def test_recommendations_are_made_with_the_configured_portfolio(
     seen: list[Portfolio | None] = []
     real = recommendations.advise
 
-    def spy(profile: Any, constraints: Any, portfolio: Portfolio | None) -> Any:
+    def spy(profile: Any, constraints: Any, portfolio: Portfolio | None, history: Any = ()) -> Any:
         seen.append(portfolio)
-        return real(profile, constraints, portfolio)
+        return real(profile, constraints, portfolio, history)
 
     monkeypatch.setattr(recommendations, "advise", spy)
     created = await client.post("/v1/recommendations", json={"profile": profile})

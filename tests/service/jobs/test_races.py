@@ -52,11 +52,13 @@ def test_a_race_trains_top_k_and_the_baseline_then_ranks_them(client: TestClient
     assert response.headers["location"] == f"/v1/races/{race['id']}" == race["links"]["self"]
     assert race["status"] == "running" and race["recommendation_id"] and race["agrees_with_recommendation"] is None
     entries = race["leaderboard"]
-    # 569 rows: the forests lead the pool, so the race trains them and the baseline; nothing is skipped.
+    # The recommendation's first two candidates (ordered by the portfolio's evidence) and the baseline; none skipped.
+    rec = client.get(f"/v1/recommendations/{race['recommendation_id']}").json()
     assert len(race["job_ids"]) == 3 and race["params"]["skipped"] == []
     assert sorted(e["rank"] or 0 for e in entries) == [0, 1, 2]
     assert {e["rank"] or 0: (e["model"], e["trainer"]) for e in entries} == {
-        1: ("random_forest", "sklearn_random_forest"), 2: ("extra_trees", "sklearn_extra_trees"),
+        1: (rec["candidates"][0]["model"], rec["candidates"][0]["trainer"]),
+        2: (rec["candidates"][1]["model"], rec["candidates"][1]["trainer"]),
         0: ("logistic_regression", "sklearn_logistic")}
     assert [e["is_baseline"] for e in entries].count(True) == 1
     assert all(client.get(f"/v1/jobs/{j}").json()["race_id"] == race["id"] for j in race["job_ids"])
@@ -80,7 +82,7 @@ def test_a_race_trains_top_k_and_the_baseline_then_ranks_them(client: TestClient
     assert "The ensemble of the entries scored" in done["verdict"]
     scores = [e["score"] for e in board if e["score"] is not None]
     assert scores == sorted(scores, reverse=True) and len(scores) == 4  # 3 entries and the ensemble
-    assert all(score > 0.95 for score in scores)  # roc_auc of both forests, the baseline and their ensemble
+    assert all(score > 0.95 for score in scores)  # roc_auc of both candidates, the baseline and their ensemble
     assert [e["position"] for e in board if e["score"] is not None] == list(range(1, len(scores) + 1))
     baseline = next(e for e in board if e["is_baseline"])
     assert baseline["status"] == "succeeded" and baseline["model"] == "logistic_regression" and baseline["score"] > 0.9
@@ -119,6 +121,12 @@ def test_a_race_trains_top_k_and_the_baseline_then_ranks_them(client: TestClient
     # A direct request for an ensemble is refused: only a race makes one, from its own entries.
     refused = client.post("/v1/jobs", json={"dataset_id": dataset_id, "spec": {"trainer": "ensemble"}})
     assert refused.status_code == 422 and "built by a race" in refused.json()["detail"]
+    # The finished race is now evidence for the tenant's next recommendation on a table, and it says so.
+    again = client.post("/v1/recommendations", json={"dataset_id": dataset_id}).json()
+    ranking = next(d for d in again["decisions"] if d["rule_id"] == "family.ranking")
+    assert "Your own finished races changed this order" in ranking["reason"] or (
+        "Your 1 finished race(s) were weighed too" in ranking["reason"])
+    assert "your own races" in again["candidates"][0]["evidence"]
 
 
 def test_refusals(client: TestClient, dataset_id: str) -> None:
