@@ -4,7 +4,6 @@ packaged portfolio file."""
 from __future__ import annotations
 
 import re
-
 from typing import Any
 
 import pytest
