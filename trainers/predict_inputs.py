@@ -186,6 +186,8 @@ def _finish(x: np.ndarray, ids: list[str] | None, spec: ModelInput, warnings: li
     """Arrays as the model takes them: as they are, or flattened into the columns a table model learned."""
     if spec.modality == "text":
         return Inputs(x, ids, warnings)
+    if not x.flags.writeable:  # an array read straight from an upload's buffer; torch wants its own memory
+        x = x.copy()
     if not spec.flatten:
         if spec.modality == "sequence":
             x = _finite_sequences(x, warnings)
