@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -87,5 +88,5 @@ class PredictionBatchRead(BaseModel):
     )
     result_sha256: str | None = None
     error: dict[str, Any] | None = None
-    created_at: Any
-    finished_at: Any | None = None
+    created_at: datetime
+    finished_at: datetime | None = None

@@ -3,8 +3,10 @@ in the background by a small thread pool of the API process; its result is a JSO
 
 Layout under ``settings.data_dir``::
 
-    predictions/<batch id>/input.bin | input.json   the request's file or JSON body, as received
-    predictions/<batch id>/result.jsonl             one line per sample, in input order
+    predictions/<job id>/<batch id>/input.bin | input.json   the request's file or JSON body, as received
+    predictions/<job id>/<batch id>/result.jsonl             one line per sample, in input order
+
+Deleting the job deletes its batches (rows by foreign key, files with the job's folder).
 
 The row (``prediction_batches``) is the truth about a batch. Prediction runs in chunks and each chunk moves
 ``n_done`` and ``updated_at``; a ``running`` batch that has not moved for ``predict_batch_stale_s`` was left
@@ -82,8 +84,13 @@ def _update(*, session: Session, id: str, values: dict[str, Any]) -> None:
             setattr(row, key, value)
 
 
-def _folder(settings: Settings, batch_id: str) -> Path:
-    return settings.data_dir / ROOT / batch_id
+def job_folder(settings: Settings, job_id: str) -> Path:
+    """Where a job's batch predictions are kept."""
+    return settings.data_dir / ROOT / job_id
+
+
+def _folder(settings: Settings, job_id: str, batch_id: str) -> Path:
+    return job_folder(settings, job_id) / batch_id
 
 
 def to_read(row: PredictionBatch) -> PredictionBatchRead:
@@ -127,7 +134,7 @@ async def start(
 ) -> PredictionBatchRead:
     """Keep the input, record the batch and hand it to the pool; the batch as first stored."""
     batch_id = new_id()
-    folder = _folder(settings, batch_id)
+    folder = _folder(settings, job.id, batch_id)
     folder.mkdir(parents=True)
     try:
         if upload_path is not None:
@@ -176,7 +183,7 @@ async def result_path(*, db: Database, settings: Settings, tenant_id: str, job_i
     batch = await get(db=db, settings=settings, tenant_id=tenant_id, job_id=job_id, id=id)
     if batch.status != "succeeded":
         raise Conflict(f"Batch prediction {id!r} has no result ({batch.status}).", batch_status=batch.status)
-    return _folder(settings, id) / RESULT_FILE, str(batch.result_sha256)
+    return _folder(settings, job_id, id) / RESULT_FILE, str(batch.result_sha256)
 
 
 # -- the work -----------------------------------------------------------------------------------------------------
@@ -206,7 +213,7 @@ def run(db: Database, settings: Settings, batch_id: str) -> None:
     row = db.call(_get, id=batch_id, job_id=None, tenant_id=None, write=False)
     if row is None or row.status != "queued":
         return
-    folder = _folder(settings, batch_id)
+    folder = _folder(settings, row.job_id, batch_id)
     db.call(_update, id=batch_id, values={"status": "running"})
     try:
         job = db.call(jobs_repo.get, id=row.job_id, tenant_id=row.tenant_id, write=False)

@@ -220,7 +220,7 @@ async def predict_json(
             tenant_id=tenant_id,
             job=job,
             batches=batches,
-            json_body=body.model_dump_json(exclude_none=True).encode(),
+            json_body=body.model_dump_json().encode(),
             n_rows=body.n_samples,
         )
     return await run_in_threadpool(_predict_json, settings, target, body)

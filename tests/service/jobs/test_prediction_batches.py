@@ -133,3 +133,14 @@ def test_unknown_batches_answer_404(client: TestClient, job_id: str) -> None:
     assert client.get(f"/v1/jobs/{job_id}/predictions/{'0' * 8}-0000-0000-0000-{'0' * 12}").status_code == 404
     other = submit(client, client.get(f"/v1/jobs/{job_id}").json()["dataset_id"], "sklearn_logistic", {})
     assert client.get(f"/v1/jobs/{other}/predictions/{batch_id}").status_code == 404
+
+
+def test_deleting_the_job_deletes_its_batches(client: TestClient, job_id: str, engine_settings: Settings) -> None:
+    images = digits("multiclass", start=1700, n=3)[0]
+    asked = client.post(f"/v1/jobs/{job_id}/predictions", params={"mode": "batch"}, json={"inputs": images.tolist()})
+    batch, _ = _batch(client, asked)
+    folder = engine_settings.data_dir / "predictions" / job_id / batch["id"]
+    assert (folder / "result.jsonl").is_file()
+    assert client.delete(f"/v1/jobs/{job_id}").status_code == 204
+    assert client.get(f"/v1/jobs/{job_id}/predictions/{batch['id']}").status_code == 404
+    assert not folder.parent.exists()
