@@ -190,3 +190,40 @@ def test_a_table_model_on_flattened_sequences_takes_the_arrays(client: TestClien
     lists = client.post(f"/v1/jobs/{job_id}/predictions", json={"inputs": held.tolist()})
     assert lists.status_code == 200, lists.text
     assert lists.json()["probabilities"] == response.json()["probabilities"]
+
+
+def test_texts_from_a_csv_json_rows_and_json_strings(client: TestClient, tmp_path: Path) -> None:
+    from _predict_fixtures import texts
+
+    rows, y = texts("binary")
+    dataset = upload(client, "reviews.csv", csv_bytes(pd.DataFrame({"review": rows, "label": y})), target="label")
+    assert dataset["modality"] == "text"
+    job_id, model = _train(client, dataset, "torch_lstm", tmp_path)
+    held, _ = texts("binary", n=6, seed=9)
+    expected = model.predict_output(np.asarray(held, dtype=object))
+    url = f"/v1/jobs/{job_id}/predictions"
+
+    as_csv = predict_file(client, job_id, "rows.csv", csv_bytes(pd.DataFrame({"note": "x", "review": held})))
+    assert as_csv.status_code == 200, as_csv.text
+    assert as_csv.json()["warnings"] == ["Column(s) the model does not use were ignored: 'note'."]
+    np.testing.assert_allclose(as_csv.json()["probabilities"], expected, atol=2e-6)
+    as_rows = client.post(url, json={"rows": [{"review": t} for t in held]})
+    assert as_rows.status_code == 200, as_rows.text
+    as_strings = client.post(url, json={"inputs": held})
+    assert as_rows.json()["probabilities"] == as_strings.json()["probabilities"] == as_csv.json()["probabilities"]
+
+    problem = _problem(predict_file(client, job_id, "rows.csv", csv_bytes(pd.DataFrame({"a": held, "b": held}))), 422)
+    assert problem["column"] == "review"
+    problem = _problem(client.post(url, json={"inputs": [[1.0, 2.0]]}), 422)
+    assert "inputs[0] must be a string" in problem["detail"]
+
+
+def test_a_table_model_refuses_array_inputs_and_images(client: TestClient, tmp_path: Path) -> None:
+    from _predict_fixtures import table
+
+    dataset = upload(client, "wine.csv", csv_bytes(table("multiclass")), target="target")
+    job_id, _ = _train(client, dataset, "sklearn_logistic", tmp_path)
+    problem = _problem(client.post(f"/v1/jobs/{job_id}/predictions", json={"inputs": [[1.0, 2.0]]}), 422)
+    assert '{"rows"' in problem["detail"]
+    problem = _problem(predict_file(client, job_id, "one.png", png_bytes(np.zeros((8, 8), np.uint8))), 422)
+    assert "rows with the columns alcohol" in problem["detail"]
