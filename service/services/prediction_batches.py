@@ -20,6 +20,8 @@ import json
 import logging
 import os
 import shutil
+import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
@@ -44,21 +46,49 @@ RESULT_FILE = "result.jsonl"
 ROOT = "predictions"
 
 
+class ServerStopping(ServiceError):
+    """The process stopped while a batch was waiting or running."""
+
+    status = 503
+    type = "urn:model-advisor:problem:server-stopping"
+    title = "The server stopped"
+
+
 class BatchPool:
-    """The threads that run batch predictions in this process (made by the app's lifespan)."""
+    """The threads that run batch predictions in this process (made by the app's lifespan).
+
+    On close, a running batch stops at its next chunk and every batch not finished here is marked failed, so a
+    graceful restart leaves none waiting forever.
+    """
 
     def __init__(self, db: Database, settings: Settings) -> None:
         self.db = db
         self.settings = settings
         self._pool = ThreadPoolExecutor(settings.predict_batch_workers, thread_name_prefix="predict-batch")
+        self._stopping = threading.Event()
+        self._open: set[str] = set()
+        self._lock = threading.Lock()
 
     def submit(self, batch_id: str) -> None:
         """Predict batch ``batch_id`` on a pool thread."""
-        self._pool.submit(run, self.db, self.settings, batch_id)
+        with self._lock:
+            self._open.add(batch_id)
+        self._pool.submit(self._run, batch_id)
+
+    def _run(self, batch_id: str) -> None:
+        try:
+            run(self.db, self.settings, batch_id, should_stop=self._stopping.is_set)
+        finally:
+            with self._lock:
+                self._open.discard(batch_id)
 
     def close(self) -> None:
-        """Stop taking batches; running ones finish (queued ones stay queued and go stale)."""
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        """Stop: the running batches end at their next chunk, the waiting ones are not started; both fail."""
+        self._stopping.set()
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        error = _failure(ServerStopping("The server stopped before this batch finished; send the request again."))
+        for batch_id in sorted(self._open):
+            self.db.call(_update, id=batch_id, values={"status": "failed", "error": error, "finished_at": utcnow()})
 
 
 # -- rows ---------------------------------------------------------------------------------------------------------
@@ -206,8 +236,10 @@ def _failure(exc: BaseException) -> dict[str, Any]:
     return {"status": 500, "detail": "The batch prediction failed on the server; the error is in the server log."}
 
 
-def run(db: Database, settings: Settings, batch_id: str) -> None:
-    """Predict one batch: read its input as a direct request would, predict chunk by chunk, write the result."""
+def run(db: Database, settings: Settings, batch_id: str, should_stop: Callable[[], bool] = lambda: False) -> None:
+    """Predict one batch: read its input as a direct request would, predict chunk by chunk, write the result.
+
+    ``should_stop`` is asked before every chunk; when it turns true the batch fails as stopped."""
     from service.services import predictions
 
     row = db.call(_get, id=batch_id, job_id=None, tenant_id=None, write=False)
@@ -235,6 +267,8 @@ def run(db: Database, settings: Settings, batch_id: str) -> None:
         partial = folder / (RESULT_FILE + ".part")
         with partial.open("w", encoding="utf-8") as out:
             for start in range(0, n, CHUNK_ROWS):
+                if should_stop():
+                    raise ServerStopping("The server stopped while predicting this batch; send the request again.")
                 chunk = inputs.data[start : start + CHUNK_ROWS]
                 chunk_warnings: list[str] = []
                 output = predictions.output_of(model, chunk, chunk_warnings)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,6 +18,7 @@ from _predict_fixtures import digits, finished, npz_bytes, predict_file, recipe,
 from fastapi.testclient import TestClient
 
 from service.db import migrate
+from service.db.session import Database
 from service.main import create_app
 from service.settings import Settings
 
@@ -133,6 +136,54 @@ def test_unknown_batches_answer_404(client: TestClient, job_id: str) -> None:
     assert client.get(f"/v1/jobs/{job_id}/predictions/{'0' * 8}-0000-0000-0000-{'0' * 12}").status_code == 404
     other = submit(client, client.get(f"/v1/jobs/{job_id}").json()["dataset_id"], "sklearn_logistic", {})
     assert client.get(f"/v1/jobs/{other}/predictions/{batch_id}").status_code == 404
+
+
+def test_closing_the_pool_fails_the_batches_it_did_not_finish(
+    job_id: str, db: Database, engine_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from service.db.models import PredictionBatch
+    from service.db.types import new_id, utcnow
+    from service.repositories import jobs as jobs_repo
+    from service.services import prediction_batches
+
+    tenant = db.call(jobs_repo.get, id=job_id, tenant_id=None, write=False).tenant_id
+    ids = [new_id(), new_id()]
+    for batch_id in ids:
+        folder = engine_settings.data_dir / "predictions" / job_id / batch_id
+        folder.mkdir(parents=True)
+        (folder / "input.json").write_text(json.dumps({"inputs": digits("multiclass", n=3)[0].tolist()}))
+        row = PredictionBatch(
+            id=batch_id,
+            created_at=utcnow(),
+            updated_at=utcnow(),
+            tenant_id=tenant,
+            job_id=job_id,
+            status="queued",
+            input_kind="json",
+            storage_path=f"predictions/{job_id}/{batch_id}",
+            n_done=0,
+        )
+        db.call(lambda *, session, r=row: session.add(r))
+    started = threading.Event()
+    real_run = prediction_batches.run
+
+    def predicting(db: Any, settings: Any, batch_id: str, should_stop: Any) -> None:
+        started.set()
+        while not should_stop():  # a long batch: its first chunk comes only once the pool is closing
+            time.sleep(0.01)
+        real_run(db, settings, batch_id, should_stop=should_stop)
+
+    monkeypatch.setattr(prediction_batches, "run", predicting)
+    pool = prediction_batches.BatchPool(db, engine_settings)  # one thread: the second batch waits
+    for batch_id in ids:
+        pool.submit(batch_id)
+    assert started.wait(10)
+    pool.close()
+    first, waiting = (db.call(lambda *, session, i=i: session.get(PredictionBatch, i), write=False) for i in ids)
+    assert first.status == "failed" and first.error["status"] == 503
+    assert "stopped while predicting" in first.error["detail"]
+    assert waiting.status == "failed" and waiting.error["status"] == 503
+    assert "stopped before this batch finished" in waiting.error["detail"]
 
 
 def test_deleting_the_job_deletes_its_batches(client: TestClient, job_id: str, engine_settings: Settings) -> None:
