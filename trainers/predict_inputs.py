@@ -79,7 +79,7 @@ class ModelInput:
 
 def model_input(model: Any, dataset_modality: str, details: Mapping[str, Any]) -> ModelInput:
     """What ``model`` takes, from the model itself and its dataset's stored ``details``."""
-    spec: dict[str, Any] = model.input_spec() if hasattr(model, "input_spec") else {"modality": "tabular"}
+    spec: dict[str, Any] = model.input_spec()
     modality = "sequence" if spec["modality"] == "audio" else str(spec["modality"])
     sequence_columns = details.get("sequence_columns")
     if modality == "tabular":
@@ -144,8 +144,8 @@ def read_file(path: Path, filename: str | None, spec: ModelInput, limits: Ingest
     if fmt == "npz":
         from trainers.ingest.npz import load_npz_x
 
-        x = load_npz_x(path, limits, warnings)
-        return _finish(_npz_samples(x, spec, warnings), None, spec, warnings)
+        samples = _npz_samples(load_npz_x(path, limits, warnings), spec, warnings)
+        return Inputs(samples, None, warnings) if spec.reads == "tabular" else _finish(samples, None, spec, warnings)
     from trainers.ingest.csv_tabular import read_csv, read_parquet
 
     known = _known_columns(spec)
@@ -256,9 +256,9 @@ def _decode(data: bytes, name: str, spec: ModelInput, limits: IngestLimits) -> t
     """One PNG/JPEG as H×W×C uint8 in the model's channels and size; whether it was resized."""
     from PIL import Image
 
-    from trainers.ingest.images import _read_header
+    from trainers.ingest.images import read_image_header
 
-    if _read_header(Image, data, limits, name) is None:
+    if read_image_header(Image, data, limits, name) is None:
         raise DataError("malformed-file", f"{name!r} cannot be decoded as a PNG or JPEG image.", extra={"image": name})
     h, w, c = spec.image_size or (0, 0, 0)
     with Image.open(io.BytesIO(data)) as img:
@@ -274,11 +274,11 @@ def _zip_images(
 ) -> tuple[np.ndarray, list[str]]:
     """Every PNG/JPEG of a zip, in name order (any folder layout); ids are the member names."""
     from trainers.ingest.archive import check_members, read_member
-    from trainers.ingest.images import IMAGE_SUFFIXES, _is_junk
+    from trainers.ingest.images import IMAGE_SUFFIXES, is_junk
 
     h, w, c = spec.image_size or (0, 0, 0)
     with zipfile.ZipFile(path) as zf:
-        members = [m for m in check_members(zf, limits) if not _is_junk(PurePosixPath(m.filename))]
+        members = [m for m in check_members(zf, limits) if not is_junk(PurePosixPath(m.filename))]
         images = sorted(
             (m for m in members if PurePosixPath(m.filename).suffix.lower() in IMAGE_SUFFIXES), key=lambda m: m.filename
         )

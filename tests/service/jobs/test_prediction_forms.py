@@ -227,3 +227,5 @@ def test_a_table_model_refuses_array_inputs_and_images(client: TestClient, tmp_p
     assert '{"rows"' in problem["detail"]
     problem = _problem(predict_file(client, job_id, "one.png", png_bytes(np.zeros((8, 8), np.uint8))), 422)
     assert "rows with the columns alcohol" in problem["detail"]
+    problem = _problem(predict_file(client, job_id, "x.npz", npz_bytes(x=np.zeros((2, 13)))), 422)
+    assert problem["columns"][:2] == ["alcohol", "malic_acid"]
