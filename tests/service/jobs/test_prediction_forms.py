@@ -103,7 +103,7 @@ def test_png_of_another_size_is_resized_as_at_ingestion(
 
     job_id, model = cnn
     big = np.asarray(Image.fromarray(held_out[0]).resize((16, 16), Image.Resampling.BILINEAR))
-    back = np.asarray(Image.fromarray(big).resize((8, 8), Image.Resampling.BILINEAR))[None, ..., None]
+    back = np.array(Image.fromarray(big).resize((8, 8), Image.Resampling.BILINEAR))[None, ..., None]
     response = predict_file(client, job_id, "big.png", png_bytes(big))
     assert response.status_code == 200, response.text
     body = response.json()
