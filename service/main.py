@@ -18,6 +18,7 @@ from service.db.keylookup import KeyLookup
 from service.db.session import Database
 from service.jobs.engine import JobEngine
 from service.ratelimit import make_limiter
+from service.services.prediction_batches import BatchPool
 from service.settings import Settings, get_settings
 
 
@@ -40,9 +41,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # Training pool + reaper (startup recovery is the reaper's first pass, on its own thread).
         app.state.jobs = engine = JobEngine(db=db, settings=settings)
         engine.start()
+        app.state.prediction_batches = batches = BatchPool(db, settings)
         try:
             yield
         finally:
+            batches.close()
             await engine.aclose()
             db.dispose()
 

@@ -46,6 +46,24 @@ class Settings(BaseSettings):
         "streaming.",
     )
 
+    # -- predictions (POST /v1/jobs/{id}/predictions) --------------------------------------------------
+    predict_batch_rows: int = Field(
+        default=20_000, ge=1,
+        description="A prediction request with more samples than this runs as a batch prediction (202 + Location).",
+    )
+    predict_batch_bytes: int = Field(
+        default=32 * 1024**2, ge=1,
+        description="An uploaded file to predict larger than this runs as a batch prediction (202 + Location).",
+    )
+    predict_batch_workers: int = Field(
+        default=1, ge=1, le=64, description="Batch predictions predicted at once by one API process (threads)."
+    )
+    predict_batch_stale_s: float = Field(
+        default=600.0, gt=0,
+        description="A running batch prediction that has not progressed for this long reads as failed (its "
+        "process stopped).",
+    )
+
     # -- training jobs (service.jobs) ------------------------------------------------------------------
     queue: Literal["inprocess", "celery"] = Field(
         default="inprocess",

@@ -185,6 +185,12 @@ class Trainer(ABC):
     def _predict_output(self, X: pd.DataFrame) -> np.ndarray:
         """Model output for a frame that already follows ``schema_``."""
 
+    def input_spec(self) -> dict[str, Any]:
+        """What :meth:`predict_output` takes, for readers of prediction inputs (:mod:`trainers.predict_inputs`):
+        ``{"modality": "tabular"}`` (a frame that ``schema_`` types) here; a trainer of images or sequences
+        returns its modality and the sample shape it was trained on."""
+        return {"modality": "tabular"}
+
     def predict(self, X: pd.DataFrame) -> np.ndarray:
         """Class indices 0..k-1 (see ``schema_.classes`` for labels) or regression values."""
         out = self.predict_output(X)

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Header, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
-from starlette.responses import FileResponse, Response, StreamingResponse
+from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
 
 from service.auth import PrincipalDep
 from service.deps import DatabaseDep, JSONBody, SettingsDep
@@ -16,9 +16,10 @@ from service.jobs.engine import JobEngine
 from service.jobs.states import STATUSES, JobStatus, is_terminal
 from service.schemas.common import ID_PATTERN, TEXT_PATTERN
 from service.schemas.jobs import JobCreate, JobMetricList, JobMetricRead, JobPage, JobRead
-from service.schemas.predictions import PredictionCreate, PredictionRead
-from service.services import exports, predictions
+from service.schemas.predictions import PredictionBatchRead, PredictionCreate, PredictionRead
+from service.services import exports, prediction_batches, predictions
 from service.services import jobs as service
+from service.services.prediction_batches import BatchPool
 
 PREFIX = service.PREFIX
 router = APIRouter(prefix=PREFIX, tags=["jobs"])
@@ -211,10 +212,17 @@ _PREDICT_BODY = {
             "multipart/form-data": {
                 "schema": {"type": "object", "required": ["file"],
                            "properties": {"file": {"type": "string", "format": "binary",
-                                                   "description": "CSV or Parquet with the training columns."}}}
+                                                   "description": "The samples in an upload form of the model's "
+                                                   "modality: CSV or Parquet rows (tables, texts, long-format "
+                                                   "sequences), an .npz with x (images, sequences), a zip of "
+                                                   "PNG/JPEG images or one PNG/JPEG."}}}
             },
         },
     }
+}
+_BATCH_RESPONSE = {
+    202: {"model": PredictionBatchRead,
+          "description": "Too large to answer directly: a batch prediction; poll Location, then download result_url."}
 }
 
 
@@ -222,21 +230,74 @@ _PREDICT_BODY = {
     "/{id}/predictions",
     response_model=PredictionRead,
     openapi_extra=_PREDICT_BODY,
-    responses=problem_responses(400, 404, 409, 413, 415, 422),
+    responses={**_BATCH_RESPONSE, **problem_responses(400, 404, 409, 413, 415, 422)},
 )
 async def predict(
-    id: JobId, request: Request, db: DatabaseDep, settings: SettingsDep, principal: PrincipalDep
-) -> PredictionRead:
-    """Predict with the job's model (JSON rows or a CSV/Parquet upload), preprocessed exactly as in training."""
+    id: JobId,
+    request: Request,
+    db: DatabaseDep,
+    settings: SettingsDep,
+    principal: PrincipalDep,
+    mode: Annotated[
+        Literal["auto", "batch"],
+        Query(description="batch: always answer 202 with a batch prediction (auto: only above the thresholds)."),
+    ] = "auto",
+) -> Response:
+    """Predict with the job's model, preprocessed exactly as in training: JSON `rows` (tables, texts) or `inputs`
+    (images, sequences, texts), or a file in an upload form of the model's modality. Above
+    `ADVISOR_PREDICT_BATCH_ROWS` samples or `ADVISOR_PREDICT_BATCH_BYTES` bytes the answer is 202 + Location of a
+    batch prediction."""
+    batches: BatchPool = request.app.state.prediction_batches
+    force = mode == "batch"
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    answer: PredictionRead | PredictionBatchRead
     if content_type == "multipart/form-data":
-        return await predictions.predict_upload(db=db, settings=settings, tenant_id=principal.tenant_id, id=id,
-                                                request=request)
-    if content_type == "application/json" or content_type.endswith("+json"):
+        answer = await predictions.predict_upload(db=db, settings=settings, tenant_id=principal.tenant_id, id=id,
+                                                  request=request, batches=batches, force_batch=force)
+    elif content_type == "application/json" or content_type.endswith("+json"):
         try:
             body = PredictionCreate.model_validate_json(await request.body())
         except ValidationError as exc:
             raise RequestValidationError([{**e, "loc": ("body", *e["loc"])} for e in exc.errors()]) from exc
-        return await predictions.predict_json(db=db, settings=settings, tenant_id=principal.tenant_id, id=id,
-                                              rows=body.rows)
-    raise UnsupportedMediaType("Send application/json ({\"rows\": [...]}) or multipart/form-data (file=...).")
+        answer = await predictions.predict_json(db=db, settings=settings, tenant_id=principal.tenant_id, id=id,
+                                                body=body, batches=batches, force_batch=force)
+    else:
+        raise UnsupportedMediaType(
+            "Send application/json ({\"rows\": [...]} or {\"inputs\": [...]}) or multipart/form-data (file=...)."
+        )
+    if isinstance(answer, PredictionBatchRead):
+        return JSONResponse(answer.model_dump(mode="json"), status_code=202,
+                            headers={"Location": prediction_batches.location(answer), "Retry-After": "1"})
+    return JSONResponse(answer.body())
+
+
+BatchId = Annotated[str, Path(max_length=64, pattern=ID_PATTERN)]
+
+
+@router.get("/{id}/predictions/{batch_id}", response_model=PredictionBatchRead, responses=problem_responses(404, 422))
+async def get_prediction_batch(
+    id: JobId, batch_id: BatchId, response: Response, db: DatabaseDep, settings: SettingsDep, principal: PrincipalDep
+) -> PredictionBatchRead:
+    """A batch prediction: status and progress, then `result_url` once it succeeded."""
+    batch = await prediction_batches.get(db=db, settings=settings, tenant_id=principal.tenant_id, job_id=id,
+                                         id=batch_id)
+    if batch.status in ("queued", "running"):
+        response.headers["Retry-After"] = "1"
+    return batch
+
+
+@router.get(
+    "/{id}/predictions/{batch_id}/result",
+    response_class=FileResponse,
+    responses={200: {"content": {"application/x-ndjson": {}},
+                     "description": "one JSON object per sample, in input order"},
+               **problem_responses(404, 409, 422)},
+)
+async def get_prediction_batch_result(
+    id: JobId, batch_id: BatchId, db: DatabaseDep, settings: SettingsDep, principal: PrincipalDep
+) -> FileResponse:
+    """Download a succeeded batch prediction's result (JSON lines: row, prediction, probabilities, id)."""
+    path, sha256 = await prediction_batches.result_path(db=db, settings=settings, tenant_id=principal.tenant_id,
+                                                        job_id=id, id=batch_id)
+    return FileResponse(path, media_type="application/x-ndjson", filename=f"{batch_id}-predictions.jsonl",
+                        headers={"X-Content-SHA256": sha256})

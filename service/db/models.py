@@ -262,3 +262,34 @@ class WebhookDelivery(Base):
         Index("ix_webhook_deliveries_status_next_attempt_at", "status", "next_attempt_at"),
         CheckConstraint(f"status IN {WEBHOOK_STATUSES!r}", name="status"),
     )
+
+
+PREDICTION_BATCH_STATUSES = ("queued", "running", "succeeded", "failed")
+
+
+class PredictionBatch(Base):
+    """A prediction too large to answer in the request: its input is stored, predicted in the background,
+    and the result file (JSON lines) is kept beside it until the job is deleted.
+
+    ``updated_at`` moves with every chunk predicted; a ``running`` batch that has not moved for the stale
+    interval belonged to a process that stopped, and reads as failed.
+    """
+
+    __tablename__ = "prediction_batches"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    tenant_id: Mapped[str] = mapped_column(String(36), ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    job_id: Mapped[str] = mapped_column(String(36), ForeignKey("jobs.id", ondelete="CASCADE"), index=True)
+    status: Mapped[str] = mapped_column(String(16), default="queued")
+    input_kind: Mapped[str] = mapped_column(String(16))  # "file" (an upload) | "json" (a request body)
+    filename: Mapped[str | None] = mapped_column(String(255), default=None)
+    storage_path: Mapped[str] = mapped_column(String(512))  # folder under the data dir: input and result
+    n_rows: Mapped[int | None] = mapped_column(Integer, default=None)
+    n_done: Mapped[int] = mapped_column(Integer, default=0)
+    summary: Mapped[dict | None] = mapped_column(StrictJSON(), default=None)  # task, classes, warnings, sha256
+    error: Mapped[dict | None] = mapped_column(StrictJSON(), default=None)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+
+    __table_args__ = (CheckConstraint(f"status IN {PREDICTION_BATCH_STATUSES!r}", name="status"),)

@@ -556,11 +556,14 @@ def _delete(*, session: Session, tenant_id: str, id: str) -> Job:
 
 
 async def delete(*, db: Database, settings: Settings, tenant_id: str, id: str) -> None:
-    """Delete a finished job, its metrics and its model files."""
+    """Delete a finished job, its metrics, its model files and its batch predictions."""
+    from service.services.prediction_batches import job_folder
+
     job = await db.run(_delete, tenant_id=tenant_id, id=id)
     folder = (settings.artifacts_dir / job.id).resolve()
     if folder.is_relative_to(settings.artifacts_dir.resolve()):
         await run_in_threadpool(shutil.rmtree, folder, True)
+    await run_in_threadpool(shutil.rmtree, job_folder(settings, job.id), True)
 
 
 async def metrics(

@@ -1,4 +1,10 @@
-"""Predict with a job's model, applying exactly the training-time preprocessing (the stored schema).
+"""Predict with a job's model, applying exactly the training-time preprocessing (the stored schema/encoder).
+
+Every model takes the forms its modality is uploaded in (see :mod:`trainers.predict_inputs`): table rows (JSON
+``rows``, CSV, Parquet), images (``.npz`` with ``x``, a zip, one PNG/JPEG, JSON ``inputs``), sequences (``.npz``,
+long-format CSV, JSON ``inputs``) and texts (CSV/Parquet with the text column, JSON ``inputs`` or ``rows``).
+Requests above ``predict_batch_rows`` samples or ``predict_batch_bytes`` bytes become batch predictions
+(:mod:`service.services.prediction_batches`).
 
 Models are loaded only from the job's artifact folder, which the service wrote, after every file's SHA-256
 is checked against the manifest and the manifest against the digest stored with the job; a loaded model is
@@ -9,6 +15,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,9 +23,11 @@ import numpy as np
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
+from service.db.models import Job
 from service.db.session import Database
 from service.errors import BadRequest, Conflict, InvalidInput
-from service.schemas.predictions import MAX_JSON_ROWS, PredictionRead
+from service.repositories import datasets as datasets_repo
+from service.schemas.predictions import MAX_JSON_ROWS, PredictionBatchRead, PredictionCreate, PredictionRead
 from service.services import jobs as jobs_service
 from service.services.datasets import DataProblem
 from service.settings import Settings
@@ -51,21 +60,53 @@ def _load(settings: Settings, job_id: str, artifact: dict[str, Any]) -> Any:
     return model
 
 
-def _tabular_model(settings: Settings, job_id: str, artifact: dict[str, Any]) -> Any:
-    model = _load(settings, job_id, artifact)
-    if getattr(model, "schema_", None) is None or not hasattr(model.schema_, "columns"):
-        raise Conflict(f"Job {job_id!r} trained on non-tabular data; predictions take table rows only.")
-    return model
+@dataclass(frozen=True)
+class Target:
+    """A job whose model predicts, and what its dataset recorded about the training inputs."""
+
+    job_id: str
+    model_name: str
+    artifact: dict[str, Any]
+    dataset_modality: str
+    dataset_details: dict[str, Any]
+
+    def model(self, settings: Settings) -> Any:
+        """The loaded model (cached)."""
+        return _load(settings, self.job_id, self.artifact)
+
+    def spec(self, model: Any) -> Any:
+        """What the model takes (:class:`trainers.predict_inputs.ModelInput`)."""
+        from trainers.predict_inputs import model_input
+
+        return model_input(model, self.dataset_modality, self.dataset_details)
 
 
-def _predict(settings: Settings, job_id: str, model_name: str, artifact: dict[str, Any], frame: Any) -> PredictionRead:
-    """Predict ``frame`` with the job's model; its stored schema types every column (``apply_schema``)."""
+def target_of(job: Job, dataset: Any) -> Target:
+    """The prediction target of a job row that has a model (``Conflict`` otherwise)."""
+    if not job.artifact:
+        raise Conflict(f"Job {job.id!r} has no model yet ({job.status}).", job_status=job.status)
+    return Target(
+        job_id=job.id,
+        model_name=job.model,
+        artifact=dict(job.artifact),
+        dataset_modality=str(getattr(dataset, "modality", None) or "tabular"),
+        dataset_details=dict(getattr(dataset, "details", None) or {}),
+    )
+
+
+async def _target(db: Database, tenant_id: str, id: str) -> tuple[Job, Target]:
+    job = await jobs_service.get(db=db, tenant_id=tenant_id, id=id)
+    dataset = await db.run(datasets_repo.get, id=job.dataset_id, tenant_id=tenant_id, write=False)
+    return job, target_of(job, dataset)
+
+
+# -- predicting ---------------------------------------------------------------------------------------------------
+def output_of(model: Any, data: Any, warnings: list[str]) -> np.ndarray:
+    """Model output for prepared samples (a frame is typed by the stored schema; 422 naming the columns)."""
     from trainers.preprocess import SchemaMismatch
 
-    model = _tabular_model(settings, job_id, artifact)
-    warnings: list[str] = []
     try:
-        output = np.asarray(model.predict_output(frame, warnings=warnings))
+        return np.asarray(model.predict_output(data, warnings=warnings))
     except SchemaMismatch as exc:
         detail = f"Column {exc.column!r}: {exc.reason}." if len(exc.columns) == 1 else f"{exc.reason}."
         raise InvalidInput(
@@ -74,85 +115,155 @@ def _predict(settings: Settings, job_id: str, model_name: str, artifact: dict[st
             column=exc.column,
             columns=exc.columns,
         ) from exc
-    task = model.task_
-    partial = bool(getattr(model, "partial_", False))
-    if task == "regression":
-        return PredictionRead(
-            job_id=job_id,
-            model=model_name,
-            task=task,
-            n_rows=len(frame),
-            predictions=[float(v) for v in output.reshape(-1)],
-            partial_model=partial,
-            warnings=warnings,
-        )
+    except ValueError as exc:
+        if getattr(model, "modality_", "tabular") == "tabular":
+            raise
+        # The array encoders' own checks (check_array, image size, features per step): the sample is wrong.
+        raise InvalidInput(f"The input does not fit the model: {exc}.") from exc
+
+
+def labels_of(model: Any, output: np.ndarray) -> tuple[list[Any], list[Any] | None, list[list[float]] | None]:
+    """Predictions, classes and rounded probabilities of a model output (values only for regression)."""
+    if model.task_ == "regression":
+        return [float(v) for v in output.reshape(-1)], None, None
     classes = list(model.schema_.classes)
-    labels = [classes[i] for i in output.argmax(axis=1)]
+    return [classes[i] for i in output.argmax(axis=1)], classes, np.round(output, 6).tolist()
+
+
+def _answer(target: Target, model: Any, inputs: Any) -> PredictionRead:
+    warnings = list(inputs.warnings)
+    output = output_of(model, inputs.data, warnings)
+    predictions, classes, probabilities = labels_of(model, output)
     return PredictionRead(
-        job_id=job_id,
-        model=model_name,
-        task=task,
-        n_rows=len(frame),
-        predictions=labels,
+        job_id=target.job_id,
+        model=target.model_name,
+        task=model.task_,
+        n_rows=len(inputs),
+        predictions=predictions,
         classes=classes,
-        probabilities=np.round(output, 6).tolist(),
-        partial_model=partial,
+        probabilities=probabilities,
+        partial_model=bool(getattr(model, "partial_", False)),
         warnings=warnings,
+        ids=inputs.ids,
     )
 
 
-async def _job_artifact(db: Database, tenant_id: str, id: str) -> tuple[str, dict[str, Any]]:
-    job = await jobs_service.get(db=db, tenant_id=tenant_id, id=id)
-    if not job.artifact:
-        raise Conflict(f"Job {id!r} has no model yet ({job.status}).", job_status=job.status)
-    return job.model, job.artifact
+def _data_problem(fn: Any, *args: Any) -> Any:
+    from trainers.errors import DataError
+
+    try:
+        return fn(*args)
+    except DataError as exc:
+        raise DataProblem(exc) from exc
+
+
+def json_inputs(target: Target, model: Any, body: PredictionCreate) -> Any:
+    """The samples of a JSON body, prepared as the model's training data was."""
+    import pandas as pd
+
+    from trainers.predict_inputs import Inputs, read_json, texts_from_frame
+
+    spec = target.spec(model)
+    if body.rows is not None:
+        frame = pd.DataFrame.from_records(body.rows)
+        if spec.modality == "text":
+            warnings: list[str] = []
+            return Inputs(_data_problem(texts_from_frame, frame, spec, warnings), None, warnings)
+        if spec.modality != "tabular":
+            raise InvalidInput(
+                f'This model takes {spec.describe()}: send them as {{"inputs": [...]}} or as a file.',
+                expected=spec.reads,
+            )
+        return Inputs(frame)
+    return _data_problem(read_json, body.inputs, spec)
+
+
+def file_inputs(target: Target, model: Any, path: Path, filename: str | None) -> Any:
+    """The samples of an uploaded file, read as uploads of the model's modality are."""
+    from trainers.predict_inputs import read_file
+
+    return _data_problem(read_file, path, filename, target.spec(model))
+
+
+def _predict_json(settings: Settings, target: Target, body: PredictionCreate) -> PredictionRead:
+    model = target.model(settings)
+    return _answer(target, model, json_inputs(target, model, body))
+
+
+def _predict_file(settings: Settings, target: Target, path: Path, filename: str | None) -> PredictionRead | int:
+    """The answer, or the number of samples when there are more than a request answers directly."""
+    model = target.model(settings)
+    inputs = file_inputs(target, model, path, filename)
+    if len(inputs) > settings.predict_batch_rows:
+        return len(inputs)
+    return _answer(target, model, inputs)
 
 
 async def predict_json(
-    *, db: Database, settings: Settings, tenant_id: str, id: str, rows: list[dict[str, Any]]
-) -> PredictionRead:
-    """Predict JSON rows."""
-    import pandas as pd
+    *,
+    db: Database,
+    settings: Settings,
+    tenant_id: str,
+    id: str,
+    body: PredictionCreate,
+    batches: Any,
+    force_batch: bool = False,
+) -> PredictionRead | PredictionBatchRead:
+    """Predict a JSON body; a batch prediction when it holds more than ``predict_batch_rows`` samples."""
+    from service.services import prediction_batches
 
-    model_name, artifact = await _job_artifact(db, tenant_id, id)
-    frame = pd.DataFrame.from_records(rows)
-    return await run_in_threadpool(_predict, settings, id, model_name, artifact, frame)
-
-
-def _read_table(path: Path, known_columns: list[str]) -> Any:
-    """The rows of an uploaded file, read as uploads are (sniffed CSV dialect: delimiter, header, decimal
-    comma, BOM; or Parquet), so that the same text reaches the same column typing."""
-    from trainers.errors import DataError
-    from trainers.ingest.csv_tabular import read_csv, read_parquet
-
-    with open(path, "rb") as fh:
-        magic = fh.read(4)
-    try:
-        table = read_parquet(path) if magic == b"PAR1" else read_csv(path, target=None, known_columns=known_columns)[0]
-    except DataError as exc:
-        raise DataProblem(exc) from exc
-    return table.to_pandas()
-
-
-def _predict_file(
-    settings: Settings, job_id: str, model_name: str, artifact: dict[str, Any], path: Path
-) -> PredictionRead:
-    model = _tabular_model(settings, job_id, artifact)
-    frame = _read_table(path, model.schema_.feature_names)
-    return _predict(settings, job_id, model_name, artifact, frame)
+    job, target = await _target(db, tenant_id, id)
+    if force_batch or body.n_samples > settings.predict_batch_rows:
+        return await prediction_batches.start(
+            db=db,
+            settings=settings,
+            tenant_id=tenant_id,
+            job=job,
+            batches=batches,
+            json_body=body.model_dump_json().encode(),
+            n_rows=body.n_samples,
+        )
+    return await run_in_threadpool(_predict_json, settings, target, body)
 
 
 async def predict_upload(
-    *, db: Database, settings: Settings, tenant_id: str, id: str, request: Request
-) -> PredictionRead:
-    """Predict the rows of an uploaded CSV or Parquet file (multipart field ``file``), read as uploads are."""
-    model_name, artifact = await _job_artifact(db, tenant_id, id)
+    *,
+    db: Database,
+    settings: Settings,
+    tenant_id: str,
+    id: str,
+    request: Request,
+    batches: Any,
+    force_batch: bool = False,
+) -> PredictionRead | PredictionBatchRead:
+    """Predict an uploaded file (multipart field ``file``), read as uploads of the model's modality are; a
+    batch prediction above ``predict_batch_bytes`` bytes or ``predict_batch_rows`` samples."""
+    from service.services import prediction_batches
+
+    job, target = await _target(db, tenant_id, id)
     storage = Storage(settings.data_dir)
     with storage.scratch() as scratch:
         upload = await receive_multipart(request, dest=scratch / "rows.bin", limit=settings.max_upload_bytes)
         if upload.file_path is None:
-            raise BadRequest("The form has no 'file' part: send the rows as file=<CSV or Parquet>.")
-        return await run_in_threadpool(_predict_file, settings, id, model_name, artifact, upload.file_path)
+            raise BadRequest(
+                "The form has no 'file' part: send the samples as file=<CSV, Parquet, .npz, zip or PNG/JPEG>."
+            )
+        n_rows: int | None = None
+        if not force_batch and upload.size <= settings.predict_batch_bytes:
+            answer = await run_in_threadpool(_predict_file, settings, target, upload.file_path, upload.filename)
+            if isinstance(answer, PredictionRead):
+                return answer
+            n_rows = answer
+        return await prediction_batches.start(
+            db=db,
+            settings=settings,
+            tenant_id=tenant_id,
+            job=job,
+            batches=batches,
+            upload_path=upload.file_path,
+            filename=upload.filename,
+            n_rows=n_rows,
+        )
 
 
 __all__ = ["MAX_JSON_ROWS", "predict_json", "predict_upload"]

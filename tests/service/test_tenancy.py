@@ -119,13 +119,37 @@ def _body_for(method: str, path: str, ids: dict[str, str]) -> dict[str, Any]:
     return {"json": {}}
 
 
+def _prediction_batch(settings: Settings, job_id: str) -> str:
+    """A finished batch prediction of the job, owned by the job's tenant (stored directly: the job never ran)."""
+    from service.db.models import PredictionBatch
+    from service.db.types import new_id, utcnow
+    from service.repositories import jobs as jobs_repo
+
+    db = Database.from_url(settings.database_url)
+    try:
+        job = db.call(jobs_repo.get, id=job_id, tenant_id=None, write=False)
+        assert job is not None
+        row = PredictionBatch(id=new_id(), created_at=utcnow(), updated_at=utcnow(), tenant_id=job.tenant_id,
+                              job_id=job_id, status="succeeded", input_kind="json", storage_path="predictions/none",
+                              n_done=0)
+
+        def add(*, session: Any) -> None:
+            session.add(row)
+
+        db.call(add)
+        return row.id
+    finally:
+        db.dispose()
+
+
 async def test_another_tenants_ids_answer_404_on_every_route(client: httpx.AsyncClient, settings: Settings) -> None:
     key_a, key_b = _key(settings, "acme"), _key(settings, "globex")
     ids = await _resources(client, key_a)
+    batch = _prediction_batch(settings, ids["job"])
     routes = _id_routes(create_app(settings))
     assert len(routes) >= 10, routes
     for method, path, kind in routes:
-        url = path.replace("{id}", ids[kind])
+        url = path.replace("{id}", ids[kind]).replace("{batch_id}", batch)
         foreign = await client.request(method, url, headers=_bearer(key_b), **_body_for(method, path, ids))
         _problem(foreign, 404, "not-found")
         assert ids[kind] in foreign.json()["detail"], foreign.text  # the same answer as an id that never existed
@@ -133,6 +157,8 @@ async def test_another_tenants_ids_answer_404_on_every_route(client: httpx.Async
     for kind, prefix in (("dataset", "/v1/datasets"), ("recommendation", "/v1/recommendations"),
                          ("job", "/v1/jobs"), ("race", "/v1/races")):
         assert (await client.get(f"{prefix}/{ids[kind]}", headers=_bearer(key_a))).status_code == 200
+    owned = await client.get(f"/v1/jobs/{ids['job']}/predictions/{batch}", headers=_bearer(key_a))
+    assert owned.status_code == 200 and owned.json()["status"] == "succeeded", owned.text
 
 
 async def test_lists_and_references_stay_inside_the_tenant(client: httpx.AsyncClient, settings: Settings) -> None:

@@ -27,8 +27,8 @@ _PIL_FORMATS = frozenset({"PNG", "JPEG", "MPO"})  # MPO: multi-picture JPEG as w
 _GRAY_MODES = frozenset({"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F"})
 
 
-def _is_junk(path: PurePosixPath) -> bool:
-    # Files that archivers add behind the user's back (macOS resource forks, Finder and Explorer caches).
+def is_junk(path: PurePosixPath) -> bool:
+    """Files that archivers add behind the user's back (macOS resource forks, Finder and Explorer caches)."""
     return "__MACOSX" in path.parts or path.name.startswith("._") or path.name in {".DS_Store", "Thumbs.db"}
 
 
@@ -54,7 +54,7 @@ def ingest_image_zip(
 
     with zipfile.ZipFile(path) as zf:
         members = check_members(zf, limits)
-        candidates = [m for m in members if not _is_junk(PurePosixPath(m.filename))]
+        candidates = [m for m in members if not is_junk(PurePosixPath(m.filename))]
         images = sorted(
             (m for m in candidates if PurePosixPath(m.filename).suffix.lower() in IMAGE_SUFFIXES),
             key=lambda m: m.filename,
@@ -86,7 +86,7 @@ def ingest_image_zip(
         for info in images:
             data = read_member(zf, info, budget)
             budget -= len(data)
-            header = _read_header(Image, data, limits, info.filename)
+            header = read_image_header(Image, data, limits, info.filename)
             if header is None:
                 unreadable.append(info.filename)
                 continue
@@ -143,7 +143,7 @@ def ingest_image_zip(
     )
 
 
-def _read_header(image_module: Any, data: bytes, limits: IngestLimits, name: str) -> tuple[int, int, str] | None:
+def read_image_header(image_module: Any, data: bytes, limits: IngestLimits, name: str) -> tuple[int, int, str] | None:
     """Height, width and mode from the image header only; ``None`` when it is not a readable PNG/JPEG."""
     try:
         with image_module.open(io.BytesIO(data)) as img:

@@ -56,6 +56,33 @@ def load_npz(path: Path, limits: IngestLimits, warnings: list[str]) -> tuple[np.
         raise DataError("malformed-file", f"The .npz archive cannot be read: {exc}.") from exc
 
 
+def load_npz_x(path: Path, limits: IngestLimits, warnings: list[str]) -> np.ndarray:
+    """The ``x`` array of an ``.npz`` of inputs to predict (a ``y``, if there is one, is ignored).
+
+    Raises:
+        DataError: ``invalid-arrays`` when ``x`` is missing or holds Python objects, ``malformed-file`` when
+            its header disagrees with its size, plus the archive checks.
+    """
+    from numpy.lib import format as npy_format
+
+    try:
+        with zipfile.ZipFile(path) as zf:
+            members = {info.filename.removesuffix(".npy"): info for info in check_members(zf, limits)}
+            x_key = next((k for k in _X_KEYS if k in members), None)
+            if x_key is None:
+                raise DataError(
+                    "invalid-arrays",
+                    f"The .npz must contain an array named 'x'; it contains {sorted(members)[:10]}.",
+                    extra={"arrays": sorted(members)[:50]},
+                )
+            unused = sorted(set(members) - {x_key, *_Y_KEYS})
+            if unused:
+                warnings.append(f"Arrays other than x were ignored: {', '.join(unused[:10])}.")
+            return _read_npy(zf, members[x_key], npy_format)
+    except (zipfile.BadZipFile, EOFError) as exc:
+        raise DataError("malformed-file", f"The .npz archive cannot be read: {exc}.") from exc
+
+
 def _read_npy(zf: zipfile.ZipFile, info: zipfile.ZipInfo, npy_format: Any) -> np.ndarray:
     name = info.filename
     with zf.open(info) as fh:

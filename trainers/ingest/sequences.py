@@ -7,6 +7,7 @@ most common one are zero-padded at the end or truncated, with a warning, and the
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -74,21 +75,8 @@ def ingest_long_sequences(
     target_name = find_column(names, target)
     no_id = table[id_col].null_count
     if no_id:
-        table = table.filter(pc.is_valid(table[id_col]))
         warnings.append(f"Dropped {no_id} row(s) without a sequence id.")
-    table = table.sort_by([(id_col, "ascending"), (time_col, "ascending")])
-    n = table.num_rows
-
-    feature_names: list[str] = []
-    ignored: list[str] = []
-    for name in names:
-        kind = table[name].type
-        if name == target_name:
-            continue
-        if pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_boolean(kind):
-            feature_names.append(name)
-        else:
-            ignored.append(name)
+    feature_names, ignored = numeric_columns(table, [n for n in names if n != target_name])
     if ignored:
         warnings.append(
             f"{len(ignored)} non-numeric column(s) were ignored in the sequences: {', '.join(ignored[:10])}."
@@ -99,21 +87,9 @@ def ingest_long_sequences(
             f"Apart from {id_col!r}, {time_col!r} and the target there is no numeric column to form sequences.",
             extra={"columns": table.column_names[:50]},
         )
-
-    ids = table[id_col]
-    changed = np.asarray(pc.not_equal(ids.slice(1), ids.slice(0, n - 1)), dtype=bool) if n > 1 else np.zeros(0, bool)
-    starts = np.concatenate([[0], np.flatnonzero(changed) + 1])
-    lengths = np.diff(np.append(starts, n))
-    values, counts = np.unique(lengths, return_counts=True)
-    steps = int(values[counts == counts.max()].max())  # most common length; ties go to the longer one
-    group = np.repeat(np.arange(len(starts)), lengths)
-    position = np.arange(n) - np.repeat(starts, lengths)
-    inside = position < steps
-
-    x = np.full((len(starts), steps, len(feature_names)), PAD_VALUE, dtype=np.float32)
-    for f, name in enumerate(feature_names):
-        column = np.asarray(table[name].cast(pa.float32()).to_numpy(zero_copy_only=False), dtype=np.float32)
-        x[group[inside], position[inside], f] = column[inside]
+    pivot = pivot_long(table, id_col=id_col, time_col=time_col, feature_names=feature_names)
+    table, x, steps, lengths = pivot.table, pivot.x, pivot.steps, pivot.lengths
+    starts, group, ids = pivot.starts, pivot.group, table[id_col]
     shorter, longer = int(np.count_nonzero(lengths < steps)), int(np.count_nonzero(lengths > steps))
     if shorter or longer:
         warnings.append(
@@ -136,14 +112,13 @@ def ingest_long_sequences(
             f"The target {target_name!r} changes within sequence {bad_id!r}; it must be constant per id.",
             extra={"id": str(bad_id), "target": target_name},
         )
-    id_values = np.asarray(pc.cast(ids.take(pa.array(starts)), pa.string()).to_pylist(), dtype=str)
     details["sequence_columns"] = {"id": id_col, "time": time_col, "features": feature_names, "ignored": ignored}
-    details["n_rows_long"] = n
+    details["n_rows_long"] = table.num_rows
     return finish_sequences(
         x,
         first,
         lengths=np.minimum(lengths, steps),
-        ids=id_values,
+        ids=pivot.ids,
         target=target_name,
         task=task,
         work_dir=work_dir,
@@ -151,6 +126,63 @@ def ingest_long_sequences(
         warnings=warnings,
         feature_names=feature_names,
     )
+
+
+
+def numeric_columns(table: pa.Table, names: list[str]) -> tuple[list[str], list[str]]:
+    """The columns of ``names`` that can be sequence features (numbers, booleans) and the others."""
+    features: list[str] = []
+    ignored: list[str] = []
+    for name in names:
+        kind = table[name].type
+        numeric = pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_boolean(kind)
+        (features if numeric else ignored).append(name)
+    return features, ignored
+
+
+@dataclass(frozen=True)
+class LongSequences:
+    """A long table pivoted to N x T x F: ``x`` and, per sequence, its id, start row and true length."""
+
+    table: pa.Table  # sorted by (id, time), rows without an id dropped
+    x: np.ndarray
+    steps: int
+    starts: np.ndarray
+    group: np.ndarray  # sequence index of every row of ``table``
+    lengths: np.ndarray  # true number of steps of each sequence (before padding or truncation)
+    ids: np.ndarray
+    dropped_no_id: int
+
+
+def pivot_long(
+    table: pa.Table, *, id_col: str, time_col: str, feature_names: list[str], steps: int | None = None
+) -> LongSequences:
+    """Sort by (id, time), find where the id changes and scatter each row to (sequence, position).
+
+    Sequences are brought to ``steps`` (default: the most common length, ties to the longer one) by
+    zero-padding at the end or keeping their first ``steps`` rows, as ingestion does.
+    """
+    no_id = table[id_col].null_count
+    if no_id:
+        table = table.filter(pc.is_valid(table[id_col]))
+    table = table.sort_by([(id_col, "ascending"), (time_col, "ascending")])
+    n = table.num_rows
+    ids = table[id_col]
+    changed = np.asarray(pc.not_equal(ids.slice(1), ids.slice(0, n - 1)), dtype=bool) if n > 1 else np.zeros(0, bool)
+    starts = np.concatenate([[0], np.flatnonzero(changed) + 1]) if n else np.zeros(0, np.int64)
+    lengths = np.diff(np.append(starts, n))
+    if steps is None:
+        values, counts = np.unique(lengths, return_counts=True)
+        steps = int(values[counts == counts.max()].max()) if len(values) else 0
+    group = np.repeat(np.arange(len(starts)), lengths)
+    position = np.arange(n) - np.repeat(starts, lengths)
+    inside = position < steps
+    x = np.full((len(starts), steps, len(feature_names)), PAD_VALUE, dtype=np.float32)
+    for f, name in enumerate(feature_names):
+        column = np.asarray(table[name].cast(pa.float32()).to_numpy(zero_copy_only=False), dtype=np.float32)
+        x[group[inside], position[inside], f] = column[inside]
+    id_values = np.asarray(pc.cast(ids.take(pa.array(starts)), pa.string()).to_pylist(), dtype=str)
+    return LongSequences(table, x, steps, starts, group, lengths, id_values, int(no_id))
 
 
 def finish_sequences(

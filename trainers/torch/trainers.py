@@ -559,6 +559,21 @@ class TorchTrainer(Trainer):
     def _predict_output(self, X: pd.DataFrame) -> np.ndarray:
         return self._predict_inputs(self.encoder_.transform(X))
 
+    def input_spec(self) -> dict[str, Any]:
+        """What :meth:`predict_output` takes, for readers of prediction inputs.
+
+        ``{"modality": ...}`` plus, for images, ``image_size`` ``[H, W, C]`` (the training images' size) and,
+        for sequences, ``steps`` (the training length) and ``features`` (values per step).
+        """
+        self._check_fitted()
+        spec: dict[str, Any] = {"modality": self.modality_}
+        if isinstance(self.encoder_, ImageEncoder):
+            spec["image_size"] = [int(v) for v in self.encoder_.state()["input_size"]]
+        elif isinstance(self.encoder_, SequenceEncoder):
+            state = self.encoder_.state()
+            spec["steps"], spec["features"] = int(state["steps"]), int(state["features"])
+        return spec
+
     def to(self, device: str | torch.device) -> Self:
         """Move the fitted network to ``device`` (a loaded model starts on the CPU)."""
         self._check_fitted()
