@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from _job_fixtures import wait_for
 from _predict_fixtures import (
     TASK_ORDER,
     assert_same,
@@ -101,6 +102,20 @@ def _predict(client: TestClient, job_id: str, modality: str, task: str) -> tuple
     return response.json(), local
 
 
+def _race_ensemble(client: TestClient, dataset_id: str) -> str:
+    """A small race on the dataset; the id of the ensemble job it ends with."""
+    response = client.post(f"/v1/datasets/{dataset_id}/race", json={"top_k": 1, "time_budget_s": 60})
+    assert response.status_code == 202, response.text
+    location = response.headers["location"]
+
+    def ensemble_id() -> str | bool:
+        race = client.get(location).json()
+        found = [e["job_id"] for e in race["leaderboard"] if e["is_ensemble"] and e["job_id"]]
+        return found[0] if race["status"] == "finished" and found else False
+
+    return str(wait_for(ensemble_id, timeout=240))
+
+
 @pytest.mark.parametrize(("trainer", "modality", "task"), _pairs())
 def test_trainer_predicts_through_the_api_as_its_artifact_does(
     client: TestClient,
@@ -116,7 +131,10 @@ def test_trainer_predicts_through_the_api_as_its_artifact_does(
     profile = dict(dataset["profile"])
     if modality == "sequence":  # the upload's profile leaves the features per step out; the recipe needs them
         profile.setdefault("n_features", dataset["details"]["n_channels"])
-    job = finished(client, submit(client, dataset["id"], trainer, recipe(trainer, profile)))
+    if trainer == "ensemble":  # only a race makes one, from its own finished entries
+        job = finished(client, _race_ensemble(client, dataset["id"]))
+    else:
+        job = finished(client, submit(client, dataset["id"], trainer, recipe(trainer, profile)))
     model = load_model(client, job, tmp_path / "model")
     body, samples = _predict(client, job["id"], modality, task)
     assert body["job_id"] == job["id"] and body["task"] == task
