@@ -52,6 +52,31 @@ def fixed(rule_id: str, section: str, key: str, value: Any, why: str, *, extrapo
     })
 
 
+class BalancedClassWeight(Rule):
+    """Balanced class weights for an imbalanced target (§3 'Imbalanced'), none otherwise; classification only.
+
+    Subclasses set ``ID`` and ``HOW`` (what the weights do in that model, for the reason)."""
+
+    SHARED = True
+    SECTION = "§3"
+    DECIDES = "class_weight"
+    CONDITIONS = {
+        "task": ["binary", "multiclass"],
+        "minority_share_lt": f"{t.IMBALANCE_RATIO} / n_classes",
+        "value": "balanced if imbalanced else null",
+    }
+    HOW: ClassVar[str]
+
+    def applies(self, ctx: Context) -> bool:
+        return ctx.is_classification
+
+    def decide(self, ctx: Context) -> Decision:
+        if ctx.is_imbalanced:
+            return self.make("balanced", f"The minority class is {ctx.profile.minority_share:.1%} of rows: "
+                             f"{self.HOW} (§3 'Imbalanced').")
+        return self.make(None, "Classes are balanced enough: no class weights (§3).")
+
+
 # --- XGBoost -----------------------------------------------------------------------------------------
 
 _XGB_OBJECTIVE = {"binary": "binary:logistic", "multiclass": "multi:softprob",

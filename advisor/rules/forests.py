@@ -12,7 +12,7 @@ from __future__ import annotations
 from advisor import tables as t
 from advisor.recommendation import Decision
 from advisor.rules.base import Context, Rule
-from advisor.rules.classical import fixed
+from advisor.rules.classical import BalancedClassWeight, fixed
 
 FOREST_MODELS = ("random_forest", "extra_trees")
 
@@ -111,30 +111,11 @@ class ForestMinLeaf(Rule):
         )
 
 
-class ForestClassWeight(Rule):
+class ForestClassWeight(BalancedClassWeight):
     """Balanced class weights for an imbalanced target (§3 'Imbalanced'), none otherwise; classification only."""
 
-    SHARED = True
     ID = "forest.class_weight"
-    SECTION = "§3"
-    DECIDES = "class_weight"
-    CONDITIONS = {
-        "task": ["binary", "multiclass"],
-        "minority_share_lt": f"{t.IMBALANCE_RATIO} / n_classes",
-        "value": "balanced if imbalanced else null",
-    }
-
-    def applies(self, ctx: Context) -> bool:
-        return ctx.is_classification
-
-    def decide(self, ctx: Context) -> Decision:
-        if ctx.is_imbalanced:
-            return self.make(
-                "balanced",
-                f"The minority class is {ctx.profile.minority_share:.1%} of rows: weight "
-                "classes inversely to their frequency so splits do not ignore it (§3 'Imbalanced').",
-            )
-        return self.make(None, "Classes are balanced enough: no class weights (§3).")
+    HOW = "weight classes inversely to their frequency so splits do not ignore it"
 
 
 ForestMaxDepth = fixed(

@@ -13,7 +13,7 @@ import math
 from advisor import tables as t
 from advisor.recommendation import Decision
 from advisor.rules.base import Context, Rule
-from advisor.rules.classical import fixed
+from advisor.rules.classical import BalancedClassWeight, fixed
 
 DISTANCE_MODELS = ("knn", "svm")
 
@@ -112,30 +112,11 @@ class SvmEpsilon(Rule):
         )
 
 
-class SvmClassWeight(Rule):
+class SvmClassWeight(BalancedClassWeight):
     """Balanced class weights for an imbalanced target (§3 'Imbalanced'), none otherwise; classification only."""
 
-    SHARED = True
     ID = "svm.class_weight"
-    SECTION = "§3"
-    DECIDES = "class_weight"
-    CONDITIONS = {
-        "task": ["binary", "multiclass"],
-        "minority_share_lt": f"{t.IMBALANCE_RATIO} / n_classes",
-        "value": "balanced if imbalanced else null",
-    }
-
-    def applies(self, ctx: Context) -> bool:
-        return ctx.is_classification
-
-    def decide(self, ctx: Context) -> Decision:
-        if ctx.is_imbalanced:
-            return self.make(
-                "balanced",
-                f"The minority class is {ctx.profile.minority_share:.1%} of rows: scale "
-                "each class's penalty C inversely to its frequency (§3 'Imbalanced').",
-            )
-        return self.make(None, "Classes are balanced enough: no class weights (§3).")
+    HOW = "scale each class's penalty C inversely to its frequency"
 
 
 SvmGamma = fixed(
