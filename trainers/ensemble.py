@@ -164,7 +164,7 @@ def fit_ensemble(
     that have no stored predictions are left out (``validation.note`` names them); fewer than two left
     raises ``ValueError``.
     """
-    from trainers.run import PREDICTION_FILES, finish_run
+    from trainers.run import PREDICTION_FILES, finish_run, prediction_arrays
 
     started = time.perf_counter()
     rounds = int(spec.params.get("rounds", ROUNDS))
@@ -236,14 +236,7 @@ def fit_ensemble(
         note=note,
         prediction_files=dict(PREDICTION_FILES),
     )
-    predictions = {
-        "valid_pred": np.asarray(valid_out, dtype=np.float32),
-        "valid_index": rows.astype(np.int64),
-        "valid_target": y[rows].astype(np.float64 if task == "regression" else np.int64),
-        "test_pred": np.asarray(test_out, dtype=np.float32),
-        "test_index": parts.test.astype(np.int64),
-        "test_target": y[parts.test].astype(np.float64 if task == "regression" else np.int64),
-    }
+    predictions = prediction_arrays(task, y, rows, valid_out, parts.test, test_out)
     predicted = time.perf_counter()
     result = finish_run(
         ensemble,

@@ -219,14 +219,7 @@ def fit_and_evaluate(
             note=note,
         )
         valid_rows, valid_pred = parts.validation, valid_out
-    predictions = {
-        "valid_pred": np.asarray(valid_pred, dtype=np.float32),
-        "valid_index": valid_rows.astype(np.int64),
-        "valid_target": _targets(task, y[valid_rows]),
-        "test_pred": np.asarray(test_out, dtype=np.float32),
-        "test_index": parts.test.astype(np.int64),
-        "test_target": _targets(task, y[parts.test]),
-    }
+    predictions = prediction_arrays(task, y, valid_rows, valid_pred, parts.test, test_out)
     summary = summary.model_copy(update={"prediction_files": dict(PREDICTION_FILES)})
     predicted = time.perf_counter()
     return finish_run(
@@ -244,9 +237,19 @@ def fit_and_evaluate(
     )
 
 
-def _targets(task: Task, y: np.ndarray) -> np.ndarray:
-    """Targets as stored: int64 class codes, or float64 values."""
-    return y.astype(np.float64 if task == "regression" else np.int64)
+def prediction_arrays(task: Task, y: np.ndarray, valid_rows: np.ndarray, valid_out: np.ndarray,
+                      test_rows: np.ndarray, test_out: np.ndarray) -> dict[str, np.ndarray]:
+    """The stored validation and test predictions (``PREDICTION_FILES``) with their row positions and targets:
+    float32 outputs, int64 rows, and int64 class codes or float64 values as targets."""
+    target = np.float64 if task == "regression" else np.int64
+    return {
+        "valid_pred": np.asarray(valid_out, dtype=np.float32),
+        "valid_index": valid_rows.astype(np.int64),
+        "valid_target": y[valid_rows].astype(target),
+        "test_pred": np.asarray(test_out, dtype=np.float32),
+        "test_index": test_rows.astype(np.int64),
+        "test_target": y[test_rows].astype(target),
+    }
 
 
 class _StopOnly(Callbacks):
