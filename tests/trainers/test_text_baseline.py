@@ -89,6 +89,8 @@ def test_text_columns_and_tfidf_are_refused_where_they_cannot_be_used(tmp_path: 
         plan_inputs(logistic, "text", {"input_features": "bag_of_chars"})
     with pytest.raises(TrainerParamError, match="input_features"):
         forest.check_params({"input_features": "tfidf"}, "binary")
+    with pytest.raises(TrainerCapabilityError, match="sklearn_linear does not build TF-IDF"):
+        plan_inputs(get_trainer("sklearn_linear"), "text", {"input_features": "tfidf"})
     spec = TrainSpec(trainer="sklearn_random_forest", params={}, seed=0)
     with pytest.raises(TrainerCapabilityError, match="free-text"):
         fit_and_evaluate(spec, reviews(60), "label", "binary", ["review"], None, tmp_path, text_columns=["review"])
