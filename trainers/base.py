@@ -74,6 +74,9 @@ class Trainer(ABC):
     ITERATIVE: ClassVar[bool] = True
     # Library parameters accepted besides ADVISORY_PARAMS; anything else is refused.
     PARAMS: ClassVar[frozenset[str]]
+    # Whether the trainer vectorizes free-text columns itself (``input_features="tfidf"``: a text
+    # dataset's table with its text column kept as text, see :func:`trainers.datasets.plan_inputs`).
+    TEXT_FEATURES: ClassVar[bool] = False
     # Import names of the libraries whose versions are recorded with the artifact.
     LIBRARIES: ClassVar[tuple[str, ...]] = ("numpy", "pandas")
 
@@ -106,7 +109,8 @@ class Trainer(ABC):
             accepted = ", ".join(sorted(cls.PARAMS | ADVISORY_PARAMS))
             raise TrainerParamError(unknown[0], f"unknown to {cls.NAME}; accepted keys: {accepted}")
         features = params.get("input_features")
-        if "tabular" in cls.MODALITIES and len(cls.MODALITIES) == 1 and features not in (None, "columns"):
+        allowed = (None, "columns", "tfidf") if cls.TEXT_FEATURES else (None, "columns")
+        if "tabular" in cls.MODALITIES and len(cls.MODALITIES) == 1 and features not in allowed:
             raise TrainerParamError("input_features", f"{cls.NAME} trains on table columns, not {features!r}")
         cls._check_param_values(params, task)
 

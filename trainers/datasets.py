@@ -5,7 +5,8 @@ Ingestion (:mod:`trainers.ingest`) leaves ``data.parquet`` (tables, texts) or ``
 ``schema.json``. :func:`load_dataset` reads both; :func:`plan_inputs` decides, for one trainer and its
 parameters, whether it gets a table (:func:`trainers.run.fit_and_evaluate`) or arrays
 (:func:`trainers.torch.jobs.fit_and_evaluate_arrays`), and which advisory parameters were applied here
-rather than by the trainer (``input_features="flattened_pixels"`` turns images into one column per pixel).
+rather than by the trainer (``input_features="flattened_pixels"`` turns images into one column per pixel;
+``input_features="tfidf"`` gives a text dataset's table, text kept as text, to a trainer that vectorizes it).
 
 No SQL and no HTTP here: the job engine passes a folder and JSON parameters, and gets plain data back.
 """
@@ -44,7 +45,8 @@ class DatasetFolderError(Exception):
 class LoadedDataset:
     """One stored dataset in memory.
 
-    Tables and texts: ``frame`` (every stored column, the target included) and ``feature_columns``.
+    Tables and texts: ``frame`` (every stored column, the target included) and ``feature_columns``
+    (for texts, the free-text ``text_columns`` among them).
     Images and sequences: ``x`` and ``y`` (class codes into ``classes``, or float values) and, for
     sequences, ``lengths``. ``notes`` say what loading changed (e.g. datetimes made numeric).
     """
@@ -58,6 +60,7 @@ class LoadedDataset:
     frame: pd.DataFrame | None = None
     feature_columns: list[str] | None = None
     text_column: str | None = None
+    text_columns: list[str] = field(default_factory=list)
     x: np.ndarray | None = None
     y: np.ndarray | None = None
     lengths: np.ndarray | None = None
@@ -197,7 +200,10 @@ def _load_table(data: LoadedDataset, file: Path) -> None:
         features = [c for c in frame.columns if c != data.target]
     data.text_column = data.schema.get("text_column") or (text_columns[0] if text_columns else None)
     if data.modality == "text":
-        features = features + text_columns  # a table trainer on text reads the text as categories
+        if not text_columns and data.text_column in frame.columns and data.text_column not in features:
+            text_columns = [data.text_column]
+        features = features + text_columns  # a table trainer reads them as text (TF-IDF) or as categories
+        data.text_columns = text_columns
     elif text_columns:
         data.notes.append(f"free-text column(s) {', '.join(text_columns)} were left out of a tabular model")
     data.frame = frame
@@ -214,14 +220,16 @@ class InputPlan:
     modality: str
     flatten: bool = False
     note: str | None = None
+    text: bool = False  # the frame's text columns stay text (TF-IDF inside the trainer's pipeline)
 
 
 def plan_inputs(trainer: type[Trainer], modality: str, params: Mapping[str, Any]) -> InputPlan:
     """Decide how ``trainer`` reads a ``modality`` dataset with ``params``.
 
     A table-only trainer takes images and sequences flattened (``input_features`` =
-    ``flattened_pixels`` / ``flattened_sequence``, or unset); ``tfidf`` text features are not built
-    yet. Raises :class:`~trainers.base.TrainerCapabilityError` with the reason when it cannot.
+    ``flattened_pixels`` / ``flattened_sequence``, or unset), and a text dataset's table with
+    ``input_features="tfidf"`` when it declares ``TEXT_FEATURES`` (its pipeline turns the text column into
+    TF-IDF weights). Raises :class:`~trainers.base.TrainerCapabilityError` with the reason when it cannot.
     """
     params = dict(params)
     requested = params.get("input_features")
@@ -239,8 +247,19 @@ def plan_inputs(trainer: type[Trainer], modality: str, params: Mapping[str, Any]
             flatten=True,
             note=f"{modality} samples were flattened into one column per value ({FLATTENED_INPUTS[modality]})",
         )
+    if requested == "tfidf" and modality == "text" and trainer.TEXT_FEATURES:
+        params.pop("input_features", None)
+        return InputPlan(
+            kind="frame",
+            params=params,
+            modality="tabular",
+            text=True,
+            note="the text was given to the model as TF-IDF weights of its words and word pairs",
+        )
     if requested == "tfidf":
-        raise TrainerCapabilityError(f"{trainer.NAME} on TF-IDF text features is not supported yet")
+        if modality != "text":
+            raise TrainerCapabilityError(f"TF-IDF features are built from text, not {modality} data")
+        raise TrainerCapabilityError(f"{trainer.NAME} does not build TF-IDF features from text")
     raise TrainerCapabilityError(
         f"{trainer.NAME} trains on {', '.join(sorted(trainer.MODALITIES))} data, not {modality}"
         + (f" with input_features={requested!r}" if requested is not None else "")

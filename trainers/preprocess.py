@@ -153,13 +153,20 @@ def _encode_target(y: pd.Series, target: str, task: Task) -> tuple[np.ndarray, l
 
 
 def prepare_frame(
-    df: pd.DataFrame, target: str, feature_columns: Sequence[str] | None, task: Task
+    df: pd.DataFrame,
+    target: str,
+    feature_columns: Sequence[str] | None,
+    task: Task,
+    *,
+    text_columns: Sequence[str] = (),
 ) -> tuple[pd.DataFrame, np.ndarray, FeatureSchema]:
     """Type the features, encode the target and record both in a :class:`FeatureSchema`.
 
     Rows whose target is missing are dropped (the caller can count them: ``len(df) - len(X)``).
-    ``feature_columns=None`` takes every column except the target. Raises :class:`SchemaMismatch`
-    naming the column for a missing column, an unsupported type or an unusable target.
+    ``feature_columns=None`` takes every column except the target. Features named in ``text_columns``
+    are kept as free text (kind ``text``: strings, missing as ``""``) for a model that vectorizes them
+    itself, instead of becoming categories. Raises :class:`SchemaMismatch` naming the column for a missing
+    column, an unsupported type or an unusable target.
     """
     if target not in df.columns:
         raise SchemaMismatch(target, "target column not found")
@@ -186,9 +193,13 @@ def prepare_frame(
 
     data: dict[str, Any] = {}
     specs: list[ColumnSpec] = []
+    unknown_text = [c for c in text_columns if c not in features]
+    if unknown_text:
+        raise SchemaMismatch(str(unknown_text[0]), "a text column must be one of the feature columns")
+    texts = set(text_columns)
     for col in features:
         s = df[col]
-        kind = _kind_of(s)
+        kind: ColumnKind = "text" if col in texts else _kind_of(s)
         categories: list[str] | None = None
         if kind == "categorical":
             if isinstance(s.dtype, pd.CategoricalDtype):
@@ -214,10 +225,13 @@ def coerce_column(s: pd.Series, spec: ColumnSpec, warnings: list[str] | None = N
       ``y``/``n``, ``true``/``false``, ``t``/``f``, ``1``/``0``, any case, mixed within a column);
     * numeric: numbers, or text that reads as numbers (``"3.5"`` in a JSON row); infinities become missing;
     * categorical: levels compared as canonical strings; levels not seen in training become missing,
-      which every trainer treats as unknown (and ``warnings`` says how many rows had one).
+      which every trainer treats as unknown (and ``warnings`` says how many rows had one);
+    * text: every value as a string (an object array), missing values as ``""``.
 
     Raises :class:`SchemaMismatch` naming the column when a value cannot be read as its type.
     """
+    if spec.kind == "text":
+        return text_values(s)
     if spec.kind == "categorical":
         values = _categorical(s, spec.categories or [])
         unseen = s.notna().to_numpy() & (values.codes == -1)
@@ -240,6 +254,13 @@ def coerce_column(s: pd.Series, spec: ColumnSpec, warnings: list[str] | None = N
     if numbers is None:
         numbers = _numbers_from_text(s, spec.name)
     return numbers
+
+
+def text_values(s: pd.Series) -> np.ndarray:
+    """A column's values as an object array of strings, missing values as ``""`` (a text column's input)."""
+    if isinstance(s.dtype, pd.CategoricalDtype):
+        s = s.astype(object)
+    return s.astype("string").fillna("").to_numpy(dtype=object)
 
 
 def _boolean_words(s: pd.Series, name: str) -> np.ndarray:

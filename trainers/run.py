@@ -47,7 +47,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from trainers.base import Trainer
+from trainers.base import Trainer, TrainerCapabilityError
 from trainers.callbacks import CallbackList, Callbacks, TimeBudget
 from trainers.metrics import evaluate
 from trainers.preprocess import decode_labels, prepare_frame
@@ -145,8 +145,13 @@ def fit_and_evaluate(
     feature_columns: Sequence[str] | None,
     callbacks: Callbacks | None,
     out_dir: str | Path,
+    *,
+    text_columns: Sequence[str] = (),
 ) -> TrainResult:
     """Split, fit, score on validation and test, save the artifact and diagnose the curves.
+
+    ``text_columns`` (features holding free text) stay text for a trainer that declares ``TEXT_FEATURES``
+    (a TF-IDF baseline); any other trainer is refused them.
 
     ``spec.time_budget_s`` starts counting on entry; when it runs out (or ``callbacks`` asks to stop)
     the best model so far is kept, scored and saved, and the result is marked ``partial``. Errors in
@@ -161,9 +166,11 @@ def fit_and_evaluate(
     # Refuse before touching the data: a wrong task or parameter should fail in milliseconds.
     cls.check(task, "tabular", device=spec.params.get("device"))
     cls.check_params(spec.params, task)
+    if text_columns and not cls.TEXT_FEATURES:
+        raise TrainerCapabilityError(f"{cls.NAME} does not take free-text columns")
     split_spec = spec.resolved_split()
 
-    X, y, schema = prepare_frame(frame, target, feature_columns, task)
+    X, y, schema = prepare_frame(frame, target, feature_columns, task, text_columns=text_columns)
     parts = split_rows(y, task, split_spec, spec.seed)
 
     def part(idx: np.ndarray) -> TrainData:
@@ -369,5 +376,6 @@ def predict_frame(trainer: Trainer, rows: pd.DataFrame) -> Predictions:
             predictions=[float(v) for v in output], classes=None, probabilities=None, warnings=tuple(warnings)
         )
     labels = decode_labels(output.argmax(axis=1), trainer.schema_)
-    return Predictions(predictions=labels, classes=list(trainer.schema_.classes or []), probabilities=output,
-                       warnings=tuple(warnings))
+    return Predictions(
+        predictions=labels, classes=list(trainer.schema_.classes or []), probabilities=output, warnings=tuple(warnings)
+    )

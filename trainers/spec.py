@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
 Task = Literal["binary", "multiclass", "regression"]
-ColumnKind = Literal["numeric", "boolean", "categorical"]
+ColumnKind = Literal["numeric", "boolean", "categorical", "text"]
 StopReason = Literal["cancelled", "time_budget"]
 # Class labels as JSON can carry them; numpy scalars are converted with ``.item()`` first.
 Label = str | int | float | bool
@@ -27,7 +27,11 @@ SCHEMA_VERSION = 1
 
 
 class ColumnSpec(BaseModel):
-    """One feature column as the model saw it at training time."""
+    """One feature column as the model saw it at training time.
+
+    ``text`` columns hold free text a model turns into features itself (a TF-IDF baseline's vectorizer);
+    only a trainer that declares ``TEXT_FEATURES`` is given one.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 

@@ -275,15 +275,20 @@ LGBLambda = fixed("lightgbm.lambda_l2", "§6", "lambda_l2", 1.0, "L2 penalty on 
 
 
 class BaselineC(Rule):
-    """Logistic regression with unit inverse regularization: scikit-learn's default L2 strength."""
+    """Logistic regression with unit inverse regularization (scikit-learn's default L2 strength); C=10 on
+    TF-IDF text inputs, whose unit-length rows need larger weights than standardized columns."""
 
     SHARED = True
     ID = "baseline.logistic_c"
     SECTION = "Pro tip 6"
     DECIDES = "C"
-    CONDITIONS = {"C": 1.0}
+    CONDITIONS = {"C": 1.0, "text": 10.0}
 
     def decide(self, ctx: Context) -> Decision:
+        if ctx.profile.modality == "text":
+            return self.make(10.0, "C=10 (L2, §6) on TF-IDF inputs: each text is a unit-length vector over "
+                             "thousands of terms, so its weights must be larger than on standardized columns, "
+                             "and C=1 shrinks the baseline towards always predicting the majority class.")
         return self.make(1.0, "C=1 (L2, §6), scikit-learn's default: a baseline is not tuned.")
 
 

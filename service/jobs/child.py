@@ -305,7 +305,8 @@ def _fit(msg: Mapping[str, Any], spec_msg: Mapping[str, Any], data: Any, out_dir
         from trainers.run import fit_and_evaluate
 
         frame, features = data.flat_frame() if plan.flatten else (data.frame, data.feature_columns)
-        result = fit_and_evaluate(spec, frame, data.target, data.task, features, callbacks, out_dir)
+        text = data.text_columns if plan.text else ()
+        result = fit_and_evaluate(spec, frame, data.target, data.task, features, callbacks, out_dir, text_columns=text)
         run_info = {}
     else:
         from trainers.torch.jobs import fit_and_evaluate_arrays

@@ -2,8 +2,9 @@
 
 Each is one Pipeline (see :mod:`trainers.classical.sklearn_common`): numeric columns → imputer (+ missing-value
 indicators) → scaler; categorical columns → one-hot over the training levels (missing and unseen levels encode
-as all zeros) → the linear model. Fits are single calls, so a stop request is honoured only before the fit
-starts; the job's hard time limit covers the rest. Saved with skops, loaded with an explicit trusted-type list.
+as all zeros); text columns → TF-IDF of word unigrams and bigrams → the linear model. Fits are single calls, so
+a stop request is honoured only before the fit starts; the job's hard time limit covers the rest. Saved with
+skops, loaded with an explicit trusted-type list.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from trainers.base import TrainerParamError, check_int, check_number
 from trainers.classical.sklearn_common import (
     IMPUTERS,
     SCALERS,
+    TFIDF_TRUSTED_TYPES,
     SklearnPipelineTrainer,
     check_class_weight,
     class_weight_codes,
@@ -32,10 +34,14 @@ PENALTIES = ("l2", "l1", "elasticnet", "none")
 
 
 class _LinearBaseline(SklearnPipelineTrainer):
-    """The linear baselines: standardized inputs unless the advisor says otherwise."""
+    """The linear baselines: standardized inputs unless the advisor says otherwise; a text column (a text
+    dataset's baseline, ``input_features="tfidf"``) becomes TF-IDF word and bigram weights in the Pipeline,
+    so the saved model predicts from raw text."""
 
     DEFAULT_SCALING = "standard"
     MODEL_KIND = "linear models"
+    TEXT_FEATURES = True
+    TRUSTED_TYPES = TFIDF_TRUSTED_TYPES
 
 
 @register_trainer("sklearn_logistic")
@@ -95,6 +101,8 @@ class LinearRegressionTrainer(_LinearBaseline):
 
     NAME = "sklearn_linear"
     TASKS = frozenset({"regression"})
+    # Unpenalised least squares over thousands of TF-IDF terms fits the training texts exactly: text goes to ridge.
+    TEXT_FEATURES = False
 
     def _estimator(self, schema: FeatureSchema) -> BaseEstimator:
         return LinearRegression()

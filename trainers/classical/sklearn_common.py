@@ -1,11 +1,12 @@
 """What every scikit-learn trainer shares: the preprocessing Pipeline, the one-shot fit, curves, artifacts.
 
-Each model is one Pipeline: numeric columns → imputer (+ missing-value indicators) → scaler (where the
-model needs one); categorical columns → one-hot over the training levels (missing and unseen levels encode
-as all zeros, or as the most frequent level) → the estimator. Fits are single calls, so a stop request is
-honoured only before the fit starts; the job's hard time limit covers the rest. Saved with skops, loaded
-with an explicit trusted-type list (skops' defaults, :data:`trainers.artifacts.SKOPS_TRUSTED_TYPES` and the
-trainer's own ``TRUSTED_TYPES``).
+Each model is one Pipeline: numeric columns → imputer (+ missing-value indicators) → scaler (where the model
+needs one); categorical columns → one-hot over the training levels (missing and unseen levels encode as all
+zeros, or as the most frequent level); text columns (trainers with ``TEXT_FEATURES`` only) → TF-IDF weights of
+word unigrams and bigrams (:func:`tfidf_vectorizer`, sparse) → the estimator. Fits are single calls, so a stop
+request is honoured only before the fit starts; the job's hard time limit covers the rest. Saved with skops,
+loaded with an explicit trusted-type list (skops' defaults, :data:`trainers.artifacts.SKOPS_TRUSTED_TYPES` and
+the trainer's own ``TRUSTED_TYPES``).
 """
 
 from __future__ import annotations
@@ -18,15 +19,17 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator
 from sklearn.compose import ColumnTransformer
+from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import MinMaxScaler, OneHotEncoder, RobustScaler, StandardScaler
 from threadpoolctl import threadpool_limits
 
 from trainers.artifacts import skops_dump, skops_load
-from trainers.base import Trainer, TrainerParamError
+from trainers.base import Trainer, TrainerCapabilityError, TrainerParamError
 from trainers.callbacks import Callbacks, TrainingStopped
 from trainers.metrics import evaluate
+from trainers.preprocess import text_values
 from trainers.spec import CurveSet, FeatureSchema, Task, TrainData
 
 # Accepted spellings of the advisor's ``scaling`` and ``imputation`` choices.
@@ -41,6 +44,16 @@ SCALERS: dict[str, type | None] = {
     "none": None,
 }
 IMPUTERS = ("median", "mean", "most_frequent", "none")  # for numeric columns
+# TF-IDF of a text column: the vocabulary keeps at most this many terms (the most frequent), and a term
+# must occur in at least TFIDF_MIN_DF training texts once there are TFIDF_MIN_DF_FROM texts or more, so
+# the model's width and memory stay bounded whatever the corpus size.
+TFIDF_MAX_FEATURES = 50_000
+TFIDF_MIN_DF = 2
+TFIDF_MIN_DF_FROM = 50
+# The vectorizer's types, listed in the trusted types of every trainer that takes text columns.
+TFIDF_TRUSTED_TYPES = frozenset(
+    {"sklearn.feature_extraction.text.TfidfVectorizer", "sklearn.feature_extraction.text.TfidfTransformer"}
+)
 
 
 def scaler(params: Mapping[str, Any], default: str = "standard") -> Any:
@@ -96,6 +109,39 @@ def matrix(X: pd.DataFrame, schema: FeatureSchema) -> np.ndarray:
     return np.column_stack(cols) if cols else np.empty((len(X), 0))
 
 
+def model_input(X: pd.DataFrame, schema: FeatureSchema) -> np.ndarray | pd.DataFrame:
+    """What the Pipeline reads: :func:`matrix`, or, when the schema has text columns, a frame with the same
+    numbers plus each text column as strings (the vectorizer inside the Pipeline reads the raw text)."""
+    if not any(c.kind == "text" for c in schema.columns):
+        return matrix(X, schema)
+    data: dict[str, Any] = {}
+    for spec in schema.columns:
+        s = X[spec.name]
+        if spec.kind == "text":
+            data[spec.name] = text_values(s)
+        elif spec.kind == "categorical":
+            data[spec.name] = s.cat.codes.to_numpy(np.float64)
+        else:
+            data[spec.name] = s.to_numpy(np.float64)
+    return pd.DataFrame(data, index=pd.RangeIndex(len(X)))
+
+
+def tfidf_vectorizer(n_texts: int) -> TfidfVectorizer:
+    """TF-IDF of word unigrams and bigrams, sublinear term frequency, capped vocabulary (float32, sparse).
+
+    ``n_texts`` (training rows) decides the document-frequency floor: terms seen in a single text are
+    dropped once there are :data:`TFIDF_MIN_DF_FROM` texts, kept below that so a tiny set has a vocabulary.
+    """
+    return TfidfVectorizer(
+        ngram_range=(1, 2),
+        min_df=TFIDF_MIN_DF if n_texts >= TFIDF_MIN_DF_FROM else 1,
+        max_features=TFIDF_MAX_FEATURES,
+        sublinear_tf=True,
+        strip_accents="unicode",
+        dtype=np.float32,
+    )
+
+
 def check_class_weight(params: Mapping[str, Any], allowed: tuple[str, ...] = ("balanced",)) -> None:
     """Refuse a ``class_weight`` that is not one of ``allowed``, a mapping of label → weight, or null."""
     cw = params.get("class_weight")
@@ -146,8 +192,12 @@ class SklearnPipelineTrainer(Trainer):
     def _estimator(self, schema: FeatureSchema) -> BaseEstimator:
         raise NotImplementedError
 
-    def _pipeline(self, schema: FeatureSchema) -> Pipeline:
-        num = [i for i, c in enumerate(schema.columns) if c.kind != "categorical"]
+    def _pipeline(self, schema: FeatureSchema, n_rows: int = 0) -> Pipeline:
+        """The preprocessing + estimator Pipeline for ``schema`` (``n_rows`` training rows: sizes TF-IDF)."""
+        num = [i for i, c in enumerate(schema.columns) if c.kind not in ("categorical", "text")]
+        text = [i for i, c in enumerate(schema.columns) if c.kind == "text"]
+        if text and not self.TEXT_FEATURES:
+            raise TrainerCapabilityError(f"{self.NAME} does not take free-text columns")
         cat = [i for i, c in enumerate(schema.columns) if c.kind == "categorical" and c.categories]
         numeric, categorical, indicator = imputation(self.params, self.MODEL_KIND)
         steps: list[tuple[str, Any]] = []
@@ -170,16 +220,20 @@ class SklearnPipelineTrainer(Trainer):
                 parts.append(("categorical", Pipeline([("impute", fill), ("onehot", onehot)]), cat))
             else:
                 parts.append(("categorical", onehot, cat))
-        pre = ColumnTransformer(parts, remainder="drop", sparse_threshold=0.0)
+        for i in text:
+            # A scalar column index hands the vectorizer a 1-D column of strings.
+            parts.append((f"text_{i}", tfidf_vectorizer(n_rows), i))  # type: ignore[arg-type]
+        # TF-IDF stays sparse (one column per term); without text the model gets a dense matrix as before.
+        pre = ColumnTransformer(parts, remainder="drop", sparse_threshold=1.0 if text else 0.0)
         return Pipeline([("preprocess", pre), ("model", self._estimator(schema))])
 
     def _fit(self, train: TrainData, valid: TrainData, callbacks: Callbacks) -> None:
         if self._stop(callbacks):
             raise TrainingStopped(self.partial_reason_ or "cancelled")
         schema = train.schema
-        pipe = self._pipeline(schema)
+        pipe = self._pipeline(schema, len(train))
         with threadpool_limits(limits=self.n_threads):
-            pipe.fit(matrix(train.X, schema), train.y)
+            pipe.fit(model_input(train.X, schema), train.y)
         if self.PREDICT_SERIAL:
             pipe.set_params(model__n_jobs=1)
         self.model_ = pipe
@@ -209,7 +263,7 @@ class SklearnPipelineTrainer(Trainer):
 
     def _predict_output(self, X: pd.DataFrame) -> np.ndarray:
         with threadpool_limits(limits=self.n_threads):
-            m = matrix(X, self.schema_)
+            m = model_input(X, self.schema_)
             if self.task_ == "regression":
                 return np.asarray(self.model_.predict(m), dtype=np.float64)
             proba = np.asarray(self.model_.predict_proba(m), dtype=np.float64)

@@ -413,6 +413,8 @@ def export_onnx(trainer: Trainer) -> OnnxExport:
     """
     trainer._check_fitted()
     schema = getattr(trainer, "schema_", None)
+    if isinstance(schema, FeatureSchema) and any(c.kind == "text" for c in schema.columns):
+        raise NotConvertible(f"{trainer.NAME} reads free text through a TF-IDF vectorizer, which has no ONNX export")
     tabular = isinstance(schema, FeatureSchema) and getattr(trainer, "modality_", "tabular") == "tabular"
     model = trainer._onnx_graph()
     task = trainer.task_

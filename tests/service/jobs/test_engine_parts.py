@@ -61,11 +61,12 @@ def test_lift_is_positive_when_the_model_is_better_losses_included() -> None:
 
 
 def test_metric_rows_are_mlflow_style_with_round_times() -> None:
-    result = {"metrics": {"validation": {"rmse": 1.5, "r2": None}},
-              "curves": {"history": {"train": {"rmse": [3.0, 2.0]}, "valid": {"rmse": [3.5, None]}}}}
+    result = {
+        "metrics": {"validation": {"rmse": 1.5, "r2": None}},
+        "curves": {"history": {"train": {"rmse": [3.0, 2.0]}, "valid": {"rmse": [3.5, None]}}},
+    }
     rows = metric_rows("j", "model", result, [111, 222], 999)
-    assert {"job_id": "j", "run": "model", "key": "validation.r2", "value": None, "step": 0,
-            "timestamp": 999} in rows
+    assert {"job_id": "j", "run": "model", "key": "validation.r2", "value": None, "step": 0, "timestamp": 999} in rows
     valid = [(r["step"], r["value"], r["timestamp"]) for r in rows if r["key"] == "valid.rmse"]
     assert valid == [(0, 3.5, 111), (1, None, 222)]
 
@@ -94,8 +95,10 @@ def test_load_dataset_and_plan_inputs_for_tables_and_images(tmp_path: Path) -> N
     logistic = get_trainer("sklearn_logistic")
     plan = plan_inputs(logistic, "image", {"C": 1.0, "input_features": "flattened_pixels"})
     assert plan.kind == "frame" and plan.flatten and "input_features" not in plan.params
-    with pytest.raises(TrainerCapabilityError, match="TF-IDF"):
-        plan_inputs(logistic, "text", {"input_features": "tfidf"})
+    text_plan = plan_inputs(logistic, "text", {"C": 1.0, "input_features": "tfidf"})
+    assert text_plan.kind == "frame" and text_plan.text and text_plan.params == {"C": 1.0}
+    with pytest.raises(TrainerCapabilityError, match="xgboost does not build TF-IDF"):
+        plan_inputs(get_trainer("xgboost"), "text", {"input_features": "tfidf"})
     assert plan_inputs(get_trainer("xgboost"), "tabular", {}).kind == "frame"
 
     from sklearn.datasets import load_iris
@@ -103,8 +106,14 @@ def test_load_dataset_and_plan_inputs_for_tables_and_images(tmp_path: Path) -> N
     table = load_iris(as_frame=True).frame
     table["when"] = pd_dates(len(table))
     table.to_csv(tmp_path / "iris.csv", index=False)
-    ingest(tmp_path / "iris.csv", filename="iris.csv", target="target", task=None, modality=None,
-           work_dir=tmp_path / "iris")
+    ingest(
+        tmp_path / "iris.csv",
+        filename="iris.csv",
+        target="target",
+        task=None,
+        modality=None,
+        work_dir=tmp_path / "iris",
+    )
     iris = load_dataset(tmp_path / "iris")
     assert iris.frame is not None and iris.feature_columns is not None and "target" not in iris.feature_columns
     assert iris.task == "multiclass" and iris.n_rows == 150
