@@ -230,3 +230,30 @@ def test_broker_restart_while_jobs_are_queued_loses_none(pg_url: str, tmp_path: 
         cleanup_broker(broker)
         with contextlib.suppress(ProcessLookupError):
             os.killpg(redis_proc.pid, signal.SIGKILL)
+
+
+def test_a_race_runs_on_celery_workers_and_ends_with_its_ensemble(redis_broker: Broker, pg_url: str, tmp_path: Path,
+                                                                   workers: WorkerProcs) -> None:
+    """The race of the embedded default on PostgreSQL + Redis + a Celery worker: entries, then the ensemble made
+    when the last one ends (published by that worker), ordered on validation, predicting like any model."""
+    env = scale_env(tmp_path / "data", pg_url, redis_broker)
+    migrate.upgrade(pg_url)
+    workers.start(env, "--queues", "cpu")
+    with _api(env) as client:
+        dataset_id = _upload(client)
+        response = client.post(f"/v1/datasets/{dataset_id}/race", json={"top_k": 1, "time_budget_s": 90})
+        assert response.status_code == 202, response.text
+        location = response.headers["location"]
+        try:
+            race = wait_for(lambda: (r := client.get(location).json())["status"] == "finished"
+                            and any(e["is_ensemble"] and e["status"] in TERMINAL for e in r["leaderboard"]) and r,
+                            timeout=240, interval=0.5)
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}\n--- worker logs ---\n{workers.logs()}") from None
+        board = race["leaderboard"]
+        assert [e["status"] for e in board] == [states.SUCCEEDED] * 3, board  # candidate, baseline, ensemble
+        assert all(e["validation"] in ("kfold", "ensemble") and e["test_score"] > 0.9 for e in board), board
+        ensemble = next(e for e in board if e["is_ensemble"])
+        rows = breast_cancer().drop(columns="target").head(4).to_dict(orient="records")
+        predicted = client.post(f"/v1/jobs/{ensemble['job_id']}/predictions", json={"rows": rows})
+        assert predicted.status_code == 200 and len(predicted.json()["predictions"]) == 4, predicted.text
