@@ -60,6 +60,15 @@ METRIC = {"binary": "roc_auc", "multiclass": "accuracy", "regression": "r2"}
 
 
 # -- scoring (outside the service) ----------------------------------------------------------------------
+def _label(value: Any) -> str:
+    """A class label as text, the same whether a CSV round trip made it ``"1.0"``, ``1.0`` or ``1``."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return str(value)
+    return str(int(number)) if np.isfinite(number) and number.is_integer() else str(number)
+
+
 def score_predictions(task: str, y_true: pd.Series, answer: dict[str, Any]) -> float:
     """The peers' metric of a ``POST /v1/jobs/{id}/predictions`` answer against the true targets.
 
@@ -70,11 +79,12 @@ def score_predictions(task: str, y_true: pd.Series, answer: dict[str, Any]) -> f
 
     if task == "regression":
         return float(r2_score(y_true.astype(float), np.asarray(answer["predictions"], dtype=float)))
-    truth = y_true.astype(str).to_numpy()
+    truth = np.asarray([_label(v) for v in y_true])
     if task == "multiclass":
-        return float(accuracy_score(truth, [str(p) for p in answer["predictions"]]))
-    classes = [str(c) for c in answer["classes"]]
-    positive = sorted(set(truth) | set(classes))[1]
+        return float(accuracy_score(truth, [_label(p) for p in answer["predictions"]]))
+    classes = [_label(c) for c in answer["classes"]]
+    # The protocol's positive class: the second in sorted order of the targets as the peers' strings.
+    positive = _label(sorted(set(y_true.astype(str)) | {str(c) for c in answer["classes"]})[1])
     proba = np.asarray(answer["probabilities"], dtype=float)
     return float(roc_auc_score(truth == positive, proba[:, classes.index(positive)]))
 
