@@ -62,10 +62,11 @@ METRIC = {"binary": "roc_auc", "multiclass": "accuracy", "regression": "r2"}
 # -- scoring (outside the service) ----------------------------------------------------------------------
 def _label(value: Any) -> str:
     """A class label as text, the same whether a CSV round trip made it ``"1.0"``, ``1.0`` or ``1``."""
+    text = str(value).strip()  # KEEL labels carry a leading space (" positive"); uploads strip it
     try:
-        number = float(value)
+        number = float(text)
     except (TypeError, ValueError):
-        return str(value)
+        return text
     return str(int(number)) if np.isfinite(number) and number.is_integer() else str(number)
 
 
@@ -84,7 +85,7 @@ def score_predictions(task: str, y_true: pd.Series, answer: dict[str, Any]) -> f
         return float(accuracy_score(truth, [_label(p) for p in answer["predictions"]]))
     classes = [_label(c) for c in answer["classes"]]
     # The protocol's positive class: the second in sorted order of the targets as the peers' strings.
-    positive = _label(sorted(set(y_true.astype(str)) | {str(c) for c in answer["classes"]})[1])
+    positive = _label(sorted({str(v).strip() for v in y_true} | {str(c).strip() for c in answer["classes"]})[1])
     proba = np.asarray(answer["probabilities"], dtype=float)
     return float(roc_auc_score(truth == positive, proba[:, classes.index(positive)]))
 
