@@ -199,19 +199,21 @@ def fit_and_evaluate(
         note = f"holdout: the saved model's fit was stopped ({trainer.partial_reason_}), no time for folds"
     else:
         cv, note = _cross_validate(cls, spec, X, y, schema, task, non_test, callbacks, budget, fit_s, output)
+    served, served_how = _refit(cls, spec, trainer, part(non_test), callbacks, budget,
+                                fit_s * len(non_test) / max(1, len(train)))
     fitted = time.perf_counter()
 
     metrics: dict[str, dict[str, float | None]] = {}
     notes: dict[str, dict[str, str]] = {}
-    valid_out = output(trainer, valid)
-    test_out = output(trainer, test)
+    valid_out = output(trainer, valid)  # the train-split fit: the validation rows are unseen by it
+    test_out = output(served, test)
     for name, data, out in (("validation", valid, valid_out), ("test", test, test_out)):
         metrics[name], part_notes = evaluate(task, data.y, out)
         if part_notes:
             notes[name] = part_notes
     if cv is not None:
         fold_scores, oof = cv
-        summary = _summary_kfold(fold_scores, len(non_test), note)
+        summary = _summary_kfold(fold_scores, len(non_test), note).model_copy(update={"served_model": served_how})
         metrics["validation"] = dict(summary.mean)
         notes.pop("validation", None)
         valid_rows, valid_pred = non_test, oof
@@ -222,7 +224,7 @@ def fit_and_evaluate(
             n_rows=len(valid),
             mean=dict(metrics["validation"]),
             sd={m: None for m in metrics["validation"]},
-            served_model=SERVED_MODEL,
+            served_model=served_how,
             note=note,
         )
         valid_rows, valid_pred = parts.validation, valid_out
@@ -230,7 +232,7 @@ def fit_and_evaluate(
     summary = summary.model_copy(update={"prediction_files": dict(PREDICTION_FILES)})
     predicted = time.perf_counter()
     return finish_run(
-        trainer,
+        served,
         spec,
         task,
         split=parts.info,
@@ -270,6 +272,57 @@ class _StopOnly(Callbacks):
 
     def stop_reason(self) -> Any:
         return self.inner.stop_reason() if self.inner is not None else "cancelled"
+
+
+def _refit_params(cls: type[Trainer], params: dict[str, Any], first: Trainer) -> dict[str, Any] | None:
+    """The parameters that refit ``first``'s recipe on more rows, or None where a refit cannot keep its rounds.
+
+    One-shot models (forests, k-NN, SVM, linear) refit as they are; boosting refits for the rounds early stopping
+    chose (``best_iteration_ + 1``), with early stopping off; anything else (torch: epochs early-stopped on a
+    split) keeps the early-stopped fit."""
+    if not cls.ITERATIVE:
+        return dict(params)
+    if {"n_estimators", "early_stopping_rounds"} <= cls.PARAMS and first.best_iteration_ is not None:
+        return {**params, "n_estimators": int(first.best_iteration_) + 1, "early_stopping_rounds": None}
+    return None
+
+
+def _refit(
+    cls: type[Trainer],
+    spec: TrainSpec,
+    first: Trainer,
+    rows: TrainData,
+    callbacks: Callbacks | None,
+    budget: TimeBudget | None,
+    expected_s: float,
+) -> tuple[Trainer, str]:
+    """The model that serves predictions, and what it is: ``first`` (fit on the train split, early-stopped on the
+    validation split) refit on train + validation, once selection is done, where the recipe allows it and the
+    budget holds it; else ``first`` itself. The refit keeps ``first``'s learning curves and rounds (what the
+    diagnosis reads: its validation curve is on rows it did not train on)."""
+    params = _refit_params(cls, dict(spec.params), first)
+    if params is None:
+        return first, SERVED_MODEL
+    if first.partial_:
+        return first, f"{SERVED_MODEL} (its fit was stopped: no refit)"
+    if budget is not None and budget.remaining() < expected_s * FOLD_TIME_MARGIN:
+        return first, f"{SERVED_MODEL} (no time left to refit it on train + validation)"
+    model = cls(params, seed=spec.seed, n_threads=spec.n_threads)
+    stoppers: list[Callbacks] = [_StopOnly(callbacks)]
+    if budget is not None:
+        stoppers.append(TimeBudget(max(budget.remaining(), 1e-3)))
+    try:
+        model.fit(rows, rows, CallbackList(*stoppers))
+    except Exception as exc:  # a stop request, or a library refusing the larger set: serve the first fit
+        return first, f"{SERVED_MODEL} (the refit on train + validation failed: {type(exc).__name__})"
+    if model.partial_:
+        return first, f"{SERVED_MODEL} (the refit on train + validation was stopped)"
+    # What the job reports of training is the early-stopped fit's: its curves, rounds and best round (the refit
+    # holds best round + 1 rounds, so a prediction limited to the best round still uses all of its trees).
+    model.curves_, model.n_rounds_, model.best_iteration_ = first.curves_, first.n_rounds_, first.best_iteration_
+    rounds = f", {params['n_estimators']} rounds as early stopping chose" if "n_estimators" in params and (
+        cls.ITERATIVE) else ""
+    return model, f"refit on the train and validation splits ({len(rows)} rows{rounds}) after validation"
 
 
 def _cross_validate(

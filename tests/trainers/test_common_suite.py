@@ -28,6 +28,8 @@ ALL_TASKS = ("binary", "multiclass", "regression")
 CASES = [(name, task) for name in CLASSICAL_TRAINERS for task in ALL_TASKS if task in get_trainer(name).TASKS]
 UNSUPPORTED = [(name, task) for name in CLASSICAL_TRAINERS for task in ALL_TASKS if task not in get_trainer(name).TASKS]
 IDS = [f"{n}-{t}" for n, t in CASES]
+# Probabilities that are shares of votes (trees, neighbours), not a fitted likelihood.
+VOTING = frozenset({"sklearn_random_forest", "sklearn_extra_trees", "sklearn_knn"})
 
 
 def _all_finite_or_none(values: dict[str, float | None]) -> bool:
@@ -51,7 +53,16 @@ def test_fits_real_data_and_beats_a_constant(name: str, task: str, tmp_path: Pat
         assert result.metrics["validation"]["rmse"] < result.curves.baseline_loss
     else:
         codes = np.unique(y, return_inverse=True)[1]
-        assert test["log_loss"] < 0.7 * constant_loss(task, codes, codes, int(codes.max()) + 1)
+        if name in VOTING:
+            # A vote share can be exactly 0 for a row's class (log loss then spikes on one row): the Brier score
+            # of the saved test predictions against the class shares' own Brier score instead.
+            proba = np.load(tmp_path / "test_pred.npy", allow_pickle=False)
+            target = np.load(tmp_path / "test_target.npy", allow_pickle=False)
+            onehot = np.eye(proba.shape[1])[target]
+            shares = np.bincount(codes, minlength=proba.shape[1]) / len(codes)
+            assert ((proba - onehot) ** 2).sum(1).mean() < 0.7 * ((shares - onehot) ** 2).sum(1).mean()
+        else:
+            assert test["log_loss"] < 0.7 * constant_loss(task, codes, codes, int(codes.max()) + 1)
         assert test["accuracy"] > np.bincount(codes).max() / len(codes) + 0.1
         assert test["roc_auc"] > 0.9
     # Curves, metrics and the whole result are JSON without NaN (PostgreSQL rejects NaN).

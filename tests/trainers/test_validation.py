@@ -48,7 +48,9 @@ def test_a_small_table_is_cross_validated(tmp_path: Path) -> None:
         assert v.sd[name] > 0
     # The job's validation metrics are the fold means: what a race selects on.
     assert result.metrics["validation"] == v.mean
-    assert v.served_model.startswith("the fit on the train split")
+    # The served model is refit on train + validation once selection is done, for the rounds early stopping chose.
+    assert v.served_model.startswith(f"refit on the train and validation splits ({non_test} rows, ")
+    assert f"{result.best_iteration + 1} rounds" in v.served_model
 
 
 def test_above_the_cut_off_the_holdout_split_validates(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
