@@ -34,7 +34,7 @@ from service.services import tenants
 from service.settings import Settings
 
 MIN_REQUESTS = 1_000
-MAX_EXAMPLES = 15  # per operation and phase: about 2,000 requests in about half a minute on 2 cores
+MAX_EXAMPLES = 12  # per operation and phase: about 1,400 requests per auth mode
 SEED = 20_240_601
 
 CHECKS = (
