@@ -76,6 +76,13 @@ _XGB_BASE = {
     "tree_method": "hist",
 }
 
+# Random forest and extra trees are tried in the same shapes (sklearn's parameter names for both).
+_FOREST_CONFIGS = [
+    ("default", {"n_estimators": 200, "max_features": "sqrt", "min_samples_leaf": 1}),
+    ("half_features", {"n_estimators": 200, "max_features": 0.5, "min_samples_leaf": 1}),
+    ("smooth", {"n_estimators": 200, "max_features": "sqrt", "min_samples_leaf": 5}),
+]
+
 # Advisor model name → (trainer name, tasks, configurations in order). Parameters use each trainer's vocabulary:
 # LightGBM/XGBoost their native names, the scikit-learn families the estimator's.
 FAMILIES: dict[str, dict[str, Any]] = {
@@ -101,20 +108,12 @@ FAMILIES: dict[str, dict[str, Any]] = {
     "random_forest": {
         "trainer": "sklearn_random_forest",
         "tasks": ALL_TASKS,
-        "configs": [
-            ("default", {"n_estimators": 200, "max_features": "sqrt", "min_samples_leaf": 1}),
-            ("half_features", {"n_estimators": 200, "max_features": 0.5, "min_samples_leaf": 1}),
-            ("smooth", {"n_estimators": 200, "max_features": "sqrt", "min_samples_leaf": 5}),
-        ],
+        "configs": _FOREST_CONFIGS,
     },
     "extra_trees": {
         "trainer": "sklearn_extra_trees",
         "tasks": ALL_TASKS,
-        "configs": [
-            ("default", {"n_estimators": 200, "max_features": "sqrt", "min_samples_leaf": 1}),
-            ("half_features", {"n_estimators": 200, "max_features": 0.5, "min_samples_leaf": 1}),
-            ("smooth", {"n_estimators": 200, "max_features": "sqrt", "min_samples_leaf": 5}),
-        ],
+        "configs": _FOREST_CONFIGS,
     },
     "knn": {
         "trainer": "sklearn_knn",
