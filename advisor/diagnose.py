@@ -29,8 +29,9 @@ def _clean(seq: Sequence[float | None] | None) -> list[float]:
 
 def _make(issue: str, evidence: str, epoch: int | None = None) -> Diagnosis:
     symptoms, fixes = FIXES[issue]
-    return Diagnosis(issue=issue, rule_id=f"diagnose.{issue}", evidence=evidence, symptoms=symptoms,
-                     fixes=list(fixes), epoch=epoch)
+    return Diagnosis(
+        issue=issue, rule_id=f"diagnose.{issue}", evidence=evidence, symptoms=symptoms, fixes=list(fixes), epoch=epoch
+    )
 
 
 def _exploding(name: str, loss: list[float]) -> Diagnosis | None:
@@ -39,8 +40,12 @@ def _exploding(name: str, loss: list[float]) -> Diagnosis | None:
         if not math.isfinite(v):
             return _make("exploding_gradients", f"{name} is NaN or infinite at epoch {i + 1}.", i + 1)
         if i > 0 and running_min > 0 and v > t.EXPLODE_SPIKE_RATIO * running_min:
-            return _make("exploding_gradients", f"{name} spiked to {v:.4g} at epoch {i + 1}, over "
-                         f"{t.EXPLODE_SPIKE_RATIO:g}× its lowest value so far ({running_min:.4g}).", i + 1)
+            return _make(
+                "exploding_gradients",
+                f"{name} spiked to {v:.4g} at epoch {i + 1}, over "
+                f"{t.EXPLODE_SPIKE_RATIO:g}× its lowest value so far ({running_min:.4g}).",
+                i + 1,
+            )
         running_min = min(running_min, v)
     return None
 
@@ -53,9 +58,13 @@ def _overfitting(train: list[float], val: list[float]) -> Diagnosis | None:
     rise = (val[-1] - val[best]) / abs(val[best]) if val[best] != 0 else math.inf
     if rise < t.OVERFIT_MIN_RISE or train[-1] > train[best]:
         return None
-    return _make("overfitting", f"Validation loss was lowest at epoch {best + 1} ({val[best]:.4g}) and rose "
-                 f"{rise:.0%} by epoch {len(val)} while training loss kept falling ({train[best]:.4g} → "
-                 f"{train[-1]:.4g}); keep the epoch-{best + 1} model.", best + 1)
+    return _make(
+        "overfitting",
+        f"Validation loss was lowest at epoch {best + 1} ({val[best]:.4g}) and rose "
+        f"{rise:.0%} by epoch {len(val)} while training loss kept falling ({train[best]:.4g} → "
+        f"{train[-1]:.4g}); keep the epoch-{best + 1} model.",
+        best + 1,
+    )
 
 
 def _overfitting_metric(train_m: list[float], val_m: list[float], higher: bool) -> Diagnosis | None:
@@ -64,8 +73,12 @@ def _overfitting_metric(train_m: list[float], val_m: list[float], higher: bool) 
     if len(val_m) - 1 - best < t.OVERFIT_MIN_EPOCHS_AFTER_BEST:
         return None
     if sign * (train_m[-1] - train_m[best]) > 0 and sign * (val_m[best] - val_m[-1]) > abs(val_m[best]) * 0.02:
-        return _make("overfitting", f"Validation metric peaked at epoch {best + 1} ({val_m[best]:.4g}) and fell to "
-                     f"{val_m[-1]:.4g} while the training metric kept improving.", best + 1)
+        return _make(
+            "overfitting",
+            f"Validation metric peaked at epoch {best + 1} ({val_m[best]:.4g}) and fell to "
+            f"{val_m[-1]:.4g} while the training metric kept improving.",
+            best + 1,
+        )
     return None
 
 
@@ -78,8 +91,12 @@ def _plateau(loss: list[float]) -> Diagnosis | None:
         k -= 1
     # loss is flat from index k to the end
     if k <= n // 2 and n - k >= 3 and loss[k] > t.PLATEAU_HIGH_FRACTION * loss[0]:
-        return _make("vanishing_gradients", f"Training loss stopped moving at epoch {k + 1} and stayed at "
-                     f"{loss[-1]:.4g}, still {loss[-1] / loss[0]:.0%} of where it started.", k + 1)
+        return _make(
+            "vanishing_gradients",
+            f"Training loss stopped moving at epoch {k + 1} and stayed at "
+            f"{loss[-1]:.4g}, still {loss[-1] / loss[0]:.0%} of where it started.",
+            k + 1,
+        )
     return None
 
 
@@ -91,22 +108,34 @@ def _slow(loss: list[float]) -> Diagnosis | None:
     tail = loss[-3:]
     still_falling = all(b < a * (1 - t.PLATEAU_REL_CHANGE / 2) for a, b in pairwise(tail))
     if 0 < total < t.SLOW_TOTAL_DECREASE and still_falling:
-        return _make("slow_convergence", f"Training loss fell only {total:.0%} in {n} epochs and is still "
-                     "falling steadily: training has not converged.")
+        return _make(
+            "slow_convergence",
+            f"Training loss fell only {total:.0%} in {n} epochs and is still "
+            "falling steadily: training has not converged.",
+        )
     return None
 
 
 def _underfitting(c: Curves, train: list[float], val: list[float]) -> Diagnosis | None:
     if c.baseline_loss is not None and c.baseline_loss > 0 and train[-1] >= t.UNDERFIT_BASELINE_RATIO * c.baseline_loss:
-        return _make("underfitting", f"Final training loss {train[-1]:.4g} is within "
-                     f"{1 - t.UNDERFIT_BASELINE_RATIO:.0%} of a constant predictor's ({c.baseline_loss:.4g}).")
+        return _make(
+            "underfitting",
+            f"Final training loss {train[-1]:.4g} is within "
+            f"{1 - t.UNDERFIT_BASELINE_RATIO:.0%} of a constant predictor's ({c.baseline_loss:.4g}).",
+        )
     if c.train_metric and c.metric_higher_is_better:
         tm = _clean(c.train_metric)
         vm = _clean(c.val_metric) if c.val_metric else tm
-        if math.isfinite(tm[-1]) and tm[-1] < t.UNDERFIT_METRIC and (not math.isfinite(vm[-1])
-                                                                   or vm[-1] < t.UNDERFIT_METRIC):
-            return _make("underfitting", f"Training metric ends at {tm[-1]:.3g} and validation at {vm[-1]:.3g}, "
-                         f"both under {t.UNDERFIT_METRIC:g}.")
+        if (
+            math.isfinite(tm[-1])
+            and tm[-1] < t.UNDERFIT_METRIC
+            and (not math.isfinite(vm[-1]) or vm[-1] < t.UNDERFIT_METRIC)
+        ):
+            return _make(
+                "underfitting",
+                f"Training metric ends at {tm[-1]:.3g} and validation at {vm[-1]:.3g}, "
+                f"both under {t.UNDERFIT_METRIC:g}.",
+            )
     return None
 
 
@@ -126,8 +155,9 @@ def diagnose(curves: Curves) -> list[Diagnosis]:
     if val:
         d = _overfitting(train, val)
         if d is None and curves.train_metric and curves.val_metric:
-            d = _overfitting_metric(_clean(curves.train_metric), _clean(curves.val_metric),
-                                    curves.metric_higher_is_better)
+            d = _overfitting_metric(
+                _clean(curves.train_metric), _clean(curves.val_metric), curves.metric_higher_is_better
+            )
         if d is not None:
             found.append(d)
     for check in (_plateau, _slow):

@@ -16,16 +16,25 @@ from advisor.recommendation import Candidate, ChecklistItem, Decision, Recommend
 from advisor.rules.base import Arch, Context, Rule
 
 TRAINERS = {
-    "mlp": "torch_mlp", "cnn": "torch_cnn", "lstm": "torch_lstm", "transformer": "torch_transformer",
-    "xgboost": "xgboost", "lightgbm": "lightgbm",
-    "random_forest": "sklearn_random_forest", "extra_trees": "sklearn_extra_trees",
-    "knn": "sklearn_knn", "svm": "sklearn_svm",
-    "logistic_regression": "sklearn_logistic", "ridge_regression": "sklearn_ridge",
+    "mlp": "torch_mlp",
+    "cnn": "torch_cnn",
+    "lstm": "torch_lstm",
+    "transformer": "torch_transformer",
+    "xgboost": "xgboost",
+    "lightgbm": "lightgbm",
+    "random_forest": "sklearn_random_forest",
+    "extra_trees": "sklearn_extra_trees",
+    "knn": "sklearn_knn",
+    "svm": "sklearn_svm",
+    "logistic_regression": "sklearn_logistic",
+    "ridge_regression": "sklearn_ridge",
 }
 # Why the baseline is the only linear model: it is what the peer figures call "linear" (standardized, untuned).
-_LINEAR_NOTE = ("A {base} baseline is always trained beside them and ranked with them in a race (Pro tip 6); it is "
-                "the untuned standardized linear model that was best on 20 of the 61 peer datasets, so no second "
-                "linear model takes a ranked place.")
+_LINEAR_NOTE = (
+    "A {base} baseline is always trained beside them and ranked with them in a race (Pro tip 6); it is "
+    "the untuned standardized linear model that was best on 20 of the 61 peer datasets, so no second "
+    "linear model takes a ranked place."
+)
 
 
 class RuleInfo(BaseModel):
@@ -94,13 +103,19 @@ def _dl_options(ctx: Context) -> list[tuple[Arch, bool, str]]:
     if p.modality == "image":
         if p.image_size is not None and min(p.image_size[:2]) < 32:
             return [("cnn", False, "CNN trained from scratch: images under 32 px do not suit pretrained backbones")]
-        return [("cnn", True, "CNN on a pretrained backbone: transfer learning (§8, Pro tip 3)"),
-                ("cnn", False, "CNN trained from scratch, to check what transfer learning adds")]
+        return [
+            ("cnn", True, "CNN on a pretrained backbone: transfer learning (§8, Pro tip 3)"),
+            ("cnn", False, "CNN trained from scratch, to check what transfer learning adds"),
+        ]
     if p.modality == "text":
-        return [("transformer", True, "Transformer fine-tuned from a pretrained encoder (§1, §8)"),
-                ("lstm", False, "LSTM trained from scratch (§1 'RNN/LSTM: NLP')")]
-    return [("lstm", False, "LSTM for temporal dependencies (§1)"),
-            ("transformer", False, "Transformer encoder: attention and parallel processing (§1)")]
+        return [
+            ("transformer", True, "Transformer fine-tuned from a pretrained encoder (§1, §8)"),
+            ("lstm", False, "LSTM trained from scratch (§1 'RNN/LSTM: NLP')"),
+        ]
+    return [
+        ("lstm", False, "LSTM for temporal dependencies (§1)"),
+        ("transformer", False, "Transformer encoder: attention and parallel processing (§1)"),
+    ]
 
 
 # What a winning portfolio configuration may set on a candidate: the shape of its model (leaves, depth, features
@@ -110,7 +125,9 @@ _EVIDENCE_KEEPS_RULES = frozenset({"n_estimators", "kernel", "tree_method"})
 
 
 def order_pool(
-    pool: ClassicalPool, profile: DatasetProfile, portfolio: Portfolio | None = None,
+    pool: ClassicalPool,
+    profile: DatasetProfile,
+    portfolio: Portfolio | None = None,
     history: tuple[EvidenceRow, ...] = (),
 ) -> tuple[ClassicalPool, dict[str, ModelEvidence]]:
     """The classical pool in the order candidates are ranked, and the evidence behind each model.
@@ -131,13 +148,14 @@ def order_pool(
         return known + [m for m in pool.models if m not in known]  # no evidence (e.g. the MLP): default order
 
     order = order_of(ranked)
-    reason = (f"ordered by evidence (portfolio v{portfolio.version}, learned offline from {len(portfolio.datasets)} "
-              f"public datasets): {ranked[0].reason}")
+    reason = (
+        f"ordered by evidence (portfolio v{portfolio.version}, learned offline from {len(portfolio.datasets)} "
+        f"public datasets): {ranked[0].reason}"
+    )
     if history:
         before = order_of(rank_by_evidence(profile, portfolio, models=pool.models))
         if before != order:
-            reason += (f" Your own finished races changed this order: without them it would be "
-                       f"{', '.join(before)}.")
+            reason += f" Your own finished races changed this order: without them it would be {', '.join(before)}."
         else:
             reason += f" Your {len(history)} finished race(s) were weighed too and left the order as it is."
     return pool.reordered(order, reason), {e.model: e for e in ranked}
@@ -152,29 +170,61 @@ def _apply_evidence(choices: dict[str, Decision], evidence: ModelEvidence) -> No
         if key in _EVIDENCE_KEEPS_RULES or key not in choices or choices[key].value == value:
             continue
         choices[key] = Decision(
-            key=key, value=value, rule_id="portfolio.config", section="§9",
-            reason=(f"{key}={value!r} from the '{evidence.config}' configuration of {evidence.model}, the best of its "
-                    f"configurations on datasets like this one (instead of the rule's "
-                    f"{choices[key].value!r}, {choices[key].rule_id})."),
-            assumed=False, extrapolated=True)
+            key=key,
+            value=value,
+            rule_id="portfolio.config",
+            section="§9",
+            reason=(
+                f"{key}={value!r} from the '{evidence.config}' configuration of {evidence.model}, the best of its "
+                f"configurations on datasets like this one (instead of the rule's "
+                f"{choices[key].value!r}, {choices[key].rule_id})."
+            ),
+            assumed=False,
+            extrapolated=True,
+        )
 
 
-def _candidate(ctx: Context, rank: int, model: str, family: str, summary: str, shared: dict[int, Decision | None],
-               arch: Arch | None = None, use_transfer: bool = False,
-               evidence: ModelEvidence | None = None) -> tuple[Candidate, Context]:
-    c = Context(profile=ctx.profile, constraints=ctx.constraints, family=family, arch=arch,
-                model=model, use_transfer=use_transfer)
+def _candidate(
+    ctx: Context,
+    rank: int,
+    model: str,
+    family: str,
+    summary: str,
+    shared: dict[int, Decision | None],
+    arch: Arch | None = None,
+    use_transfer: bool = False,
+    evidence: ModelEvidence | None = None,
+) -> tuple[Candidate, Context]:
+    c = Context(
+        profile=ctx.profile,
+        constraints=ctx.constraints,
+        family=family,
+        arch=arch,
+        model=model,
+        use_transfer=use_transfer,
+    )
     chains = policy.CANDIDATE_CHAINS["deep_learning" if family == "deep_learning" else model]
     choices = _run_chains(c, chains, shared)
     if evidence is not None:
         _apply_evidence(choices, evidence)
-    cand = build(Candidate, rank=rank, model=model, trainer=TRAINERS[model], family=family,
-                 summary=summary, choices=choices, evidence=evidence.reason if evidence is not None else None)
+    cand = build(
+        Candidate,
+        rank=rank,
+        model=model,
+        trainer=TRAINERS[model],
+        family=family,
+        summary=summary,
+        choices=choices,
+        evidence=evidence.reason if evidence is not None else None,
+    )
     return cand, c
 
 
 def recommend(
-    profile: DatasetProfile, constraints: Constraints | None = None, *, portfolio: Portfolio | None = None,
+    profile: DatasetProfile,
+    constraints: Constraints | None = None,
+    *,
+    portfolio: Portfolio | None = None,
     history: tuple[EvidenceRow, ...] = (),
 ) -> Recommendation:
     """Recommend what to train and how, for a dataset profile and the team's constraints.
@@ -206,23 +256,42 @@ def recommend(
     shared: dict[int, Decision | None] = {}
     top_ctx: Context | None = None
     for rank, (family_name, model, arch, use_transfer, summary) in enumerate(options, start=1):
-        cand, cctx = _candidate(ctx, rank, model, family_name, summary, shared, arch, use_transfer,
-                                evidence.get(model) if family_name == "classical" else None)
+        cand, cctx = _candidate(
+            ctx,
+            rank,
+            model,
+            family_name,
+            summary,
+            shared,
+            arch,
+            use_transfer,
+            evidence.get(model) if family_name == "classical" else None,
+        )
         candidates.append(cand)
         top_ctx = top_ctx or cctx
 
     base_model = "ridge_regression" if profile.task == "regression" else "logistic_regression"
-    base_summary = ("Linear (ridge) regression baseline (Pro tip 6: compare with a simple model)"
-                    if base_model == "ridge_regression"
-                    else "Logistic regression baseline (Pro tip 6: compare with a simple model)")
+    base_summary = (
+        "Linear (ridge) regression baseline (Pro tip 6: compare with a simple model)"
+        if base_model == "ridge_regression"
+        else "Logistic regression baseline (Pro tip 6: compare with a simple model)"
+    )
     baseline, _ = _candidate(ctx, 0, base_model, "baseline", base_summary, shared)
 
     ranking = Decision(
-        key="ranking", value=[c.model + ("+transfer" if c.choices["transfer"].value.get("strategy", "none") != "none"
-                                         else "") if "transfer" in c.choices else c.model for c in candidates],
-        rule_id="family.ranking", section="§9",
+        key="ranking",
+        value=[
+            c.model + ("+transfer" if c.choices["transfer"].value.get("strategy", "none") != "none" else "")
+            if "transfer" in c.choices
+            else c.model
+            for c in candidates
+        ],
+        rule_id="family.ranking",
+        section="§9",
         reason=_ranking_reason(ctx, fam, dl_first, pool, base_model),
-        assumed=False, extrapolated=fam != "deep_learning")  # the classical order rests on evidence, not §9
+        assumed=False,
+        extrapolated=fam != "deep_learning",
+    )  # the classical order rests on evidence, not §9
     decisions.append(ranking)
 
     assert top_ctx is not None
@@ -230,18 +299,28 @@ def recommend(
     warnings = _warnings(ctx, candidates)
     return build(
         Recommendation,
-        family=fam, tables_version=t.TABLES_VERSION, profile=ctx.profile, constraints=ctx.constraints,
-        assumptions=assumptions, decisions=decisions, candidates=candidates, baseline=baseline,
-        checklist=checklist, warnings=warnings,
+        family=fam,
+        tables_version=t.TABLES_VERSION,
+        profile=ctx.profile,
+        constraints=ctx.constraints,
+        assumptions=assumptions,
+        decisions=decisions,
+        candidates=candidates,
+        baseline=baseline,
+        checklist=checklist,
+        warnings=warnings,
     )
 
 
 def _ranking_reason(ctx: Context, fam: str, dl_first: bool, pool: ClassicalPool, base_model: str) -> str:
     """Why the candidates stand in this order: the §9 verdict between families, the pool's order within."""
     note = _LINEAR_NOTE.format(base=base_model.replace("_", " "))
-    dl = (f"deep learning for {ctx.profile.modality} data (§9 Q1)" if fam == "deep_learning"
-          else "deep learning (§9 verdict: " + ("ample compute and state of the art asked)" if dl_first
-                                                else "second, classical ML is faster)"))
+    dl = (
+        f"deep learning for {ctx.profile.modality} data (§9 Q1)"
+        if fam == "deep_learning"
+        else "deep learning (§9 verdict: "
+        + ("ample compute and state of the art asked)" if dl_first else "second, classical ML is faster)")
+    )
     if fam == "deep_learning":
         return f"Only {dl}. {note}"
     classical = f"Classical models: {pool.order_reason}"
@@ -253,24 +332,29 @@ def _ranking_reason(ctx: Context, fam: str, dl_first: bool, pool: ClassicalPool,
 
 def _checklist_item(rule: Rule, ctx: Context) -> ChecklistItem:
     v = rule.decide(ctx).value
-    return ChecklistItem(step=v["step"], item=v["item"], detail=v["detail"], rule_id=rule.ID,
-                                         section=rule.SECTION)
+    return ChecklistItem(step=v["step"], item=v["item"], detail=v["detail"], rule_id=rule.ID, section=rule.SECTION)
 
 
 def _warnings(ctx: Context, candidates: list[Candidate]) -> list[str]:
     p, c = ctx.profile, ctx.constraints
     out: list[str] = []
     if c.interpretability_required and p.modality in t.UNSTRUCTURED_MODALITIES:
-        out.append(f"Interpretability is required but {p.modality} data calls for deep learning (§9 Q1 vs Q3): "
-                   "the linear baseline is the interpretable alternative.")
+        out.append(
+            f"Interpretability is required but {p.modality} data calls for deep learning (§9 Q1 vs Q3): "
+            "the linear baseline is the interpretable alternative."
+        )
     if p.n_rows < 100:
-        out.append(f"Only {p.n_rows} rows: every estimate is noisy; collect more data if you can (§10 "
-                   "'Overfitting → more data').")
+        out.append(
+            f"Only {p.n_rows} rows: every estimate is noisy; collect more data if you can (§10 "
+            "'Overfitting → more data')."
+        )
     for cand in candidates:
         ep = cand.choices.get("epochs")
         if ep is not None and ep.rule_id == "epochs.budget_cut":
-            out.append(f"Rank {cand.rank} ({cand.model}): the time budget allows only about {ep.value} epoch(s) on "
-                       f"the {cand.choices['device'].value}; give it more time or a GPU for a full run.")
+            out.append(
+                f"Rank {cand.rank} ({cand.model}): the time budget allows only about {ep.value} epoch(s) on "
+                f"the {cand.choices['device'].value}; give it more time or a GPU for a full run."
+            )
     return out
 
 
@@ -282,9 +366,13 @@ def rules_catalog() -> list[RuleInfo]:
         if rule.ID in seen:
             return
         seen[rule.ID] = RuleInfo(
-            id=rule.ID, section=rule.SECTION, decides=rule.DECIDES, conditions=dict(rule.CONDITIONS),
+            id=rule.ID,
+            section=rule.SECTION,
+            decides=rule.DECIDES,
+            conditions=dict(rule.CONDITIONS),
             description=(type(rule).__doc__ or "").strip().split("\n\n")[0].replace("\n", " "),
-            extrapolated=rule.EXTRAPOLATED, stage=stage,
+            extrapolated=rule.EXTRAPOLATED,
+            stage=stage,
         )
 
     for r in policy.ASSUMPTIONS:
@@ -298,29 +386,42 @@ def rules_catalog() -> list[RuleInfo]:
     for r in policy.CHECKLIST:
         add(r, "checklist")
     seen["family.ranking"] = RuleInfo(
-        id="family.ranking", section="§9", decides="ranking",
+        id="family.ranking",
+        section="§9",
+        decides="ranking",
         conditions={
             "families": "per family.verdict",
             f"classical, n_rows < {t.FOREST_FIRST_MAX_ROWS}": ["random_forest", "extra_trees", "lightgbm", "xgboost"],
-            f"classical, n_rows >= {t.FOREST_FIRST_MAX_ROWS}": ["lightgbm", "xgboost", "random_forest",
-                                                               "extra_trees"],
+            f"classical, n_rows >= {t.FOREST_FIRST_MAX_ROWS}": ["lightgbm", "xgboost", "random_forest", "extra_trees"],
             "then": ["svm", "knn"],
             "svm": {"n_rows_lt": t.SVM_MAX_ROWS},
             "knn": {"n_rows_lt": t.KNN_MAX_ROWS},
             "baseline": "logistic_regression (classification) | ridge_regression (regression), always",
             "with a portfolio (tabular data)": "the pool's models by evidence from the k most similar datasets "
-                                               "(advisor.portfolio.rank), the tenant's finished races included",
+            "(advisor.portfolio.rank), the tenant's finished races included",
         },
-        description=("Order candidates as the §9 verdict says, classical ones by the evidence of a learned portfolio "
-                     "where it describes the data, else by the pool's size rules (forests first on small data, "
-                     "boosting first otherwise; SVM and k-NN last, on small data only); the baseline is always "
-                     "added (Pro tip 6)."),
-        extrapolated=True, stage="family")
+        description=(
+            "Order candidates as the §9 verdict says, classical ones by the evidence of a learned portfolio "
+            "where it describes the data, else by the pool's size rules (forests first on small data, "
+            "boosting first otherwise; SVM and k-NN last, on small data only); the baseline is always "
+            "added (Pro tip 6)."
+        ),
+        extrapolated=True,
+        stage="family",
+    )
     seen["portfolio.config"] = RuleInfo(
-        id="portfolio.config", section="§9", decides="model shape (leaves, depth, features, leaf size, k, C)",
-        conditions={"applies": "the family's winning configuration on the similar datasets is a variant, not its "
-                               "default", "never": sorted(_EVIDENCE_KEEPS_RULES)},
-        description=("Set a classical candidate's shape from the configuration that did best on datasets like this "
-                     "one in the learned portfolio; rounds and tree counts stay with the rules."),
-        extrapolated=True, stage="classical")
+        id="portfolio.config",
+        section="§9",
+        decides="model shape (leaves, depth, features, leaf size, k, C)",
+        conditions={
+            "applies": "the family's winning configuration on the similar datasets is a variant, not its default",
+            "never": sorted(_EVIDENCE_KEEPS_RULES),
+        },
+        description=(
+            "Set a classical candidate's shape from the configuration that did best on datasets like this "
+            "one in the learned portfolio; rounds and tree counts stay with the rules."
+        ),
+        extrapolated=True,
+        stage="classical",
+    )
     return list(seen.values())

@@ -38,16 +38,38 @@ def _chain(key: str, *rules: type[Rule]) -> Chain:
     return key, tuple(r() for r in rules)
 
 
-ASSUMPTIONS: tuple[Rule, ...] = tuple(r() for r in (
-    a.AssumeLabelFormat, a.AssumeMinorityShare, a.AssumeOutliers, a.AssumeMissing, a.AssumeFeatures,
-    a.AssumeImageSize, a.AssumeSequenceLength, a.AssumeTextLength, a.AssumeInterpretability, a.AssumeGpu,
-    a.AssumeCompute, a.AssumePerformance, a.AssumeSimilarity, a.AssumeDeployment, a.AssumeTimeBudget,
-))
+ASSUMPTIONS: tuple[Rule, ...] = tuple(
+    r()
+    for r in (
+        a.AssumeLabelFormat,
+        a.AssumeMinorityShare,
+        a.AssumeOutliers,
+        a.AssumeMissing,
+        a.AssumeFeatures,
+        a.AssumeImageSize,
+        a.AssumeSequenceLength,
+        a.AssumeTextLength,
+        a.AssumeInterpretability,
+        a.AssumeGpu,
+        a.AssumeCompute,
+        a.AssumePerformance,
+        a.AssumeSimilarity,
+        a.AssumeDeployment,
+        a.AssumeTimeBudget,
+    )
+)
 
-FAMILY: tuple[Rule, ...] = tuple(r() for r in (
-    family.DataTypeQuestion, family.SizeQuestion, family.InterpretabilityQuestion, family.ComputeQuestion,
-    family.PerformanceQuestion, family.FamilyVerdict,
-))
+FAMILY: tuple[Rule, ...] = tuple(
+    r()
+    for r in (
+        family.DataTypeQuestion,
+        family.SizeQuestion,
+        family.InterpretabilityQuestion,
+        family.ComputeQuestion,
+        family.PerformanceQuestion,
+        family.FamilyVerdict,
+    )
+)
 
 _DATA_PREP = (
     _chain("split", data_prep.Split),
@@ -56,28 +78,67 @@ _DATA_PREP = (
 
 DEEP_LEARNING: tuple[Chain, ...] = (
     _chain("transfer", transfer.TransferPlan, transfer.NoTransfer),
-    _chain("architecture", arch.ArchitectureMLP, arch.ArchitectureCNNTransfer, arch.ArchitectureCNN,
-           arch.ArchitectureTransformerPretrained, arch.ArchitectureTransformer, arch.ArchitectureRNN),
-    _chain("hidden_activation", output_loss.HiddenActivationTransformer, output_loss.HiddenActivationRNN,
-           output_loss.HiddenActivationDefault),
+    _chain(
+        "architecture",
+        arch.ArchitectureMLP,
+        arch.ArchitectureCNNTransfer,
+        arch.ArchitectureCNN,
+        arch.ArchitectureTransformerPretrained,
+        arch.ArchitectureTransformer,
+        arch.ArchitectureRNN,
+    ),
+    _chain(
+        "hidden_activation",
+        output_loss.HiddenActivationTransformer,
+        output_loss.HiddenActivationRNN,
+        output_loss.HiddenActivationDefault,
+    ),
     _chain("output_units", output_loss.OutputUnits),
     _chain("output_activation", output_loss.OutputActivation),
-    _chain("loss", output_loss.LossFocal, output_loss.LossBinary, output_loss.LossSparseCategorical,
-           output_loss.LossCategorical, output_loss.LossMAE, output_loss.LossHuber, output_loss.LossMSE),
-    _chain("optimizer", optimizer.OptimizerAdamW, optimizer.OptimizerRMSprop, optimizer.OptimizerSGDVision,
-           optimizer.OptimizerAdam),
+    _chain(
+        "loss",
+        output_loss.LossFocal,
+        output_loss.LossBinary,
+        output_loss.LossSparseCategorical,
+        output_loss.LossCategorical,
+        output_loss.LossMAE,
+        output_loss.LossHuber,
+        output_loss.LossMSE,
+    ),
+    _chain(
+        "optimizer",
+        optimizer.OptimizerAdamW,
+        optimizer.OptimizerRMSprop,
+        optimizer.OptimizerSGDVision,
+        optimizer.OptimizerAdam,
+    ),
     _chain("batch_size", bs.BatchFull, bs.BatchLarge, bs.BatchSmallForMemory, bs.BatchDefault),
     _chain("device", budget.Device),
     _chain("epochs", regularization.EpochsBudgetCut, regularization.Epochs),
     _chain("early_stopping", regularization.EarlyStopping),
-    _chain("lr_schedule", optimizer.ScheduleWarmupTransformer, optimizer.ScheduleSGDStep,
-           optimizer.ScheduleTransferCosine, optimizer.SchedulePlateau),
-    _chain("dropout", regularization.DropoutConv, regularization.DropoutRecurrent,
-           regularization.DropoutTransformer, regularization.DropoutDense),
+    _chain(
+        "lr_schedule",
+        optimizer.ScheduleWarmupTransformer,
+        optimizer.ScheduleSGDStep,
+        optimizer.ScheduleTransferCosine,
+        optimizer.SchedulePlateau,
+    ),
+    _chain(
+        "dropout",
+        regularization.DropoutConv,
+        regularization.DropoutRecurrent,
+        regularization.DropoutTransformer,
+        regularization.DropoutDense,
+    ),
     _chain("l2", regularization.L2Transformer, regularization.L2SmallData, regularization.L2Default),
     _chain("augmentation", regularization.AugmentImages, regularization.NoAugmentation),
-    _chain("normalization", normalization.NormLayer, normalization.NormBatch, normalization.NormGroup,
-           normalization.NormLayerSmallBatch),
+    _chain(
+        "normalization",
+        normalization.NormLayer,
+        normalization.NormBatch,
+        normalization.NormGroup,
+        normalization.NormLayerSmallBatch,
+    ),
     _chain("gradient_clipping", regularization.GradientClipping, regularization.NoGradientClipping),
     *_DATA_PREP,
     _chain("scaling", data_prep.ScaleForNetworks),
@@ -173,11 +234,20 @@ RIDGE_BASELINE: tuple[Chain, ...] = (
     _chain("scaling", classical.BaselineScaling),
 )
 
-CHECKLIST: tuple[Rule, ...] = tuple(r() for r in (
-    checklist.CheckScale, checklist.CheckMissing, checklist.CheckSplit, checklist.CheckAugment,
-    checklist.CheckImbalance, checklist.CheckArchitecture, checklist.CheckTraining, checklist.CheckMonitor,
-    checklist.CheckEvaluate,
-))
+CHECKLIST: tuple[Rule, ...] = tuple(
+    r()
+    for r in (
+        checklist.CheckScale,
+        checklist.CheckMissing,
+        checklist.CheckSplit,
+        checklist.CheckAugment,
+        checklist.CheckImbalance,
+        checklist.CheckArchitecture,
+        checklist.CheckTraining,
+        checklist.CheckMonitor,
+        checklist.CheckEvaluate,
+    )
+)
 
 CANDIDATE_CHAINS: dict[str, tuple[Chain, ...]] = {
     "deep_learning": DEEP_LEARNING,

@@ -62,8 +62,11 @@ class DatasetProfile(BaseModel):
             raise ValueError("n_classes is required for a multiclass task")
         if self.task != "regression" and self.target_outlier_share is not None:
             raise ValueError("target_outlier_share only applies to regression")
-        if (self.n_categorical_features is not None and self.n_features is not None
-                and self.n_categorical_features > self.n_features):
+        if (
+            self.n_categorical_features is not None
+            and self.n_features is not None
+            and self.n_categorical_features > self.n_features
+        ):
             raise ValueError("n_categorical_features cannot exceed n_features")
         return self
 

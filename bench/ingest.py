@@ -136,9 +136,11 @@ def _upload_once(port: int, csv_path: Path) -> float:
     import httpx
 
     boundary = "benchboundary7a1f"
-    head = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"target\"\r\n\r\ntarget\r\n"
-            f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"bench.csv\"\r\n"
-            "Content-Type: text/csv\r\n\r\n").encode()
+    head = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="target"\r\n\r\ntarget\r\n'
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="bench.csv"\r\n'
+        "Content-Type: text/csv\r\n\r\n"
+    ).encode()
     tail = f"\r\n--{boundary}--\r\n".encode()
 
     def body():  # streamed: the client never holds the file
@@ -171,8 +173,9 @@ def measure_http(csv_path: Path, *, repeats: int, scratch: Path) -> dict[str, fl
         port = _free_port()
         data_dir = scratch / f"server-{i}"
         env = {**os.environ, "ADVISOR_DATA_DIR": str(data_dir), "ADVISOR_WORKERS": "0", "ADVISOR_LOG_LEVEL": "warning"}
-        server = subprocess.Popen([str(Path(sys.executable).parent / "advisor"), "serve", "--port", str(port)],
-                                  env=env, cwd=REPO)
+        server = subprocess.Popen(
+            [str(Path(sys.executable).parent / "advisor"), "serve", "--port", str(port)], env=env, cwd=REPO
+        )
         try:
             for _ in range(300):
                 try:
@@ -185,9 +188,15 @@ def measure_http(csv_path: Path, *, repeats: int, scratch: Path) -> dict[str, fl
         finally:
             server.terminate()
             server.wait(timeout=30)
-    return {"http_s": min(http_s), "pyarrow_s": min(baseline), "time_ratio": min(http_s) / min(baseline),
-            "server_peak_rss_bytes": max(peaks), "rss_ratio": max(peaks) / size,
-            "all_http_s": [round(x, 2) for x in http_s], "all_pyarrow_s": [round(x, 2) for x in baseline]}
+    return {
+        "http_s": min(http_s),
+        "pyarrow_s": min(baseline),
+        "time_ratio": min(http_s) / min(baseline),
+        "server_peak_rss_bytes": max(peaks),
+        "rss_ratio": max(peaks) / size,
+        "all_http_s": [round(x, 2) for x in http_s],
+        "all_pyarrow_s": [round(x, 2) for x in baseline],
+    }
 
 
 def main(argv: list[str] | None = None) -> int:

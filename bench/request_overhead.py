@@ -46,9 +46,21 @@ async def _healthz() -> dict[str, str]:
 
 
 def _scope(path: str, headers: list[tuple[bytes, bytes]], app: Any) -> dict[str, Any]:
-    return {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET", "scheme": "http",
-            "path": path, "raw_path": path.encode(), "query_string": b"", "root_path": "", "headers": headers,
-            "client": ("127.0.0.1", 5000), "server": ("127.0.0.1", 8000), "app": app}
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": headers,
+        "client": ("127.0.0.1", 5000),
+        "server": ("127.0.0.1", 8000),
+        "app": app,
+    }
 
 
 async def _call(app: Any, scope: dict[str, Any]) -> int:
@@ -77,8 +89,10 @@ async def _per_request(app: Any, scope: dict[str, Any], n: int) -> float:
 async def main_async(n: int, rounds: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         keyless_dir, key_dir = Path(tmp, "keyless"), Path(tmp, "key")
-        settings = {name: Settings(data_dir=d, workers=0, worker_prewarm=False, rate_limit_per_minute=10**6)
-                    for name, d in (("keyless", keyless_dir), ("key", key_dir))}
+        settings = {
+            name: Settings(data_dir=d, workers=0, worker_prewarm=False, rate_limit_per_minute=10**6)
+            for name, d in (("keyless", keyless_dir), ("key", key_dir))
+        }
         for s in settings.values():
             s.data_dir.mkdir(parents=True)
             migrate.upgrade(s.database_url)
@@ -88,9 +102,11 @@ async def main_async(n: int, rounds: int) -> None:
         apps = {name: create_app(s) for name, s in settings.items()}
         apps["route"] = create_app(settings["keyless"])
         apps["route"].dependency_overrides[authenticate] = _anonymous
-        async with apps["keyless"].router.lifespan_context(apps["keyless"]), \
-                apps["key"].router.lifespan_context(apps["key"]), \
-                apps["route"].router.lifespan_context(apps["route"]):
+        async with (
+            apps["keyless"].router.lifespan_context(apps["keyless"]),
+            apps["key"].router.lifespan_context(apps["key"]),
+            apps["route"].router.lifespan_context(apps["route"]),
+        ):
             app = apps["keyless"]
             bare = FastAPI()
             bare.get("/healthz")(_healthz)
@@ -99,8 +115,7 @@ async def main_async(n: int, rounds: int) -> None:
                 "middleware": (app, _scope("/healthz", [], app)),
                 "route": (apps["route"], _scope("/v1/rules", [], apps["route"])),
                 "keyless": (app, _scope("/v1/rules", [], app)),
-                "key": (apps["key"], _scope("/v1/rules", [(b"authorization", f"Bearer {key}".encode())],
-                                            apps["key"])),
+                "key": (apps["key"], _scope("/v1/rules", [(b"authorization", f"Bearer {key}".encode())], apps["key"])),
             }
             times: dict[str, list[float]] = {name: [] for name in cases}
             for _ in range(rounds):
@@ -114,8 +129,10 @@ async def main_async(n: int, rounds: int) -> None:
     route = statistics.median(times["route"])
     for name in ("keyless", "key"):
         extra = statistics.median(times[name]) - route
-        print(f"  authentication ({name}): +{extra * 1e6:.0f} µs, {statistics.median(times[name]) / route:.2f}x "
-              "the route without it")
+        print(
+            f"  authentication ({name}): +{extra * 1e6:.0f} µs, {statistics.median(times[name]) / route:.2f}x "
+            "the route without it"
+        )
 
 
 def main() -> None:

@@ -67,9 +67,16 @@ def database(tmp: Path) -> Iterator[str]:
 
 @contextmanager
 def workers(count: int, env: dict[str, str]) -> Iterator[list[subprocess.Popen[bytes]]]:
-    procs = [subprocess.Popen([ADVISOR, "worker", "--queues", "cpu", "--concurrency", "1"],
-                              env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=None,
-                              start_new_session=True) for _ in range(count)]
+    procs = [
+        subprocess.Popen(
+            [ADVISOR, "worker", "--queues", "cpu", "--concurrency", "1"],
+            env={**os.environ, **env},
+            stdout=subprocess.DEVNULL,
+            stderr=None,
+            start_new_session=True,
+        )
+        for _ in range(count)
+    ]
     try:
         yield procs
     finally:
@@ -85,9 +92,14 @@ def workers(count: int, env: dict[str, str]) -> Iterator[list[subprocess.Popen[b
 def measure(count: int, args: argparse.Namespace, frame: Any) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp, database(Path(tmp)) as url:
         env = {
-            "ADVISOR_QUEUE": "celery", "ADVISOR_BROKER_URL": args.broker, "ADVISOR_DATABASE_URL": url,
-            "ADVISOR_BROKER_QUEUE_PREFIX": f"bench-{uuid.uuid4().hex[:8]}-", "ADVISOR_THREADS_PER_JOB": "1",
-            "ADVISOR_WORKERS": "0", "ADVISOR_DATA_DIR": tmp, "ADVISOR_LOG_LEVEL": "warning",
+            "ADVISOR_QUEUE": "celery",
+            "ADVISOR_BROKER_URL": args.broker,
+            "ADVISOR_DATABASE_URL": url,
+            "ADVISOR_BROKER_QUEUE_PREFIX": f"bench-{uuid.uuid4().hex[:8]}-",
+            "ADVISOR_THREADS_PER_JOB": "1",
+            "ADVISOR_WORKERS": "0",
+            "ADVISOR_DATA_DIR": tmp,
+            "ADVISOR_LOG_LEVEL": "warning",
         }
         # The API does not pre-import the trainers (ADVISOR_WORKER_PREWARM=false): the warm-up jobs below do,
         # and the background pre-import can deadlock with a request's get_trainer (reported; see the notes).
@@ -116,8 +128,9 @@ def measure(count: int, args: argparse.Namespace, frame: Any) -> dict[str, Any]:
             listed: set[str] = set()
             cursor = None
             while True:
-                page = client.get("/v1/jobs", params={"dataset_id": dataset, "limit": 100,
-                                                      **({"cursor": cursor} if cursor else {})}).json()
+                page = client.get(
+                    "/v1/jobs", params={"dataset_id": dataset, "limit": 100, **({"cursor": cursor} if cursor else {})}
+                ).json()
                 listed |= {j["id"] for j in page["items"]}
                 cursor = page["next_cursor"]
                 if cursor is None:
@@ -154,13 +167,17 @@ def main() -> None:
     for r in results:
         lat = r["latency_ms"]
         q = statistics.quantiles(lat, n=20) if len(lat) >= 2 else lat
-        print(f"{r['workers']} worker(s) [{r['backend']}, {args.broker.split(':', 1)[0]}]: "
-              f"dispatch POST -> running median {statistics.median(lat):.1f} ms, p95 {q[-1]:.1f} ms "
-              f"(target < 150 ms); {args.jobs} jobs in {r['elapsed_s']:.1f} s = {r['throughput']:.2f} jobs/s "
-              f"(posted in {r['posted_s']:.1f} s); lost {r['lost']}, run twice {r['twice']}, failed {r['failed']}")
+        print(
+            f"{r['workers']} worker(s) [{r['backend']}, {args.broker.split(':', 1)[0]}]: "
+            f"dispatch POST -> running median {statistics.median(lat):.1f} ms, p95 {q[-1]:.1f} ms "
+            f"(target < 150 ms); {args.jobs} jobs in {r['elapsed_s']:.1f} s = {r['throughput']:.2f} jobs/s "
+            f"(posted in {r['posted_s']:.1f} s); lost {r['lost']}, run twice {r['twice']}, failed {r['failed']}"
+        )
     one, two = results
-    print(f"speed-up 2 vs 1 worker: {two['throughput'] / one['throughput']:.2f}x (target >= 1.7x) "
-          f"on {os.cpu_count()} cores")
+    print(
+        f"speed-up 2 vs 1 worker: {two['throughput'] / one['throughput']:.2f}x (target >= 1.7x) "
+        f"on {os.cpu_count()} cores"
+    )
 
 
 if __name__ == "__main__":

@@ -82,16 +82,26 @@ def run_direct(frame: pd.DataFrame, p: dict[str, Any], threads: int, seed: int =
     start, cpu = time.perf_counter(), time.process_time()
     dtrain = xgb.DMatrix(x[parts[0]], label=y[parts[0]], nthread=threads)
     dvalid = xgb.DMatrix(x[parts[1]], label=y[parts[1]], nthread=threads)
-    booster = xgb.train(booster_params, dtrain, num_boost_round=p["n_estimators"], evals=[(dvalid, "valid")],
-                        early_stopping_rounds=p["early_stopping_rounds"], verbose_eval=False)
+    booster = xgb.train(
+        booster_params,
+        dtrain,
+        num_boost_round=p["n_estimators"],
+        evals=[(dvalid, "valid")],
+        early_stopping_rounds=p["early_stopping_rounds"],
+        verbose_eval=False,
+    )
     booster.predict(xgb.DMatrix(x[parts[2]], nthread=threads), iteration_range=(0, booster.best_iteration + 1))
     return time.perf_counter() - start, time.process_time() - cpu
 
 
 def run_service(client: Any, dataset: str, p: dict[str, Any], baseline: bool) -> tuple[float, dict[str, Any]]:
     """Seconds from POST to reading the finished job."""
-    body = {"dataset_id": dataset, "spec": {"trainer": "xgboost", "params": p}, "train_baseline": baseline,
-            "time_budget_s": 86400}
+    body = {
+        "dataset_id": dataset,
+        "spec": {"trainer": "xgboost", "params": p},
+        "train_baseline": baseline,
+        "time_budget_s": 86400,
+    }
     start = time.perf_counter()
     job_id = client.post("/v1/jobs", json=body).json()["id"]
     job = wait_terminal(client, job_id, poll_s=0.2)
@@ -120,8 +130,12 @@ def main() -> None:
     service: list[float] = []
     with_baseline: list[float] = []
     print(f"load average before: {os.getloadavg()[0]:.1f} on {threads} cores (other work on the machine skews both)")
-    with tempfile.TemporaryDirectory() as tmp, serve(Path(tmp), ADVISOR_WORKERS="1", ADVISOR_THREADS_PER_JOB=str(
-            threads), ADVISOR_JOB_OMP_WAIT_POLICY=policy) as client:
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        serve(
+            Path(tmp), ADVISOR_WORKERS="1", ADVISOR_THREADS_PER_JOB=str(threads), ADVISOR_JOB_OMP_WAIT_POLICY=policy
+        ) as client,
+    ):
         dataset = upload(client, frame, "y", "bench")
         small = upload(client, frame.head(2000), "y", "warmup")
         run_service(client, small, params(5), False)  # the training process is warm, as on a live server
@@ -138,16 +152,23 @@ def main() -> None:
                 with_baseline.append(run_service(client, dataset, p, True)[0])
     d, s = statistics.median(direct), statistics.median(service)
     t = job["timings"]
-    print(f"{args.rows:,} rows × 28, {args.rounds} rounds, {threads} threads, OMP_WAIT_POLICY={policy}, "
-          f"median of {args.repeat}")
-    print(f"runs: direct {[round(v, 1) for v in direct]} s, service {[round(v, 1) for v in service]} s, "
-          f"1-min load after each {[round(v, 1) for v in loads]}; direct used {statistics.median(direct_cpu):.1f} "
-          f"CPU-s")
-    print(f"direct xgboost.train: {d:.2f} s   service (POST → succeeded): {s:.2f} s   ratio {s / d:.3f} "
-          f"(target ≤ 1.15)")
-    print(f"  inside the job: prepare {t['model_prepare_s']:.2f} s, fit {t['model_fit_s']:.2f} s, "
-          f"predict+metrics {t['model_predict_s']:.2f} s, save {t['model_save_s']:.2f} s, "
-          f"train_s {t['train_s']:.2f} s, queued {t['queued_s']:.3f} s; rounds run {job['n_rounds']}")
+    print(
+        f"{args.rows:,} rows × 28, {args.rounds} rounds, {threads} threads, OMP_WAIT_POLICY={policy}, "
+        f"median of {args.repeat}"
+    )
+    print(
+        f"runs: direct {[round(v, 1) for v in direct]} s, service {[round(v, 1) for v in service]} s, "
+        f"1-min load after each {[round(v, 1) for v in loads]}; direct used {statistics.median(direct_cpu):.1f} "
+        f"CPU-s"
+    )
+    print(
+        f"direct xgboost.train: {d:.2f} s   service (POST → succeeded): {s:.2f} s   ratio {s / d:.3f} (target ≤ 1.15)"
+    )
+    print(
+        f"  inside the job: prepare {t['model_prepare_s']:.2f} s, fit {t['model_fit_s']:.2f} s, "
+        f"predict+metrics {t['model_predict_s']:.2f} s, save {t['model_save_s']:.2f} s, "
+        f"train_s {t['train_s']:.2f} s, queued {t['queued_s']:.3f} s; rounds run {job['n_rounds']}"
+    )
     if with_baseline:
         b = statistics.median(with_baseline)
         print(f"with the logistic-regression baseline as well: {b:.2f} s, ratio {b / d:.3f}")

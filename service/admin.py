@@ -42,19 +42,30 @@ def refuse_open_bind(settings: Settings, host: str, *, insecure: bool) -> str | 
     try:
         has_key = db.call(repo.any_active_key, write=False)
     except SQLAlchemyError as exc:
-        return (f"refusing to serve on {host}: cannot tell whether API keys exist ({type(exc).__name__}; is the "
-                "database migrated? run `advisor migrate`).")
+        return (
+            f"refusing to serve on {host}: cannot tell whether API keys exist ({type(exc).__name__}; is the "
+            "database migrated? run `advisor migrate`)."
+        )
     finally:
         db.dispose()
     if has_key:
         return None
-    return (f"refusing to serve on {host} without API keys: anyone who reaches the port could use the service "
-            "as the default tenant. Create a key first (`advisor keys create --tenant NAME`), set "
-            "ADVISOR_AUTH_MODE=required, bind to 127.0.0.1, or pass --insecure to accept that.")
+    return (
+        f"refusing to serve on {host} without API keys: anyone who reaches the port could use the service "
+        "as the default tenant. Create a key first (`advisor keys create --tenant NAME`), set "
+        "ADVISOR_AUTH_MODE=required, bind to 127.0.0.1, or pass --insecure to accept that."
+    )
 
 
-def create_key(settings: Settings, *, tenant: str, name: str | None, rate_limit: int | None,
-               out: TextIO | None = None, err: TextIO | None = None) -> int:
+def create_key(
+    settings: Settings,
+    *,
+    tenant: str,
+    name: str | None,
+    rate_limit: int | None,
+    out: TextIO | None = None,
+    err: TextIO | None = None,
+) -> int:
     """Create a key and print it once (stdout: the key alone; stderr: what it is)."""
     db = _db(settings)
     try:
@@ -62,8 +73,11 @@ def create_key(settings: Settings, *, tenant: str, name: str | None, rate_limit:
     finally:
         db.dispose()
     print(new.key, file=out or sys.stdout)
-    print(f"created key {new.prefix}… (id {new.id}) for tenant {new.tenant!r}. It is shown only now: only its "
-          "SHA-256 is stored. Send it as `Authorization: Bearer <key>`.", file=err or sys.stderr)
+    print(
+        f"created key {new.prefix}… (id {new.id}) for tenant {new.tenant!r}. It is shown only now: only its "
+        "SHA-256 is stored. Send it as `Authorization: Bearer <key>`.",
+        file=err or sys.stderr,
+    )
     return 0
 
 
@@ -78,10 +92,18 @@ def list_keys(settings: Settings, *, tenant: str | None, as_json: bool, out: Tex
             if row is None:
                 return []
             tenant_id = row.id
-        return [{"id": k.id, "prefix": k.prefix, "tenant": name, "name": k.name,
-                 "created_at": k.created_at.isoformat(), "revoked_at": k.revoked_at.isoformat() if k.revoked_at
-                 else None, "rate_limit_per_minute": k.rate_limit_per_minute}
-                for k, name in repo.keys(session=session, tenant_id=tenant_id)]
+        return [
+            {
+                "id": k.id,
+                "prefix": k.prefix,
+                "tenant": name,
+                "name": k.name,
+                "created_at": k.created_at.isoformat(),
+                "revoked_at": k.revoked_at.isoformat() if k.revoked_at else None,
+                "rate_limit_per_minute": k.rate_limit_per_minute,
+            }
+            for k, name in repo.keys(session=session, tenant_id=tenant_id)
+        ]
 
     try:
         rows = db.call(read, write=False)
@@ -120,12 +142,18 @@ def list_tenants(settings: Settings, *, out: TextIO | None = None) -> int:
     db = _db(settings)
 
     def read(*, session: Any) -> list[dict[str, Any]]:
-        return [{"id": t.id, "name": t.name, "max_concurrent_jobs": t.max_concurrent_jobs,
-                 "max_stored_bytes": t.max_stored_bytes,
-                 "running_jobs": repo.jobs_in(session=session, tenant_id=t.id, status=states.RUNNING),
-                 "queued_jobs": repo.jobs_in(session=session, tenant_id=t.id, status=states.QUEUED),
-                 "stored_bytes": repo.stored_bytes(session=session, tenant_id=t.id)}
-                for t in repo.all_tenants(session=session)]
+        return [
+            {
+                "id": t.id,
+                "name": t.name,
+                "max_concurrent_jobs": t.max_concurrent_jobs,
+                "max_stored_bytes": t.max_stored_bytes,
+                "running_jobs": repo.jobs_in(session=session, tenant_id=t.id, status=states.RUNNING),
+                "queued_jobs": repo.jobs_in(session=session, tenant_id=t.id, status=states.QUEUED),
+                "stored_bytes": repo.stored_bytes(session=session, tenant_id=t.id),
+            }
+            for t in repo.all_tenants(session=session)
+        ]
 
     try:
         rows = db.call(read, write=False)
@@ -135,17 +163,27 @@ def list_tenants(settings: Settings, *, out: TextIO | None = None) -> int:
     return 0
 
 
-def set_quota(settings: Settings, *, tenant: str, max_concurrent_jobs: int | None, max_stored_bytes: int | None,
-              err: TextIO | None = None) -> int:
+def set_quota(
+    settings: Settings,
+    *,
+    tenant: str,
+    max_concurrent_jobs: int | None,
+    max_stored_bytes: int | None,
+    err: TextIO | None = None,
+) -> int:
     """Set a tenant's own quotas (the tenant is created if missing)."""
     db = _db(settings)
     try:
-        row = db.call(tenants.set_quota, tenant=tenant, max_concurrent_jobs=max_concurrent_jobs,
-                      max_stored_bytes=max_stored_bytes)
+        row = db.call(
+            tenants.set_quota, tenant=tenant, max_concurrent_jobs=max_concurrent_jobs, max_stored_bytes=max_stored_bytes
+        )
     finally:
         db.dispose()
-    print(f"tenant {tenant!r}: max_concurrent_jobs={row.max_concurrent_jobs}, "
-          f"max_stored_bytes={row.max_stored_bytes} (None: the settings' default)", file=err or sys.stderr)
+    print(
+        f"tenant {tenant!r}: max_concurrent_jobs={row.max_concurrent_jobs}, "
+        f"max_stored_bytes={row.max_stored_bytes} (None: the settings' default)",
+        file=err or sys.stderr,
+    )
     return 0
 
 

@@ -51,15 +51,18 @@ async def authenticate(
     lookup: KeyLookup = request.app.state.key_lookup
     if key is None:
         if await lookup.any_active():
-            raise Unauthorized("This service needs an API key now that keys exist: send `Authorization: Bearer "
-                               "<key>` (an operator creates one with `advisor keys create --tenant NAME`).")
+            raise Unauthorized(
+                "This service needs an API key now that keys exist: send `Authorization: Bearer "
+                "<key>` (an operator creates one with `advisor keys create --tenant NAME`)."
+            )
         principal = ANONYMOUS
     else:
         found = await lookup.key(tenants.hash_key(key))
         if found is None or found.revoked:
             raise Unauthorized("The API key is unknown or revoked.", error="invalid_token")
-        principal = Principal(tenant_id=found.tenant_id, key_id=found.id,
-                              rate_limit_per_minute=found.rate_limit_per_minute)
+        principal = Principal(
+            tenant_id=found.tenant_id, key_id=found.id, rate_limit_per_minute=found.rate_limit_per_minute
+        )
         _rate_limit(request, settings, principal)
     request.state.principal = principal
     return principal

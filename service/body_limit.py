@@ -30,8 +30,10 @@ def _takes_uploads(scope: Scope) -> bool:
     if app is None or not hasattr(app, "openapi"):
         return False
     method = str(scope["method"]).lower()
-    return any(_UPLOAD_TYPE in ((item.get(method) or {}).get("requestBody") or {}).get("content", {})
-               for item in path_items(app, scope["path"]))
+    return any(
+        _UPLOAD_TYPE in ((item.get(method) or {}).get("requestBody") or {}).get("content", {})
+        for item in path_items(app, scope["path"])
+    )
 
 
 class BodyLimitMiddleware:

@@ -35,8 +35,13 @@ def _serve(settings: Settings, host: str, port: int, migrate: bool = True, insec
     if refusal is not None:
         logging.getLogger("service.cli").error(refusal)
         return 2
-    uvicorn.run(create_app(settings), host=host, port=port, log_level=settings.log_level,
-                log_config=uvicorn_log_config(settings))
+    uvicorn.run(
+        create_app(settings),
+        host=host,
+        port=port,
+        log_level=settings.log_level,
+        log_config=uvicorn_log_config(settings),
+    )
     return 0
 
 
@@ -47,23 +52,38 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="apply migrations, then serve the HTTP API")
     serve.add_argument("--host", default=settings.host, help="bind address (default: %(default)s)")
     serve.add_argument("--port", type=int, default=settings.port, help="port (default: %(default)s)")
-    serve.add_argument("--no-migrate", action="store_true",
-                       help="do not migrate first (several replicas: a one-shot `advisor migrate` does it)")
-    serve.add_argument("--insecure", action="store_true",
-                       help="serve on a non-loopback address even though no API key exists (keyless access)")
+    serve.add_argument(
+        "--no-migrate",
+        action="store_true",
+        help="do not migrate first (several replicas: a one-shot `advisor migrate` does it)",
+    )
+    serve.add_argument(
+        "--insecure",
+        action="store_true",
+        help="serve on a non-loopback address even though no API key exists (keyless access)",
+    )
     sub.add_parser("migrate", help="apply database migrations up to head")
     worker = sub.add_parser("worker", help="train jobs from the Celery broker (ADVISOR_QUEUE=celery)")
     worker.add_argument("--queues", default="cpu", help="comma-separated: cpu, gpu (default: %(default)s)")
-    worker.add_argument("--concurrency", type=int, default=None,
-                        help="jobs at once (default: cores // threads_per_job for cpu, 1 for gpu)")
-    worker.add_argument("--pool", choices=["prefork", "threads", "solo"], default=None,
-                        help="Celery pool (default: prefork for cpu, threads for gpu)")
+    worker.add_argument(
+        "--concurrency",
+        type=int,
+        default=None,
+        help="jobs at once (default: cores // threads_per_job for cpu, 1 for gpu)",
+    )
+    worker.add_argument(
+        "--pool",
+        choices=["prefork", "threads", "solo"],
+        default=None,
+        help="Celery pool (default: prefork for cpu, threads for gpu)",
+    )
     ping = sub.add_parser("worker-ping", help="exit 0 if a worker on this host answers a ping (healthcheck)")
     ping.add_argument("--any", action="store_true", help="any worker on the broker will do, not only this host's")
     ping.add_argument("--timeout", type=float, default=5.0, help="seconds to wait (default: %(default)s)")
 
     keys = sub.add_parser("keys", help="API keys: create (printed once), list, revoke").add_subparsers(
-        dest="keys_command", required=True)
+        dest="keys_command", required=True
+    )
     create = keys.add_parser("create", help="create a key for a tenant (created if missing); prints the key once")
     create.add_argument("--tenant", required=True, help="tenant name")
     create.add_argument("--name", default=None, help="a label for the key (who or what uses it)")
@@ -75,7 +95,8 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
     revoke.add_argument("key", help="the key's id or display prefix (adv_xxxxxxxx)")
 
     tenants = sub.add_parser("tenants", help="tenants: list with usage, set quotas, webhook secret").add_subparsers(
-        dest="tenants_command", required=True)
+        dest="tenants_command", required=True
+    )
     tenants.add_parser("list", help="tenants with their quotas and usage (JSON)")
     quota = tenants.add_parser("quota", help="set a tenant's own quotas")
     quota.add_argument("tenant")
@@ -98,8 +119,12 @@ def _admin(settings: Settings, args: argparse.Namespace) -> int:
     if args.tenants_command == "list":
         return admin.list_tenants(settings)
     if args.tenants_command == "quota":
-        return admin.set_quota(settings, tenant=args.tenant, max_concurrent_jobs=args.max_concurrent_jobs,
-                               max_stored_bytes=args.max_stored_bytes)
+        return admin.set_quota(
+            settings,
+            tenant=args.tenant,
+            max_concurrent_jobs=args.max_concurrent_jobs,
+            max_stored_bytes=args.max_stored_bytes,
+        )
     return admin.webhook_secret(settings, tenant=args.tenant)
 
 

@@ -104,8 +104,7 @@ class TooManyRequests(ServiceError):
     title = "Too many requests"
 
     def __init__(self, detail: str, *, retry_after_s: int, **extensions: Any) -> None:
-        super().__init__(detail, headers={"Retry-After": str(retry_after_s)}, retry_after_s=retry_after_s,
-                         **extensions)
+        super().__init__(detail, headers={"Retry-After": str(retry_after_s)}, retry_after_s=retry_after_s, **extensions)
 
 
 class QuotaExceeded(TooManyRequests):
@@ -300,8 +299,10 @@ def _problems_in(schema: dict[str, Any]) -> None:
             if "requestBody" in operation:
                 # Any body can be malformed (400) or over its size limit (413, service.body_limit).
                 for status in (400, 413):
-                    responses.setdefault(str(status), {"description": HTTPStatus(status).phrase,
-                                                       "content": {PROBLEM_MEDIA_TYPE: problem}})
+                    responses.setdefault(
+                        str(status),
+                        {"description": HTTPStatus(status).phrase, "content": {PROBLEM_MEDIA_TYPE: problem}},
+                    )
             for response in responses.values():
                 content = response.get("content") or {}
                 documented = content.get("application/json", {}).get("schema", {}).get("$ref")

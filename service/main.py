@@ -64,7 +64,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Every /v1 route needs a principal (a key, or keyless as the default tenant while none exists):
     # declared here once, so a new router cannot forget it.
     for module in (datasets, recommendations, rules, diagnoses, jobs, races, tenant):
-        app.include_router(module.router, dependencies=[Depends(authenticate)],
-                           responses=errors.problem_responses(401, 429))
+        app.include_router(
+            module.router, dependencies=[Depends(authenticate)], responses=errors.problem_responses(401, 429)
+        )
     document_auth(app, settings)
     return app

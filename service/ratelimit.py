@@ -93,8 +93,9 @@ class RedisRateLimiter:
             now = time.monotonic()
             if now - self._warned_at > 60:
                 self._warned_at = now
-                logger.warning("rate limiter: Redis unreachable (%s); requests are not limited meanwhile",
-                               type(exc).__name__)
+                logger.warning(
+                    "rate limiter: Redis unreachable (%s); requests are not limited meanwhile", type(exc).__name__
+                )
             return 0
         return 0 if wait_ms <= 0 else max(1, math.ceil(wait_ms / 1000))
 

@@ -41,25 +41,29 @@ class Settings(BaseSettings):
         default=2 * 1024**3, ge=1, description="Largest upload accepted (413 beyond it, checked while streaming)."
     )
     max_json_bytes: int = Field(
-        default=1024**2, ge=1,
+        default=1024**2,
+        ge=1,
         description="Largest request body that is not a multipart upload (JSON): 413 beyond it, checked while "
         "streaming.",
     )
 
     # -- predictions (POST /v1/jobs/{id}/predictions) --------------------------------------------------
     predict_batch_rows: int = Field(
-        default=20_000, ge=1,
+        default=20_000,
+        ge=1,
         description="A prediction request with more samples than this runs as a batch prediction (202 + Location).",
     )
     predict_batch_bytes: int = Field(
-        default=32 * 1024**2, ge=1,
+        default=32 * 1024**2,
+        ge=1,
         description="An uploaded file to predict larger than this runs as a batch prediction (202 + Location).",
     )
     predict_batch_workers: int = Field(
         default=1, ge=1, le=64, description="Batch predictions predicted at once by one API process (threads)."
     )
     predict_batch_stale_s: float = Field(
-        default=600.0, gt=0,
+        default=600.0,
+        gt=0,
         description="A running batch prediction that has not progressed for this long reads as failed (its "
         "process stopped).",
     )
@@ -85,7 +89,9 @@ class Settings(BaseSettings):
     heartbeat_s: float = Field(default=5.0, gt=0, le=600, description="How often a running job renews its lease.")
     reaper_interval_s: float = Field(default=5.0, gt=0, le=600, description="How often expired leases are looked for.")
     job_grace_s: float = Field(
-        default=30.0, ge=0, le=3600,
+        default=30.0,
+        ge=0,
+        le=3600,
         description="After a stop request (cancel, time budget) how long training may take to keep its best model "
         "before the process is killed.",
     )
@@ -119,16 +125,22 @@ class Settings(BaseSettings):
         description="GPU workers exist: torch jobs go to the `gpu` queue. False: every job goes to `cpu`.",
     )
     broker_queue_prefix: str = Field(
-        default="", max_length=64, pattern=r"^[A-Za-z0-9_.-]*$",
+        default="",
+        max_length=64,
+        pattern=r"^[A-Za-z0-9_.-]*$",
         description="Prefix of the queue names (`<prefix>cpu`, `<prefix>gpu`): deployments sharing a broker.",
     )
     celery_time_limit_margin_s: float = Field(
-        default=600.0, ge=0, le=86400,
+        default=600.0,
+        ge=0,
+        le=86400,
         description="Celery's hard task time limit = the longest job budget + grace + this; a backstop only "
         "(the runner enforces each job's own budget).",
     )
     broker_republish_s: float = Field(
-        default=300.0, gt=0, le=86400,
+        default=300.0,
+        gt=0,
+        le=86400,
         description="The reconciler re-publishes a job still queued this long after this process last "
         "published it (messages lost with a broker restart or a failed publish).",
     )
@@ -140,7 +152,9 @@ class Settings(BaseSettings):
         "need one as soon as a key is created (`advisor keys create`); required: every request needs a key.",
     )
     rate_limit_per_minute: int = Field(
-        default=600, ge=1, le=1_000_000,
+        default=600,
+        ge=1,
+        le=1_000_000,
         description="Requests per minute per API key (a key's own limit overrides it); 429 + Retry-After beyond. "
         "Counted per API process unless rate_limit_redis_url is set.",
     )
@@ -150,19 +164,26 @@ class Settings(BaseSettings):
         "same limit. Empty: each process counts alone.",
     )
     rate_limit_burst: int | None = Field(
-        default=None, ge=1, le=1_000_000,
-        description="Requests a key may send at once (default: a tenth of a minute's)."
+        default=None,
+        ge=1,
+        le=1_000_000,
+        description="Requests a key may send at once (default: a tenth of a minute's).",
     )
     tenant_max_concurrent_jobs: int = Field(
-        default=20, ge=1, le=100_000,
+        default=20,
+        ge=1,
+        le=100_000,
         description="Running jobs per tenant (a tenant's own quota overrides); more wait queued.",
     )
     tenant_max_queued_jobs: int = Field(
-        default=1_000, ge=1, le=10_000_000,
+        default=1_000,
+        ge=1,
+        le=10_000_000,
         description="Queued jobs per tenant: a batch may wait, up to this many; beyond it a new job is refused (429).",
     )
     tenant_max_stored_bytes: int = Field(
-        default=50 * 1024**3, ge=1,
+        default=50 * 1024**3,
+        ge=1,
         description="Bytes of datasets and model files per tenant (a tenant's own quota overrides).",
     )
 

@@ -113,11 +113,18 @@ async def receive_multipart(request: Request, *, dest: Path, limit: int) -> Uplo
             if "\x00" in upload.fields[str(state["name"])]:
                 raise BadRequest(f"Form field {state['name']!r} contains a NUL character.")
 
-    parser = MultipartParser(boundary, {
-        "on_part_begin": on_part_begin, "on_header_field": on_header_field, "on_header_value": on_header_value,
-        "on_header_end": on_header_end, "on_headers_finished": on_headers_finished,
-        "on_part_data": on_part_data, "on_part_end": on_part_end,
-    })
+    parser = MultipartParser(
+        boundary,
+        {
+            "on_part_begin": on_part_begin,
+            "on_header_field": on_header_field,
+            "on_header_value": on_header_value,
+            "on_header_end": on_header_end,
+            "on_headers_finished": on_headers_finished,
+            "on_part_data": on_part_data,
+            "on_part_end": on_part_end,
+        },
+    )
     received = 0
     try:
         async for chunk in request.stream():

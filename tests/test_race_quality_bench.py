@@ -26,8 +26,11 @@ def test_binary_score_uses_the_second_class_in_sorted_order() -> None:
 
 def test_numeric_labels_match_however_a_csv_round_trip_wrote_them() -> None:
     y = pd.Series(["-1.0", "1.0", "1.0", "-1.0"])  # the protocol's string targets; the service answers numbers
-    answer = {"predictions": [-1, 1, 1, -1], "classes": [-1, 1], "probabilities": [[0.8, 0.2], [0.1, 0.9],
-                                                                                   [0.3, 0.7], [0.6, 0.4]]}
+    answer = {
+        "predictions": [-1, 1, 1, -1],
+        "classes": [-1, 1],
+        "probabilities": [[0.8, 0.2], [0.1, 0.9], [0.3, 0.7], [0.6, 0.4]],
+    }
     assert race_quality.score_predictions("binary", y, answer) == 1.0
     assert race_quality.score_predictions("multiclass", pd.Series(["2.0", "3.0"]), {"predictions": [2, 3.0]}) == 1.0
 

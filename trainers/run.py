@@ -199,8 +199,9 @@ def fit_and_evaluate(
         note = f"holdout: the saved model's fit was stopped ({trainer.partial_reason_}), no time for folds"
     else:
         cv, note = _cross_validate(cls, spec, X, y, schema, task, non_test, callbacks, budget, fit_s, output)
-    served, served_how = _refit(cls, spec, trainer, part(non_test), callbacks, budget,
-                                fit_s * len(non_test) / max(1, len(train)))
+    served, served_how = _refit(
+        cls, spec, trainer, part(non_test), callbacks, budget, fit_s * len(non_test) / max(1, len(train))
+    )
     fitted = time.perf_counter()
 
     metrics: dict[str, dict[str, float | None]] = {}
@@ -246,8 +247,14 @@ def fit_and_evaluate(
     )
 
 
-def prediction_arrays(task: Task, y: np.ndarray, valid_rows: np.ndarray, valid_out: np.ndarray,
-                      test_rows: np.ndarray, test_out: np.ndarray) -> dict[str, np.ndarray]:
+def prediction_arrays(
+    task: Task,
+    y: np.ndarray,
+    valid_rows: np.ndarray,
+    valid_out: np.ndarray,
+    test_rows: np.ndarray,
+    test_out: np.ndarray,
+) -> dict[str, np.ndarray]:
     """The stored validation and test predictions (``PREDICTION_FILES``) with their row positions and targets:
     float32 outputs, int64 rows, and int64 class codes or float64 values as targets."""
     target = np.float64 if task == "regression" else np.int64
@@ -320,8 +327,11 @@ def _refit(
     # What the job reports of training is the early-stopped fit's: its curves, rounds and best round (the refit
     # holds best round + 1 rounds, so a prediction limited to the best round still uses all of its trees).
     model.curves_, model.n_rounds_, model.best_iteration_ = first.curves_, first.n_rounds_, first.best_iteration_
-    rounds = f", {params['n_estimators']} rounds as early stopping chose" if "n_estimators" in params and (
-        cls.ITERATIVE) else ""
+    rounds = (
+        f", {params['n_estimators']} rounds as early stopping chose"
+        if "n_estimators" in params and (cls.ITERATIVE)
+        else ""
+    )
     return model, f"refit on the train and validation splits ({len(rows)} rows{rounds}) after validation"
 
 

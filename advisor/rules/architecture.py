@@ -46,8 +46,11 @@ class ArchitectureMLP(Rule):
     ID = "architecture.mlp"
     SECTION = "§1"
     DECIDES = "architecture"
-    CONDITIONS = {"arch": "mlp", "hidden_width": "64 (<10K rows), 128 (<100K), 256 (≥100K), ≥ input width, ≤ 512",
-                  "hidden_layers": 2}
+    CONDITIONS = {
+        "arch": "mlp",
+        "hidden_width": "64 (<10K rows), 128 (<100K), 256 (≥100K), ≥ input width, ≤ 512",
+        "hidden_layers": 2,
+    }
 
     def applies(self, ctx: Context) -> bool:
         return ctx.arch == "mlp"
@@ -55,10 +58,17 @@ class ArchitectureMLP(Rule):
     def decide(self, ctx: Context) -> Decision:
         n_feat = ctx.profile.n_features or 20
         units = mlp_hidden_units(ctx.profile.n_rows, n_feat)
-        value = {"type": "mlp", "input_features": n_feat, "hidden_units": units,
-                 "categorical_embedding_dim": "min(50, (levels + 1) // 2)"}
-        return self.make(value, f"Tabular data → MLP (§1); two hidden layers of {units[0]} units: start simple "
-                         "(Pro tip 1), wider for more rows.")
+        value = {
+            "type": "mlp",
+            "input_features": n_feat,
+            "hidden_units": units,
+            "categorical_embedding_dim": "min(50, (levels + 1) // 2)",
+        }
+        return self.make(
+            value,
+            f"Tabular data → MLP (§1); two hidden layers of {units[0]} units: start simple "
+            "(Pro tip 1), wider for more rows.",
+        )
 
 
 class ArchitectureCNNTransfer(Rule):
@@ -75,10 +85,19 @@ class ArchitectureCNNTransfer(Rule):
     def decide(self, ctx: Context) -> Decision:
         backbone = ctx.value("transfer")["pretrained_model"]
         m = t.PRETRAINED_MODELS[backbone]
-        value = {"type": "cnn", "backbone": backbone, "input_size": list(ctx.profile.image_size or []),
-                 "feature_dim": m.feature_dim, "head_units": [], "backbone_blocks": m.layers}
-        return self.make(value, f"Images → CNN (§1) on a pretrained {backbone} backbone with a new linear head "
-                         "(§8 'don't train from scratch if pre-trained available', Pro tip 3).")
+        value = {
+            "type": "cnn",
+            "backbone": backbone,
+            "input_size": list(ctx.profile.image_size or []),
+            "feature_dim": m.feature_dim,
+            "head_units": [],
+            "backbone_blocks": m.layers,
+        }
+        return self.make(
+            value,
+            f"Images → CNN (§1) on a pretrained {backbone} backbone with a new linear head "
+            "(§8 'don't train from scratch if pre-trained available', Pro tip 3).",
+        )
 
 
 class ArchitectureCNN(Rule):
@@ -87,8 +106,13 @@ class ArchitectureCNN(Rule):
     ID = "architecture.cnn"
     SECTION = "§1"
     DECIDES = "architecture"
-    CONDITIONS = {"arch": "cnn", "blocks": "clamp(log2(min side) - 1, 2, 5)", "channels": list(CNN_CHANNELS),
-                  "kernel_size": 3, "dense_units": [128]}
+    CONDITIONS = {
+        "arch": "cnn",
+        "blocks": "clamp(log2(min side) - 1, 2, 5)",
+        "channels": list(CNN_CHANNELS),
+        "kernel_size": 3,
+        "dense_units": [128],
+    }
 
     def applies(self, ctx: Context) -> bool:
         return ctx.arch == "cnn"
@@ -96,10 +120,19 @@ class ArchitectureCNN(Rule):
     def decide(self, ctx: Context) -> Decision:
         size = ctx.profile.image_size or (224, 224, 3)
         channels, pools = cnn_blocks(size)
-        value = {"type": "cnn", "input_size": list(size), "conv_channels": channels, "kernel_size": 3,
-                 "pool_after": pools, "dense_units": [128]}
-        return self.make(value, f"Images → CNN (§1): {len(channels)} conv blocks ({', '.join(map(str, channels))} "
-                         "channels, 3×3, 2×2 pooling) and one dense layer, sized to the image.")
+        value = {
+            "type": "cnn",
+            "input_size": list(size),
+            "conv_channels": channels,
+            "kernel_size": 3,
+            "pool_after": pools,
+            "dense_units": [128],
+        }
+        return self.make(
+            value,
+            f"Images → CNN (§1): {len(channels)} conv blocks ({', '.join(map(str, channels))} "
+            "channels, 3×3, 2×2 pooling) and one dense layer, sized to the image.",
+        )
 
 
 class ArchitectureTransformerPretrained(Rule):
@@ -117,10 +150,20 @@ class ArchitectureTransformerPretrained(Rule):
         backbone = ctx.value("transfer")["pretrained_model"]
         m = t.PRETRAINED_MODELS[backbone]
         max_len = min(512, 2 * (ctx.profile.text_length or 128))
-        value = {"type": "transformer", "backbone": backbone, "max_length": max_len,
-                 "feature_dim": m.feature_dim, "pooling": "cls", "head_units": [], "backbone_blocks": m.layers}
-        return self.make(value, f"Text → Transformer (§1, attention and parallel processing) starting from "
-                         f"pretrained {backbone}; sequences cut at {max_len} tokens (twice the mean length).")
+        value = {
+            "type": "transformer",
+            "backbone": backbone,
+            "max_length": max_len,
+            "feature_dim": m.feature_dim,
+            "pooling": "cls",
+            "head_units": [],
+            "backbone_blocks": m.layers,
+        }
+        return self.make(
+            value,
+            f"Text → Transformer (§1, attention and parallel processing) starting from "
+            f"pretrained {backbone}; sequences cut at {max_len} tokens (twice the mean length).",
+        )
 
 
 class ArchitectureTransformer(Rule):
@@ -136,18 +179,28 @@ class ArchitectureTransformer(Rule):
 
     def decide(self, ctx: Context) -> Decision:
         p = ctx.profile
-        value: dict[str, Any] = {"type": "transformer", "d_model": 128, "n_heads": 4, "n_layers": 2,
-                                 "ff_dim": 512, "pooling": "mean"}
+        value: dict[str, Any] = {
+            "type": "transformer",
+            "d_model": 128,
+            "n_heads": 4,
+            "n_layers": 2,
+            "ff_dim": 512,
+            "pooling": "mean",
+        }
         if p.modality == "text":
             value |= {"vocab_size": TEXT_VOCAB_SIZE, "max_length": min(512, 2 * (p.text_length or 128))}
         else:
             length = p.sequence_length or 100
             value |= {"input_size": p.n_features or 1, "max_length": min(length, t.TRANSFORMER_MAX_LENGTH)}
-        why = ("Sequential data → Transformer encoder (§1: attention, parallel processing); 2 layers of width 128 "
-               "to start simple (Pro tip 1)")
+        why = (
+            "Sequential data → Transformer encoder (§1: attention, parallel processing); 2 layers of width 128 "
+            "to start simple (Pro tip 1)"
+        )
         if p.modality != "text" and (p.sequence_length or 0) > t.TRANSFORMER_MAX_LENGTH:
-            why += (f"; attention memory grows with the square of the length, so only the last "
-                    f"{t.TRANSFORMER_MAX_LENGTH} of {p.sequence_length:,} steps are kept")
+            why += (
+                f"; attention memory grows with the square of the length, so only the last "
+                f"{t.TRANSFORMER_MAX_LENGTH} of {p.sequence_length:,} steps are kept"
+            )
         return self.make(value, why + ".")
 
 
@@ -165,13 +218,24 @@ class ArchitectureRNN(Rule):
     def decide(self, ctx: Context) -> Decision:
         p = ctx.profile
         small = p.n_rows < 10_000
-        value: dict[str, Any] = {"type": "lstm", "cell": "lstm", "hidden_size": 64 if small else 128,
-                                 "num_layers": 1 if small else 2, "bidirectional": False}
+        value: dict[str, Any] = {
+            "type": "lstm",
+            "cell": "lstm",
+            "hidden_size": 64 if small else 128,
+            "num_layers": 1 if small else 2,
+            "bidirectional": False,
+        }
         if p.modality == "text":
-            value |= {"vocab_size": TEXT_VOCAB_SIZE, "embedding_dim": 128,
-                      "max_length": min(512, 2 * (p.text_length or 128))}
+            value |= {
+                "vocab_size": TEXT_VOCAB_SIZE,
+                "embedding_dim": 128,
+                "max_length": min(512, 2 * (p.text_length or 128)),
+            }
         else:
             value |= {"input_size": p.n_features or 1, "max_length": p.sequence_length or 100}
-        return self.make(value, f"Sequential data → LSTM (§1: memory, temporal dependencies); "
-                         f"{value['num_layers']} layer(s) of {value['hidden_size']} units"
-                         f"{' for under 10K samples' if small else ''}.")
+        return self.make(
+            value,
+            f"Sequential data → LSTM (§1: memory, temporal dependencies); "
+            f"{value['num_layers']} layer(s) of {value['hidden_size']} units"
+            f"{' for under 10K samples' if small else ''}.",
+        )

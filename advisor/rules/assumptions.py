@@ -35,7 +35,12 @@ class Assume(Rule):
 
 
 def _assume(
-    rule_id: str, target: str, field: str, conditions: dict[str, Any], default: Any, why: str,
+    rule_id: str,
+    target: str,
+    field: str,
+    conditions: dict[str, Any],
+    default: Any,
+    why: str,
     relevant: Any = None,
 ) -> type[Assume]:
     """Declare a simple assumption rule whose default does not depend on the context."""
@@ -50,18 +55,29 @@ def _assume(
         f"Assume_{field}",
         (Assume,),
         {
-            "ID": rule_id, "DECIDES": f"{target}.{field}", "TARGET": target, "FIELD": field,
-            "CONDITIONS": conditions, "default": _default, "relevant": _relevant,
+            "ID": rule_id,
+            "DECIDES": f"{target}.{field}",
+            "TARGET": target,
+            "FIELD": field,
+            "CONDITIONS": conditions,
+            "default": _default,
+            "relevant": _relevant,
             "__doc__": f"Assume {field} = {default!r} when it is not given.",
         },
     )
 
 
 AssumeLabelFormat = _assume(
-    "assume.label_format", "profile", "label_format", {"task": ["binary", "multiclass"]}, "integer",
+    "assume.label_format",
+    "profile",
+    "label_format",
+    {"task": ["binary", "multiclass"]},
+    "integer",
     "Label format not given: assumed integer class ids, the usual encoding.",
     lambda c: c.profile.task != "regression",
 )
+
+
 class AssumeMinorityShare(Assume):
     """Without a class balance, plan for balanced classes (no focal loss, no class weights)."""
 
@@ -80,26 +96,46 @@ class AssumeMinorityShare(Assume):
 
 
 AssumeOutliers = _assume(
-    "assume.target_outlier_share", "profile", "target_outlier_share", {"task": "regression"}, 0.0,
+    "assume.target_outlier_share",
+    "profile",
+    "target_outlier_share",
+    {"task": "regression"},
+    0.0,
     "Share of target outliers not given: assumed none, so the standard MSE loss is planned.",
     lambda c: c.profile.task == "regression",
 )
 AssumeMissing = _assume(
-    "assume.missing_share", "profile", "missing_share", {}, 0.0,
+    "assume.missing_share",
+    "profile",
+    "missing_share",
+    {},
+    0.0,
     "Share of missing values not given: assumed none.",
 )
 AssumeImageSize = _assume(
-    "assume.image_size", "profile", "image_size", {"modality": "image"}, [224, 224, 3],
+    "assume.image_size",
+    "profile",
+    "image_size",
+    {"modality": "image"},
+    [224, 224, 3],
     "Image size not given: assumed 224×224 RGB, the input size of the common pretrained vision models.",
     lambda c: c.profile.modality == "image",
 )
 AssumeSequenceLength = _assume(
-    "assume.sequence_length", "profile", "sequence_length", {"modality": ["sequence", "audio"]}, 100,
+    "assume.sequence_length",
+    "profile",
+    "sequence_length",
+    {"modality": ["sequence", "audio"]},
+    100,
     "Sequence length not given: assumed 100 time steps.",
     lambda c: c.profile.modality in ("sequence", "audio"),
 )
 AssumeTextLength = _assume(
-    "assume.text_length", "profile", "text_length", {"modality": "text"}, 128,
+    "assume.text_length",
+    "profile",
+    "text_length",
+    {"modality": "text"},
+    128,
     "Text length not given: assumed 128 tokens per document.",
     lambda c: c.profile.modality == "text",
 )
@@ -124,29 +160,53 @@ class AssumeFeatures(Assume):
 
 
 AssumeInterpretability = _assume(
-    "assume.interpretability_required", "constraints", "interpretability_required", {}, False,
+    "assume.interpretability_required",
+    "constraints",
+    "interpretability_required",
+    {},
+    False,
     "Interpretability not asked for: assumed not required (§9 question 3 then allows deep learning).",
 )
 AssumeGpu = _assume(
-    "assume.gpu_available", "constraints", "gpu_available", {}, False,
+    "assume.gpu_available",
+    "constraints",
+    "gpu_available",
+    {},
+    False,
     "GPU availability not given: assumed CPU only.",
 )
 AssumePerformance = _assume(
-    "assume.performance", "constraints", "performance", {}, "good_enough",
+    "assume.performance",
+    "constraints",
+    "performance",
+    {},
+    "good_enough",
     "Performance target not given: assumed 'good enough' (§9 question 5's cheaper branch).",
 )
 AssumeSimilarity = _assume(
-    "assume.domain_similarity", "constraints", "domain_similarity", {"modality": ["image", "text"]}, "medium",
+    "assume.domain_similarity",
+    "constraints",
+    "domain_similarity",
+    {"modality": ["image", "text"]},
+    "medium",
     "Domain similarity to pretrained models not given: assumed medium, the middle row of the §8 table.",
     lambda c: c.profile.modality in ("image", "text"),
 )
 AssumeDeployment = _assume(
-    "assume.deployment", "constraints", "deployment", {}, "server",
+    "assume.deployment",
+    "constraints",
+    "deployment",
+    {},
+    "server",
     "Deployment target not given: assumed a server.",
 )
 AssumeTimeBudget = _assume(
-    "assume.time_budget_s", "constraints", "time_budget_s", {"default_s": t.DEFAULT_TIME_BUDGET_S},
-    t.DEFAULT_TIME_BUDGET_S, "Time budget not given: assumed one hour of training.",
+    "assume.time_budget_s",
+    "constraints",
+    "time_budget_s",
+    {"default_s": t.DEFAULT_TIME_BUDGET_S},
+    t.DEFAULT_TIME_BUDGET_S,
+    "Time budget not given: assumed one hour of training.",
 )
 
 

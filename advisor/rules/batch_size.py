@@ -20,8 +20,9 @@ class BatchFull(Rule):
 
     def decide(self, ctx: Context) -> Decision:
         n = _n_train(ctx)
-        return self.make(n, f"Only {n} training rows: the whole set in one batch (§5 'small datasets only').",
-                         extrapolated=True)
+        return self.make(
+            n, f"Only {n} training rows: the whole set in one batch (§5 'small datasets only').", extrapolated=True
+        )
 
 
 class BatchLarge(Rule):
@@ -30,16 +31,27 @@ class BatchLarge(Rule):
     ID = "batch_size.large"
     SECTION = "§5"
     DECIDES = "batch_size"
-    CONDITIONS = {"n_rows_gte": t.LARGE_BATCH_MIN_ROWS, "compute": "ample", "not_arch": "transformer with backbone",
-                  "batch_size": t.LARGE_BATCH_SIZE}
+    CONDITIONS = {
+        "n_rows_gte": t.LARGE_BATCH_MIN_ROWS,
+        "compute": "ample",
+        "not_arch": "transformer with backbone",
+        "batch_size": t.LARGE_BATCH_SIZE,
+    }
 
     def applies(self, ctx: Context) -> bool:
-        return (ctx.profile.n_rows >= t.LARGE_BATCH_MIN_ROWS and ctx.constraints.compute == "ample"
-                and not ctx.use_transfer and ctx.profile.modality in ("tabular", "sequence"))
+        return (
+            ctx.profile.n_rows >= t.LARGE_BATCH_MIN_ROWS
+            and ctx.constraints.compute == "ample"
+            and not ctx.use_transfer
+            and ctx.profile.modality in ("tabular", "sequence")
+        )
 
     def decide(self, ctx: Context) -> Decision:
-        return self.make(t.LARGE_BATCH_SIZE, f"{ctx.profile.n_rows:,} rows on ample compute: batch "
-                         f"{t.LARGE_BATCH_SIZE} (§5 modern trend), with warmup (§4) to keep the larger steps stable.")
+        return self.make(
+            t.LARGE_BATCH_SIZE,
+            f"{ctx.profile.n_rows:,} rows on ample compute: batch "
+            f"{t.LARGE_BATCH_SIZE} (§5 modern trend), with warmup (§4) to keep the larger steps stable.",
+        )
 
 
 class BatchSmallForMemory(Rule):
@@ -52,12 +64,19 @@ class BatchSmallForMemory(Rule):
 
     def applies(self, ctx: Context) -> bool:
         size = ctx.profile.image_size
-        return (ctx.profile.modality == "image" and size is not None and size[0] * size[1] >= t.LARGE_IMAGE_PIXELS
-                and ctx.constraints.compute == "limited")
+        return (
+            ctx.profile.modality == "image"
+            and size is not None
+            and size[0] * size[1] >= t.LARGE_IMAGE_PIXELS
+            and ctx.constraints.compute == "limited"
+        )
 
     def decide(self, ctx: Context) -> Decision:
-        return self.make(t.SMALL_BATCH_SIZE, f"Large images on limited compute: batch {t.SMALL_BATCH_SIZE} to save "
-                         "memory (§5 'decrease if memory issues'), still ≥16 for BatchNorm (§7).")
+        return self.make(
+            t.SMALL_BATCH_SIZE,
+            f"Large images on limited compute: batch {t.SMALL_BATCH_SIZE} to save "
+            "memory (§5 'decrease if memory issues'), still ≥16 for BatchNorm (§7).",
+        )
 
 
 class BatchDefault(Rule):
@@ -69,8 +88,9 @@ class BatchDefault(Rule):
     CONDITIONS = {"batch_size": t.DEFAULT_BATCH_SIZE}
 
     def decide(self, ctx: Context) -> Decision:
-        return self.make(t.DEFAULT_BATCH_SIZE, "Mini-batch of 32, the §5 starting point (balanced speed and "
-                         "stability).")
+        return self.make(
+            t.DEFAULT_BATCH_SIZE, "Mini-batch of 32, the §5 starting point (balanced speed and stability)."
+        )
 
 
 def _n_train(ctx: Context) -> int:

@@ -144,8 +144,9 @@ class Device(Rule):
 
     def decide(self, ctx: Context) -> Decision:
         if ctx.constraints.gpu_available:
-            return self.make("cuda", "A GPU is available: train on it with mixed precision (§13 figures are "
-                             "single-GPU).")
+            return self.make(
+                "cuda", "A GPU is available: train on it with mixed precision (§13 figures are single-GPU)."
+            )
         return self.make("cpu", "No GPU available: train on the CPU; expect §13's GPU times to be much longer.")
 
 
@@ -155,8 +156,12 @@ class MemoryEstimate(Rule):
     ID = "budget.memory"
     SECTION = "§13"
     DECIDES = "memory_estimate"
-    CONDITIONS = {"bytes_per_param": t.BYTES_PER_PARAM, "gradients": "= trainable parameters",
-                  "optimizer_state_slots": t.OPTIMIZER_STATE_SLOTS, "activations": "batch × layer size × 4 bytes"}
+    CONDITIONS = {
+        "bytes_per_param": t.BYTES_PER_PARAM,
+        "gradients": "= trainable parameters",
+        "optimizer_state_slots": t.OPTIMIZER_STATE_SLOTS,
+        "activations": "batch × layer size × 4 bytes",
+    }
 
     def decide(self, ctx: Context) -> Decision:
         cost = network_cost(ctx)
@@ -170,17 +175,25 @@ class MemoryEstimate(Rule):
             "activation_bytes": batch * cost.activations * b,
         }
         total = sum(parts.values())
-        value = {"parameters": cost.params, "trainable_parameters": cost.trainable, **parts,
-                 "total_bytes": total, "total_mib": _sig(total / 2**20)}
+        value = {
+            "parameters": cost.params,
+            "trainable_parameters": cost.trainable,
+            **parts,
+            "total_bytes": total,
+            "total_mib": _sig(total / 2**20),
+        }
         arch = ctx.value("architecture")
         on = ""
         if "backbone" in arch:
             served, _ = t.served_backbone(arch["backbone"])
             value["backbone"] = served.name
             on = f"For {served.name}, the backbone that runs here, plus the new head: "
-        return self.make(value, f"{on}{cost.params:,} parameters × 4 B, gradients and "
-                         f"{ctx.value('optimizer')['name']} state for {cost.trainable:,} trainable ones, and "
-                         f"activations for a batch of {batch}: about {value['total_mib']:g} MiB (§13).")
+        return self.make(
+            value,
+            f"{on}{cost.params:,} parameters × 4 B, gradients and "
+            f"{ctx.value('optimizer')['name']} state for {cost.trainable:,} trainable ones, and "
+            f"activations for a batch of {batch}: about {value['total_mib']:g} MiB (§13).",
+        )
 
 
 class TimeEstimate(Rule):
@@ -197,10 +210,19 @@ class TimeEstimate(Rule):
         epochs = int(ctx.value("epochs"))
         total = per_epoch * epochs
         budget = ctx.constraints.time_budget_s or t.DEFAULT_TIME_BUDGET_S
-        value = {"device": device_of(ctx), "seconds_per_epoch": _sig(per_epoch), "max_epochs": epochs,
-                 "total_seconds_upper_bound": _sig(total), "within_budget": total <= budget,
-                 "time_budget_s": budget}
+        value = {
+            "device": device_of(ctx),
+            "seconds_per_epoch": _sig(per_epoch),
+            "max_epochs": epochs,
+            "total_seconds_upper_bound": _sig(total),
+            "within_budget": total <= budget,
+            "time_budget_s": budget,
+        }
         verdict = "within" if total <= budget else "over"
-        return self.make(value, f"About {_sig(per_epoch):g} s per epoch on the {device_of(ctx)}, at most "
-                         f"{_sig(total):g} s for {epochs} epochs ({verdict} the {budget:g} s budget; early "
-                         "stopping usually ends sooner). A rough FLOP-based figure.", extrapolated=True)
+        return self.make(
+            value,
+            f"About {_sig(per_epoch):g} s per epoch on the {device_of(ctx)}, at most "
+            f"{_sig(total):g} s for {epochs} epochs ({verdict} the {budget:g} s budget; early "
+            "stopping usually ends sooner). A rough FLOP-based figure.",
+            extrapolated=True,
+        )

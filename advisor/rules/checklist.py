@@ -98,8 +98,10 @@ class CheckImbalance(Item):
         return ctx.is_imbalanced
 
     def detail(self, ctx: Context) -> str:
-        return (f"The rarest class is {ctx.profile.minority_share:.1%} of rows: judge models by balanced accuracy, "
-                "F1 and ROC AUC, not accuracy.")
+        return (
+            f"The rarest class is {ctx.profile.minority_share:.1%} of rows: judge models by balanced accuracy, "
+            "F1 and ROC AUC, not accuracy."
+        )
 
 
 class CheckArchitecture(Item):
@@ -114,9 +116,11 @@ class CheckArchitecture(Item):
         return _dl(ctx)
 
     def detail(self, ctx: Context) -> str:
-        return (f"{ctx.value('architecture')['type'].upper()} with {ctx.value('hidden_activation')} hidden and "
-                f"{ctx.value('output_activation')} output, {ctx.value('normalization')}, dropout "
-                f"{ctx.value('dropout')}.")
+        return (
+            f"{ctx.value('architecture')['type'].upper()} with {ctx.value('hidden_activation')} hidden and "
+            f"{ctx.value('output_activation')} output, {ctx.value('normalization')}, dropout "
+            f"{ctx.value('dropout')}."
+        )
 
 
 class CheckTraining(Item):
@@ -130,14 +134,20 @@ class CheckTraining(Item):
     def detail(self, ctx: Context) -> str:
         if _dl(ctx):
             opt = ctx.value("optimizer")
-            return (f"{ctx.value('loss')['name']} loss, {opt['name']} at lr {opt['learning_rate']:g}, "
-                    f"{ctx.value('lr_schedule')['name']} schedule, early stopping on val_loss "
-                    f"(patience {ctx.value('early_stopping')['patience']}).")
+            return (
+                f"{ctx.value('loss')['name']} loss, {opt['name']} at lr {opt['learning_rate']:g}, "
+                f"{ctx.value('lr_schedule')['name']} schedule, early stopping on val_loss "
+                f"(patience {ctx.value('early_stopping')['patience']})."
+            )
         if "early_stopping_rounds" in ctx.choices:
-            return (f"{ctx.model} with early stopping after {ctx.value('early_stopping_rounds')} rounds without "
-                    "validation improvement.")
-        return (f"{ctx.model} in one fit with the values above; the validation split scores it against the "
-                "other candidates and the baseline.")
+            return (
+                f"{ctx.model} with early stopping after {ctx.value('early_stopping_rounds')} rounds without "
+                "validation improvement."
+            )
+        return (
+            f"{ctx.model} in one fit with the values above; the validation split scores it against the "
+            "other candidates and the baseline."
+        )
 
 
 class CheckMonitor(Item):
@@ -149,8 +159,10 @@ class CheckMonitor(Item):
     CONDITIONS = {"always": True}
 
     def detail(self, ctx: Context) -> str:
-        return "Curves are stored per epoch/round and diagnosed (§10 'Common Training Issues'); the best "\
-               "checkpoint is kept."
+        return (
+            "Curves are stored per epoch/round and diagnosed (§10 'Common Training Issues'); the best "
+            "checkpoint is kept."
+        )
 
 
 class CheckEvaluate(Item):
@@ -163,5 +175,7 @@ class CheckEvaluate(Item):
 
     def detail(self, ctx: Context) -> str:
         base = "logistic regression" if ctx.is_classification else "linear (ridge) regression"
-        return (f"Score once on the test split; a model that barely beats the {base} baseline or scores "
-                "near-perfectly deserves a leakage check.")
+        return (
+            f"Score once on the test split; a model that barely beats the {base} baseline or scores "
+            "near-perfectly deserves a leakage check."
+        )

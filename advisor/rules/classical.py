@@ -20,9 +20,11 @@ def _imbalanced(ctx: Context) -> bool:
 
 # §3 Huber's δ is one standard deviation of the target; a booster sees the target in its own units, so the
 # trainer sets δ from the training target when it is fitted (the job result records it under derived_params).
-_HUBER_SCALE = (" Its δ ({param}) is set when the model is fitted to the training target's robust s.d. "
-                "(1.4826 × MAD), i.e. §3's δ = 1 s.d. in the target's own units; the library default 1 would "
-                "treat every error above 1 as an outlier on a target in the thousands.")
+_HUBER_SCALE = (
+    " Its δ ({param}) is set when the model is fitted to the training target's robust s.d. "
+    "(1.4826 × MAD), i.e. §3's δ = 1 s.d. in the target's own units; the library default 1 would "
+    "treat every error above 1 as an outlier on a target in the thousands."
+)
 
 
 def _regression_loss(ctx: Context) -> str:
@@ -46,10 +48,21 @@ class Fixed(Rule):
 
 def fixed(rule_id: str, section: str, key: str, value: Any, why: str, *, extrapolated: bool = True) -> type[Fixed]:
     """Declare a ``Fixed`` rule."""
-    return type(f"Fixed_{rule_id.replace('.', '_')}", (Fixed,), {
-        "ID": rule_id, "SECTION": section, "DECIDES": key, "VALUE": value, "WHY": why,
-        "CONDITIONS": {"value": value}, "EXTRAPOLATED": extrapolated, "SHARED": True, "__doc__": why,
-    })
+    return type(
+        f"Fixed_{rule_id.replace('.', '_')}",
+        (Fixed,),
+        {
+            "ID": rule_id,
+            "SECTION": section,
+            "DECIDES": key,
+            "VALUE": value,
+            "WHY": why,
+            "CONDITIONS": {"value": value},
+            "EXTRAPOLATED": extrapolated,
+            "SHARED": True,
+            "__doc__": why,
+        },
+    )
 
 
 class BalancedClassWeight(Rule):
@@ -72,15 +85,22 @@ class BalancedClassWeight(Rule):
 
     def decide(self, ctx: Context) -> Decision:
         if ctx.is_imbalanced:
-            return self.make("balanced", f"The minority class is {ctx.profile.minority_share:.1%} of rows: "
-                             f"{self.HOW} (§3 'Imbalanced').")
+            return self.make(
+                "balanced",
+                f"The minority class is {ctx.profile.minority_share:.1%} of rows: {self.HOW} (§3 'Imbalanced').",
+            )
         return self.make(None, "Classes are balanced enough: no class weights (§3).")
 
 
 # --- XGBoost -----------------------------------------------------------------------------------------
 
-_XGB_OBJECTIVE = {"binary": "binary:logistic", "multiclass": "multi:softprob",
-                  "mse": "reg:squarederror", "huber": "reg:pseudohubererror", "mae": "reg:absoluteerror"}
+_XGB_OBJECTIVE = {
+    "binary": "binary:logistic",
+    "multiclass": "multi:softprob",
+    "mse": "reg:squarederror",
+    "huber": "reg:pseudohubererror",
+    "mae": "reg:absoluteerror",
+}
 _XGB_METRIC = {"binary": "logloss", "multiclass": "mlogloss", "mse": "rmse", "huber": "mphe", "mae": "mae"}
 
 
@@ -90,14 +110,19 @@ class XGBObjective(Rule):
     ID = "xgboost.objective"
     SECTION = "§3"
     DECIDES = "objective"
-    CONDITIONS = {"by_task_or_regression_loss": _XGB_OBJECTIVE,
-                  "outlier_share": {"huber_gte": t.OUTLIER_HUBER_SHARE, "mae_gte": t.OUTLIER_MAE_SHARE}}
+    CONDITIONS = {
+        "by_task_or_regression_loss": _XGB_OBJECTIVE,
+        "outlier_share": {"huber_gte": t.OUTLIER_HUBER_SHARE, "mae_gte": t.OUTLIER_MAE_SHARE},
+    }
 
     def decide(self, ctx: Context) -> Decision:
         key = ctx.profile.task if ctx.is_classification else _regression_loss(ctx)
-        return self.make(_XGB_OBJECTIVE[key], f"{_XGB_OBJECTIVE[key]}: the boosting counterpart of the §3 "
-                         f"{'loss for a ' + key + ' task' if ctx.is_classification else key.upper() + ' choice'}."
-                         + (_HUBER_SCALE.format(param="huber_slope") if key == "huber" else ""))
+        return self.make(
+            _XGB_OBJECTIVE[key],
+            f"{_XGB_OBJECTIVE[key]}: the boosting counterpart of the §3 "
+            f"{'loss for a ' + key + ' task' if ctx.is_classification else key.upper() + ' choice'}."
+            + (_HUBER_SCALE.format(param="huber_slope") if key == "huber" else ""),
+        )
 
 
 class XGBEvalMetric(Rule):
@@ -110,8 +135,10 @@ class XGBEvalMetric(Rule):
 
     def decide(self, ctx: Context) -> Decision:
         key = ctx.profile.task if ctx.is_classification else _regression_loss(ctx)
-        return self.make(_XGB_METRIC[key], f"Validation {_XGB_METRIC[key]} is the loss early stopping monitors "
-                         "(§6 'monitor val_loss').")
+        return self.make(
+            _XGB_METRIC[key],
+            f"Validation {_XGB_METRIC[key]} is the loss early stopping monitors (§6 'monitor val_loss').",
+        )
 
 
 class BoostingLearningRate(Rule):
@@ -126,10 +153,16 @@ class BoostingLearningRate(Rule):
 
     def decide(self, ctx: Context) -> Decision:
         if ctx.profile.n_rows >= t.BOOSTING_LARGE_ROWS:
-            return self.make(t.BOOSTING_LR_LARGE, f"Shrinkage {t.BOOSTING_LR_LARGE:g} for {ctx.profile.n_rows:,} "
-                             "rows: faster convergence where data is plenty (§4 'slow convergence → higher LR').")
-        return self.make(t.BOOSTING_LR_SMALL, f"Shrinkage {t.BOOSTING_LR_SMALL:g}: small steps generalize "
-                         "better and early stopping picks the number of rounds (common practice).")
+            return self.make(
+                t.BOOSTING_LR_LARGE,
+                f"Shrinkage {t.BOOSTING_LR_LARGE:g} for {ctx.profile.n_rows:,} "
+                "rows: faster convergence where data is plenty (§4 'slow convergence → higher LR').",
+            )
+        return self.make(
+            t.BOOSTING_LR_SMALL,
+            f"Shrinkage {t.BOOSTING_LR_SMALL:g}: small steps generalize "
+            "better and early stopping picks the number of rounds (common practice).",
+        )
 
 
 class BoostingRounds(Rule):
@@ -143,8 +176,10 @@ class BoostingRounds(Rule):
     EXTRAPOLATED = True
 
     def decide(self, ctx: Context) -> Decision:
-        return self.make(t.BOOSTING_MAX_ROUNDS, f"Up to {t.BOOSTING_MAX_ROUNDS} rounds; early stopping (§6) "
-                         "ends training at the best validation round.")
+        return self.make(
+            t.BOOSTING_MAX_ROUNDS,
+            f"Up to {t.BOOSTING_MAX_ROUNDS} rounds; early stopping (§6) ends training at the best validation round.",
+        )
 
 
 class BoostingEarlyStopping(Rule):
@@ -157,8 +192,11 @@ class BoostingEarlyStopping(Rule):
     CONDITIONS = {"rounds": t.BOOSTING_EARLY_STOPPING_ROUNDS}
 
     def decide(self, ctx: Context) -> Decision:
-        return self.make(t.BOOSTING_EARLY_STOPPING_ROUNDS, f"Stop after {t.BOOSTING_EARLY_STOPPING_ROUNDS} rounds "
-                         "without validation improvement and keep the best iteration (§6 priority 1, Pro tip 4).")
+        return self.make(
+            t.BOOSTING_EARLY_STOPPING_ROUNDS,
+            f"Stop after {t.BOOSTING_EARLY_STOPPING_ROUNDS} rounds "
+            "without validation improvement and keep the best iteration (§6 priority 1, Pro tip 4).",
+        )
 
 
 class XGBScalePosWeight(Rule):
@@ -175,8 +213,9 @@ class XGBScalePosWeight(Rule):
     def decide(self, ctx: Context) -> Decision:
         m = ctx.profile.minority_share or 0.5
         w = round((1 - m) / m, 3)
-        return self.make(w, f"The minority class is {m:.1%} of rows: weight it ×{w:g} so the loss is balanced "
-                         "(§3 'Imbalanced').")
+        return self.make(
+            w, f"The minority class is {m:.1%} of rows: weight it ×{w:g} so the loss is balanced (§3 'Imbalanced')."
+        )
 
 
 class NumClass(Rule):
@@ -195,24 +234,49 @@ class NumClass(Rule):
         return self.make(ctx.profile.n_classes, f"{ctx.profile.n_classes} classes, one score per class (§1).")
 
 
-XGBTreeMethod = fixed("xgboost.tree_method", "§9", "tree_method", "hist",
-                      "Histogram tree building: XGBoost's fastest exact-enough method on CPU and GPU.")
+XGBTreeMethod = fixed(
+    "xgboost.tree_method",
+    "§9",
+    "tree_method",
+    "hist",
+    "Histogram tree building: XGBoost's fastest exact-enough method on CPU and GPU.",
+)
 XGBMaxDepth = fixed("xgboost.max_depth", "§9", "max_depth", 6, "Depth 6, XGBoost's documented default.")
-XGBSubsample = fixed("xgboost.subsample", "§6", "subsample", 0.8,
-                     "Row subsampling 0.8: randomness that regularizes trees (common practice, cf. §6).")
-XGBColsample = fixed("xgboost.colsample_bytree", "§6", "colsample_bytree", 0.8,
-                     "Column subsampling 0.8 per tree: regularization by randomness (common practice, cf. §6).")
-XGBMinChildWeight = fixed("xgboost.min_child_weight", "§9", "min_child_weight", 1.0,
-                          "Minimum child weight 1, XGBoost's documented default.")
-XGBLambda = fixed("xgboost.reg_lambda", "§6", "reg_lambda", 1.0,
-                  "L2 penalty on leaf weights λ=1 (§6 'L2 regularization'; XGBoost's default).")
+XGBSubsample = fixed(
+    "xgboost.subsample",
+    "§6",
+    "subsample",
+    0.8,
+    "Row subsampling 0.8: randomness that regularizes trees (common practice, cf. §6).",
+)
+XGBColsample = fixed(
+    "xgboost.colsample_bytree",
+    "§6",
+    "colsample_bytree",
+    0.8,
+    "Column subsampling 0.8 per tree: regularization by randomness (common practice, cf. §6).",
+)
+XGBMinChildWeight = fixed(
+    "xgboost.min_child_weight", "§9", "min_child_weight", 1.0, "Minimum child weight 1, XGBoost's documented default."
+)
+XGBLambda = fixed(
+    "xgboost.reg_lambda",
+    "§6",
+    "reg_lambda",
+    1.0,
+    "L2 penalty on leaf weights λ=1 (§6 'L2 regularization'; XGBoost's default).",
+)
 
 # --- LightGBM ----------------------------------------------------------------------------------------
 
-_LGB_OBJECTIVE = {"binary": "binary", "multiclass": "multiclass", "mse": "regression", "huber": "huber",
-                  "mae": "regression_l1"}
-_LGB_METRIC = {"binary": "binary_logloss", "multiclass": "multi_logloss", "mse": "l2", "huber": "huber",
-               "mae": "l1"}
+_LGB_OBJECTIVE = {
+    "binary": "binary",
+    "multiclass": "multiclass",
+    "mse": "regression",
+    "huber": "huber",
+    "mae": "regression_l1",
+}
+_LGB_METRIC = {"binary": "binary_logloss", "multiclass": "multi_logloss", "mse": "l2", "huber": "huber", "mae": "l1"}
 
 
 class LGBObjective(Rule):
@@ -225,9 +289,12 @@ class LGBObjective(Rule):
 
     def decide(self, ctx: Context) -> Decision:
         key = ctx.profile.task if ctx.is_classification else _regression_loss(ctx)
-        return self.make(_LGB_OBJECTIVE[key], f"{_LGB_OBJECTIVE[key]}: the boosting counterpart of the §3 "
-                         f"{'loss for a ' + key + ' task' if ctx.is_classification else key.upper() + ' choice'}."
-                         + (_HUBER_SCALE.format(param="alpha") if key == "huber" else ""))
+        return self.make(
+            _LGB_OBJECTIVE[key],
+            f"{_LGB_OBJECTIVE[key]}: the boosting counterpart of the §3 "
+            f"{'loss for a ' + key + ' task' if ctx.is_classification else key.upper() + ' choice'}."
+            + (_HUBER_SCALE.format(param="alpha") if key == "huber" else ""),
+        )
 
 
 class LGBMetric(Rule):
@@ -240,8 +307,10 @@ class LGBMetric(Rule):
 
     def decide(self, ctx: Context) -> Decision:
         key = ctx.profile.task if ctx.is_classification else _regression_loss(ctx)
-        return self.make(_LGB_METRIC[key], f"Validation {_LGB_METRIC[key]} is the loss early stopping monitors "
-                         "(§6 'monitor val_loss').")
+        return self.make(
+            _LGB_METRIC[key],
+            f"Validation {_LGB_METRIC[key]} is the loss early stopping monitors (§6 'monitor val_loss').",
+        )
 
 
 class LGBUnbalance(Rule):
@@ -256,19 +325,42 @@ class LGBUnbalance(Rule):
         return ctx.profile.task == "binary" and _imbalanced(ctx)
 
     def decide(self, ctx: Context) -> Decision:
-        return self.make(True, f"The minority class is {ctx.profile.minority_share:.1%} of rows: balance the "
-                         "class weights (§3 'Imbalanced').")
+        return self.make(
+            True,
+            f"The minority class is {ctx.profile.minority_share:.1%} of rows: balance the "
+            "class weights (§3 'Imbalanced').",
+        )
 
 
 LGBLeaves = fixed("lightgbm.num_leaves", "§9", "num_leaves", 31, "31 leaves, LightGBM's documented default.")
-LGBMinChild = fixed("lightgbm.min_child_samples", "§6", "min_child_samples", 20,
-                    "At least 20 rows per leaf, LightGBM's default guard against overfitting (cf. §6).")
-LGBFeatureFraction = fixed("lightgbm.feature_fraction", "§6", "feature_fraction", 0.8,
-                           "Column subsampling 0.8 per tree: regularization by randomness (common practice, cf. §6).")
-LGBBaggingFraction = fixed("lightgbm.bagging_fraction", "§6", "bagging_fraction", 0.8,
-                           "Row subsampling 0.8: regularization by randomness (common practice, cf. §6).")
-LGBBaggingFreq = fixed("lightgbm.bagging_freq", "§6", "bagging_freq", 1,
-                       "Resample rows every iteration (needed for bagging_fraction to apply).")
+LGBMinChild = fixed(
+    "lightgbm.min_child_samples",
+    "§6",
+    "min_child_samples",
+    20,
+    "At least 20 rows per leaf, LightGBM's default guard against overfitting (cf. §6).",
+)
+LGBFeatureFraction = fixed(
+    "lightgbm.feature_fraction",
+    "§6",
+    "feature_fraction",
+    0.8,
+    "Column subsampling 0.8 per tree: regularization by randomness (common practice, cf. §6).",
+)
+LGBBaggingFraction = fixed(
+    "lightgbm.bagging_fraction",
+    "§6",
+    "bagging_fraction",
+    0.8,
+    "Row subsampling 0.8: regularization by randomness (common practice, cf. §6).",
+)
+LGBBaggingFreq = fixed(
+    "lightgbm.bagging_freq",
+    "§6",
+    "bagging_freq",
+    1,
+    "Resample rows every iteration (needed for bagging_fraction to apply).",
+)
 LGBLambda = fixed("lightgbm.lambda_l2", "§6", "lambda_l2", 1.0, "L2 penalty on leaf values λ=1 (§6 'L2').")
 
 # --- Baselines (Pro tip 6) ---------------------------------------------------------------------------
@@ -286,9 +378,12 @@ class BaselineC(Rule):
 
     def decide(self, ctx: Context) -> Decision:
         if ctx.profile.modality == "text":
-            return self.make(10.0, "C=10 (L2, §6) on TF-IDF inputs: each text is a unit-length vector over "
-                             "thousands of terms, so its weights must be larger than on standardized columns, "
-                             "and C=1 shrinks the baseline towards always predicting the majority class.")
+            return self.make(
+                10.0,
+                "C=10 (L2, §6) on TF-IDF inputs: each text is a unit-length vector over "
+                "thousands of terms, so its weights must be larger than on standardized columns, "
+                "and C=1 shrinks the baseline towards always predicting the majority class.",
+            )
         return self.make(1.0, "C=1 (L2, §6), scikit-learn's default: a baseline is not tuned.")
 
 
@@ -303,8 +398,10 @@ class BaselineClassWeight(Rule):
 
     def decide(self, ctx: Context) -> Decision:
         if _imbalanced(ctx):
-            return self.make("balanced", f"Minority class {ctx.profile.minority_share:.1%}: balanced class weights "
-                             "(§3 'Imbalanced').")
+            return self.make(
+                "balanced",
+                f"Minority class {ctx.profile.minority_share:.1%}: balanced class weights (§3 'Imbalanced').",
+            )
         return self.make(None, "Classes are balanced enough: no class weights.")
 
 
@@ -328,8 +425,12 @@ class BaselineInputs(Rule):
     ID = "baseline.input_features"
     SECTION = "Pro tip 6"
     DECIDES = "input_features"
-    CONDITIONS = {"tabular": "columns", "image": "flattened_pixels", "text": "tfidf",
-                  "sequence|audio": "flattened_sequence"}
+    CONDITIONS = {
+        "tabular": "columns",
+        "image": "flattened_pixels",
+        "text": "tfidf",
+        "sequence|audio": "flattened_sequence",
+    }
 
     def applies(self, ctx: Context) -> bool:
         return ctx.profile.modality != "tabular"
@@ -337,17 +438,30 @@ class BaselineInputs(Rule):
     def decide(self, ctx: Context) -> Decision:
         m = ctx.profile.modality
         value = {"tabular": "columns", "image": "flattened_pixels", "text": "tfidf"}.get(m, "flattened_sequence")
-        why = {"columns": "the table's columns, one-hot encoding categoricals",
-               "flattened_pixels": "raw pixels flattened into one vector per image",
-               "tfidf": "TF-IDF word and bigram weights",
-               "flattened_sequence": "the series flattened, one column per time step and channel"}[value]
+        why = {
+            "columns": "the table's columns, one-hot encoding categoricals",
+            "flattened_pixels": "raw pixels flattened into one vector per image",
+            "tfidf": "TF-IDF word and bigram weights",
+            "flattened_sequence": "the series flattened, one column per time step and channel",
+        }[value]
         return self.make(value, f"Baseline inputs: {why}.")
 
 
-BaselinePenalty = fixed("baseline.penalty", "§6", "penalty", "l2", "L2 penalty (§6 'general regularization').",
-                        extrapolated=False)
-BaselineMaxIter = fixed("baseline.max_iter", "Pro tip 6", "max_iter", 1000,
-                        "Up to 1000 solver iterations so the baseline converges on scaled features.")
-BaselineScaling = fixed("baseline.scaling", "§10", "scaling", "standard",
-                        "Standardize features (§10 'Normalize/scale features'): linear models need it.",
-                        extrapolated=False)
+BaselinePenalty = fixed(
+    "baseline.penalty", "§6", "penalty", "l2", "L2 penalty (§6 'general regularization').", extrapolated=False
+)
+BaselineMaxIter = fixed(
+    "baseline.max_iter",
+    "Pro tip 6",
+    "max_iter",
+    1000,
+    "Up to 1000 solver iterations so the baseline converges on scaled features.",
+)
+BaselineScaling = fixed(
+    "baseline.scaling",
+    "§10",
+    "scaling",
+    "standard",
+    "Standardize features (§10 'Normalize/scale features'): linear models need it.",
+    extrapolated=False,
+)

@@ -19,8 +19,11 @@ class Split(Rule):
     def decide(self, ctx: Context) -> Decision:
         value = {**t.SPLIT, "stratify": ctx.is_classification}
         how = "stratified by class" if ctx.is_classification else "random"
-        return self.make(value, f"Train/validation/test 70/15/15, {how} (§10): validation drives early stopping, "
-                         "the test set is only for the final score.")
+        return self.make(
+            value,
+            f"Train/validation/test 70/15/15, {how} (§10): validation drives early stopping, "
+            "the test set is only for the final score.",
+        )
 
 
 class ImputeNative(Rule):
@@ -36,8 +39,11 @@ class ImputeNative(Rule):
 
     def decide(self, ctx: Context) -> Decision:
         share = ctx.profile.missing_share or 0.0
-        return self.make("native", f"{share:.1%} of cells missing: {ctx.model} learns a default direction for "
-                         "missing values, so no imputation (§10 'handle missing values').")
+        return self.make(
+            "native",
+            f"{share:.1%} of cells missing: {ctx.model} learns a default direction for "
+            "missing values, so no imputation (§10 'handle missing values').",
+        )
 
 
 class ImputeMedian(Rule):
@@ -52,10 +58,14 @@ class ImputeMedian(Rule):
         share = ctx.profile.missing_share or 0.0
         value = {"numeric": "median", "categorical": "most_frequent", "add_indicator": share > 0}
         if share > 0:
-            return self.make(value, f"{share:.1%} of cells missing: impute the median (numbers) or the most "
-                             "frequent value (categories) and add missing-value indicators (§10).")
-        return self.make(value, "No missing values measured; the same imputation guards unseen gaps at "
-                         "prediction time (§10).")
+            return self.make(
+                value,
+                f"{share:.1%} of cells missing: impute the median (numbers) or the most "
+                "frequent value (categories) and add missing-value indicators (§10).",
+            )
+        return self.make(
+            value, "No missing values measured; the same imputation guards unseen gaps at prediction time (§10)."
+        )
 
 
 # Tree ensembles: invariant to feature scale.
@@ -83,15 +93,23 @@ class ScaleForNetworks(Rule):
     ID = "data.scaling_networks"
     SECTION = "§10"
     DECIDES = "scaling"
-    CONDITIONS = {"tabular|sequence|audio": "standard", "image": "pixels / 255 then per-channel standardize",
-                  "text": "tokenizer"}
+    CONDITIONS = {
+        "tabular|sequence|audio": "standard",
+        "image": "pixels / 255 then per-channel standardize",
+        "text": "tokenizer",
+    }
 
     def decide(self, ctx: Context) -> Decision:
         m = ctx.profile.modality
         if m == "image":
-            return self.make("unit_pixels", "Scale pixels to [0, 1] and standardize per channel (§10), as the "
-                             "pretrained models expect.")
+            return self.make(
+                "unit_pixels",
+                "Scale pixels to [0, 1] and standardize per channel (§10), as the pretrained models expect.",
+            )
         if m == "text":
             return self.make("tokenizer", "Text is tokenized to ids; the embedding layer learns its own scale.")
-        return self.make("standard", "Standardize each numeric input to mean 0, s.d. 1 (§10 'Normalize/scale'); "
-                         "regression targets too, reported back in original units.")
+        return self.make(
+            "standard",
+            "Standardize each numeric input to mean 0, s.d. 1 (§10 'Normalize/scale'); "
+            "regression targets too, reported back in original units.",
+        )

@@ -22,8 +22,9 @@ class DataTypeQuestion(Rule):
         if m == "tabular":
             return self.make("classical", "Tabular data: §9 question 1 points to classical ML (XGBoost/LightGBM).")
         if m in t.UNSTRUCTURED_MODALITIES:
-            return self.make("deep_learning", f"{m.capitalize()} data is unstructured: §9 question 1 points to "
-                             "deep learning.")
+            return self.make(
+                "deep_learning", f"{m.capitalize()} data is unstructured: §9 question 1 points to deep learning."
+            )
         return self.make(
             "either",
             "Sequences/time series are not named in §9 question 1; §1 gives them RNN/LSTM, and summary "
@@ -43,10 +44,14 @@ class SizeQuestion(Rule):
     def decide(self, ctx: Context) -> Decision:
         n = ctx.profile.n_rows
         if n < t.TABULAR_CLASSICAL_MAX_ROWS:
-            return self.make("classical", f"{n:,} rows is under {t.TABULAR_CLASSICAL_MAX_ROWS:,}: §9 question 2 "
-                             "points to classical ML.")
-        return self.make("either", f"{n:,} rows is at least {t.TABULAR_CLASSICAL_MAX_ROWS:,}: §9 question 2 "
-                         "says consider both families.")
+            return self.make(
+                "classical",
+                f"{n:,} rows is under {t.TABULAR_CLASSICAL_MAX_ROWS:,}: §9 question 2 points to classical ML.",
+            )
+        return self.make(
+            "either",
+            f"{n:,} rows is at least {t.TABULAR_CLASSICAL_MAX_ROWS:,}: §9 question 2 says consider both families.",
+        )
 
 
 class InterpretabilityQuestion(Rule):
@@ -87,10 +92,12 @@ class PerformanceQuestion(Rule):
 
     def decide(self, ctx: Context) -> Decision:
         if ctx.constraints.performance == "state_of_the_art":
-            return self.make("deep_learning", "State-of-the-art performance is asked: §9 question 5 points to "
-                             "deep learning.")
-        return self.make("classical", "Good-enough performance is asked: §9 question 5 points to classical ML "
-                         "(faster).")
+            return self.make(
+                "deep_learning", "State-of-the-art performance is asked: §9 question 5 points to deep learning."
+            )
+        return self.make(
+            "classical", "Good-enough performance is asked: §9 question 5 points to classical ML (faster)."
+        )
 
 
 class FamilyVerdict(Rule):
@@ -117,33 +124,49 @@ class FamilyVerdict(Rule):
     def decide(self, ctx: Context) -> Decision:
         p, c = ctx.profile, ctx.constraints
         if p.modality in t.UNSTRUCTURED_MODALITIES:
-            return self.make({"family": "deep_learning", "dl_first": True},
-                             f"{p.modality.capitalize()} data: deep learning (§9 Q1 decides for unstructured "
-                             "data; a classical baseline is still trained).")
+            return self.make(
+                {"family": "deep_learning", "dl_first": True},
+                f"{p.modality.capitalize()} data: deep learning (§9 Q1 decides for unstructured "
+                "data; a classical baseline is still trained).",
+            )
         if p.modality == "tabular":
             if p.n_rows < t.TABULAR_CLASSICAL_MAX_ROWS:
-                return self.make({"family": "classical", "dl_first": False},
-                                 f"Tabular data under {t.TABULAR_CLASSICAL_MAX_ROWS:,} rows: classical ML "
-                                 "(§9 Q1 and Q2 agree).")
+                return self.make(
+                    {"family": "classical", "dl_first": False},
+                    f"Tabular data under {t.TABULAR_CLASSICAL_MAX_ROWS:,} rows: classical ML (§9 Q1 and Q2 agree).",
+                )
             if c.interpretability_required:
-                return self.make({"family": "classical", "dl_first": False},
-                                 "Over 100K tabular rows, but interpretability is required: classical ML only "
-                                 "(§9 Q3).")
+                return self.make(
+                    {"family": "classical", "dl_first": False},
+                    "Over 100K tabular rows, but interpretability is required: classical ML only (§9 Q3).",
+                )
             dl_first = c.compute == "ample" and c.performance == "state_of_the_art"
-            why = ("compute is ample and state of the art is asked (Q4, Q5)" if dl_first
-                   else "limited compute or a good-enough target favours the faster classical models (Q4/Q5)")
-            return self.make({"family": "both", "dl_first": dl_first},
-                             f"Over 100K tabular rows: consider both families (§9 Q2); "
-                             f"{'deep learning' if dl_first else 'classical ML'} ranks first because {why}.")
+            why = (
+                "compute is ample and state of the art is asked (Q4, Q5)"
+                if dl_first
+                else "limited compute or a good-enough target favours the faster classical models (Q4/Q5)"
+            )
+            return self.make(
+                {"family": "both", "dl_first": dl_first},
+                f"Over 100K tabular rows: consider both families (§9 Q2); "
+                f"{'deep learning' if dl_first else 'classical ML'} ranks first because {why}.",
+            )
         # sequence
         if c.interpretability_required:
-            return self.make({"family": "both", "dl_first": False},
-                             "Sequence data with interpretability required: classical models on summary "
-                             "features first, recurrent networks second (§9 Q3).", extrapolated=True)
+            return self.make(
+                {"family": "both", "dl_first": False},
+                "Sequence data with interpretability required: classical models on summary "
+                "features first, recurrent networks second (§9 Q3).",
+                extrapolated=True,
+            )
         dl_first = p.n_rows >= t.TABULAR_CLASSICAL_MAX_ROWS or c.performance == "state_of_the_art"
-        return self.make({"family": "both", "dl_first": dl_first},
-                         "Sequence data: both families considered; "
-                         + ("recurrent networks first (large data or state of the art asked, §9 Q2/Q5)."
-                            if dl_first else "classical models on summary features first (under 100K rows "
-                            "and a good-enough target, §9 Q2/Q5)."),
-                         extrapolated=True)
+        return self.make(
+            {"family": "both", "dl_first": dl_first},
+            "Sequence data: both families considered; "
+            + (
+                "recurrent networks first (large data or state of the art asked, §9 Q2/Q5)."
+                if dl_first
+                else "classical models on summary features first (under 100K rows and a good-enough target, §9 Q2/Q5)."
+            ),
+            extrapolated=True,
+        )

@@ -19,8 +19,9 @@ class NormLayer(Rule):
         return ctx.arch in ("transformer", "lstm")
 
     def decide(self, ctx: Context) -> Decision:
-        return self.make("layer_norm", "Transformers and RNNs → LayerNorm across features (§7), independent of "
-                         "batch size.")
+        return self.make(
+            "layer_norm", "Transformers and RNNs → LayerNorm across features (§7), independent of batch size."
+        )
 
 
 class NormBatch(Rule):
@@ -35,8 +36,11 @@ class NormBatch(Rule):
         return ctx.value("batch_size") >= t.BATCHNORM_MIN_BATCH
 
     def decide(self, ctx: Context) -> Decision:
-        return self.make("batch_norm", f"Batch size {ctx.value('batch_size')} ≥ {t.BATCHNORM_MIN_BATCH}: "
-                         "BatchNorm after each dense/conv layer, before the activation (§7).")
+        return self.make(
+            "batch_norm",
+            f"Batch size {ctx.value('batch_size')} ≥ {t.BATCHNORM_MIN_BATCH}: "
+            "BatchNorm after each dense/conv layer, before the activation (§7).",
+        )
 
 
 class NormGroup(Rule):
@@ -51,8 +55,11 @@ class NormGroup(Rule):
         return ctx.arch == "cnn"
 
     def decide(self, ctx: Context) -> Decision:
-        return self.make("group_norm", f"Batch size {ctx.value('batch_size')} is under {t.BATCHNORM_MIN_BATCH}, "
-                         "too small for BatchNorm: GroupNorm for vision (§7).")
+        return self.make(
+            "group_norm",
+            f"Batch size {ctx.value('batch_size')} is under {t.BATCHNORM_MIN_BATCH}, "
+            "too small for BatchNorm: GroupNorm for vision (§7).",
+        )
 
 
 class NormLayerSmallBatch(Rule):
@@ -64,5 +71,8 @@ class NormLayerSmallBatch(Rule):
     CONDITIONS = {"arch": "mlp", "batch_size_lt": t.BATCHNORM_MIN_BATCH}
 
     def decide(self, ctx: Context) -> Decision:
-        return self.make("layer_norm", f"Batch size {ctx.value('batch_size')} is under {t.BATCHNORM_MIN_BATCH}: "
-                         "LayerNorm, which works at any batch size (§7).")
+        return self.make(
+            "layer_norm",
+            f"Batch size {ctx.value('batch_size')} is under {t.BATCHNORM_MIN_BATCH}: "
+            "LayerNorm, which works at any batch size (§7).",
+        )

@@ -40,8 +40,10 @@ class OptimizerRMSprop(Rule):
         return ctx.arch == "lstm"
 
     def decide(self, ctx: Context) -> Decision:
-        return self.make({"name": "rmsprop", "learning_rate": t.RMSPROP_LR}, "Recurrent network → RMSprop at "
-                         "0.001 (§4 'good for RNNs').")
+        return self.make(
+            {"name": "rmsprop", "learning_rate": t.RMSPROP_LR},
+            "Recurrent network → RMSprop at 0.001 (§4 'good for RNNs').",
+        )
 
 
 class OptimizerSGDVision(Rule):
@@ -50,8 +52,13 @@ class OptimizerSGDVision(Rule):
     ID = "optimizer.sgd_momentum_vision"
     SECTION = "§4"
     DECIDES = "optimizer"
-    CONDITIONS = {"arch": "cnn", "performance": "state_of_the_art", "compute": "ample",
-                  "learning_rate": t.SGD_LR, "momentum": t.SGD_MOMENTUM}
+    CONDITIONS = {
+        "arch": "cnn",
+        "performance": "state_of_the_art",
+        "compute": "ample",
+        "learning_rate": t.SGD_LR,
+        "momentum": t.SGD_MOMENTUM,
+    }
 
     def applies(self, ctx: Context) -> bool:
         c = ctx.constraints
@@ -59,8 +66,11 @@ class OptimizerSGDVision(Rule):
 
     def decide(self, ctx: Context) -> Decision:
         value = {"name": "sgd", "learning_rate": t.SGD_LR, "momentum": t.SGD_MOMENTUM, "nesterov": True}
-        return self.make(value, "Vision with state of the art asked and ample compute → SGD + momentum at 0.01 "
-                         "(§4: best generalization for CV, slower and needs tuning).")
+        return self.make(
+            value,
+            "Vision with state of the art asked and ample compute → SGD + momentum at 0.01 "
+            "(§4: best generalization for CV, slower and needs tuning).",
+        )
 
 
 class OptimizerAdam(Rule):
@@ -72,8 +82,10 @@ class OptimizerAdam(Rule):
     CONDITIONS = {"learning_rate": t.ADAM_LR}
 
     def decide(self, ctx: Context) -> Decision:
-        return self.make({"name": "adam", "learning_rate": t.ADAM_LR}, "Adam at 0.001, the §4 default (fast "
-                         "convergence, adaptive learning rate).")
+        return self.make(
+            {"name": "adam", "learning_rate": t.ADAM_LR},
+            "Adam at 0.001, the §4 default (fast convergence, adaptive learning rate).",
+        )
 
 
 def _warmup_epochs(epochs: int) -> int:
@@ -86,8 +98,7 @@ class ScheduleWarmupTransformer(Rule):
     ID = "schedule.warmup_cosine"
     SECTION = "§4"
     DECIDES = "lr_schedule"
-    CONDITIONS = {"arch": "transformer", "or_batch_size_gte": t.LARGE_BATCH_SIZE,
-                  "warmup_fraction": t.WARMUP_FRACTION}
+    CONDITIONS = {"arch": "transformer", "or_batch_size_gte": t.LARGE_BATCH_SIZE, "warmup_fraction": t.WARMUP_FRACTION}
 
     def applies(self, ctx: Context) -> bool:
         return ctx.arch == "transformer" or ctx.value("batch_size") >= t.LARGE_BATCH_SIZE
@@ -96,8 +107,10 @@ class ScheduleWarmupTransformer(Rule):
         epochs = ctx.value("epochs")
         w = _warmup_epochs(epochs)
         why = "Transformer" if ctx.arch == "transformer" else f"Large batch ({ctx.value('batch_size')})"
-        return self.make({"name": "warmup_cosine", "warmup_epochs": w, "t_max_epochs": epochs},
-                         f"{why} → linear warmup over {w} epoch(s), then cosine annealing (§4 'Warmup').")
+        return self.make(
+            {"name": "warmup_cosine", "warmup_epochs": w, "t_max_epochs": epochs},
+            f"{why} → linear warmup over {w} epoch(s), then cosine annealing (§4 'Warmup').",
+        )
 
 
 class ScheduleSGDStep(Rule):
@@ -113,8 +126,10 @@ class ScheduleSGDStep(Rule):
 
     def decide(self, ctx: Context) -> Decision:
         step = max(1, ctx.value("epochs") // 3)
-        return self.make({"name": "step", "step_epochs": step, "gamma": t.STEP_DECAY_FACTOR},
-                         f"SGD needs a decaying rate: step decay ×{t.STEP_DECAY_FACTOR:g} every {step} epochs (§4).")
+        return self.make(
+            {"name": "step", "step_epochs": step, "gamma": t.STEP_DECAY_FACTOR},
+            f"SGD needs a decaying rate: step decay ×{t.STEP_DECAY_FACTOR:g} every {step} epochs (§4).",
+        )
 
 
 class ScheduleTransferCosine(Rule):
@@ -130,8 +145,10 @@ class ScheduleTransferCosine(Rule):
 
     def decide(self, ctx: Context) -> Decision:
         epochs = ctx.value("epochs")
-        return self.make({"name": "cosine", "t_max_epochs": epochs}, f"A short {epochs}-epoch transfer run: "
-                         "cosine annealing lowers the rate smoothly to the end (§4).")
+        return self.make(
+            {"name": "cosine", "t_max_epochs": epochs},
+            f"A short {epochs}-epoch transfer run: cosine annealing lowers the rate smoothly to the end (§4).",
+        )
 
 
 class SchedulePlateau(Rule):
@@ -144,7 +161,8 @@ class SchedulePlateau(Rule):
 
     def decide(self, ctx: Context) -> Decision:
         patience = max(2, ctx.value("early_stopping")["patience"] // 2)
-        return self.make({"name": "reduce_on_plateau", "monitor": "val_loss", "factor": t.PLATEAU_FACTOR,
-                          "patience": patience},
-                         f"Reduce the rate ×{t.PLATEAU_FACTOR:g} when validation loss stalls for {patience} epochs "
-                         "(§4 'adaptive'), before early stopping gives up.")
+        return self.make(
+            {"name": "reduce_on_plateau", "monitor": "val_loss", "factor": t.PLATEAU_FACTOR, "patience": patience},
+            f"Reduce the rate ×{t.PLATEAU_FACTOR:g} when validation loss stalls for {patience} epochs "
+            "(§4 'adaptive'), before early stopping gives up.",
+        )

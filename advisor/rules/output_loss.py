@@ -84,8 +84,10 @@ class HiddenActivationDefault(Rule):
     CONDITIONS = {"arch": ["mlp", "cnn"]}
 
     def decide(self, ctx: Context) -> Decision:
-        return self.make("relu", "Hidden layers → ReLU, the §2 default (fast, no vanishing gradient); switch to "
-                         "Leaky ReLU if neurons die.")
+        return self.make(
+            "relu",
+            "Hidden layers → ReLU, the §2 default (fast, no vanishing gradient); switch to Leaky ReLU if neurons die.",
+        )
 
 
 # --- §3 losses ---------------------------------------------------------------------------------------
@@ -98,8 +100,11 @@ class LossFocal(Rule):
     ID = "loss.focal"
     SECTION = "§3"
     DECIDES = "loss"
-    CONDITIONS = {"task": ["binary", "multiclass"], "minority_share_lt": f"{t.IMBALANCE_RATIO} / n_classes",
-                  "gamma": t.FOCAL_GAMMA}
+    CONDITIONS = {
+        "task": ["binary", "multiclass"],
+        "minority_share_lt": f"{t.IMBALANCE_RATIO} / n_classes",
+        "gamma": t.FOCAL_GAMMA,
+    }
 
     def applies(self, ctx: Context) -> bool:
         return ctx.is_imbalanced
@@ -107,10 +112,17 @@ class LossFocal(Rule):
     def decide(self, ctx: Context) -> Decision:
         m = ctx.profile.minority_share or 0.0
         alpha = round(1 - m, 4) if ctx.profile.task == "binary" else None
-        value = {"name": "focal", "gamma": t.FOCAL_GAMMA, "alpha": alpha,
-                 "from": "sigmoid" if ctx.profile.task == "binary" else "softmax"}
-        return self.make(value, f"The rarest class is {m:.1%} of rows (under {ctx.imbalance_threshold:.1%}): "
-                         f"focal loss (§3 'Imbalanced'), γ={t.FOCAL_GAMMA:g}.")
+        value = {
+            "name": "focal",
+            "gamma": t.FOCAL_GAMMA,
+            "alpha": alpha,
+            "from": "sigmoid" if ctx.profile.task == "binary" else "softmax",
+        }
+        return self.make(
+            value,
+            f"The rarest class is {m:.1%} of rows (under {ctx.imbalance_threshold:.1%}): "
+            f"focal loss (§3 'Imbalanced'), γ={t.FOCAL_GAMMA:g}.",
+        )
 
 
 class LossBinary(Rule):
@@ -126,8 +138,9 @@ class LossBinary(Rule):
         return ctx.profile.task == "binary"
 
     def decide(self, ctx: Context) -> Decision:
-        return self.make({"name": "binary_crossentropy"}, "Binary task with a sigmoid output → binary "
-                         "cross-entropy (§3).")
+        return self.make(
+            {"name": "binary_crossentropy"}, "Binary task with a sigmoid output → binary cross-entropy (§3)."
+        )
 
 
 class LossSparseCategorical(Rule):
@@ -143,8 +156,10 @@ class LossSparseCategorical(Rule):
         return ctx.profile.task == "multiclass" and ctx.profile.label_format != "one_hot"
 
     def decide(self, ctx: Context) -> Decision:
-        return self.make({"name": "sparse_categorical_crossentropy"}, "Multi-class with integer labels → sparse "
-                         "categorical cross-entropy (§3).")
+        return self.make(
+            {"name": "sparse_categorical_crossentropy"},
+            "Multi-class with integer labels → sparse categorical cross-entropy (§3).",
+        )
 
 
 class LossCategorical(Rule):
@@ -160,8 +175,9 @@ class LossCategorical(Rule):
         return ctx.profile.task == "multiclass"
 
     def decide(self, ctx: Context) -> Decision:
-        return self.make({"name": "categorical_crossentropy"}, "Multi-class with one-hot labels → categorical "
-                         "cross-entropy (§3).")
+        return self.make(
+            {"name": "categorical_crossentropy"}, "Multi-class with one-hot labels → categorical cross-entropy (§3)."
+        )
 
 
 class LossMAE(Rule):
@@ -178,8 +194,10 @@ class LossMAE(Rule):
 
     def decide(self, ctx: Context) -> Decision:
         s = ctx.profile.target_outlier_share or 0
-        return self.make({"name": "mae"}, f"{s:.1%} of targets are outliers (≥ {t.OUTLIER_MAE_SHARE:.0%}): MAE, "
-                         "robust to outliers (§3).")
+        return self.make(
+            {"name": "mae"},
+            f"{s:.1%} of targets are outliers (≥ {t.OUTLIER_MAE_SHARE:.0%}): MAE, robust to outliers (§3).",
+        )
 
 
 class LossHuber(Rule):
@@ -189,17 +207,24 @@ class LossHuber(Rule):
     ID = "loss.huber"
     SECTION = "§3"
     DECIDES = "loss"
-    CONDITIONS = {"task": "regression", "target_outlier_share_gte": t.OUTLIER_HUBER_SHARE,
-                  "target_outlier_share_lt": t.OUTLIER_MAE_SHARE, "delta": 1.0}
+    CONDITIONS = {
+        "task": "regression",
+        "target_outlier_share_gte": t.OUTLIER_HUBER_SHARE,
+        "target_outlier_share_lt": t.OUTLIER_MAE_SHARE,
+        "delta": 1.0,
+    }
 
     def applies(self, ctx: Context) -> bool:
         return ctx.profile.task == "regression" and (ctx.profile.target_outlier_share or 0) >= t.OUTLIER_HUBER_SHARE
 
     def decide(self, ctx: Context) -> Decision:
         s = ctx.profile.target_outlier_share or 0
-        return self.make({"name": "huber", "delta": 1.0}, f"{s:.1%} of targets are outliers: Huber balances MSE's "
-                         "smoothness and MAE's robustness (§3); δ=1 is one s.d. of the target (networks train on the "
-                         "standardized target; boosted trees get δ = the target's robust s.d. at fit time).")
+        return self.make(
+            {"name": "huber", "delta": 1.0},
+            f"{s:.1%} of targets are outliers: Huber balances MSE's "
+            "smoothness and MAE's robustness (§3); δ=1 is one s.d. of the target (networks train on the "
+            "standardized target; boosted trees get δ = the target's robust s.d. at fit time).",
+        )
 
 
 class LossMSE(Rule):

@@ -30,8 +30,10 @@ def _nominal_epochs(ctx: Context) -> tuple[int, str]:
     steps_per_epoch = math.ceil(n_train / int(ctx.value("batch_size")))
     if epochs * steps_per_epoch < t.MIN_OPTIMIZER_STEPS:
         epochs = min(t.MAX_EPOCHS, math.ceil(t.MIN_OPTIMIZER_STEPS / steps_per_epoch))
-        why += (f", raised to {epochs} so that {steps_per_epoch} step(s) per epoch add up to at least "
-                f"{t.MIN_OPTIMIZER_STEPS} weight updates")
+        why += (
+            f", raised to {epochs} so that {steps_per_epoch} step(s) per epoch add up to at least "
+            f"{t.MIN_OPTIMIZER_STEPS} weight updates"
+        )
     return epochs, why
 
 
@@ -47,8 +49,10 @@ class EpochsBudgetCut(Rule):
     ID = "epochs.budget_cut"
     SECTION = "§13"
     DECIDES = "epochs"
-    CONDITIONS = {"when": "estimated seconds per epoch × planned epochs > time_budget_s",
-                  "epochs": "floor(time_budget_s / estimated seconds per epoch), at least 1"}
+    CONDITIONS = {
+        "when": "estimated seconds per epoch × planned epochs > time_budget_s",
+        "epochs": "floor(time_budget_s / estimated seconds per epoch), at least 1",
+    }
     EXTRAPOLATED = True
 
     def applies(self, ctx: Context) -> bool:
@@ -67,9 +71,11 @@ class Epochs(Rule):
     ID = "epochs.planned"
     SECTION = "§6"
     DECIDES = "epochs"
-    CONDITIONS = {"from_scratch_by_rows": [{"n_rows_lt": a, "epochs": b} for a, b in t.EPOCHS_BY_ROWS]
-                  + [{"n_rows_gte": t.EPOCHS_BY_ROWS[-1][0], "epochs": t.EPOCHS_HUGE}],
-                  "transfer": t.TRANSFER_EPOCHS}
+    CONDITIONS = {
+        "from_scratch_by_rows": [{"n_rows_lt": a, "epochs": b} for a, b in t.EPOCHS_BY_ROWS]
+        + [{"n_rows_gte": t.EPOCHS_BY_ROWS[-1][0], "epochs": t.EPOCHS_HUGE}],
+        "transfer": t.TRANSFER_EPOCHS,
+    }
 
     def decide(self, ctx: Context) -> Decision:
         epochs, why = _nominal_epochs(ctx)
@@ -82,15 +88,21 @@ class EarlyStopping(Rule):
     ID = "regularization.early_stopping"
     SECTION = "§6"
     DECIDES = "early_stopping"
-    CONDITIONS = {"monitor": "val_loss", "patience": f"{t.EARLY_STOPPING_PATIENCE} ({t.EARLY_STOPPING_PATIENCE_LONG} "
-                  "when epochs ≥ 100)", "restore_best": True}
+    CONDITIONS = {
+        "monitor": "val_loss",
+        "patience": f"{t.EARLY_STOPPING_PATIENCE} ({t.EARLY_STOPPING_PATIENCE_LONG} when epochs ≥ 100)",
+        "restore_best": True,
+    }
 
     def decide(self, ctx: Context) -> Decision:
         long_run = ctx.value("epochs") >= 100
         patience = t.EARLY_STOPPING_PATIENCE_LONG if long_run else t.EARLY_STOPPING_PATIENCE
         value = {"monitor": "val_loss", "patience": patience, "restore_best": True}
-        return self.make(value, f"Early stopping always (§6 priority 1): monitor val_loss, patience {patience}, "
-                         "and keep the best checkpoint, not the last (Pro tip 4).")
+        return self.make(
+            value,
+            f"Early stopping always (§6 priority 1): monitor val_loss, patience {patience}, "
+            "and keep the best checkpoint, not the last (Pro tip 4).",
+        )
 
 
 class DropoutConv(Rule):
@@ -106,10 +118,14 @@ class DropoutConv(Rule):
 
     def decide(self, ctx: Context) -> Decision:
         if ctx.use_transfer:
-            return self.make({"dense": t.DROPOUT_DENSE}, "Dropout 0.5 before the new dense head (§6 'dense'); "
-                             "the pretrained conv layers keep their own design.")
-        return self.make({"conv": t.DROPOUT_CONV, "dense": t.DROPOUT_DENSE}, "Dropout 0.2 after conv blocks and "
-                         "0.5 on dense layers (§6).")
+            return self.make(
+                {"dense": t.DROPOUT_DENSE},
+                "Dropout 0.5 before the new dense head (§6 'dense'); the pretrained conv layers keep their own design.",
+            )
+        return self.make(
+            {"conv": t.DROPOUT_CONV, "dense": t.DROPOUT_DENSE},
+            "Dropout 0.2 after conv blocks and 0.5 on dense layers (§6).",
+        )
 
 
 class DropoutRecurrent(Rule):
@@ -125,9 +141,12 @@ class DropoutRecurrent(Rule):
         return ctx.arch == "lstm"
 
     def decide(self, ctx: Context) -> Decision:
-        return self.make({"recurrent": t.DROPOUT_RECURRENT, "dense": t.DROPOUT_DENSE}, "Dropout 0.2 between "
-                         "recurrent layers (the cheatsheet's conv value; it gives none for RNNs) and 0.5 before the "
-                         "dense output (§6).")
+        return self.make(
+            {"recurrent": t.DROPOUT_RECURRENT, "dense": t.DROPOUT_DENSE},
+            "Dropout 0.2 between "
+            "recurrent layers (the cheatsheet's conv value; it gives none for RNNs) and 0.5 before the "
+            "dense output (§6).",
+        )
 
 
 class DropoutTransformer(Rule):
@@ -143,9 +162,11 @@ class DropoutTransformer(Rule):
         return ctx.arch == "transformer"
 
     def decide(self, ctx: Context) -> Decision:
-        return self.make({"attention": t.DROPOUT_TRANSFORMER, "dense": t.DROPOUT_TRANSFORMER},
-                         "Dropout 0.1 in attention and feed-forward blocks, the Transformer's standard value (the "
-                         "cheatsheet gives none for transformers).")
+        return self.make(
+            {"attention": t.DROPOUT_TRANSFORMER, "dense": t.DROPOUT_TRANSFORMER},
+            "Dropout 0.1 in attention and feed-forward blocks, the Transformer's standard value (the "
+            "cheatsheet gives none for transformers).",
+        )
 
 
 class DropoutDense(Rule):
@@ -173,8 +194,9 @@ class L2Transformer(Rule):
 
     def decide(self, ctx: Context) -> Decision:
         wd = ctx.value("optimizer")["weight_decay"]
-        return self.make(0.0, f"AdamW already applies decoupled weight decay {wd:g} (§4 'better regularization'); "
-                         "no extra L2 term.")
+        return self.make(
+            0.0, f"AdamW already applies decoupled weight decay {wd:g} (§4 'better regularization'); no extra L2 term."
+        )
 
 
 class L2SmallData(Rule):
@@ -189,8 +211,11 @@ class L2SmallData(Rule):
         return ctx.profile.n_rows < t.L2_SMALL_DATA_MAX_ROWS
 
     def decide(self, ctx: Context) -> Decision:
-        return self.make(t.L2_SMALL_DATA, f"Under {t.L2_SMALL_DATA_MAX_ROWS:,} rows: L2 λ={t.L2_SMALL_DATA:g}, the "
-                         "upper end of §6's range, because small data overfits sooner.")
+        return self.make(
+            t.L2_SMALL_DATA,
+            f"Under {t.L2_SMALL_DATA_MAX_ROWS:,} rows: L2 λ={t.L2_SMALL_DATA:g}, the "
+            "upper end of §6's range, because small data overfits sooner.",
+        )
 
 
 class L2Default(Rule):
@@ -202,8 +227,9 @@ class L2Default(Rule):
     CONDITIONS = {"lambda": t.L2_DEFAULT}
 
     def decide(self, ctx: Context) -> Decision:
-        return self.make(t.L2_DEFAULT, f"L2 λ={t.L2_DEFAULT:g}, the lower end of §6's range for "
-                         f"{ctx.profile.n_rows:,} rows.")
+        return self.make(
+            t.L2_DEFAULT, f"L2 λ={t.L2_DEFAULT:g}, the lower end of §6's range for {ctx.profile.n_rows:,} rows."
+        )
 
 
 class AugmentImages(Rule):
@@ -213,8 +239,7 @@ class AugmentImages(Rule):
     ID = "regularization.augmentation_images"
     SECTION = "§6"
     DECIDES = "augmentation"
-    CONDITIONS = {"modality": "image", "transforms": ["horizontal_flip (3+ channels only)", "random_crop",
-                                                      "rotation"]}
+    CONDITIONS = {"modality": "image", "transforms": ["horizontal_flip (3+ channels only)", "random_crop", "rotation"]}
 
     def applies(self, ctx: Context) -> bool:
         return ctx.profile.modality == "image"
@@ -226,10 +251,16 @@ class AugmentImages(Rule):
         flip = size[2] >= 3
         value = {"horizontal_flip": flip, "random_crop": {"padding_fraction": 0.125}, "rotation_degrees": 15}
         if flip:
-            return self.make(value, "Images: flip, crop and rotation augmentation (§6 priority 2, 'essential for "
-                             "CV'); drop the flip if orientation carries the label (text in images).")
-        return self.make(value, "Grayscale images: crop and rotation augmentation (§6 priority 2); no flip, "
-                         "because single-channel images are often glyphs whose mirror image is another class.")
+            return self.make(
+                value,
+                "Images: flip, crop and rotation augmentation (§6 priority 2, 'essential for "
+                "CV'); drop the flip if orientation carries the label (text in images).",
+            )
+        return self.make(
+            value,
+            "Grayscale images: crop and rotation augmentation (§6 priority 2); no flip, "
+            "because single-channel images are often glyphs whose mirror image is another class.",
+        )
 
 
 class NoAugmentation(Rule):
@@ -257,8 +288,11 @@ class GradientClipping(Rule):
         return ctx.arch in ("lstm", "transformer")
 
     def decide(self, ctx: Context) -> Decision:
-        return self.make({"max_norm": t.GRADIENT_CLIP_NORM}, "Recurrent and attention networks are prone to "
-                         f"exploding gradients: clip the gradient norm at {t.GRADIENT_CLIP_NORM:g} (§10).")
+        return self.make(
+            {"max_norm": t.GRADIENT_CLIP_NORM},
+            "Recurrent and attention networks are prone to "
+            f"exploding gradients: clip the gradient norm at {t.GRADIENT_CLIP_NORM:g} (§10).",
+        )
 
 
 class NoGradientClipping(Rule):

@@ -49,17 +49,30 @@ class TransferPlan(Rule):
     DECIDES = "transfer"
     CONDITIONS = {
         "applies_to": "image and text candidates built on a pretrained backbone",
-        "size_rows": {"small": f"< {t.TRANSFER_SMALL_MAX_ROWS}", "medium": f"{t.TRANSFER_SMALL_MAX_ROWS}-"
-                      f"{t.TRANSFER_MEDIUM_MAX_ROWS}", "large": f"> {t.TRANSFER_MEDIUM_MAX_ROWS}"},
+        "size_rows": {
+            "small": f"< {t.TRANSFER_SMALL_MAX_ROWS}",
+            "medium": f"{t.TRANSFER_SMALL_MAX_ROWS}-{t.TRANSFER_MEDIUM_MAX_ROWS}",
+            "large": f"> {t.TRANSFER_MEDIUM_MAX_ROWS}",
+        },
         "table": [
-            {"size": c.size, "similarity": c.similarity, "strategy": c.strategy,
-             "unfreeze_fraction": c.unfreeze_fraction, "extrapolated": c.extrapolated}
+            {
+                "size": c.size,
+                "similarity": c.similarity,
+                "strategy": c.strategy,
+                "unfreeze_fraction": c.unfreeze_fraction,
+                "extrapolated": c.extrapolated,
+            }
             for c in t.TRANSFER_TABLE
         ],
         "layer_learning_rates": t.LAYER_LEARNING_RATES,
-        "runs_here": {s.recommended: {"backbone": t.SERVED_BACKBONES[s.served].name,
-                                      "parameters": t.SERVED_BACKBONES[s.served].params, "why": s.why}
-                      for s in t.BACKBONE_SUBSTITUTES.values()},
+        "runs_here": {
+            s.recommended: {
+                "backbone": t.SERVED_BACKBONES[s.served].name,
+                "parameters": t.SERVED_BACKBONES[s.served].params,
+                "why": s.why,
+            }
+            for s in t.BACKBONE_SUBSTITUTES.values()
+        },
     }
 
     def applies(self, ctx: Context) -> bool:
@@ -82,17 +95,23 @@ class TransferPlan(Rule):
             "layer_learning_rates": {g: lrs[k] for g, k in groups.items()},
             "pretrained_model": name,
             "pretrained_params": t.PRETRAINED_MODELS[name].params,
-            "runs_here": {"backbone": served.name, "runtime_name": served.runtime_name,
-                          "parameters": served.params, "why": sub.why},
+            "runs_here": {
+                "backbone": served.name,
+                "runtime_name": served.runtime_name,
+                "parameters": served.params,
+                "why": sub.why,
+            },
             "size_bucket": cell.size,
             "domain_similarity": sim,
         }
         cell_note = " (an extrapolated cell: the cheatsheet lists only the diagonal)" if cell.extrapolated else ""
-        reason = (f"{ctx.profile.n_rows:,} samples is {cell.size} and similarity is {sim}: "
-                  f"{cell.strategy.replace('_', ' ')}, {cell.unfreeze_fraction:.0%} of layers unfrozen"
-                  f"{cell_note}; {cell.why}. {why_model}. {name} recommended; {served.name} "
-                  f"({served.params / 1e6:.1f}M parameters) will run here because {name}'s weights do not ship with "
-                  f"this service and {served.name} is {sub.why}; the §13 estimates count {served.name}.")
+        reason = (
+            f"{ctx.profile.n_rows:,} samples is {cell.size} and similarity is {sim}: "
+            f"{cell.strategy.replace('_', ' ')}, {cell.unfreeze_fraction:.0%} of layers unfrozen"
+            f"{cell_note}; {cell.why}. {why_model}. {name} recommended; {served.name} "
+            f"({served.params / 1e6:.1f}M parameters) will run here because {name}'s weights do not ship with "
+            f"this service and {served.name} is {sub.why}; the §13 estimates count {served.name}."
+        )
         return self.make(value, reason, extrapolated=cell.extrapolated)
 
 
@@ -107,11 +126,15 @@ class NoTransfer(Rule):
     def decide(self, ctx: Context) -> Decision:
         m = ctx.profile.modality
         if m in ("image", "text"):
-            why = ("Trained from scratch as the alternative to the transfer-learning candidate, so the two can "
-                   "be compared.")
+            why = (
+                "Trained from scratch as the alternative to the transfer-learning candidate, so the two can "
+                "be compared."
+            )
             if m == "image" and ctx.profile.image_size and min(ctx.profile.image_size[:2]) < 32:
-                why = ("Images smaller than 32 px are far from the inputs pretrained vision models saw: "
-                       "trained from scratch.")
+                why = (
+                    "Images smaller than 32 px are far from the inputs pretrained vision models saw: "
+                    "trained from scratch."
+                )
         else:
             why = f"§8 lists no pretrained models for {m} data: trained from scratch."
         return self.make({"strategy": "none", "unfreeze_fraction": 1.0}, why)

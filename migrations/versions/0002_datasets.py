@@ -48,7 +48,10 @@ def upgrade() -> None:
         batch.add_column(sa.Column("dataset_id", sa.String(length=36), nullable=True))
         batch.create_index(batch.f("ix_recommendations_dataset_id"), ["dataset_id"])
         batch.create_foreign_key(
-            batch.f("fk_recommendations_dataset_id_datasets"), "datasets", ["dataset_id"], ["id"],
+            batch.f("fk_recommendations_dataset_id_datasets"),
+            "datasets",
+            ["dataset_id"],
+            ["id"],
             ondelete="SET NULL",
         )
 

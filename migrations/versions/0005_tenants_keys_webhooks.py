@@ -39,8 +39,11 @@ def upgrade() -> None:
         sa.UniqueConstraint("name", name=op.f("uq_tenants_name")),
     )
     secret = "whsec_" + base64.b64encode(os.urandom(32)).decode()
-    op.execute(sa.text("INSERT INTO tenants (id, created_at, name, webhook_secret) "
-                       "VALUES (:id, CURRENT_TIMESTAMP, :id, :secret)").bindparams(id=_DEFAULT, secret=secret))
+    op.execute(
+        sa.text(
+            "INSERT INTO tenants (id, created_at, name, webhook_secret) VALUES (:id, CURRENT_TIMESTAMP, :id, :secret)"
+        ).bindparams(id=_DEFAULT, secret=secret)
+    )
     op.create_table(
         "api_keys",
         sa.Column("id", sa.String(length=36), nullable=False),
@@ -51,8 +54,9 @@ def upgrade() -> None:
         sa.Column("key_sha256", sa.String(length=64), nullable=False),
         sa.Column("rate_limit_per_minute", sa.Integer(), nullable=True),
         sa.Column("revoked_at", sa.DateTime(timezone=True), nullable=True),
-        sa.ForeignKeyConstraint(["tenant_id"], ["tenants.id"], name=op.f("fk_api_keys_tenant_id_tenants"),
-                                ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(
+            ["tenant_id"], ["tenants.id"], name=op.f("fk_api_keys_tenant_id_tenants"), ondelete="CASCADE"
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_api_keys")),
         sa.UniqueConstraint("key_sha256", name=op.f("uq_api_keys_key_sha256")),
     )
@@ -62,15 +66,14 @@ def upgrade() -> None:
     # default so new rows must name their tenant. SQLite cannot add a foreign key in place: batch mode.
     for table in _OWNED:
         with op.batch_alter_table(table) as batch:
-            batch.add_column(sa.Column("tenant_id", sa.String(length=36), nullable=False,
-                                       server_default=_DEFAULT))
+            batch.add_column(sa.Column("tenant_id", sa.String(length=36), nullable=False, server_default=_DEFAULT))
         with op.batch_alter_table(table) as batch:
             batch.alter_column("tenant_id", server_default=None)
-            batch.create_foreign_key(op.f(f"fk_{table}_tenant_id_tenants"), "tenants", ["tenant_id"], ["id"],
-                                     ondelete="CASCADE")
+            batch.create_foreign_key(
+                op.f(f"fk_{table}_tenant_id_tenants"), "tenants", ["tenant_id"], ["id"], ondelete="CASCADE"
+            )
     op.drop_index("ix_recommendations_created_at_id", table_name="recommendations")
-    op.create_index("ix_recommendations_tenant_id_created_at_id", "recommendations",
-                    ["tenant_id", "created_at", "id"])
+    op.create_index("ix_recommendations_tenant_id_created_at_id", "recommendations", ["tenant_id", "created_at", "id"])
     op.drop_index("ix_datasets_created_at_id", table_name="datasets")
     op.create_index("ix_datasets_tenant_id_created_at_id", "datasets", ["tenant_id", "created_at", "id"])
     op.create_index(op.f("ix_races_tenant_id"), "races", ["tenant_id"])
@@ -102,14 +105,14 @@ def upgrade() -> None:
         sa.Column("last_error", sa.Text(), nullable=True),
         sa.Column("delivered_at", sa.DateTime(timezone=True), nullable=True),
         sa.CheckConstraint(f"status IN {_WEBHOOK_STATUSES!r}", name=op.f("ck_webhook_deliveries_status")),
-        sa.ForeignKeyConstraint(["tenant_id"], ["tenants.id"], name=op.f("fk_webhook_deliveries_tenant_id_tenants"),
-                                ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(
+            ["tenant_id"], ["tenants.id"], name=op.f("fk_webhook_deliveries_tenant_id_tenants"), ondelete="CASCADE"
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_webhook_deliveries")),
     )
     op.create_index(op.f("ix_webhook_deliveries_tenant_id"), "webhook_deliveries", ["tenant_id"])
     op.create_index(op.f("ix_webhook_deliveries_job_id"), "webhook_deliveries", ["job_id"])
-    op.create_index("ix_webhook_deliveries_status_next_attempt_at", "webhook_deliveries",
-                    ["status", "next_attempt_at"])
+    op.create_index("ix_webhook_deliveries_status_next_attempt_at", "webhook_deliveries", ["status", "next_attempt_at"])
 
 
 def downgrade() -> None:

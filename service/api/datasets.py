@@ -31,8 +31,11 @@ _UPLOAD_BODY = {
                     "required": ["file"],
                     "additionalProperties": False,
                     "properties": {
-                        "file": {"type": "string", "format": "binary",
-                                 "description": "CSV, Parquet, a zip of class folders, or an .npz with x and y."},
+                        "file": {
+                            "type": "string",
+                            "format": "binary",
+                            "description": "CSV, Parquet, a zip of class folders, or an .npz with x and y.",
+                        },
                         "target": {"type": "string", "description": "Column to predict (tables)."},
                         "task": {"type": "string", "enum": ["binary", "multiclass", "regression"]},
                         "modality": {"type": "string", "enum": ["tabular", "image", "text", "sequence"]},
@@ -40,16 +43,18 @@ _UPLOAD_BODY = {
                     },
                 }
             },
-            "application/json": {"schema": DatasetMetadataCreate.model_json_schema(ref_template="#/components/"
-                                                                                   "schemas/{model}")},
+            "application/json": {
+                "schema": DatasetMetadataCreate.model_json_schema(ref_template="#/components/schemas/{model}")
+            },
         },
     }
 }
 
 
 def _created(row_read: DatasetRead, status: int) -> Response:
-    return JSONResponse(row_read.model_dump(mode="json"), status_code=status,
-                        headers={"Location": f"{PREFIX}/{row_read.id}"})
+    return JSONResponse(
+        row_read.model_dump(mode="json"), status_code=status, headers={"Location": f"{PREFIX}/{row_read.id}"}
+    )
 
 
 @router.post(
@@ -57,20 +62,24 @@ def _created(row_read: DatasetRead, status: int) -> Response:
     status_code=201,
     response_model=DatasetRead,
     openapi_extra=_UPLOAD_BODY,
-    responses={200: {"model": DatasetRead, "description": "The same upload was stored before"},
-               **problem_responses(400, 413, 415, 422)},
+    responses={
+        200: {"model": DatasetRead, "description": "The same upload was stored before"},
+        **problem_responses(400, 413, 415, 422),
+    },
 )
-async def create_dataset(
-    request: Request, db: DatabaseDep, settings: SettingsDep, principal: PrincipalDep
-) -> Response:
+async def create_dataset(request: Request, db: DatabaseDep, settings: SettingsDep, principal: PrincipalDep) -> Response:
     """Upload a dataset (multipart: file + target) to be validated and profiled, or register one by its
     description (JSON: name + profile)."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type == "multipart/form-data":
         storage = Storage(settings.data_dir)
         row, is_new = await service.create_from_upload(
-            db=db, storage=storage, request=request, limit=settings.max_upload_bytes,
-            tenant_id=principal.tenant_id, settings=settings,
+            db=db,
+            storage=storage,
+            request=request,
+            limit=settings.max_upload_bytes,
+            tenant_id=principal.tenant_id,
+            settings=settings,
         )
         return _created(service.to_read(row), 201 if is_new else 200)
     if content_type == "application/json" or content_type.endswith("+json"):
@@ -102,9 +111,7 @@ async def get_dataset(id: DatasetId, db: DatabaseDep, principal: PrincipalDep) -
 
 
 @router.delete("/{id}", status_code=204, responses=problem_responses(404, 409))
-async def delete_dataset(
-    id: DatasetId, db: DatabaseDep, settings: SettingsDep, principal: PrincipalDep
-) -> Response:
+async def delete_dataset(id: DatasetId, db: DatabaseDep, settings: SettingsDep, principal: PrincipalDep) -> Response:
     """Delete a dataset and its stored files."""
     await service.delete(db=db, storage=Storage(settings.data_dir), tenant_id=principal.tenant_id, id=id)
     return Response(status_code=204)

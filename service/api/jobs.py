@@ -56,13 +56,20 @@ async def create_job(
     principal: PrincipalDep,
     idempotency_key: Annotated[
         str | None,
-        Header(max_length=200, pattern=r"^[\x21-\x7e]+$",
-               description="Repeat a request safely: the same key and body return the first job."),
+        Header(
+            max_length=200,
+            pattern=r"^[\x21-\x7e]+$",
+            description="Repeat a request safely: the same key and body return the first job.",
+        ),
     ] = None,
 ) -> Response:
     """Queue a training job for a dataset: a recommendation's candidate (default: the first) or an explicit spec."""
     row, replayed = await service.create(
-        db=db, settings=settings, queue=engine.queue, tenant_id=principal.tenant_id, data=body,
+        db=db,
+        settings=settings,
+        queue=engine.queue,
+        tenant_id=principal.tenant_id,
+        data=body,
         idempotency_key=idempotency_key,
     )
     read = service.to_read(row)
@@ -82,8 +89,9 @@ async def list_jobs(
     cursor: Annotated[str | None, Query(max_length=512, description="next_cursor of the previous page.")] = None,
 ) -> JobPage:
     """List jobs, newest first, optionally by status and dataset (curves are left out; get the job for them)."""
-    rows, next_cursor = await service.list_page(db=db, tenant_id=principal.tenant_id, limit=limit, cursor=cursor,
-                                                status=status, dataset_id=dataset_id)
+    rows, next_cursor = await service.list_page(
+        db=db, tenant_id=principal.tenant_id, limit=limit, cursor=cursor, status=status, dataset_id=dataset_id
+    )
     return JobPage(items=[service.to_read(r, include_curves=False) for r in rows], next_cursor=next_cursor)
 
 
@@ -102,8 +110,9 @@ async def get_job(id: JobId, db: DatabaseDep, principal: PrincipalDep) -> Respon
 async def cancel_job(id: JobId, db: DatabaseDep, principal: PrincipalDep) -> Response:
     """Cancel a job: a queued one at once (200), a running one within about a second (202, best model kept)."""
     read = service.to_read(await service.cancel(db=db, tenant_id=principal.tenant_id, id=id))
-    return Response(read.model_dump_json(), status_code=202 if read.status == "running" else 200,
-                    media_type="application/json")
+    return Response(
+        read.model_dump_json(), status_code=202 if read.status == "running" else 200, media_type="application/json"
+    )
 
 
 @router.delete("/{id}", status_code=204, responses=problem_responses(404, 409, 422))
@@ -181,25 +190,30 @@ async def list_metrics(
 ) -> JobMetricList:
     """Return the job's logged metrics (key, value, step, timestamp), MLflow-style, for curves and export."""
     rows = await service.metrics(db=db, tenant_id=principal.tenant_id, id=id, run=run, key=key)
-    return JobMetricList(items=[JobMetricRead(run=r.run, key=r.key, value=r.value, step=r.step,
-                                              timestamp=r.timestamp) for r in rows])
+    return JobMetricList(
+        items=[JobMetricRead(run=r.run, key=r.key, value=r.value, step=r.step, timestamp=r.timestamp) for r in rows]
+    )
 
 
 @router.get(
     "/{id}/events",
     response_class=StreamingResponse,
-    responses={200: {"content": {"text/event-stream": {}}, "description": "progress events, then one end event"},
-               **problem_responses(404, 422)},
+    responses={
+        200: {"content": {"text/event-stream": {}}, "description": "progress events, then one end event"},
+        **problem_responses(404, 422),
+    },
 )
 async def job_events(
     id: JobId, request: Request, db: DatabaseDep, settings: SettingsDep, principal: PrincipalDep
 ) -> StreamingResponse:
     """Stream the job's progress as Server-Sent Events until it ends (a final `end` event carries the job)."""
     await service.get(db=db, tenant_id=principal.tenant_id, id=id)  # 404 before the stream starts
-    stream = service.events(db=db, settings=settings, tenant_id=principal.tenant_id, id=id,
-                            is_disconnected=request.is_disconnected)
-    return StreamingResponse(stream, media_type="text/event-stream",
-                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+    stream = service.events(
+        db=db, settings=settings, tenant_id=principal.tenant_id, id=id, is_disconnected=request.is_disconnected
+    )
+    return StreamingResponse(
+        stream, media_type="text/event-stream", headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+    )
 
 
 _PREDICT_BODY = {
@@ -210,19 +224,29 @@ _PREDICT_BODY = {
                 "schema": PredictionCreate.model_json_schema(ref_template="#/components/schemas/{model}")
             },
             "multipart/form-data": {
-                "schema": {"type": "object", "required": ["file"],
-                           "properties": {"file": {"type": "string", "format": "binary",
-                                                   "description": "The samples in an upload form of the model's "
-                                                   "modality: CSV or Parquet rows (tables, texts, long-format "
-                                                   "sequences), an .npz with x (images, sequences), a zip of "
-                                                   "PNG/JPEG images or one PNG/JPEG."}}}
+                "schema": {
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {
+                        "file": {
+                            "type": "string",
+                            "format": "binary",
+                            "description": "The samples in an upload form of the model's "
+                            "modality: CSV or Parquet rows (tables, texts, long-format "
+                            "sequences), an .npz with x (images, sequences), a zip of "
+                            "PNG/JPEG images or one PNG/JPEG.",
+                        }
+                    },
+                }
             },
         },
     }
 }
 _BATCH_RESPONSE = {
-    202: {"model": PredictionBatchRead,
-          "description": "Too large to answer directly: a batch prediction; poll Location, then download result_url."}
+    202: {
+        "model": PredictionBatchRead,
+        "description": "Too large to answer directly: a batch prediction; poll Location, then download result_url.",
+    }
 }
 
 
@@ -252,22 +276,39 @@ async def predict(
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     answer: PredictionRead | PredictionBatchRead
     if content_type == "multipart/form-data":
-        answer = await predictions.predict_upload(db=db, settings=settings, tenant_id=principal.tenant_id, id=id,
-                                                  request=request, batches=batches, force_batch=force)
+        answer = await predictions.predict_upload(
+            db=db,
+            settings=settings,
+            tenant_id=principal.tenant_id,
+            id=id,
+            request=request,
+            batches=batches,
+            force_batch=force,
+        )
     elif content_type == "application/json" or content_type.endswith("+json"):
         try:
             body = PredictionCreate.model_validate_json(await request.body())
         except ValidationError as exc:
             raise RequestValidationError([{**e, "loc": ("body", *e["loc"])} for e in exc.errors()]) from exc
-        answer = await predictions.predict_json(db=db, settings=settings, tenant_id=principal.tenant_id, id=id,
-                                                body=body, batches=batches, force_batch=force)
+        answer = await predictions.predict_json(
+            db=db,
+            settings=settings,
+            tenant_id=principal.tenant_id,
+            id=id,
+            body=body,
+            batches=batches,
+            force_batch=force,
+        )
     else:
         raise UnsupportedMediaType(
-            "Send application/json ({\"rows\": [...]} or {\"inputs\": [...]}) or multipart/form-data (file=...)."
+            'Send application/json ({"rows": [...]} or {"inputs": [...]}) or multipart/form-data (file=...).'
         )
     if isinstance(answer, PredictionBatchRead):
-        return JSONResponse(answer.model_dump(mode="json"), status_code=202,
-                            headers={"Location": prediction_batches.location(answer), "Retry-After": "1"})
+        return JSONResponse(
+            answer.model_dump(mode="json"),
+            status_code=202,
+            headers={"Location": prediction_batches.location(answer), "Retry-After": "1"},
+        )
     return JSONResponse(answer.body())
 
 
@@ -279,8 +320,9 @@ async def get_prediction_batch(
     id: JobId, batch_id: BatchId, response: Response, db: DatabaseDep, settings: SettingsDep, principal: PrincipalDep
 ) -> PredictionBatchRead:
     """A batch prediction: status and progress, then `result_url` once it succeeded."""
-    batch = await prediction_batches.get(db=db, settings=settings, tenant_id=principal.tenant_id, job_id=id,
-                                         id=batch_id)
+    batch = await prediction_batches.get(
+        db=db, settings=settings, tenant_id=principal.tenant_id, job_id=id, id=batch_id
+    )
     if batch.status in ("queued", "running"):
         response.headers["Retry-After"] = "1"
     return batch
@@ -289,15 +331,21 @@ async def get_prediction_batch(
 @router.get(
     "/{id}/predictions/{batch_id}/result",
     response_class=FileResponse,
-    responses={200: {"content": {"application/x-ndjson": {}},
-                     "description": "one JSON object per sample, in input order"},
-               **problem_responses(404, 409, 422)},
+    responses={
+        200: {"content": {"application/x-ndjson": {}}, "description": "one JSON object per sample, in input order"},
+        **problem_responses(404, 409, 422),
+    },
 )
 async def get_prediction_batch_result(
     id: JobId, batch_id: BatchId, db: DatabaseDep, settings: SettingsDep, principal: PrincipalDep
 ) -> FileResponse:
     """Download a succeeded batch prediction's result (JSON lines: row, prediction, probabilities, id)."""
-    path, sha256 = await prediction_batches.result_path(db=db, settings=settings, tenant_id=principal.tenant_id,
-                                                        job_id=id, id=batch_id)
-    return FileResponse(path, media_type="application/x-ndjson", filename=f"{batch_id}-predictions.jsonl",
-                        headers={"X-Content-SHA256": sha256})
+    path, sha256 = await prediction_batches.result_path(
+        db=db, settings=settings, tenant_id=principal.tenant_id, job_id=id, id=batch_id
+    )
+    return FileResponse(
+        path,
+        media_type="application/x-ndjson",
+        filename=f"{batch_id}-predictions.jsonl",
+        headers={"X-Content-SHA256": sha256},
+    )

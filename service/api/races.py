@@ -35,8 +35,9 @@ async def create_race(
     id: Id, body: RaceCreate, db: DatabaseDep, settings: SettingsDep, engine: EngineDep, principal: PrincipalDep
 ) -> Response:
     """Race a recommendation's top-k candidates and its baseline as jobs of one race; poll it for the leaderboard."""
-    race = await service.create(db=db, settings=settings, queue=engine.queue, tenant_id=principal.tenant_id,
-                                dataset_id=id, data=body)
+    race = await service.create(
+        db=db, settings=settings, queue=engine.queue, tenant_id=principal.tenant_id, dataset_id=id, data=body
+    )
     headers = {"Location": race.links["self"], **_headers(race)}
     return Response(race.model_dump_json(), status_code=202, media_type="application/json", headers=headers)
 

@@ -65,8 +65,12 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "task_create_missing_queues": False,
         # Publishing retries briefly; the reconciler re-publishes whatever still fails.
         "task_publish_retry": True,
-        "task_publish_retry_policy": {"max_retries": 3, "interval_start": 0.2, "interval_step": 0.5,
-                                      "interval_max": 1.0},
+        "task_publish_retry_policy": {
+            "max_retries": 3,
+            "interval_start": 0.2,
+            "interval_step": 0.5,
+            "interval_max": 1.0,
+        },
         # Keep the worker's own signals out of the way: no task events, no per-task state tracking.
         "worker_send_task_events": False,
         "task_track_started": False,
@@ -92,8 +96,9 @@ def _cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
-def worker_argv(settings: Settings, *, queues: str, concurrency: int | None, pool: str | None
-                ) -> tuple[list[str], Settings, str, int]:
+def worker_argv(
+    settings: Settings, *, queues: str, concurrency: int | None, pool: str | None
+) -> tuple[list[str], Settings, str, int]:
     """Celery worker arguments for ``advisor worker``; also the settings (threads per job) it runs with.
 
     * ``cpu``: prefork, ``cores // threads_per_job`` processes (jobs × threads ≤ cores: oversubscribed
@@ -148,13 +153,13 @@ def _keep_our_logging(settings: Settings) -> None:
     signals.setup_logging.connect(setup, weak=False)
 
 
-def run_worker(settings: Settings, *, queues: str = "cpu", concurrency: int | None = None,
-               pool: str | None = None) -> int:
+def run_worker(
+    settings: Settings, *, queues: str = "cpu", concurrency: int | None = None, pool: str | None = None
+) -> int:
     """``advisor worker``: consume ``queues`` and train their jobs until stopped (SIGTERM: warm shutdown)."""
     if settings.queue != "celery" or not settings.broker_url:
         raise SystemExit("advisor worker needs ADVISOR_QUEUE=celery and ADVISOR_BROKER_URL")
-    argv, run_settings, pool, concurrency = worker_argv(settings, queues=queues, concurrency=concurrency,
-                                                        pool=pool)
+    argv, run_settings, pool, concurrency = worker_argv(settings, queues=queues, concurrency=concurrency, pool=pool)
     app = make_celery(run_settings)
     _keep_our_logging(run_settings)
     if pool != "prefork" and run_settings.worker_prewarm:
@@ -175,8 +180,7 @@ def ping_workers(settings: Settings, *, any_host: bool = False, timeout: float =
         with app.connection_for_write() as conn:
             conn.ensure_connection(max_retries=1, timeout=timeout)
         pattern = ".*" if any_host else f".*@{re.escape(socket.gethostname())}$"
-        replies = app.control.broadcast("ping", reply=True, timeout=timeout, limit=1, pattern=pattern,
-                                        matcher="pcre")
+        replies = app.control.broadcast("ping", reply=True, timeout=timeout, limit=1, pattern=pattern, matcher="pcre")
     except Exception as exc:
         logging.getLogger(__name__).warning("worker-ping: %s", exc)
         return False

@@ -121,8 +121,13 @@ def describe_host() -> dict[str, Any]:
     return {"cpu": cpu_model(), "cores": os.cpu_count(), "gpu": gpu_name(), "platform": platform.platform()}
 
 
-def device_record(host: Mapping[str, Any], trainer: type, params: Mapping[str, Any], n_threads: int,
-                  run_info: Mapping[str, Any] | None) -> dict[str, Any]:
+def device_record(
+    host: Mapping[str, Any],
+    trainer: type,
+    params: Mapping[str, Any],
+    n_threads: int,
+    run_info: Mapping[str, Any] | None,
+) -> dict[str, Any]:
     """The device a run used and, when a GPU was there but unused, why."""
     used = "cpu"
     gpu = host.get("gpu")
@@ -181,16 +186,21 @@ def peak_rss(reset: bool, start: int | None = None) -> dict[str, Any]:
                 if line.startswith("VmHWM:"):
                     value = int(line.split()[1]) * 1024  # kB
                     what = "since the job started" if reset else "over the training process's life"
-                    return {"peak_rss_bytes": value, "rss_at_start_bytes": start,
-                            "peak_rss_measure": f"training process RSS peak (VmHWM) {what}"}
+                    return {
+                        "peak_rss_bytes": value,
+                        "rss_at_start_bytes": start,
+                        "peak_rss_measure": f"training process RSS peak (VmHWM) {what}",
+                    }
     except (OSError, ValueError):
         pass
     try:
         import resource
 
         kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        return {"peak_rss_bytes": int(kib) * 1024,
-                "peak_rss_measure": "training process RSS peak (getrusage) over the process's life"}
+        return {
+            "peak_rss_bytes": int(kib) * 1024,
+            "peak_rss_measure": "training process RSS peak (getrusage) over the process's life",
+        }
     except (ImportError, OSError):
         return {"peak_rss_bytes": None, "peak_rss_measure": None}
 
@@ -199,8 +209,14 @@ def peak_rss(reset: bool, start: int | None = None) -> dict[str, Any]:
 class ProgressCallbacks(Callbacks):
     """Sends throttled progress to the parent, records when each round ended, and stops on request."""
 
-    def __init__(self, send: Callable[[dict[str, Any]], None], job_id: str, stop: threading.Event,
-                 reasons: dict[str, str], phase: str) -> None:
+    def __init__(
+        self,
+        send: Callable[[dict[str, Any]], None],
+        job_id: str,
+        stop: threading.Event,
+        reasons: dict[str, str],
+        phase: str,
+    ) -> None:
         self._send = send
         self._job_id = job_id
         self._stop = stop
@@ -213,8 +229,13 @@ class ProgressCallbacks(Callbacks):
 
     def _emit(self, metrics: Mapping[str, float] | None = None) -> None:
         self._last = time.monotonic()
-        message: dict[str, Any] = {"t": "progress", "job_id": self._job_id, "phase": self.phase,
-                                   "current": self.current, "total": self.total}
+        message: dict[str, Any] = {
+            "t": "progress",
+            "job_id": self._job_id,
+            "phase": self.phase,
+            "current": self.current,
+            "total": self.total,
+        }
         if metrics:
             message["metrics"] = {k: finite(v) for k, v in metrics.items()}
         self._send(message)
@@ -285,15 +306,26 @@ def _sample_predictions(model_dir: Path, sha256: str, data: Any, plan: Any, n_th
     return {"row_index": index.tolist(), "output": json_safe(np.asarray(output))}
 
 
-def _fit(msg: Mapping[str, Any], spec_msg: Mapping[str, Any], data: Any, out_dir: Path,
-         callbacks: ProgressCallbacks, time_budget_s: float | None) -> tuple[Any, dict[str, Any], Any, type]:
+def _fit(
+    msg: Mapping[str, Any],
+    spec_msg: Mapping[str, Any],
+    data: Any,
+    out_dir: Path,
+    callbacks: ProgressCallbacks,
+    time_budget_s: float | None,
+) -> tuple[Any, dict[str, Any], Any, type]:
     from trainers.datasets import plan_inputs
     from trainers.spec import TrainSpec
 
     cls = trainer_class(spec_msg["trainer"])
     plan = plan_inputs(cls, data.modality, spec_msg["params"])
-    spec = TrainSpec(trainer=spec_msg["trainer"], params=plan.params, seed=int(msg["seed"]),
-                     time_budget_s=time_budget_s, n_threads=int(msg["n_threads"]))
+    spec = TrainSpec(
+        trainer=spec_msg["trainer"],
+        params=plan.params,
+        seed=int(msg["seed"]),
+        time_budget_s=time_budget_s,
+        n_threads=int(msg["n_threads"]),
+    )
     if spec_msg["trainer"] == "ensemble":  # a race's ensemble entry: built from its finished entries' files
         from trainers.ensemble import Member, fit_ensemble
 
@@ -331,8 +363,13 @@ def _error(run: str, job_id: str, exc: BaseException) -> dict[str, Any]:
     return {"t": "error", "run": run, "job_id": job_id, "error": error}
 
 
-def run_job(msg: Mapping[str, Any], send: Callable[[dict[str, Any]], None], stop: threading.Event,
-            reasons: dict[str, str], host: Mapping[str, Any]) -> None:
+def run_job(
+    msg: Mapping[str, Any],
+    send: Callable[[dict[str, Any]], None],
+    stop: threading.Event,
+    reasons: dict[str, str],
+    host: Mapping[str, Any],
+) -> None:
     """Train the job's model and then its baseline; every outcome goes back as a message."""
     received = time.monotonic()
     job_id = str(msg["job_id"])
@@ -346,8 +383,10 @@ def run_job(msg: Mapping[str, Any], send: Callable[[dict[str, Any]], None], stop
 
         data = load_dataset(msg["dataset_dir"], expected_sha256=msg.get("dataset_sha256"))
         if msg.get("dataset_sha256") is None:
-            data.notes.append("the dataset was stored before its files were hashed: it was read without a SHA-256 "
-                              "check (upload it again to have it checked)")
+            data.notes.append(
+                "the dataset was stored before its files were hashed: it was read without a SHA-256 "
+                "check (upload it again to have it checked)"
+            )
         callbacks = ProgressCallbacks(send, job_id, stop, reasons, "training")
         # The baseline's share: a model that uses its whole budget still leaves time for the comparison.
         left = budget * (1.0 - BASELINE_SHARE if msg.get("baseline") else 1.0) - (time.monotonic() - received)
@@ -359,26 +398,38 @@ def run_job(msg: Mapping[str, Any], send: Callable[[dict[str, Any]], None], stop
         result, run_info, plan, cls = _fit(msg, msg["model"], data, out_dir / "model", callbacks, left)
         run_info.update(peak_rss(rss_reset, rss_start))
         callbacks.phase = "saving"
-        send({"t": "progress", "job_id": job_id, "phase": "saving", "current": callbacks.current,
-              "total": callbacks.total})
+        send(
+            {
+                "t": "progress",
+                "job_id": job_id,
+                "phase": "saving",
+                "current": callbacks.current,
+                "total": callbacks.total,
+            }
+        )
         artifact = result.artifact
         sample = _sample_predictions(Path(artifact.directory), artifact.sha256, data, plan, int(msg["n_threads"]))
         # Files in sub-folders (an ensemble's member copies, each verified by its own manifest) travel too.
         model_dir = Path(artifact.directory)
-        nested = sorted(p.relative_to(model_dir).as_posix() for p in model_dir.rglob("*")
-                        if p.is_file() and p.parent != model_dir)
+        nested = sorted(
+            p.relative_to(model_dir).as_posix() for p in model_dir.rglob("*") if p.is_file() and p.parent != model_dir
+        )
         zip_sha = zip_artifact(model_dir, [*artifact.files, *nested], out_dir / MODEL_ZIP)
         notes = [*data.notes, *([plan.note] if plan.note else [])]
-        send({
-            "t": "result", "run": "model", "job_id": job_id,
-            "result": result.model_dump(mode="json"),
-            "round_times": callbacks.round_times,
-            "run_info": run_info,
-            "sample_predictions": sample,
-            "zip": {"file": MODEL_ZIP, "sha256": zip_sha, "size": (out_dir / MODEL_ZIP).stat().st_size},
-            "device": device_record(host, cls, plan.params, int(msg["n_threads"]), run_info),
-            "notes": notes,
-        })
+        send(
+            {
+                "t": "result",
+                "run": "model",
+                "job_id": job_id,
+                "result": result.model_dump(mode="json"),
+                "round_times": callbacks.round_times,
+                "run_info": run_info,
+                "sample_predictions": sample,
+                "zip": {"file": MODEL_ZIP, "sha256": zip_sha, "size": (out_dir / MODEL_ZIP).stat().st_size},
+                "device": device_record(host, cls, plan.params, int(msg["n_threads"]), run_info),
+                "notes": notes,
+            }
+        )
         model_ok = True
     except Exception as exc:  # every failure is reported; the parent decides what it means
         send(_error("model", job_id, exc))
@@ -395,8 +446,15 @@ def run_job(msg: Mapping[str, Any], send: Callable[[dict[str, Any]], None], stop
                 raise TrainingStopped("time_budget")
             callbacks = ProgressCallbacks(send, job_id, stop, reasons, "baseline")
             result, run_info, _, _ = _fit(msg, baseline, data, out_dir / "baseline", callbacks, left)
-            send({"t": "result", "run": "baseline", "job_id": job_id, "result": result.model_dump(mode="json"),
-                  "round_times": callbacks.round_times})
+            send(
+                {
+                    "t": "result",
+                    "run": "baseline",
+                    "job_id": job_id,
+                    "result": result.model_dump(mode="json"),
+                    "round_times": callbacks.round_times,
+                }
+            )
         except Exception as exc:
             send(_error("baseline", job_id, exc))
     del data

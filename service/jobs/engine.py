@@ -25,8 +25,16 @@ logger = logging.getLogger(__name__)
 # What POST /v1/jobs needs to check parameters: first the libraries (modules that register no trainer),
 # then the trainers, most used first, through the registry. Torch loads on first use only.
 VALIDATION_LIBRARIES = (
-    "xgboost", "sklearn.linear_model", "sklearn.compose", "sklearn.impute", "sklearn.pipeline",
-    "sklearn.preprocessing", "sklearn.metrics", "lightgbm", "trainers.run", "trainers.datasets",
+    "xgboost",
+    "sklearn.linear_model",
+    "sklearn.compose",
+    "sklearn.impute",
+    "sklearn.pipeline",
+    "sklearn.preprocessing",
+    "sklearn.metrics",
+    "lightgbm",
+    "trainers.run",
+    "trainers.datasets",
 )
 VALIDATION_TRAINERS = ("xgboost", "sklearn_logistic", "sklearn_ridge", "lightgbm")
 

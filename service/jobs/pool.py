@@ -79,8 +79,13 @@ class WorkerPool:
                 self.busy[slot] = job_id
                 try:
                     outcome = runner.run(
-                        job_id, db=self.db, settings=self.settings, queue=self.queue, worker=name,
-                        process=process, shutdown=self._stopping,
+                        job_id,
+                        db=self.db,
+                        settings=self.settings,
+                        queue=self.queue,
+                        worker=name,
+                        process=process,
+                        shutdown=self._stopping,
                     )
                     process = outcome.process
                 except Exception:  # run() ends jobs itself; this is a last resort so the slot survives

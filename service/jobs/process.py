@@ -56,8 +56,9 @@ class TrainingProcess:
     def __init__(self, *, preload: bool = True, env: dict[str, str] | None = None) -> None:
         self._conn, child_conn = _CTX.Pipe(duplex=True)
         # daemon: a parent that exits without closing the pool still takes its children with it.
-        self._proc = _CTX.Process(target=child_main, args=(child_conn, preload, env or {}), name="advisor-train",
-                                  daemon=True)
+        self._proc = _CTX.Process(
+            target=child_main, args=(child_conn, preload, env or {}), name="advisor-train", daemon=True
+        )
         self._proc.start()
         child_conn.close()
         self.jobs_run = 0

@@ -49,28 +49,44 @@ def _release(*, session: Any, now: datetime, report: ReapReport) -> list[tuple[s
     requeue: list[tuple[str, str]] = []
     for job in repo.expired(session=session, now=now):
         expired_at = job.lease_expires_at.isoformat() if job.lease_expires_at else "?"
-        entry = {"attempt": job.attempt, "owner": job.lease_owner, "ended_at": now.isoformat(),
-                 "outcome": "lease_expired", "reason": f"no heartbeat since {expired_at}"}
+        entry = {
+            "attempt": job.attempt,
+            "owner": job.lease_owner,
+            "ended_at": now.isoformat(),
+            "outcome": "lease_expired",
+            "reason": f"no heartbeat since {expired_at}",
+        }
         history = [*(job.history or []), entry]
         common: dict[str, Any] = {"history": history}
         if job.cancel_requested:
             status = states.CANCELLED
-            common.update(finished_at=now, error={"type": "cancelled",
-                                                  "message": "cancelled; its worker stopped answering"})
+            common.update(
+                finished_at=now, error={"type": "cancelled", "message": "cancelled; its worker stopped answering"}
+            )
         elif job.attempt < job.max_attempts:
             status = states.QUEUED
-            common.update(queued_at=now, progress=None, error={
-                "type": "lease_expired",
-                "message": f"its worker stopped answering (lease expired {expired_at}) on attempt {job.attempt} "
-                           f"of {job.max_attempts}; retrying"})
+            common.update(
+                queued_at=now,
+                progress=None,
+                error={
+                    "type": "lease_expired",
+                    "message": f"its worker stopped answering (lease expired {expired_at}) on attempt {job.attempt} "
+                    f"of {job.max_attempts}; retrying",
+                },
+            )
         else:
             status = states.FAILED
-            common.update(finished_at=now, error={
-                "type": "lease_expired",
-                "message": f"its worker stopped answering (lease expired {expired_at}) on attempt {job.attempt} "
-                           f"of {job.max_attempts}"})
-        if not repo.release_expired(session=session, id=job.id, owner=job.lease_owner, now=now, status=status,
-                                    values=common):
+            common.update(
+                finished_at=now,
+                error={
+                    "type": "lease_expired",
+                    "message": f"its worker stopped answering (lease expired {expired_at}) on attempt {job.attempt} "
+                    f"of {job.max_attempts}",
+                },
+            )
+        if not repo.release_expired(
+            session=session, id=job.id, owner=job.lease_owner, now=now, status=status, values=common
+        ):
             continue
         if status == states.QUEUED:
             report.requeued.append(job.id)
@@ -86,8 +102,9 @@ def _release(*, session: Any, now: datetime, report: ReapReport) -> list[tuple[s
     return requeue
 
 
-def reap(db: Database, settings: Settings, queue: JobQueue | None, *, startup: bool = False,
-         now: datetime | None = None) -> ReapReport:
+def reap(
+    db: Database, settings: Settings, queue: JobQueue | None, *, startup: bool = False, now: datetime | None = None
+) -> ReapReport:
     """One pass: release expired leases, then (re-)enqueue queued jobs that nobody holds.
 
     ``startup``: every queued job is enqueued (the in-process queue starts empty); otherwise only

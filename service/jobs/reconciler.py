@@ -30,8 +30,9 @@ from service.settings import Settings
 logger = logging.getLogger(__name__)
 
 
-def reconcile(db: Database, settings: Settings, queue: CeleryQueue, *, startup: bool = False,
-              now: datetime | None = None) -> ReapReport:
+def reconcile(
+    db: Database, settings: Settings, queue: CeleryQueue, *, startup: bool = False, now: datetime | None = None
+) -> ReapReport:
     """One pass: release expired leases (the reaper's), then re-publish the queued jobs that need it."""
     now = now or utcnow()
     report = reap(db, settings, None, now=now)  # no queue: the reaper only releases; we publish below

@@ -111,12 +111,19 @@ def run(
     Every log line written meanwhile carries the job's id and the id of the request that created it.
     """
     with job_context(job_id):
-        return _run(job_id, db=db, settings=settings, queue=queue, worker=worker, process=process,
-                    shutdown=shutdown)
+        return _run(job_id, db=db, settings=settings, queue=queue, worker=worker, process=process, shutdown=shutdown)
 
 
-def _run(job_id: str, *, db: Database, settings: Settings, queue: JobQueue | None, worker: str,
-         process: TrainingProcess | None, shutdown: threading.Event | None) -> RunOutcome:
+def _run(
+    job_id: str,
+    *,
+    db: Database,
+    settings: Settings,
+    queue: JobQueue | None,
+    worker: str,
+    process: TrainingProcess | None,
+    shutdown: threading.Event | None,
+) -> RunOutcome:
     owner = owner_id(worker)
     claimed = db.call(_claim, id=job_id, owner=owner, now=utcnow(), lease_s=settings.lease_s, settings=settings)
     if claimed is None:
@@ -127,8 +134,9 @@ def _run(job_id: str, *, db: Database, settings: Settings, queue: JobQueue | Non
         return RunOutcome(job_id, None, False, process, reason=claimed)
     job, storage_path, file_sha256, members = claimed
     request_id.set(job.request_id)
-    attempt = _Attempt(job, owner, storage_path, file_sha256, db=db, settings=settings,
-                       shutdown=shutdown or threading.Event())
+    attempt = _Attempt(
+        job, owner, storage_path, file_sha256, db=db, settings=settings, shutdown=shutdown or threading.Event()
+    )
     attempt.members = members
     try:
         process = attempt.execute(process)
@@ -200,9 +208,17 @@ def _start_next(db: Database, queue: JobQueue, tenant_id: str) -> None:
 class _Attempt:
     """One claimed attempt of one job."""
 
-    def __init__(self, job: Job, owner: str, storage_path: str | None, file_sha256: dict[str, str] | None, *,
-                 db: Database, settings: Settings,
-                 shutdown: threading.Event) -> None:
+    def __init__(
+        self,
+        job: Job,
+        owner: str,
+        storage_path: str | None,
+        file_sha256: dict[str, str] | None,
+        *,
+        db: Database,
+        settings: Settings,
+        shutdown: threading.Event,
+    ) -> None:
         self.job_id = job.id
         self.storage_path = storage_path
         self.file_sha256 = file_sha256  # None for datasets stored before files were hashed
@@ -318,8 +334,13 @@ class _Attempt:
             cancel: bool | None = False
             if (dirty and now - last_write >= s.job_progress_interval_s) or now - last_write >= s.heartbeat_s:
                 cancel = self.db.call(
-                    repo.heartbeat, id=self.job_id, owner=self.owner, now=utcnow(), lease_s=s.lease_s,
-                    progress=w.progress or None, child_pid=process.pid,
+                    repo.heartbeat,
+                    id=self.job_id,
+                    owner=self.owner,
+                    now=utcnow(),
+                    lease_s=s.lease_s,
+                    progress=w.progress or None,
+                    child_pid=process.pid,
                 )
                 last_write = last_cancel_check = now
                 dirty = False
@@ -371,8 +392,13 @@ class _Attempt:
             eta = None
             if fraction and w.phase_started is not None and 0 < current < total:
                 eta = round((now - w.phase_started) / current * (total - current), 2)
-            w.progress = {"phase": phase, "current": current, "total": total,
-                          "fraction": None if fraction is None else round(fraction, 4), "eta_s": eta}
+            w.progress = {
+                "phase": phase,
+                "current": current,
+                "total": total,
+                "fraction": None if fraction is None else round(fraction, 4),
+                "eta_s": eta,
+            }
             if msg.get("metrics"):
                 w.progress["metrics"] = msg["metrics"]
             return True
@@ -401,15 +427,24 @@ class _Attempt:
             "reason": reason,
         }
 
-    def _end(self, status: str, *, error: dict[str, Any] | None = None, values: dict[str, Any] | None = None,
-             metric_rows: list[dict[str, Any]] | None = None, count_attempt: bool = True) -> None:
+    def _end(
+        self,
+        status: str,
+        *,
+        error: dict[str, Any] | None = None,
+        values: dict[str, Any] | None = None,
+        metric_rows: list[dict[str, Any]] | None = None,
+        count_attempt: bool = True,
+    ) -> None:
         now = utcnow()
         reason = None if error is None else str(error.get("message"))
         update: dict[str, Any] = {
             "updated_at": now,
             "error": error,
-            "history": [*self.history, self._history_entry(_OUTCOMES.get(status, status) if count_attempt
-                                                           else "interrupted", reason)],
+            "history": [
+                *self.history,
+                self._history_entry(_OUTCOMES.get(status, status) if count_attempt else "interrupted", reason),
+            ],
         }
         if status == states.QUEUED:
             update.update(queued_at=now, progress=None, cancel_requested=False)
@@ -436,8 +471,14 @@ class _Attempt:
             outcome = _OUTCOMES.get(status, status) if count_attempt else "interrupted"
             seconds = time.monotonic() - self.clock
             metrics.observe_training(self.job.trainer, outcome, seconds)
-            logger.info("job %s: attempt %d %s after %.1f s", self.job_id, self.attempt, outcome, seconds,
-                        extra={"trainer": self.job.trainer, "outcome": outcome, "duration_s": round(seconds, 3)})
+            logger.info(
+                "job %s: attempt %d %s after %.1f s",
+                self.job_id,
+                self.attempt,
+                outcome,
+                seconds,
+                extra={"trainer": self.job.trainer, "outcome": outcome, "duration_s": round(seconds, 3)},
+            )
             self.final_status = status
             self.requeued = status == states.QUEUED
             self.reason = reason
@@ -456,8 +497,11 @@ class _Attempt:
         if w.lost_lease:
             return
         if w.shutdown:
-            self._end(states.QUEUED, error={"type": "interrupted", "message": "the server shut down during training"},
-                      count_attempt=False)
+            self._end(
+                states.QUEUED,
+                error={"type": "interrupted", "message": "the server shut down during training"},
+                count_attempt=False,
+            )
             return
         cancelled = w.stop_reason == "cancelled"
         if w.model is not None:
@@ -467,26 +511,44 @@ class _Attempt:
             error = dict(w.model_error)
             if error.get("type") == "stopped":
                 if error.get("reason") == "cancelled" or cancelled:
-                    self._end(states.CANCELLED, error={
-                        "type": "cancelled", "message": "cancelled before the first round ended; there is no model"})
+                    self._end(
+                        states.CANCELLED,
+                        error={
+                            "type": "cancelled",
+                            "message": "cancelled before the first round ended; there is no model",
+                        },
+                    )
                 else:
-                    self._end(states.FAILED, error={
-                        "type": "time_budget", "message": "the time budget ran out before the first round ended"})
+                    self._end(
+                        states.FAILED,
+                        error={
+                            "type": "time_budget",
+                            "message": "the time budget ran out before the first round ended",
+                        },
+                    )
                 return
             self._end(states.FAILED, error=error)
             return
         # No result and no error: the process died, was killed by us, or never started.
         if w.killed:
             if cancelled:
-                self._end(states.CANCELLED, error={
-                    "type": "cancelled",
-                    "message": f"cancelled; training did not stop within {self.settings.job_grace_s:.0f} s "
-                               "and was killed before a model was saved"})
+                self._end(
+                    states.CANCELLED,
+                    error={
+                        "type": "cancelled",
+                        "message": f"cancelled; training did not stop within {self.settings.job_grace_s:.0f} s "
+                        "and was killed before a model was saved",
+                    },
+                )
             elif w.stop_reason == "time_budget":
-                self._end(states.FAILED, error={
-                    "type": "time_budget",
-                    "message": f"the time budget of {self.time_budget_s:.0f} s ran out and training did not stop "
-                               f"within {self.settings.job_grace_s:.0f} s; it was killed"})
+                self._end(
+                    states.FAILED,
+                    error={
+                        "type": "time_budget",
+                        "message": f"the time budget of {self.time_budget_s:.0f} s ran out and training did not stop "
+                        f"within {self.settings.job_grace_s:.0f} s; it was killed",
+                    },
+                )
             else:
                 self._end(states.FAILED, error={"type": "startup", "message": w.died_reason or "no training process"})
             return
@@ -494,13 +556,23 @@ class _Attempt:
         if self.job.cancel_requested or cancelled:
             self._end(states.CANCELLED, error={"type": "cancelled", "message": f"cancelled; {reason}"})
         elif self.attempt < self.max_attempts:
-            self._end(states.QUEUED, error={
-                "type": "crashed", "message": f"{reason} on attempt {self.attempt} of {self.max_attempts}; retrying",
-                "exitcode": w.died})
+            self._end(
+                states.QUEUED,
+                error={
+                    "type": "crashed",
+                    "message": f"{reason} on attempt {self.attempt} of {self.max_attempts}; retrying",
+                    "exitcode": w.died,
+                },
+            )
         else:
-            self._end(states.FAILED, error={
-                "type": "crashed", "message": f"{reason} on attempt {self.attempt} of {self.max_attempts}",
-                "exitcode": w.died})
+            self._end(
+                states.FAILED,
+                error={
+                    "type": "crashed",
+                    "message": f"{reason} on attempt {self.attempt} of {self.max_attempts}",
+                    "exitcode": w.died,
+                },
+            )
 
     def _end_with_model(self, cancelled: bool) -> None:
         w = self.watch
@@ -545,47 +617,73 @@ class _Attempt:
             "run_info": msg.get("run_info") or {},
             "notes": msg.get("notes") or [],
             "baseline": baseline,
-            "lift_over_baseline": lift(result["metrics"], baseline["metrics"]) if baseline and baseline.get(
-                "metrics") else None,
+            "lift_over_baseline": lift(result["metrics"], baseline["metrics"])
+            if baseline and baseline.get("metrics")
+            else None,
         }
         now_ms = time.time_ns() // 1_000_000
         rows = metric_rows(self.job_id, "model", result, msg.get("round_times") or [], now_ms)
         if w.baseline is not None:
-            rows += metric_rows(self.job_id, "baseline", w.baseline["result"], w.baseline.get("round_times") or [],
-                                now_ms)
+            rows += metric_rows(
+                self.job_id, "baseline", w.baseline["result"], w.baseline.get("round_times") or [], now_ms
+            )
         status = states.CANCELLED if cancelled else states.SUCCEEDED
         final_progress = dict(w.progress or {})
         final_progress.update(phase="done", eta_s=0.0)
         error = None
         if cancelled:
-            error = {"type": "cancelled", "message": "cancelled; the best model so far was kept"
-                     + (" (partial)" if result.get("partial") else "")}
-        self._end(status, error=error, metric_rows=rows, values={
-            "result": stored, "artifact": artifact, "device": msg.get("device"), "progress": final_progress,
-            # what the job stores (model files + zip): counted against the tenant's stored-bytes quota
-            "artifact_bytes": sum(p.stat().st_size for p in self.out_dir.rglob("*") if p.is_file())})
+            error = {
+                "type": "cancelled",
+                "message": "cancelled; the best model so far was kept"
+                + (" (partial)" if result.get("partial") else ""),
+            }
+        self._end(
+            status,
+            error=error,
+            metric_rows=rows,
+            values={
+                "result": stored,
+                "artifact": artifact,
+                "device": msg.get("device"),
+                "progress": final_progress,
+                # what the job stores (model files + zip): counted against the tenant's stored-bytes quota
+                "artifact_bytes": sum(p.stat().st_size for p in self.out_dir.rglob("*") if p.is_file()),
+            },
+        )
 
     def _baseline_summary(self) -> dict[str, Any] | None:
         w = self.watch
         spec = self.job.baseline_spec
         if not spec:
             return None
-        summary: dict[str, Any] = {"model": spec.get("model") or spec["trainer"], "trainer": spec["trainer"],
-                                   "metrics": None, "error": None}
+        summary: dict[str, Any] = {
+            "model": spec.get("model") or spec["trainer"],
+            "trainer": spec["trainer"],
+            "metrics": None,
+            "error": None,
+        }
         if w.baseline is not None:
             b = w.baseline["result"]
-            summary.update(metrics=b["metrics"], metric_notes=b.get("metric_notes") or {},
-                           timings=b.get("timings") or {}, params=b.get("params"))
+            summary.update(
+                metrics=b["metrics"],
+                metric_notes=b.get("metric_notes") or {},
+                timings=b.get("timings") or {},
+                params=b.get("params"),
+            )
         elif w.baseline_error is not None:
             err = w.baseline_error
             message = err.get("message")
             if err.get("type") == "stopped":
-                message = ("not trained: the time budget was spent" if err.get("reason") == "time_budget"
-                           else "not trained: the job was cancelled")
+                message = (
+                    "not trained: the time budget was spent"
+                    if err.get("reason") == "time_budget"
+                    else "not trained: the job was cancelled"
+                )
             summary["error"] = {"type": err.get("type"), "message": message}
         else:
             why = {"cancelled": "the job was cancelled", "time_budget": "the time budget was spent"}.get(
-                str(w.stop_reason), "the model's training did not finish")
+                str(w.stop_reason), "the model's training did not finish"
+            )
             summary["error"] = {"type": "skipped", "message": f"not trained: {why}"}
         return summary
 
@@ -626,14 +724,16 @@ def lift(model: dict[str, dict[str, Any]], baseline: dict[str, dict[str, Any]]) 
     return out
 
 
-def metric_rows(job_id: str, run: str, result: dict[str, Any], round_times: list[int], now_ms: int
-                ) -> list[dict[str, Any]]:
+def metric_rows(
+    job_id: str, run: str, result: dict[str, Any], round_times: list[int], now_ms: int
+) -> list[dict[str, Any]]:
     """MLflow-style rows: final scores at step 0 and every learning-curve value per round."""
     rows: list[dict[str, Any]] = []
     for split, values in (result.get("metrics") or {}).items():
         for name, value in (values or {}).items():
-            rows.append({"job_id": job_id, "run": run, "key": f"{split}.{name}", "value": value, "step": 0,
-                         "timestamp": now_ms})
+            rows.append(
+                {"job_id": job_id, "run": run, "key": f"{split}.{name}", "value": value, "step": 0, "timestamp": now_ms}
+            )
     curves = result.get("curves") or {}
     history: dict[str, dict[str, list[float | None]]] = curves.get("history") or {}
     if not history and curves.get("train_loss") is not None:
@@ -645,6 +745,14 @@ def metric_rows(job_id: str, run: str, result: dict[str, Any], round_times: list
         for name, values in series.items():
             for step, value in enumerate(values):
                 stamp = round_times[step] if step < len(round_times) else now_ms
-                rows.append({"job_id": job_id, "run": run, "key": f"{part}.{name}", "value": value, "step": step,
-                             "timestamp": stamp})
+                rows.append(
+                    {
+                        "job_id": job_id,
+                        "run": run,
+                        "key": f"{part}.{name}",
+                        "value": value,
+                        "step": step,
+                        "timestamp": stamp,
+                    }
+                )
     return rows

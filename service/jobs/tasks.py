@@ -88,8 +88,12 @@ def _process_state() -> _ProcessState:
             _state = _ProcessState(
                 pid=os.getpid(),
                 settings=settings,
-                db=Database.from_url(settings.database_url, busy_timeout_s=settings.sqlite_busy_timeout_s,
-                                     pool_size=2, echo=settings.db_echo),
+                db=Database.from_url(
+                    settings.database_url,
+                    busy_timeout_s=settings.sqlite_busy_timeout_s,
+                    pool_size=2,
+                    echo=settings.db_echo,
+                ),
                 queue=CeleryQueue(_app, settings, background=False),
                 name=f"celery-{socket.gethostname()}",
             )
@@ -111,8 +115,15 @@ def run_job(job_id: Any) -> str | None:
     state = _process_state()
     process = state.take_process()
     try:
-        outcome = runner.run(job_id, db=state.db, settings=state.settings, queue=state.queue, worker=state.name,
-                             process=process, shutdown=state.shutdown)
+        outcome = runner.run(
+            job_id,
+            db=state.db,
+            settings=state.settings,
+            queue=state.queue,
+            worker=state.name,
+            process=process,
+            shutdown=state.shutdown,
+        )
     except BaseException:
         if process is not None:
             process.kill()
@@ -135,8 +146,12 @@ def register(app: Celery, settings: Settings) -> None:
             return run_job(job_id)
         except SQLAlchemyError as exc:
             # The claim could not be made (database unreachable): try again later; the row is still queued.
-            logger.warning("job %s: database error before the claim (%s); retrying in %.0f s", job_id,
-                           str(exc).splitlines()[0], DB_RETRY_S)
+            logger.warning(
+                "job %s: database error before the claim (%s); retrying in %.0f s",
+                job_id,
+                str(exc).splitlines()[0],
+                DB_RETRY_S,
+            )
             raise self.retry(countdown=DB_RETRY_S, exc=exc) from exc
 
     signals.worker_process_init.connect(_on_process_init, weak=False, dispatch_uid="advisor-process-init")

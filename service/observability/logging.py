@@ -22,7 +22,12 @@ from service.settings import Settings
 
 # Attributes every LogRecord has (plus what Formatter.format adds): never copied as extra fields.
 _RECORD_ATTRIBUTES = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
-    "message", "asctime", "color_message", "request_id", "job_id", "context",
+    "message",
+    "asctime",
+    "color_message",
+    "request_id",
+    "job_id",
+    "context",
 }
 _ACCESS_FIELDS = ("client", "method", "path", "http_version", "status")
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s%(context)s: %(message)s"

@@ -127,19 +127,31 @@ def _bind(directory: str) -> _Metrics:
     return _Metrics(
         key=(os.getpid(), directory),
         requests=Histogram(
-            "advisor_http_request_duration_seconds", "HTTP request latency by route template and status.",
-            ["method", "route", "status"], buckets=REQUEST_BUCKETS, registry=None,
+            "advisor_http_request_duration_seconds",
+            "HTTP request latency by route template and status.",
+            ["method", "route", "status"],
+            buckets=REQUEST_BUCKETS,
+            registry=None,
         ),
         training=Histogram(
-            "advisor_training_seconds", "Duration of training attempts by trainer and outcome.",
-            ["trainer", "status"], buckets=TRAINING_BUCKETS, registry=None,
+            "advisor_training_seconds",
+            "Duration of training attempts by trainer and outcome.",
+            ["trainer", "status"],
+            buckets=TRAINING_BUCKETS,
+            registry=None,
         ),
         heartbeats=Counter(
-            "advisor_worker_heartbeats", "Lease renewals of running jobs, by worker.", ["worker"], registry=None,
+            "advisor_worker_heartbeats",
+            "Lease renewals of running jobs, by worker.",
+            ["worker"],
+            registry=None,
         ),
         last_heartbeat=Gauge(
-            "advisor_worker_last_heartbeat_seconds", "Unix time of a worker's last lease renewal.", ["worker"],
-            multiprocess_mode="mostrecent", registry=None,
+            "advisor_worker_last_heartbeat_seconds",
+            "Unix time of a worker's last lease renewal.",
+            ["worker"],
+            multiprocess_mode="mostrecent",
+            registry=None,
         ),
     )
 
@@ -169,8 +181,7 @@ def _failed(what: str) -> None:
     global _warned
     if not _warned:
         _warned = True
-        logger.warning("could not record %s metrics (later failures are logged at debug level)", what,
-                       exc_info=True)
+        logger.warning("could not record %s metrics (later failures are logged at debug level)", what, exc_info=True)
     else:
         logger.debug("could not record %s metrics", what, exc_info=True)
 

@@ -102,15 +102,16 @@ def heartbeat(
 ) -> bool | None:
     """Renew the lease (and store progress / the child's pid); returns the cancel flag, or None if
     ``owner`` no longer holds the job."""
-    values: dict[str, Any] = {"heartbeat_at": now, "lease_expires_at": now + timedelta(seconds=lease_s),
-                              "updated_at": now}
+    values: dict[str, Any] = {
+        "heartbeat_at": now,
+        "lease_expires_at": now + timedelta(seconds=lease_s),
+        "updated_at": now,
+    }
     if progress is not None:
         values["progress"] = dict(progress)
     if child_pid is not None:
         values["child_pid"] = child_pid
-    row = session.execute(
-        update(Job).where(_held(id, owner)).values(**values).returning(Job.cancel_requested)
-    ).first()
+    row = session.execute(update(Job).where(_held(id, owner)).values(**values).returning(Job.cancel_requested)).first()
     return None if row is None else bool(row[0])
 
 
@@ -157,8 +158,14 @@ def cancel_queued(*, session: Session, id: str, now: datetime) -> bool:
     result = session.execute(
         update(Job)
         .where(Job.id == id, Job.status == states.QUEUED)
-        .values(status=states.CANCELLED, cancel_requested=True, finished_at=now, updated_at=now,
-                progress=None, error={"type": "cancelled", "message": "cancelled before it started"})
+        .values(
+            status=states.CANCELLED,
+            cancel_requested=True,
+            finished_at=now,
+            updated_at=now,
+            progress=None,
+            error={"type": "cancelled", "message": "cancelled before it started"},
+        )
         .execution_options(synchronize_session=False)
     )
     return result.rowcount == 1  # type: ignore[attr-defined]
@@ -202,8 +209,9 @@ def release_expired(
     return result.rowcount == 1  # type: ignore[attr-defined]
 
 
-def queued(*, session: Session, before: datetime | None = None, tenant_id: str | None = None,
-           limit: int = 1000) -> list[tuple[str, str]]:
+def queued(
+    *, session: Session, before: datetime | None = None, tenant_id: str | None = None, limit: int = 1000
+) -> list[tuple[str, str]]:
     """``(id, queue)`` of queued jobs, oldest first; only those queued before ``before`` and of ``tenant_id``
     if given."""
     stmt = select(Job.id, Job.queue).where(Job.status == states.QUEUED)

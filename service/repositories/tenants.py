@@ -67,7 +67,9 @@ def keys_matching(*, session: Session, id_or_prefix: str) -> list[ApiKey]:
 def revoke(*, session: Session, id: str, now: datetime) -> bool:
     """Revoke a key; False if it was revoked already."""
     result = session.execute(
-        update(ApiKey).where(ApiKey.id == id, ApiKey.revoked_at.is_(None)).values(revoked_at=now)
+        update(ApiKey)
+        .where(ApiKey.id == id, ApiKey.revoked_at.is_(None))
+        .values(revoked_at=now)
         .execution_options(synchronize_session=False)
     )
     return result.rowcount == 1  # type: ignore[attr-defined]
@@ -81,7 +83,8 @@ def jobs_in(*, session: Session, tenant_id: str, status: str) -> int:
 
 def stored_bytes(*, session: Session, tenant_id: str) -> int:
     """Bytes the tenant stores: its datasets plus its jobs' model files."""
-    datasets = session.scalar(select(func.coalesce(func.sum(Dataset.size_bytes), 0)).where(
-        Dataset.tenant_id == tenant_id))
+    datasets = session.scalar(
+        select(func.coalesce(func.sum(Dataset.size_bytes), 0)).where(Dataset.tenant_id == tenant_id)
+    )
     models = session.scalar(select(func.coalesce(func.sum(Job.artifact_bytes), 0)).where(Job.tenant_id == tenant_id))
     return int(datasets or 0) + int(models or 0)

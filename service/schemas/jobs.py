@@ -55,11 +55,12 @@ class JobCreate(BaseModel):
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
-    dataset_id: str = Field(
-        min_length=1, max_length=64, pattern=ID_PATTERN, description="A stored (uploaded) dataset."
-    )
+    dataset_id: str = Field(min_length=1, max_length=64, pattern=ID_PATTERN, description="A stored (uploaded) dataset.")
     recommendation_id: str | None = Field(
-        default=None, min_length=1, max_length=64, pattern=ID_PATTERN,
+        default=None,
+        min_length=1,
+        max_length=64,
+        pattern=ID_PATTERN,
         description="Train one of its candidates; also supplies the baseline.",
     )
     candidate: Annotated[int, Field(le=1000)] | Literal["baseline"] | None = Field(
@@ -69,13 +70,18 @@ class JobCreate(BaseModel):
     spec: JobSpec | None = Field(default=None, description="Train this instead of a recommended candidate.")
     seed: int = Field(default=0, ge=0, le=2**31 - 1)
     time_budget_s: float | None = Field(
-        default=None, ge=1, le=MAX_TIME_BUDGET_S,
+        default=None,
+        ge=1,
+        le=MAX_TIME_BUDGET_S,
         description="Hard limit of the training; the best model so far is kept. Default: the time budget of the "
         "recommendation the job trains, when its request stated one, else the service's default.",
     )
     train_baseline: bool = Field(default=True, description="Also train the baseline and report the lift over it.")
     callback_url: str | None = Field(
-        default=None, min_length=1, max_length=2048, pattern=r"^[Hh][Tt][Tt][Pp][Ss]?://\S+$",
+        default=None,
+        min_length=1,
+        max_length=2048,
+        pattern=r"^[Hh][Tt][Tt][Pp][Ss]?://\S+$",
         description="POSTed the job's summary when it ends (Standard Webhooks, signed with the tenant's secret); "
         "an http(s) URL on a public address.",
     )
@@ -248,8 +254,9 @@ class JobRead(BaseModel):
     artifact: JobArtifact | None = None
     device: dict[str, Any] | None = None
     run: JobRunRead | None = Field(
-        default=None, description="What really ran (backbone, parameters, device, peak memory, rounds, seconds) "
-        "beside the recommendation's §13 estimates; set once the job has a model."
+        default=None,
+        description="What really ran (backbone, parameters, device, peak memory, rounds, seconds) "
+        "beside the recommendation's §13 estimates; set once the job has a model.",
     )
     error: dict[str, Any] | None = None
     notes: list[str] = Field(default_factory=list)

@@ -37,24 +37,34 @@ class RaceCreate(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     recommendation_id: str | None = Field(
-        default=None, min_length=1, max_length=64, pattern=ID_PATTERN,
+        default=None,
+        min_length=1,
+        max_length=64,
+        pattern=ID_PATTERN,
         description="Race this recommendation (default: a new one for the dataset).",
     )
     constraints: Constraints | None = Field(
         default=None, description="For the new recommendation made when recommendation_id is omitted."
     )
     top_k: int = Field(
-        default=3, ge=1, le=MAX_TOP_K,
+        default=3,
+        ge=1,
+        le=MAX_TOP_K,
         description="How many of the ranked candidates to train: the race trains the top-k that fit its budget.",
     )
     seed: int = Field(default=0, ge=0, le=2**31 - 1)
     time_budget_s: float | None = Field(
-        default=None, ge=1, le=86400,
+        default=None,
+        ge=1,
+        le=86400,
         description="Wall-clock budget of the whole race, shared by its entries (default: grows with rows × "
         "columns × classes; the answer's `budget` says how much and why).",
     )
     callback_url: str | None = Field(
-        default=None, min_length=1, max_length=2048, pattern=r"^[Hh][Tt][Tt][Pp][Ss]?://\S+$",
+        default=None,
+        min_length=1,
+        max_length=2048,
+        pattern=r"^[Hh][Tt][Tt][Pp][Ss]?://\S+$",
         description="Each job of the race POSTs its summary here when it ends (signed webhooks, as for a job).",
     )
 
@@ -75,8 +85,9 @@ class RaceEntry(BaseModel):
     rank: int | None = Field(description="Rank in the recommendation; None for the baseline.")
     is_baseline: bool
     is_ensemble: bool = Field(
-        default=False, description="The ensemble of the other entries (greedy selection over their validation "
-        "predictions), trained once they ended."
+        default=False,
+        description="The ensemble of the other entries (greedy selection over their validation "
+        "predictions), trained once they ended.",
     )
     status: JobStatus | Literal["skipped"]
     score: float | None = Field(
@@ -85,13 +96,15 @@ class RaceEntry(BaseModel):
     )
     score_sd: float | None = Field(default=None, description="Its standard deviation over the folds (kfold only).")
     validation: Literal["kfold", "holdout", "ensemble"] | None = Field(
-        default=None, description="How the entry was validated: k-fold cross-validation, the holdout split, or (the "
-        "ensemble) its weighted members' stored validation predictions."
+        default=None,
+        description="How the entry was validated: k-fold cross-validation, the holdout split, or (the "
+        "ensemble) its weighted members' stored validation predictions.",
     )
     folds: int | None = Field(default=None, description="k, for kfold.")
     test_score: float | None = Field(
-        default=None, description="The primary metric on the test split, scored once by the saved model: reported, "
-        "never used to select."
+        default=None,
+        description="The primary metric on the test split, scored once by the saved model: reported, "
+        "never used to select.",
     )
     partial: bool | None = Field(default=None, description="The entry ran out of budget and kept its best model.")
     metrics: dict[str, dict[str, float | None]] | None = None

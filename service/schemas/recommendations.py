@@ -22,7 +22,10 @@ class RecommendationCreate(BaseModel):
 
     profile: DatasetProfile | None = Field(default=None, description="The dataset, described inline.")
     dataset_id: str | None = Field(
-        default=None, min_length=1, max_length=64, pattern=ID_PATTERN,
+        default=None,
+        min_length=1,
+        max_length=64,
+        pattern=ID_PATTERN,
         description="A stored dataset: its measured profile is used.",
     )
     constraints: Constraints = Field(

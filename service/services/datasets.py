@@ -58,10 +58,21 @@ def to_read(row: Dataset) -> DatasetRead:
     if feature_types is not None:
         profile["feature_types"] = feature_types
     return DatasetRead(
-        id=row.id, created_at=row.created_at, name=row.name, source=row.source,  # type: ignore[arg-type]
-        trainable=row.storage_path is not None, modality=row.modality, task=row.task, task_reason=row.task_reason,
-        target=row.target, format=row.format, sha256=row.sha256, size_bytes=row.size_bytes, profile=profile,
-        details=row.details, warnings=row.warnings,
+        id=row.id,
+        created_at=row.created_at,
+        name=row.name,
+        source=row.source,  # type: ignore[arg-type]
+        trainable=row.storage_path is not None,
+        modality=row.modality,
+        task=row.task,
+        task_reason=row.task_reason,
+        target=row.target,
+        format=row.format,
+        sha256=row.sha256,
+        size_bytes=row.size_bytes,
+        profile=profile,
+        details=row.details,
+        warnings=row.warnings,
     )
 
 
@@ -75,8 +86,11 @@ async def create_from_upload(
 
     room, used, quota = await db.run(quotas.remaining_bytes, settings=settings, tenant_id=tenant_id, write=False)
     if room <= 0:
-        raise StorageQuotaExceeded(f"The tenant stores {used} bytes of {quota} allowed; delete datasets or jobs "
-                                   "before uploading more.", stored_bytes=used, max_stored_bytes=quota)
+        raise StorageQuotaExceeded(
+            f"The tenant stores {used} bytes of {quota} allowed; delete datasets or jobs before uploading more.",
+            stored_bytes=used,
+            max_stored_bytes=quota,
+        )
     with storage.scratch() as scratch:
         try:
             upload = await receive_multipart(request, dest=scratch / "upload.bin", limit=min(limit, room))
@@ -85,11 +99,16 @@ async def create_from_upload(
                 raise
             raise StorageQuotaExceeded(
                 f"The upload is larger than the {room} bytes left in the tenant's storage quota ({used} of "
-                f"{quota} bytes used).", stored_bytes=used, max_stored_bytes=quota) from exc
+                f"{quota} bytes used).",
+                stored_bytes=used,
+                max_stored_bytes=quota,
+            ) from exc
         unknown = set(upload.fields) - FORM_FIELDS
         if unknown:
-            raise BadRequest(f"Unknown form field(s): {', '.join(sorted(unknown))}; accepted: file, "
-                             f"{', '.join(sorted(FORM_FIELDS))}.")
+            raise BadRequest(
+                f"Unknown form field(s): {', '.join(sorted(unknown))}; accepted: file, "
+                f"{', '.join(sorted(FORM_FIELDS))}."
+            )
         if upload.file_path is None:
             raise BadRequest("The form has no 'file' part: send the data as file=<your file>.")
         fields = {k: v.strip() for k, v in upload.fields.items() if v.strip()}
@@ -100,8 +119,14 @@ async def create_from_upload(
         work_dir = scratch / "work"
         try:
             result = await run_in_threadpool(
-                ingest, upload.file_path, filename=upload.filename, target=fields.get("target"),
-                task=fields.get("task"), modality=fields.get("modality"), work_dir=work_dir, sha256=upload.sha256,
+                ingest,
+                upload.file_path,
+                filename=upload.filename,
+                target=fields.get("target"),
+                task=fields.get("task"),
+                modality=fields.get("modality"),
+                work_dir=work_dir,
+                sha256=upload.sha256,
             )
         except DataError as exc:
             raise DataProblem(exc) from exc
@@ -109,12 +134,23 @@ async def create_from_upload(
         result.details["file_sha256"] = await run_in_threadpool(_hash_files, work_dir, result.files)
         final = storage.publish(work_dir, fp)
         row = Dataset(
-            id=new_id(), created_at=utcnow(), tenant_id=tenant_id,
+            id=new_id(),
+            created_at=utcnow(),
+            tenant_id=tenant_id,
             name=(fields.get("name") or _name_from(upload.filename))[:200],
-            source="upload", modality=result.modality, task=result.task, task_reason=result.task_reason,
-            target=result.target, format=result.details.get("format"), sha256=upload.sha256, fingerprint=fp,
-            size_bytes=upload.size, n_rows=result.profile.n_rows, storage_path=storage.relative(final),
-            profile=result.profile.model_dump(mode="json", exclude_none=True), details=result.details,
+            source="upload",
+            modality=result.modality,
+            task=result.task,
+            task_reason=result.task_reason,
+            target=result.target,
+            format=result.details.get("format"),
+            sha256=upload.sha256,
+            fingerprint=fp,
+            size_bytes=upload.size,
+            n_rows=result.profile.n_rows,
+            storage_path=storage.relative(final),
+            profile=result.profile.model_dump(mode="json", exclude_none=True),
+            details=result.details,
             warnings=result.warnings,
         )
         try:
@@ -147,10 +183,18 @@ async def create_from_metadata(*, db: Database, tenant_id: str, data: DatasetMet
     """Register a dataset from its description alone."""
     p = data.profile
     row = Dataset(
-        id=new_id(), created_at=utcnow(), tenant_id=tenant_id, name=data.name, source="metadata",
-        modality=p.modality, task=p.task,
-        task_reason="Given by the caller.", n_rows=p.n_rows, profile=p.model_dump(mode="json", exclude_none=True),
-        details={}, warnings=["Registered from metadata only: recommendations work, training needs an upload."],
+        id=new_id(),
+        created_at=utcnow(),
+        tenant_id=tenant_id,
+        name=data.name,
+        source="metadata",
+        modality=p.modality,
+        task=p.task,
+        task_reason="Given by the caller.",
+        n_rows=p.n_rows,
+        profile=p.model_dump(mode="json", exclude_none=True),
+        details={},
+        warnings=["Registered from metadata only: recommendations work, training needs an upload."],
     )
     await db.run(repo.add, dataset=row)
     return row

@@ -43,16 +43,17 @@ def _row(race: Race, dataset: Dataset, jobs: list[Job]) -> EvidenceRow | None:
             scores[job.model] = [float(value) if best is None else max(best, float(value))]
     if metric is None or len(scores) < 2:  # one scored family says nothing about the others
         return None
-    return EvidenceRow(dataset=f"your race {race.id}", metric=metric, features=features, scores=scores,
-                       source="tenant")
+    return EvidenceRow(dataset=f"your race {race.id}", metric=metric, features=features, scores=scores, source="tenant")
 
 
 def tenant_history(*, session: Session, tenant_id: str, limit: int = MAX_RACES) -> tuple[EvidenceRow, ...]:
     """The tenant's newest finished races on tables, as evidence rows (newest first)."""
     races = session.execute(
-        select(Race, Dataset).join(Dataset, Dataset.id == Race.dataset_id)
+        select(Race, Dataset)
+        .join(Dataset, Dataset.id == Race.dataset_id)
         .where(Race.tenant_id == tenant_id, Dataset.modality == "tabular")
-        .order_by(Race.created_at.desc(), Race.id.desc()).limit(limit)
+        .order_by(Race.created_at.desc(), Race.id.desc())
+        .limit(limit)
     ).all()
     if not races:
         return ()

@@ -154,8 +154,7 @@ def _resolve(*, session: Session, tenant_id: str, data: JobCreate) -> _Plan:
         base = rec.baseline if rec is not None else _advisor_baseline(dataset)
         if base is not None:
             baseline = {"model": base.model, "trainer": base.trainer, "params": base.params()}
-    return _Plan(dataset, data.recommendation_id, candidate, model, trainer, params, baseline,
-                 _stated_budget(rec))
+    return _Plan(dataset, data.recommendation_id, candidate, model, trainer, params, baseline, _stated_budget(rec))
 
 
 def _stated_budget(rec: advisor.Recommendation | None) -> float | None:
@@ -183,11 +182,15 @@ def _time_budget_reason(job: Job) -> str | None:
     if source == "request":
         return "the request's time_budget_s"
     if source == "recommendation":
-        return (f"the time budget recommendation {job.recommendation_id} was made for (its constraints' "
-                "time_budget_s); the request gave none")
+        return (
+            f"the time budget recommendation {job.recommendation_id} was made for (its constraints' "
+            "time_budget_s); the request gave none"
+        )
     if source == "recommendation_capped":
-        return (f"recommendation {job.recommendation_id}'s time budget, capped at {MAX_TIME_BUDGET_S:g} s (the most "
-                "a job may run); the request gave none")
+        return (
+            f"recommendation {job.recommendation_id}'s time budget, capped at {MAX_TIME_BUDGET_S:g} s (the most "
+            "a job may run); the request gave none"
+        )
     if source == "default":
         return "the service default (job_default_time_budget_s): neither the request nor a recommendation gave one"
     return None
@@ -214,16 +217,20 @@ def _check_trainers(plan: _Plan) -> None:
     at: list[str | int] = ["body", "spec"] if plan.candidate is None else ["body", "candidate"]
     task = plan.dataset.task
     if plan.trainer == ENSEMBLE_TRAINER:
-        raise _invalid([*at, "trainer"], "an ensemble is built by a race from its finished entries; race the "
-                       "dataset instead", "trainer_cannot_train")
+        raise _invalid(
+            [*at, "trainer"],
+            "an ensemble is built by a race from its finished entries; race the dataset instead",
+            "trainer_cannot_train",
+        )
     try:
         cls = trainer_class(plan.trainer)
     except (TrainerRegistryError, ImportError) as exc:
         from trainers.torch import TORCH_TRAINERS
 
         known = sorted({*available_trainers(), *TORCH_TRAINERS})
-        raise _invalid([*at, "trainer"], f"unknown trainer {plan.trainer!r}; known: {', '.join(known)}",
-                       "unknown_trainer") from exc
+        raise _invalid(
+            [*at, "trainer"], f"unknown trainer {plan.trainer!r}; known: {', '.join(known)}", "unknown_trainer"
+        ) from exc
     try:
         inputs = plan_inputs(cls, plan.dataset.modality, plan.params)
         cls.check(task, inputs.modality, device=inputs.params.get("device"))
@@ -231,8 +238,9 @@ def _check_trainers(plan: _Plan) -> None:
         if "split" in inputs.params:
             SplitSpec.model_validate(inputs.params["split"])
     except TrainerParamError as exc:
-        raise _invalid([*at, "params", exc.key], f"{plan.trainer} parameter {exc.key!r}: {exc.reason}",
-                       "invalid_param") from exc
+        raise _invalid(
+            [*at, "params", exc.key], f"{plan.trainer} parameter {exc.key!r}: {exc.reason}", "invalid_param"
+        ) from exc
     except TrainerCapabilityError as exc:
         raise _invalid([*at, "trainer"], exc.reason, "trainer_cannot_train") from exc
     except ValueError as exc:
@@ -276,8 +284,14 @@ def check_callback(settings: Settings, url: str) -> None:
 
 
 def _create(
-    *, db: Database, settings: Settings, tenant_id: str, data: JobCreate, idempotency_key: str | None,
-    race_id: str | None = None, request_id: str | None = None,
+    *,
+    db: Database,
+    settings: Settings,
+    tenant_id: str,
+    data: JobCreate,
+    idempotency_key: str | None,
+    race_id: str | None = None,
+    request_id: str | None = None,
 ) -> tuple[Job, bool]:
     """Check and insert a job (blocking): a read transaction, the trainer checks, then a short write one."""
     from trainers.torch import preferred_queue
@@ -295,13 +309,32 @@ def _create(
     budget, budget_source = _time_budget(data, plan, settings)
     now = utcnow()
     job = Job(
-        id=new_id(), created_at=now, updated_at=now, queued_at=now, tenant_id=tenant_id, request_id=request_id,
-        dataset_id=plan.dataset.id, recommendation_id=plan.recommendation_id, candidate=plan.candidate,
-        model=plan.model, trainer=plan.trainer, params=plan.params, baseline_spec=plan.baseline,
-        seed=data.seed, time_budget_s=budget, time_budget_source=budget_source,
-        queue=preferred_queue(plan.trainer, plan.params), status=states.QUEUED, attempt=0,
-        max_attempts=settings.job_max_attempts, cancel_requested=False, history=[],
-        idempotency_key=idempotency_key, request_sha256=fingerprint, race_id=race_id, callback_url=data.callback_url,
+        id=new_id(),
+        created_at=now,
+        updated_at=now,
+        queued_at=now,
+        tenant_id=tenant_id,
+        request_id=request_id,
+        dataset_id=plan.dataset.id,
+        recommendation_id=plan.recommendation_id,
+        candidate=plan.candidate,
+        model=plan.model,
+        trainer=plan.trainer,
+        params=plan.params,
+        baseline_spec=plan.baseline,
+        seed=data.seed,
+        time_budget_s=budget,
+        time_budget_source=budget_source,
+        queue=preferred_queue(plan.trainer, plan.params),
+        status=states.QUEUED,
+        attempt=0,
+        max_attempts=settings.job_max_attempts,
+        cancel_requested=False,
+        history=[],
+        idempotency_key=idempotency_key,
+        request_sha256=fingerprint,
+        race_id=race_id,
+        callback_url=data.callback_url,
     )
     try:
         row, replayed = db.call(_insert, settings=settings, job=job)
@@ -318,8 +351,15 @@ def _create(
 
 
 async def create(
-    *, db: Database, settings: Settings, queue: JobQueue, tenant_id: str, data: JobCreate,
-    idempotency_key: str | None = None, race_id: str | None = None, request_id: str | None = None,
+    *,
+    db: Database,
+    settings: Settings,
+    queue: JobQueue,
+    tenant_id: str,
+    data: JobCreate,
+    idempotency_key: str | None = None,
+    race_id: str | None = None,
+    request_id: str | None = None,
 ) -> tuple[Job, bool]:
     """Check and store a job, then enqueue it; returns the job and whether it is an idempotent replay.
     ``race_id`` makes it a child of that race (service.services.races). ``request_id`` (default: the current
@@ -329,8 +369,14 @@ async def create(
     busy machine, and dispatch latency is a target).
     """
     row, replayed = await run_in_threadpool(
-        _create, db=db, settings=settings, tenant_id=tenant_id, data=data, idempotency_key=idempotency_key,
-        race_id=race_id, request_id=request_id or current_request_id(),
+        _create,
+        db=db,
+        settings=settings,
+        tenant_id=tenant_id,
+        data=data,
+        idempotency_key=idempotency_key,
+        race_id=race_id,
+        request_id=request_id or current_request_id(),
     )
     if not replayed:
         # The row is committed: only now may a worker hear of it.
@@ -348,12 +394,24 @@ async def get(*, db: Database, tenant_id: str, id: str) -> Job:
 
 
 async def list_page(
-    *, db: Database, tenant_id: str, limit: int, cursor: str | None = None, status: str | None = None,
+    *,
+    db: Database,
+    tenant_id: str,
+    limit: int,
+    cursor: str | None = None,
+    status: str | None = None,
     dataset_id: str | None = None,
 ) -> tuple[list[Job], str | None]:
     """A page of the tenant's jobs, newest first, and the cursor of the next page (None at the end)."""
-    rows = await db.run(repo.list_page, tenant_id=tenant_id, limit=limit + 1, after=after_key(cursor),
-                        status=status, dataset_id=dataset_id, write=False)
+    rows = await db.run(
+        repo.list_page,
+        tenant_id=tenant_id,
+        limit=limit + 1,
+        after=after_key(cursor),
+        status=status,
+        dataset_id=dataset_id,
+        write=False,
+    )
     return page(rows, limit)
 
 
@@ -392,9 +450,12 @@ def _estimates(params: dict[str, Any]) -> JobEstimates | None:
     mem, tim = mem or {}, tim or {}
     return JobEstimates(
         backbone=mem.get("backbone") if isinstance(mem.get("backbone"), str) else None,
-        parameters=_int(mem.get("parameters")), trainable_parameters=_int(mem.get("trainable_parameters")),
-        memory_bytes=_int(mem.get("total_bytes")), device=tim.get("device") if isinstance(tim.get("device"), str)
-        else None, seconds_per_epoch=_num(tim.get("seconds_per_epoch")), max_epochs=_int(tim.get("max_epochs")),
+        parameters=_int(mem.get("parameters")),
+        trainable_parameters=_int(mem.get("trainable_parameters")),
+        memory_bytes=_int(mem.get("total_bytes")),
+        device=tim.get("device") if isinstance(tim.get("device"), str) else None,
+        seconds_per_epoch=_num(tim.get("seconds_per_epoch")),
+        max_epochs=_int(tim.get("max_epochs")),
         seconds_upper_bound=_num(tim.get("total_seconds_upper_bound")),
     )
 
@@ -403,9 +464,13 @@ def _backbone(record: Any) -> JobBackboneRead | None:
     if not isinstance(record, dict) or not record.get("used"):
         return None
     served = advisor_tables.SERVED_BACKBONES.get(str(record["used"]))
-    return JobBackboneRead(recommended=str(record.get("requested") or record["used"]), used=str(record["used"]),
-                           used_name=served.name if served else None, reason=record.get("reason"),
-                           source=record.get("source"))
+    return JobBackboneRead(
+        recommended=str(record.get("requested") or record["used"]),
+        used=str(record["used"]),
+        used_name=served.name if served else None,
+        reason=record.get("reason"),
+        source=record.get("source"),
+    )
 
 
 def run_read(job: Job, result: dict[str, Any]) -> JobRunRead | None:
@@ -424,34 +489,51 @@ def run_read(job: Job, result: dict[str, Any]) -> JobRunRead | None:
     if _int(info.get("peak_memory_bytes")) is not None:  # CUDA: what the tensors took on the device
         peak, measure = _int(info.get("peak_memory_bytes")), info.get("peak_memory_measure")
     else:
-        peak, measure, start = (_int(info.get("peak_rss_bytes")), info.get("peak_rss_measure"),
-                                _int(info.get("rss_at_start_bytes")))
+        peak, measure, start = (
+            _int(info.get("peak_rss_bytes")),
+            info.get("peak_rss_measure"),
+            _int(info.get("rss_at_start_bytes")),
+        )
     estimates = _estimates(job.params or {})
     ratios = None
     notes: list[str] = []
     params = _int(info.get("parameters"))
     if estimates is not None:
         ratios = JobRatios(
-            parameters=_ratio(params, estimates.parameters), memory=_ratio(peak, estimates.memory_bytes),
-            memory_growth=_ratio(peak - start if peak is not None and start is not None else None,
-                                 estimates.memory_bytes),
+            parameters=_ratio(params, estimates.parameters),
+            memory=_ratio(peak, estimates.memory_bytes),
+            memory_growth=_ratio(
+                peak - start if peak is not None and start is not None else None, estimates.memory_bytes
+            ),
             seconds_per_epoch=_ratio(per_round, estimates.seconds_per_epoch),
             seconds=_ratio(seconds, estimates.seconds_upper_bound),
         )
         if peak is not None and device == "cpu":
-            notes.append("the CPU peak is the whole training process's RSS (Python, libraries, data and the network), "
-                         "while the §13 estimate counts the network's parameters, gradients, optimizer state and "
-                         "activations only")
+            notes.append(
+                "the CPU peak is the whole training process's RSS (Python, libraries, data and the network), "
+                "while the §13 estimate counts the network's parameters, gradients, optimizer state and "
+                "activations only"
+            )
         if estimates.device and device and {"gpu": "cuda"}.get(estimates.device, estimates.device) != device:
             notes.append(f"the time estimate is for the {estimates.device}; the job ran on the {device}")
     curves = result.get("curves") or {}
     return JobRunRead(
-        trainer=str(result.get("trainer") or job.trainer), device=device, backbone=_backbone(info.get("backbone")),
-        parameters=params, trainable_parameters=_int(info.get("trainable_parameters")), rounds_run=rounds,
+        trainer=str(result.get("trainer") or job.trainer),
+        device=device,
+        backbone=_backbone(info.get("backbone")),
+        parameters=params,
+        trainable_parameters=_int(info.get("trainable_parameters")),
+        rounds_run=rounds,
         round_unit=_round_unit(job.trainer),  # type: ignore[arg-type]
-        seconds=round(seconds, 3) if seconds is not None else None, seconds_per_round=per_round,
-        peak_memory_bytes=peak, memory_at_start_bytes=start, peak_memory_measure=measure,
-        dead_relu_fraction=_num(curves.get("dead_relu_fraction")), estimates=estimates, ratios=ratios, notes=notes,
+        seconds=round(seconds, 3) if seconds is not None else None,
+        seconds_per_round=per_round,
+        peak_memory_bytes=peak,
+        memory_at_start_bytes=start,
+        peak_memory_measure=measure,
+        dead_relu_fraction=_num(curves.get("dead_relu_fraction")),
+        estimates=estimates,
+        ratios=ratios,
+        notes=notes,
     )
 
 
@@ -462,20 +544,29 @@ def to_read(job: Job, *, include_curves: bool = True) -> JobRead:
     artifact = None
     if job.artifact:
         a = job.artifact
-        artifact = JobArtifact(format=a["format"], sha256=a["sha256"], zip_sha256=a.get("zip_sha256"),
-                               size_bytes=a.get("size_bytes"), files=a.get("files") or {},
-                               partial=bool(a.get("partial")), url=f"{base}/model")
+        artifact = JobArtifact(
+            format=a["format"],
+            sha256=a["sha256"],
+            zip_sha256=a.get("zip_sha256"),
+            size_bytes=a.get("size_bytes"),
+            files=a.get("files") or {},
+            partial=bool(a.get("partial")),
+            url=f"{base}/model",
+        )
     baseline = None
     if result.get("baseline"):
         b = result["baseline"]
         baseline = JobBaseline(model=b["model"], trainer=b["trainer"], metrics=b.get("metrics"), error=b.get("error"))
     elif job.baseline_spec and job.baseline_spec.get("unavailable"):
         b = job.baseline_spec
-        baseline = JobBaseline(model=b["model"], trainer=b["trainer"],
-                               error={"type": "unavailable", "message": b["unavailable"]})
+        baseline = JobBaseline(
+            model=b["model"], trainer=b["trainer"], error={"type": "unavailable", "message": b["unavailable"]}
+        )
     timings: dict[str, float | None] = {
-        "queued_s": _seconds(job.queued_at, job.started_at if job.started_at and job.queued_at and
-                             job.started_at >= job.queued_at else None),
+        "queued_s": _seconds(
+            job.queued_at,
+            job.started_at if job.started_at and job.queued_at and job.started_at >= job.queued_at else None,
+        ),
         "train_s": _seconds(job.started_at, job.finished_at),
         "total_s": _seconds(job.created_at, job.finished_at),
     }
@@ -487,35 +578,67 @@ def to_read(job: Job, *, include_curves: bool = True) -> JobRead:
     if artifact is not None:
         links["model"] = artifact.url
     return JobRead(
-        id=job.id, status=job.status,  # type: ignore[arg-type]
-        attempt=job.attempt, max_attempts=job.max_attempts, created_at=job.created_at,
-        updated_at=job.updated_at, dataset_id=job.dataset_id, recommendation_id=job.recommendation_id,
-        candidate=job.candidate, model=job.model, trainer=job.trainer, params=job.params,
-        derived_params=result.get("derived_params") or {}, seed=job.seed,
-        time_budget_s=job.time_budget_s, time_budget_source=job.time_budget_source,  # type: ignore[arg-type]
-        time_budget_reason=_time_budget_reason(job), queue=job.queue, cancel_requested=job.cancel_requested,
+        id=job.id,
+        status=job.status,  # type: ignore[arg-type]
+        attempt=job.attempt,
+        max_attempts=job.max_attempts,
+        created_at=job.created_at,
+        updated_at=job.updated_at,
+        dataset_id=job.dataset_id,
+        recommendation_id=job.recommendation_id,
+        candidate=job.candidate,
+        model=job.model,
+        trainer=job.trainer,
+        params=job.params,
+        derived_params=result.get("derived_params") or {},
+        seed=job.seed,
+        time_budget_s=job.time_budget_s,
+        time_budget_source=job.time_budget_source,  # type: ignore[arg-type]
+        time_budget_reason=_time_budget_reason(job),
+        queue=job.queue,
+        cancel_requested=job.cancel_requested,
         progress=JobProgress.model_validate(job.progress) if job.progress else None,
-        metrics=result.get("metrics"), metric_notes=result.get("metric_notes"), baseline=baseline,
+        metrics=result.get("metrics"),
+        metric_notes=result.get("metric_notes"),
+        baseline=baseline,
         lift_over_baseline=result.get("lift_over_baseline"),
         curves=result.get("curves") if include_curves else None,
-        diagnosis=result.get("diagnosis"), partial=result.get("partial"),
-        partial_reason=result.get("partial_reason"), validation=result.get("validation"),
+        diagnosis=result.get("diagnosis"),
+        partial=result.get("partial"),
+        partial_reason=result.get("partial_reason"),
+        validation=result.get("validation"),
         best_iteration=result.get("best_iteration"),
-        n_rounds=result.get("n_rounds"), sample_predictions=result.get("sample_predictions"),
-        artifact=artifact, device=job.device, run=run_read(job, result), error=job.error,
+        n_rounds=result.get("n_rounds"),
+        sample_predictions=result.get("sample_predictions"),
+        artifact=artifact,
+        device=job.device,
+        run=run_read(job, result),
+        error=job.error,
         notes=result.get("notes") or [],
-        history=job.history or [], timings=timings, links=links, callback_url=job.callback_url, race_id=job.race_id,
+        history=job.history or [],
+        timings=timings,
+        links=links,
+        callback_url=job.callback_url,
+        race_id=job.race_id,
     )
 
 
 async def webhook_deliveries(*, db: Database, job_id: str) -> list[WebhookDeliveryRead]:
     """The job's webhook calls, oldest first (the caller has checked the job is the tenant's)."""
     rows = await db.run(outbox.for_job, job_id=job_id, write=False)
-    return [WebhookDeliveryRead(id=r.id, event=r.event, status=r.status,  # type: ignore[arg-type]
-                                attempts=r.attempts,
-                                next_attempt_at=r.next_attempt_at if r.status == "pending" else None,
-                                last_status_code=r.last_status_code, last_error=r.last_error,
-                                delivered_at=r.delivered_at) for r in rows]
+    return [
+        WebhookDeliveryRead(
+            id=r.id,
+            event=r.event,
+            status=r.status,  # type: ignore[arg-type]
+            attempts=r.attempts,
+            next_attempt_at=r.next_attempt_at if r.status == "pending" else None,
+            last_status_code=r.last_status_code,
+            last_error=r.last_error,
+            delivered_at=r.delivered_at,
+        )
+        for r in rows
+    ]
 
 
 # -- cancelling and deleting ------------------------------------------------------------------------
@@ -570,6 +693,7 @@ async def metrics(
     *, db: Database, tenant_id: str, id: str, run: str | None = None, key: str | None = None
 ) -> list[Any]:
     """The job's logged metrics (404 if the tenant has no such job)."""
+
     def read(*, session: Session) -> list[Any]:
         if repo.get(session=session, id=id, tenant_id=tenant_id) is None:
             raise NotFound(f"There is no job with id {id!r}.")
@@ -634,8 +758,16 @@ async def events(
         if state != last:
             last = state
             last_sent = now
-            yield _event("progress", {"id": job.id, "status": job.status, "attempt": job.attempt,
-                                      "cancel_requested": job.cancel_requested, "progress": job.progress})
+            yield _event(
+                "progress",
+                {
+                    "id": job.id,
+                    "status": job.status,
+                    "attempt": job.attempt,
+                    "cancel_requested": job.cancel_requested,
+                    "progress": job.progress,
+                },
+            )
         elif now - last_sent > 15:
             last_sent = now
             yield b": keep-alive\n\n"

@@ -27,8 +27,10 @@ def limits(session: Session, settings: Settings, tenant_id: str, *, lock: bool =
     tenant = repo.lock(session=session, id=tenant_id) if lock else repo.get(session=session, id=tenant_id)
     jobs = tenant.max_concurrent_jobs if tenant is not None else None
     stored = tenant.max_stored_bytes if tenant is not None else None
-    return (jobs if jobs is not None else settings.tenant_max_concurrent_jobs,
-            stored if stored is not None else settings.tenant_max_stored_bytes)
+    return (
+        jobs if jobs is not None else settings.tenant_max_concurrent_jobs,
+        stored if stored is not None else settings.tenant_max_stored_bytes,
+    )
 
 
 def check_job_slots(*, session: Session, settings: Settings, tenant_id: str, n: int = 1) -> None:
@@ -41,13 +43,16 @@ def check_job_slots(*, session: Session, settings: Settings, tenant_id: str, n: 
         raise QuotaExceeded(
             f"The tenant has {queued} queued job(s) of {max_queued} allowed; {n} more would exceed it. "
             "Retry when some have started, or cancel some.",
-            retry_after_s=JOB_SLOT_RETRY_AFTER_S, queued_jobs=queued, max_queued_jobs=max_queued,
+            retry_after_s=JOB_SLOT_RETRY_AFTER_S,
+            queued_jobs=queued,
+            max_queued_jobs=max_queued,
         )
     used = repo.stored_bytes(session=session, tenant_id=tenant_id)
     if used >= max_bytes:
         raise StorageQuotaExceeded(
             f"The tenant stores {used} bytes of {max_bytes} allowed; delete datasets or jobs to train more.",
-            stored_bytes=used, max_stored_bytes=max_bytes,
+            stored_bytes=used,
+            max_stored_bytes=max_bytes,
         )
 
 

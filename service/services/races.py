@@ -83,12 +83,17 @@ def default_budget(n_rows: int, n_features: int, n_classes: int | None, cap_s: f
     per_round = n_classes if n_classes is not None and n_classes > 2 else 1
     units = max(1, n_rows) * max(1, n_features) * per_round
     seconds = min(cap_s, DEFAULT_FLOOR_S + units / DEFAULT_UNITS_PER_S)
-    why = (f"default for {n_rows} rows × {n_features} feature columns × {per_round} "
-           f"{'classes (trees per boosting round)' if per_round > 1 else 'output per round'}: "
-           f"{DEFAULT_FLOOR_S:.0f} s + 1 s per {DEFAULT_UNITS_PER_S:,} units = "
-           f"{DEFAULT_FLOOR_S + units / DEFAULT_UNITS_PER_S:.0f} s"
-           + (f", capped at the service's job default of {cap_s:.0f} s" if seconds < DEFAULT_FLOOR_S
-              + units / DEFAULT_UNITS_PER_S else ""))
+    why = (
+        f"default for {n_rows} rows × {n_features} feature columns × {per_round} "
+        f"{'classes (trees per boosting round)' if per_round > 1 else 'output per round'}: "
+        f"{DEFAULT_FLOOR_S:.0f} s + 1 s per {DEFAULT_UNITS_PER_S:,} units = "
+        f"{DEFAULT_FLOOR_S + units / DEFAULT_UNITS_PER_S:.0f} s"
+        + (
+            f", capped at the service's job default of {cap_s:.0f} s"
+            if seconds < DEFAULT_FLOOR_S + units / DEFAULT_UNITS_PER_S
+            else ""
+        )
+    )
     return round(seconds, 3), why
 
 
@@ -138,11 +143,19 @@ def plan_budget(data: RaceCreate, dataset: Dataset, settings: Settings, n_candid
     ensemble_s = reserve if n_entries >= 2 else 0.0  # an ensemble needs two members
     per_entry = share_budget(total, n_entries, slots, ensemble_s)[0]
     budget = RaceBudget(
-        time_budget_s=total, source=source, reason=reason, slots=slots, entries=n_entries,
-        per_entry_s=round(max(per_entry, 1.0), 3), ensemble_s=round(ensemble_s, 3), usable_share=USABLE_SHARE,
-        rule=(f"{USABLE_SHARE:.0%} of the race budget, less the ensemble's {ensemble_s:.3g} s, divided by the "
-              f"{math.ceil(n_entries / min(slots, n_entries))} wave(s) in which {slots} job(s) at a time run "
-              f"{n_entries} entries"),
+        time_budget_s=total,
+        source=source,
+        reason=reason,
+        slots=slots,
+        entries=n_entries,
+        per_entry_s=round(max(per_entry, 1.0), 3),
+        ensemble_s=round(ensemble_s, 3),
+        usable_share=USABLE_SHARE,
+        rule=(
+            f"{USABLE_SHARE:.0%} of the race budget, less the ensemble's {ensemble_s:.3g} s, divided by the "
+            f"{math.ceil(n_entries / min(slots, n_entries))} wave(s) in which {slots} job(s) at a time run "
+            f"{n_entries} entries"
+        ),
     )
     return budget, fits
 
@@ -161,11 +174,15 @@ def _resolve(
     # A recommendation made from an inline profile has no dataset: it may race any dataset of its kind.
     other = rec.dataset_id is not None and rec.dataset_id != dataset.id
     if other or (rec.modality, rec.task) != (dataset.modality, dataset.task):
-        msg = (f"the recommendation was made for dataset {rec.dataset_id!r}, not {dataset.id!r}" if other else
-               f"the recommendation is for {rec.modality} {rec.task} data, the dataset is "
-               f"{dataset.modality} {dataset.task}")
-        raise InvalidInput(msg, errors=[{"loc": ["body", "recommendation_id"], "msg": msg,
-                                         "type": "recommendation_mismatch"}])
+        msg = (
+            f"the recommendation was made for dataset {rec.dataset_id!r}, not {dataset.id!r}"
+            if other
+            else f"the recommendation is for {rec.modality} {rec.task} data, the dataset is "
+            f"{dataset.modality} {dataset.task}"
+        )
+        raise InvalidInput(
+            msg, errors=[{"loc": ["body", "recommendation_id"], "msg": msg, "type": "recommendation_mismatch"}]
+        )
     return dataset, rec
 
 
@@ -185,36 +202,60 @@ async def create(
     wanted_k = min(data.top_k, len(rec.candidates))
     budget, fits = plan_budget(data, dataset, settings, wanted_k)
     params: dict[str, Any] = {
-        "top_k": data.top_k, "seed": data.seed, "time_budget_s": budget.time_budget_s, "task": dataset.task,
+        "top_k": data.top_k,
+        "seed": data.seed,
+        "time_budget_s": budget.time_budget_s,
+        "task": dataset.task,
         "constraints": data.constraints.model_dump(mode="json") if data.constraints is not None else None,
-        "budget": budget.model_dump(mode="json"), "skipped": [],
+        "budget": budget.model_dump(mode="json"),
+        "skipped": [],
     }
     choices = [*range(1, fits + 1), 0]  # 0 = the baseline, as its own job
-    over = [{"rank": r, "model": rec.candidates[r - 1].model, "trainer": rec.candidates[r - 1].trainer,
-             "reason": f"not trained: the race budget of {budget.time_budget_s:g} s gives {fits + 1} entries at "
-                       f"least {MIN_ENTRY_S:g} s each"} for r in range(fits + 1, wanted_k + 1)]
+    over = [
+        {
+            "rank": r,
+            "model": rec.candidates[r - 1].model,
+            "trainer": rec.candidates[r - 1].trainer,
+            "reason": f"not trained: the race budget of {budget.time_budget_s:g} s gives {fits + 1} entries at "
+            f"least {MIN_ENTRY_S:g} s each",
+        }
+        for r in range(fits + 1, wanted_k + 1)
+    ]
     # Room for every child, checked before anything is stored (each child's insert checks again).
-    await db.run(quotas.check_job_slots, settings=settings, tenant_id=tenant_id,
-                 n=len(choices) + (1 if budget.ensemble_s else 0))
-    race = Race(id=new_id(), created_at=utcnow(), tenant_id=tenant_id, dataset_id=dataset.id,
-                recommendation_id=rec_row.id, params=params)
+    await db.run(
+        quotas.check_job_slots, settings=settings, tenant_id=tenant_id, n=len(choices) + (1 if budget.ensemble_s else 0)
+    )
+    race = Race(
+        id=new_id(),
+        created_at=utcnow(),
+        tenant_id=tenant_id,
+        dataset_id=dataset.id,
+        recommendation_id=rec_row.id,
+        params=params,
+    )
     await db.run(repo.add, race=race)  # committed first: the children's race_id must point at a row
 
     skipped: list[dict[str, Any]] = []
     for choice in choices:
-        job = JobCreate(dataset_id=dataset.id, recommendation_id=rec_row.id, candidate=choice, seed=data.seed,
-                        time_budget_s=max(1.0, budget.per_entry_s), train_baseline=False,
-                        callback_url=data.callback_url)
+        job = JobCreate(
+            dataset_id=dataset.id,
+            recommendation_id=rec_row.id,
+            candidate=choice,
+            seed=data.seed,
+            time_budget_s=max(1.0, budget.per_entry_s),
+            train_baseline=False,
+            callback_url=data.callback_url,
+        )
         try:
-            await jobs_service.create(db=db, settings=settings, queue=queue, tenant_id=tenant_id, data=job,
-                                      race_id=race.id)
+            await jobs_service.create(
+                db=db, settings=settings, queue=queue, tenant_id=tenant_id, data=job, race_id=race.id
+            )
         except InvalidInput as exc:
             kinds = {e.get("type") for e in exc.extensions.get("errors") or []}
             if not kinds & _SKIPPABLE:
                 raise
             cand = rec.baseline if choice == 0 else rec.candidates[choice - 1]
-            skipped.append({"rank": choice or None, "model": cand.model, "trainer": cand.trainer,
-                            "reason": exc.detail})
+            skipped.append({"rank": choice or None, "model": cand.model, "trainer": cand.trainer, "reason": exc.detail})
     skipped += over
     if skipped:
         params = {**params, "skipped": skipped}
@@ -226,8 +267,12 @@ async def create(
 # -- the ensemble entry -----------------------------------------------------------------------------
 def _member_ok(status: str, trainer: str, artifact: dict[str, Any] | None, result: dict[str, Any] | None) -> bool:
     files = (artifact or {}).get("files") or {}
-    return (status == states.SUCCEEDED and trainer != jobs_service.ENSEMBLE_TRAINER and "valid_pred.npy" in files
-            and bool((result or {}).get("validation")))
+    return (
+        status == states.SUCCEEDED
+        and trainer != jobs_service.ENSEMBLE_TRAINER
+        and "valid_pred.npy" in files
+        and bool((result or {}).get("validation"))
+    )
 
 
 def add_ensemble_if_due(*, session: Session, race_id: str) -> Job | None:
@@ -239,8 +284,9 @@ def add_ensemble_if_due(*, session: Session, race_id: str) -> Job | None:
     race = session.get(Race, race_id, with_for_update=True)
     if race is None or not (race.params or {}).get("budget", {}).get("ensemble_s"):
         return None
-    rows = session.execute(select(Job.id, Job.status, Job.trainer, Job.artifact, Job.result, Job.tenant_id)
-                           .where(Job.race_id == race_id)).all()
+    rows = session.execute(
+        select(Job.id, Job.status, Job.trainer, Job.artifact, Job.result, Job.tenant_id).where(Job.race_id == race_id)
+    ).all()
     if any(r.trainer == jobs_service.ENSEMBLE_TRAINER for r in rows):
         return None
     if not rows or not all(states.is_terminal(r.status) for r in rows):
@@ -250,11 +296,27 @@ def add_ensemble_if_due(*, session: Session, race_id: str) -> Job | None:
     params = race.params or {}
     now = utcnow()
     job = Job(
-        id=new_id(), created_at=now, updated_at=now, queued_at=now, tenant_id=race.tenant_id,
-        dataset_id=race.dataset_id, recommendation_id=race.recommendation_id, candidate=None, model="ensemble",
-        trainer=jobs_service.ENSEMBLE_TRAINER, params={"rounds": ENSEMBLE_ROUNDS}, baseline_spec=None,
-        seed=int(params.get("seed") or 0), time_budget_s=float(params["budget"]["ensemble_s"]), queue="cpu",
-        status=states.QUEUED, attempt=0, max_attempts=1, cancel_requested=False, history=[], race_id=race.id,
+        id=new_id(),
+        created_at=now,
+        updated_at=now,
+        queued_at=now,
+        tenant_id=race.tenant_id,
+        dataset_id=race.dataset_id,
+        recommendation_id=race.recommendation_id,
+        candidate=None,
+        model="ensemble",
+        trainer=jobs_service.ENSEMBLE_TRAINER,
+        params={"rounds": ENSEMBLE_ROUNDS},
+        baseline_spec=None,
+        seed=int(params.get("seed") or 0),
+        time_budget_s=float(params["budget"]["ensemble_s"]),
+        queue="cpu",
+        status=states.QUEUED,
+        attempt=0,
+        max_attempts=1,
+        cancel_requested=False,
+        history=[],
+        race_id=race.id,
     )
     session.add(job)
     session.flush()
@@ -265,11 +327,16 @@ def ensemble_members(*, session: Session, race_id: str, tenant_id: str) -> list[
     """The race's entries an ensemble may combine: succeeded, same tenant, with stored predictions."""
     from sqlalchemy import select
 
-    rows = session.execute(select(Job.id, Job.status, Job.trainer, Job.artifact, Job.result)
-                           .where(Job.race_id == race_id, Job.tenant_id == tenant_id)
-                           .order_by(Job.created_at, Job.id)).all()
-    return [{"job_id": r.id, "path": r.artifact["path"], "sha256": r.artifact["sha256"]}
-            for r in rows if _member_ok(r.status, r.trainer, r.artifact, r.result)]
+    rows = session.execute(
+        select(Job.id, Job.status, Job.trainer, Job.artifact, Job.result)
+        .where(Job.race_id == race_id, Job.tenant_id == tenant_id)
+        .order_by(Job.created_at, Job.id)
+    ).all()
+    return [
+        {"job_id": r.id, "path": r.artifact["path"], "sha256": r.artifact["sha256"]}
+        for r in rows
+        if _member_ok(r.status, r.trainer, r.artifact, r.result)
+    ]
 
 
 # -- reading ----------------------------------------------------------------------------------------
@@ -312,16 +379,22 @@ def _entry(job: Job, metric: str) -> RaceEntry:
         reason = str((job.error or {}).get("message") or job.status)
     method = summary.get("method") or ("holdout" if _split(job, "validation") else None)
     return RaceEntry(
-        position=None, job_id=job.id, model=job.model, trainer=job.trainer,
-        rank=job.candidate or None, is_baseline=job.candidate == 0,
+        position=None,
+        job_id=job.id,
+        model=job.model,
+        trainer=job.trainer,
+        rank=job.candidate or None,
+        is_baseline=job.candidate == 0,
         is_ensemble=job.trainer == jobs_service.ENSEMBLE_TRAINER,
         status=job.status,  # type: ignore[arg-type]
         score=_valid(job).get(metric) if ok else None,
         score_sd=(summary.get("sd") or {}).get(metric) if ok else None,
-        validation=method if ok else None, folds=summary.get("k") if ok else None,
+        validation=method if ok else None,
+        folds=summary.get("k") if ok else None,
         test_score=_test(job).get(metric) if ok else None,
         partial=result.get("partial") if job.result else None,
-        metrics=result.get("metrics"), train_s=_seconds(job.started_at, job.finished_at),
+        metrics=result.get("metrics"),
+        train_s=_seconds(job.started_at, job.finished_at),
         reason=reason,
     )
 
@@ -340,8 +413,9 @@ def _fmt(value: float | None) -> str:
 
 def _scored(e: RaceEntry) -> str:
     """'0.95 ± 0.01 (5-fold), test 0.94' or '0.95 (holdout), test 0.94'."""
-    how = {"kfold": f"{e.folds}-fold", "ensemble": "its members' validation predictions"}.get(str(e.validation),
-                                                                                           "holdout")
+    how = {"kfold": f"{e.folds}-fold", "ensemble": "its members' validation predictions"}.get(
+        str(e.validation), "holdout"
+    )
     sd = f" ± {_fmt(e.score_sd)}" if e.score_sd is not None else ""
     return f"{_fmt(e.score)}{sd} ({how}), test {_fmt(e.test_score)}"
 
@@ -356,9 +430,11 @@ def _verdict(board: list[RaceEntry], metric: str, finished: bool, n_ended: int, 
     if ensemble is not None and best is not None:
         higher = (ensemble.score or 0) > (best.score or 0)
         better = higher if metric != "rmse" else not higher and ensemble.score != best.score
-        verdict += (f" The ensemble of the entries scored {_scored(ensemble)}, "
-                    f"{'above' if better else 'not above'} the best single entry (its weights were chosen on "
-                    "those validation predictions, so its validation score is optimistic).")
+        verdict += (
+            f" The ensemble of the entries scored {_scored(ensemble)}, "
+            f"{'above' if better else 'not above'} the best single entry (its weights were chosen on "
+            "those validation predictions, so its validation score is optimistic)."
+        )
     return verdict
 
 
@@ -373,16 +449,16 @@ def _single_verdict(board: list[RaceEntry], metric: str) -> str:
         if len(scored) == 1:
             return f"The advisor's first choice {win.model} was the only one scored ({on} {_scored(win)})."
         runner_up = scored[1]
-        return (f"The advisor's first choice {win.model} won on {on} ({_scored(win)}), ahead of "
-                f"{runner_up.model} ({_scored(runner_up)}).")
+        return (
+            f"The advisor's first choice {win.model} won on {on} ({_scored(win)}), ahead of "
+            f"{runner_up.model} ({_scored(runner_up)})."
+        )
     who = f"The baseline {win.model}" if win.is_baseline else f"{win.model} (rank {win.rank})"
     if first is None:
         return f"{who} won on {on} ({_scored(win)}); the advisor's first choice was not raced."
     if first.score is None:
-        return (f"{who} won on {on} ({_scored(win)}): the advisor's first choice {first.model} "
-                f"was {first.status}.")
-    return (f"{who} beat the advisor's first choice {first.model} on {on}: "
-            f"{_scored(win)} vs {_scored(first)}.")
+        return f"{who} won on {on} ({_scored(win)}): the advisor's first choice {first.model} was {first.status}."
+    return f"{who} beat the advisor's first choice {first.model} on {on}: {_scored(win)} vs {_scored(first)}."
 
 
 def to_read(race: Race, jobs: list[Job]) -> RaceRead:
@@ -390,9 +466,20 @@ def to_read(race: Race, jobs: list[Job]) -> RaceRead:
     params = race.params or {}
     metric, higher = primary_metric(str(params.get("task")), jobs)
     board = [_entry(j, metric) for j in jobs]
-    board += [RaceEntry(position=None, job_id=None, model=s["model"], trainer=s["trainer"], rank=s.get("rank"),
-                        is_baseline=s.get("rank") is None, status="skipped", score=None, reason=s["reason"])
-              for s in params.get("skipped") or []]
+    board += [
+        RaceEntry(
+            position=None,
+            job_id=None,
+            model=s["model"],
+            trainer=s["trainer"],
+            rank=s.get("rank"),
+            is_baseline=s.get("rank") is None,
+            status="skipped",
+            score=None,
+            reason=s["reason"],
+        )
+        for s in params.get("skipped") or []
+    ]
     board.sort(key=lambda e: _order(e, higher))
     for i, e in enumerate(e for e in board if e.score is not None):
         e.position = i + 1
@@ -401,14 +488,25 @@ def to_read(race: Race, jobs: list[Job]) -> RaceRead:
     scored = [e for e in board if e.score is not None and not e.is_ensemble]
     agrees = (scored[0].rank == 1) if finished and scored else None
     return RaceRead(
-        id=race.id, created_at=race.created_at, dataset_id=race.dataset_id, recommendation_id=race.recommendation_id,
-        status="finished" if finished else "running", params=params, job_ids=[j.id for j in jobs],
-        primary_metric=metric, higher_is_better=higher, leaderboard=board, agrees_with_recommendation=agrees,
-        budget=RaceBudget.model_validate(params["budget"]) if params.get("budget") else None, selection=SELECTION,
+        id=race.id,
+        created_at=race.created_at,
+        dataset_id=race.dataset_id,
+        recommendation_id=race.recommendation_id,
+        status="finished" if finished else "running",
+        params=params,
+        job_ids=[j.id for j in jobs],
+        primary_metric=metric,
+        higher_is_better=higher,
+        leaderboard=board,
+        agrees_with_recommendation=agrees,
+        budget=RaceBudget.model_validate(params["budget"]) if params.get("budget") else None,
+        selection=SELECTION,
         verdict=_verdict(board, metric, finished, n_ended, len(jobs)),
-        links={"self": f"{PREFIX}/{race.id}", "dataset": f"/v1/datasets/{race.dataset_id}",
-               **({"recommendation": f"/v1/recommendations/{race.recommendation_id}"}
-                  if race.recommendation_id else {})},
+        links={
+            "self": f"{PREFIX}/{race.id}",
+            "dataset": f"/v1/datasets/{race.dataset_id}",
+            **({"recommendation": f"/v1/recommendations/{race.recommendation_id}"} if race.recommendation_id else {}),
+        },
     )
 
 

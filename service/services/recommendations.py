@@ -29,7 +29,9 @@ async def _resolve_profile(*, db: Database, tenant_id: str, data: Recommendation
 
 
 def advise(
-    profile: advisor.DatasetProfile, constraints: advisor.Constraints, portfolio: Portfolio | None,
+    profile: advisor.DatasetProfile,
+    constraints: advisor.Constraints,
+    portfolio: Portfolio | None,
     history: tuple[EvidenceRow, ...] = (),
 ) -> advisor.Recommendation:
     """The one place the service asks the advisor; ``portfolio`` is the learned evidence to rank with (packaged,

@@ -70,13 +70,19 @@ def ensure_tenant(*, session: Session, name: str) -> Tenant:
     return tenant
 
 
-def create_key(*, session: Session, tenant: str, name: str | None = None,
-               rate_limit_per_minute: int | None = None) -> NewKey:
+def create_key(
+    *, session: Session, tenant: str, name: str | None = None, rate_limit_per_minute: int | None = None
+) -> NewKey:
     """A new key for ``tenant`` (created if missing)."""
     row_tenant = ensure_tenant(session=session, name=tenant)
     key = KEY_PREFIX + secrets.token_urlsafe(32)
-    row = ApiKey(tenant_id=row_tenant.id, name=name, prefix=key[: len(KEY_PREFIX) + _DISPLAY_CHARS],
-                 key_sha256=hash_key(key), rate_limit_per_minute=rate_limit_per_minute)
+    row = ApiKey(
+        tenant_id=row_tenant.id,
+        name=name,
+        prefix=key[: len(KEY_PREFIX) + _DISPLAY_CHARS],
+        key_sha256=hash_key(key),
+        rate_limit_per_minute=rate_limit_per_minute,
+    )
     repo.add(session=session, row=row)
     return NewKey(key=key, id=row.id, prefix=row.prefix, tenant=row_tenant.name)
 
@@ -90,14 +96,17 @@ def revoke_key(*, session: Session, id_or_prefix: str) -> list[str]:
     that several active keys share revokes nothing (``AmbiguousKey`` lists their ids)."""
     active = [k for k in repo.keys_matching(session=session, id_or_prefix=id_or_prefix) if k.revoked_at is None]
     if len(active) > 1:
-        raise AmbiguousKey(f"{len(active)} active keys have the prefix {id_or_prefix!r}: "
-                           f"revoke one by id ({', '.join(k.id for k in active)})")
+        raise AmbiguousKey(
+            f"{len(active)} active keys have the prefix {id_or_prefix!r}: "
+            f"revoke one by id ({', '.join(k.id for k in active)})"
+        )
     now = utcnow()
     return [k.id for k in active if repo.revoke(session=session, id=k.id, now=now)]
 
 
-def set_quota(*, session: Session, tenant: str, max_concurrent_jobs: int | None = None,
-              max_stored_bytes: int | None = None) -> Tenant:
+def set_quota(
+    *, session: Session, tenant: str, max_concurrent_jobs: int | None = None, max_stored_bytes: int | None = None
+) -> Tenant:
     """Set a tenant's own quotas (created if missing); a value left None keeps the current one."""
     row = ensure_tenant(session=session, name=tenant)
     if max_concurrent_jobs is not None:
@@ -116,11 +125,16 @@ def describe(*, session: Session, settings: Settings, principal: Principal) -> T
     key = session.get(ApiKey, principal.key_id) if principal.key_id else None
     max_jobs, max_bytes = quotas.limits(session, settings, tenant.id)
     return TenantRead(
-        id=tenant.id, name=tenant.name, key_prefix=key.prefix if key else None,
+        id=tenant.id,
+        name=tenant.name,
+        key_prefix=key.prefix if key else None,
         rate_limit_per_minute=(principal.rate_limit_per_minute or settings.rate_limit_per_minute) if key else None,
-        concurrent_jobs=TenantQuota(limit=max_jobs, used=repo.jobs_in(session=session, tenant_id=tenant.id,
-                                                                     status=states.RUNNING)),
-        queued_jobs=TenantQuota(limit=settings.tenant_max_queued_jobs,
-                                used=repo.jobs_in(session=session, tenant_id=tenant.id, status=states.QUEUED)),
+        concurrent_jobs=TenantQuota(
+            limit=max_jobs, used=repo.jobs_in(session=session, tenant_id=tenant.id, status=states.RUNNING)
+        ),
+        queued_jobs=TenantQuota(
+            limit=settings.tenant_max_queued_jobs,
+            used=repo.jobs_in(session=session, tenant_id=tenant.id, status=states.QUEUED),
+        ),
         stored_bytes=TenantQuota(limit=max_bytes, used=repo.stored_bytes(session=session, tenant_id=tenant.id)),
     )

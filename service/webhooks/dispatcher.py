@@ -70,8 +70,9 @@ def _peek(response: httpx.Response) -> str:
 class WebhookDispatcher:
     """A daemon thread delivering due webhooks every ``webhook_poll_s`` (see the module docstring)."""
 
-    def __init__(self, *, db: Database, settings: Settings, name: str | None = None,
-                 client: httpx.Client | None = None) -> None:
+    def __init__(
+        self, *, db: Database, settings: Settings, name: str | None = None, client: httpx.Client | None = None
+    ) -> None:
         self.db = db
         self.settings = settings
         self.name = name or f"webhooks@{socket.gethostname()}:{os.getpid()}"
@@ -80,7 +81,9 @@ class WebhookDispatcher:
         self.lease_s = targets.RESOLVE_TIMEOUT_S + 4 * settings.webhook_timeout_s + 30.0
         self.client = client or httpx.Client(
             transport=targets.guarded_transport(allow_private=self.allow_private),
-            timeout=httpx.Timeout(settings.webhook_timeout_s), follow_redirects=False, trust_env=False,
+            timeout=httpx.Timeout(settings.webhook_timeout_s),
+            follow_redirects=False,
+            trust_env=False,
         )
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -135,8 +138,11 @@ class WebhookDispatcher:
         """POST the row once: ``(verdict, status code, error)``; verdict delivered, failed or retry."""
         try:
             targets.check_url(row.url, allow_private=self.allow_private)
-            headers = {"content-type": "application/json", "user-agent": USER_AGENT,
-                       **signing.headers(row.secret, row.id, row.payload)}
+            headers = {
+                "content-type": "application/json",
+                "user-agent": USER_AGENT,
+                **signing.headers(row.secret, row.id, row.payload),
+            }
             with self.client.stream("POST", row.url, content=row.payload.encode(), headers=headers) as response:
                 code = response.status_code
                 if 200 <= code < 300:
@@ -170,19 +176,42 @@ class WebhookDispatcher:
                     verdict, error = outbox.FAILED, f"{error} (gave up after {tries} tries)"
                 else:
                     verdict = outbox.PENDING
-                    next_at = now + timedelta(seconds=backoff_s(tries, base_s=self.settings.webhook_backoff_s,
-                                                                max_s=self.settings.webhook_backoff_max_s))
-            if not self.db.call(outbox.settle, id=row.id, owner=owner, now=now, status=verdict, status_code=code,
-                                error=error, next_attempt_at=next_at):
+                    next_at = now + timedelta(
+                        seconds=backoff_s(
+                            tries, base_s=self.settings.webhook_backoff_s, max_s=self.settings.webhook_backoff_max_s
+                        )
+                    )
+            if not self.db.call(
+                outbox.settle,
+                id=row.id,
+                owner=owner,
+                now=now,
+                status=verdict,
+                status_code=code,
+                error=error,
+                next_attempt_at=next_at,
+            ):
                 logger.warning("webhook %s: lease lost before the outcome was written", row.id)
                 return
-            extra = {"job_id": row.job_id, "webhook_id": row.id, "event": row.event, "attempt": tries,
-                     "status_code": code}
+            extra = {
+                "job_id": row.job_id,
+                "webhook_id": row.id,
+                "event": row.event,
+                "attempt": tries,
+                "status_code": code,
+            }
             if verdict == outbox.DELIVERED:
                 logger.info("webhook %s (%s) delivered on try %d", row.id, row.event, tries, extra=extra)
             elif verdict == outbox.PENDING:
-                logger.warning("webhook %s (%s) try %d failed: %s; next at %s", row.id, row.event, tries, error,
-                               next_at.isoformat() if next_at else "?", extra=extra)
+                logger.warning(
+                    "webhook %s (%s) try %d failed: %s; next at %s",
+                    row.id,
+                    row.event,
+                    tries,
+                    error,
+                    next_at.isoformat() if next_at else "?",
+                    extra=extra,
+                )
             else:
                 logger.warning("webhook %s (%s) failed: %s", row.id, row.event, error, extra=extra)
         except Exception:

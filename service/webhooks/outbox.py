@@ -50,8 +50,14 @@ def job_summary(job: Job) -> dict[str, Any]:
         return summary
     except Exception:  # never let a summary that cannot be shown stop the job from ending
         logger.exception("job %s: its summary cannot be serialized; the webhook carries the essentials", job.id)
-        return {"id": job.id, "status": job.status, "error": job.error, "dataset_id": job.dataset_id,
-                "model": job.model, "trainer": job.trainer}
+        return {
+            "id": job.id,
+            "status": job.status,
+            "error": job.error,
+            "dataset_id": job.dataset_id,
+            "model": job.model,
+            "trainer": job.trainer,
+        }
 
 
 def enqueue_for_job(session: Session, job_id: str) -> None:
@@ -67,11 +73,20 @@ def enqueue_for_job(session: Session, job_id: str) -> None:
     if existing is not None:
         return
     now = utcnow()
-    session.add(WebhookDelivery(
-        id=new_id(), created_at=now, tenant_id=job.tenant_id, job_id=job.id, event=event, url=job.callback_url,
-        payload=envelope(event, job_summary(job), at=job.finished_at or now), status=PENDING, attempts=0,
-        next_attempt_at=now,
-    ))
+    session.add(
+        WebhookDelivery(
+            id=new_id(),
+            created_at=now,
+            tenant_id=job.tenant_id,
+            job_id=job.id,
+            event=event,
+            url=job.callback_url,
+            payload=envelope(event, job_summary(job), at=job.finished_at or now),
+            status=PENDING,
+            attempts=0,
+            next_attempt_at=now,
+        )
+    )
     session.flush()
 
 
@@ -91,8 +106,11 @@ class Claimed:
 
 
 def _due(now: datetime) -> Any:
-    free = or_(WebhookDelivery.lease_owner.is_(None), WebhookDelivery.lease_expires_at.is_(None),
-               WebhookDelivery.lease_expires_at < now)
+    free = or_(
+        WebhookDelivery.lease_owner.is_(None),
+        WebhookDelivery.lease_expires_at.is_(None),
+        WebhookDelivery.lease_expires_at < now,
+    )
     return and_(WebhookDelivery.status == PENDING, WebhookDelivery.next_attempt_at <= now, free)
 
 
@@ -108,9 +126,11 @@ def claim_due(*, session: Session, owner: str, now: datetime, lease_s: float, li
     one sets its lease (PostgreSQL re-evaluates the condition after waiting for the row lock; SQLite runs
     one writer at a time); each then reads back only the rows that carry its own ``owner``.
     """
-    ids = list(session.scalars(
-        select(WebhookDelivery.id).where(_due(now)).order_by(WebhookDelivery.next_attempt_at).limit(limit)
-    ))
+    ids = list(
+        session.scalars(
+            select(WebhookDelivery.id).where(_due(now)).order_by(WebhookDelivery.next_attempt_at).limit(limit)
+        )
+    )
     if not ids:
         return []
     session.execute(
@@ -125,17 +145,41 @@ def claim_due(*, session: Session, owner: str, now: datetime, lease_s: float, li
         .where(WebhookDelivery.id.in_(ids), WebhookDelivery.lease_owner == owner)
         .order_by(WebhookDelivery.next_attempt_at)
     ).all()
-    return [Claimed(id=d.id, tenant_id=d.tenant_id, job_id=d.job_id, event=d.event, url=d.url, payload=d.payload,
-                    attempts=d.attempts, secret=secret) for d, secret in rows]
+    return [
+        Claimed(
+            id=d.id,
+            tenant_id=d.tenant_id,
+            job_id=d.job_id,
+            event=d.event,
+            url=d.url,
+            payload=d.payload,
+            attempts=d.attempts,
+            secret=secret,
+        )
+        for d, secret in rows
+    ]
 
 
-def settle(*, session: Session, id: str, owner: str, now: datetime, status: str, status_code: int | None,
-           error: str | None, next_attempt_at: datetime | None = None) -> bool:
+def settle(
+    *,
+    session: Session,
+    id: str,
+    owner: str,
+    now: datetime,
+    status: str,
+    status_code: int | None,
+    error: str | None,
+    next_attempt_at: datetime | None = None,
+) -> bool:
     """Record one try of a row ``owner`` holds: ``delivered``, ``failed`` (no more tries) or ``pending`` again
     at ``next_attempt_at``; the lease is released. False (nothing written) if ``owner`` lost the lease."""
     values: dict[str, Any] = {
-        "status": status, "attempts": WebhookDelivery.attempts + 1, "lease_owner": None, "lease_expires_at": None,
-        "last_status_code": status_code, "last_error": None if error is None else error[:ERROR_MAX_CHARS],
+        "status": status,
+        "attempts": WebhookDelivery.attempts + 1,
+        "lease_owner": None,
+        "lease_expires_at": None,
+        "last_status_code": status_code,
+        "last_error": None if error is None else error[:ERROR_MAX_CHARS],
     }
     if status == DELIVERED:
         values["delivered_at"] = now

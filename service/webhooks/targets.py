@@ -146,15 +146,22 @@ class GuardedBackend(httpcore.SyncBackend):
         self.allow_private = allow_private
         self.timeout_s = timeout_s
 
-    def connect_tcp(self, host: str, port: int, timeout: float | None = None, local_address: str | None = None,
-                    socket_options: Any = None) -> httpcore.NetworkStream:
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Any = None,
+    ) -> httpcore.NetworkStream:
         """Resolve ``host``, refuse it if any address is not allowed, connect to the first that answers."""
         addresses = resolve(host, port, allow_private=self.allow_private, timeout_s=self.timeout_s)
         error: Exception | None = None
         for address in addresses:
             try:
-                return super().connect_tcp(address, port, timeout=timeout, local_address=local_address,
-                                           socket_options=socket_options)
+                return super().connect_tcp(
+                    address, port, timeout=timeout, local_address=local_address, socket_options=socket_options
+                )
             except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
                 error = exc
         assert error is not None
@@ -170,7 +177,9 @@ def guarded_transport(*, allow_private: bool) -> httpx.HTTPTransport:
     if isinstance(getattr(transport, "_pool", None), httpcore.ConnectionPool):
         transport._pool = httpcore.ConnectionPool(
             ssl_context=httpx.create_ssl_context(trust_env=False),
-            max_connections=10, max_keepalive_connections=5, keepalive_expiry=5.0,
+            max_connections=10,
+            max_keepalive_connections=5,
+            keepalive_expiry=5.0,
             network_backend=GuardedBackend(allow_private=allow_private),
         )
     return transport

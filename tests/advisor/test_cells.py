@@ -10,8 +10,11 @@ from advisor import Constraints, DatasetProfile, recommend
 from advisor.tables import TRANSFER_TABLE
 
 SIZES = {"small": 500, "medium": 5_000, "large": 50_000}
-LISTED = {("small", "high"): ("feature_extraction", 0.0), ("medium", "medium"): ("fine_tuning", 0.5),
-          ("large", "low"): ("full_fine_tuning", 1.0)}
+LISTED = {
+    ("small", "high"): ("feature_extraction", 0.0),
+    ("medium", "medium"): ("fine_tuning", 0.5),
+    ("large", "low"): ("full_fine_tuning", 1.0),
+}
 
 
 @pytest.mark.parametrize(("size", "similarity"), list(itertools.product(SIZES, ("high", "medium", "low"))))
@@ -74,8 +77,15 @@ def test_section9_every_combination(modality: str) -> None:
         c = Constraints(interpretability_required=interp, compute=compute, performance=perf)
         rec = recommend(p, c)
         q = {d.key: d for d in rec.decisions}
-        for key in ("q1_data_type", "q2_dataset_size", "q3_interpretability", "q4_compute", "q5_performance",
-                    "family", "ranking"):
+        for key in (
+            "q1_data_type",
+            "q2_dataset_size",
+            "q3_interpretability",
+            "q4_compute",
+            "q5_performance",
+            "family",
+            "ranking",
+        ):
             assert q[key].reason and q[key].section == "§9", key
         assert q["q2_dataset_size"].value == ("classical" if n_rows < 100_000 else "either")
         assert q["q3_interpretability"].value == ("classical" if interp else "either")

@@ -36,8 +36,11 @@ def choice(cand, key: str) -> tuple[Any, str]:
         (profile(modality="image", n_features=None, image_size=(224, 224, 3)), "cnn", "architecture.cnn_pretrained"),
         (profile(modality="image", n_features=None, image_size=(8, 8, 1)), "cnn", "architecture.cnn"),
         (profile(modality="sequence", n_features=3, sequence_length=50), "lstm", "architecture.lstm"),
-        (profile(modality="text", n_features=None, text_length=80), "transformer",
-         "architecture.transformer_pretrained"),
+        (
+            profile(modality="text", n_features=None, text_length=80),
+            "transformer",
+            "architecture.transformer_pretrained",
+        ),
         (profile(modality="audio", n_features=1, sequence_length=400), "lstm", "architecture.lstm"),
     ],
 )
@@ -78,16 +81,28 @@ def test_section2_hidden_activation(p: DatasetProfile, act: str, rule: str) -> N
     ("kw", "loss", "rule"),
     [
         ({"task": "binary"}, "binary_crossentropy", "loss.binary_crossentropy"),
-        ({"task": "multiclass", "n_classes": 5, "label_format": "one_hot"}, "categorical_crossentropy",
-         "loss.categorical_crossentropy"),
-        ({"task": "multiclass", "n_classes": 5, "label_format": "integer"}, "sparse_categorical_crossentropy",
-         "loss.sparse_categorical_crossentropy"),
-        ({"task": "multiclass", "n_classes": 5}, "sparse_categorical_crossentropy",
-         "loss.sparse_categorical_crossentropy"),
+        (
+            {"task": "multiclass", "n_classes": 5, "label_format": "one_hot"},
+            "categorical_crossentropy",
+            "loss.categorical_crossentropy",
+        ),
+        (
+            {"task": "multiclass", "n_classes": 5, "label_format": "integer"},
+            "sparse_categorical_crossentropy",
+            "loss.sparse_categorical_crossentropy",
+        ),
+        (
+            {"task": "multiclass", "n_classes": 5},
+            "sparse_categorical_crossentropy",
+            "loss.sparse_categorical_crossentropy",
+        ),
         ({"task": "binary", "minority_share": 0.03}, "focal", "loss.focal"),
         ({"task": "multiclass", "n_classes": 10, "minority_share": 0.005}, "focal", "loss.focal"),
-        ({"task": "multiclass", "n_classes": 10, "minority_share": 0.08}, "sparse_categorical_crossentropy",
-         "loss.sparse_categorical_crossentropy"),
+        (
+            {"task": "multiclass", "n_classes": 10, "minority_share": 0.08},
+            "sparse_categorical_crossentropy",
+            "loss.sparse_categorical_crossentropy",
+        ),
         ({"task": "regression"}, "mse", "loss.mse"),
         ({"task": "regression", "target_outlier_share": 0.004}, "mse", "loss.mse"),
         ({"task": "regression", "target_outlier_share": 0.04}, "huber", "loss.huber"),
@@ -106,12 +121,27 @@ def test_section3_loss(kw: dict, loss: str, rule: str) -> None:
         (profile(), AMPLE, "adam", 0.001, "optimizer.adam_default"),
         (profile(modality="text", n_features=None), AMPLE, "adamw", 0.001, "optimizer.adamw_transformer"),
         (profile(modality="sequence", n_features=4), AMPLE, "rmsprop", 0.001, "optimizer.rmsprop_rnn"),
-        (profile(modality="image", n_features=None, image_size=(64, 64, 3)), AMPLE, "sgd", 0.01,
-         "optimizer.sgd_momentum_vision"),
-        (profile(modality="image", n_features=None, image_size=(64, 64, 3)),
-         Constraints(compute="limited", performance="state_of_the_art"), "adam", 0.001, "optimizer.adam_default"),
-        (profile(modality="image", n_features=None, image_size=(64, 64, 3)),
-         Constraints(compute="ample", performance="good_enough"), "adam", 0.001, "optimizer.adam_default"),
+        (
+            profile(modality="image", n_features=None, image_size=(64, 64, 3)),
+            AMPLE,
+            "sgd",
+            0.01,
+            "optimizer.sgd_momentum_vision",
+        ),
+        (
+            profile(modality="image", n_features=None, image_size=(64, 64, 3)),
+            Constraints(compute="limited", performance="state_of_the_art"),
+            "adam",
+            0.001,
+            "optimizer.adam_default",
+        ),
+        (
+            profile(modality="image", n_features=None, image_size=(64, 64, 3)),
+            Constraints(compute="ample", performance="good_enough"),
+            "adam",
+            0.001,
+            "optimizer.adam_default",
+        ),
     ],
 )
 def test_section4_optimizer(p: DatasetProfile, c: Constraints, opt: str, lr: float, rule: str) -> None:
@@ -146,8 +176,12 @@ def test_section4_schedule(p: DatasetProfile, c: Constraints, schedule: str, rul
         (profile(n_rows=500_000), AMPLE, 512, "batch_size.large"),
         (profile(n_rows=500_000), Constraints(compute="limited"), 32, "batch_size.default"),
         (profile(modality="sequence", n_rows=60), Constraints(), 42, "batch_size.full_dataset"),
-        (profile(modality="image", n_features=None, n_rows=3000, image_size=(256, 256, 3)),
-         Constraints(compute="limited"), 16, "batch_size.memory"),
+        (
+            profile(modality="image", n_features=None, n_rows=3000, image_size=(256, 256, 3)),
+            Constraints(compute="limited"),
+            16,
+            "batch_size.memory",
+        ),
     ],
 )
 def test_section5_batch_size(p: DatasetProfile, c: Constraints, batch: int, rule: str) -> None:
@@ -173,10 +207,16 @@ def test_section6_early_stopping_always() -> None:
     ("p", "dropout", "rule"),
     [
         (profile(), {"dense": 0.5}, "regularization.dropout_dense"),
-        (profile(modality="image", n_features=None, image_size=(8, 8, 1)), {"conv": 0.2, "dense": 0.5},
-         "regularization.dropout_cnn"),
-        (profile(modality="image", n_features=None, image_size=(224, 224, 3)), {"dense": 0.5},
-         "regularization.dropout_cnn"),
+        (
+            profile(modality="image", n_features=None, image_size=(8, 8, 1)),
+            {"conv": 0.2, "dense": 0.5},
+            "regularization.dropout_cnn",
+        ),
+        (
+            profile(modality="image", n_features=None, image_size=(224, 224, 3)),
+            {"dense": 0.5},
+            "regularization.dropout_cnn",
+        ),
     ],
 )
 def test_section6_dropout(p: DatasetProfile, dropout: dict, rule: str) -> None:
@@ -206,12 +246,20 @@ def test_section6_augmentation_images_only() -> None:
     ("p", "c", "norm", "rule"),
     [
         (profile(), AMPLE, "batch_norm", "normalization.batch_norm"),
-        (profile(modality="image", n_features=None, image_size=(32, 32, 3)), AMPLE, "batch_norm",
-         "normalization.batch_norm"),
+        (
+            profile(modality="image", n_features=None, image_size=(32, 32, 3)),
+            AMPLE,
+            "batch_norm",
+            "normalization.batch_norm",
+        ),
         (profile(modality="text", n_features=None), AMPLE, "layer_norm", "normalization.layer_norm"),
         (profile(modality="sequence", n_features=2), AMPLE, "layer_norm", "normalization.layer_norm"),
-        (profile(modality="image", n_features=None, n_rows=12, image_size=(32, 32, 3)), AMPLE, "group_norm",
-         "normalization.group_norm"),
+        (
+            profile(modality="image", n_features=None, n_rows=12, image_size=(32, 32, 3)),
+            AMPLE,
+            "group_norm",
+            "normalization.group_norm",
+        ),
         (profile(modality="audio", n_rows=12), AMPLE, "layer_norm", "normalization.layer_norm"),
     ],
 )
@@ -234,8 +282,9 @@ def test_section13_memory_follows_the_formula() -> None:
     assert mem["gradient_bytes"] == 4 * params
     assert mem["optimizer_state_bytes"] == 2 * 4 * params  # Adam: two moments
     assert mem["activation_bytes"] == 512 * (256 + 256 + 1) * 4
-    assert mem["total_bytes"] == sum(mem[k] for k in ("parameter_bytes", "gradient_bytes",
-                                                       "optimizer_state_bytes", "activation_bytes"))
+    assert mem["total_bytes"] == sum(
+        mem[k] for k in ("parameter_bytes", "gradient_bytes", "optimizer_state_bytes", "activation_bytes")
+    )
 
 
 def test_section13_time_budget_cuts_epochs() -> None:

@@ -258,15 +258,21 @@ def test_a_tenants_own_races_can_change_the_order_and_the_reason_says_so() -> No
     assert before[0] != "knn"
     features = MetaFeatures.of(profile)
     races = tuple(
-        EvidenceRow(dataset=f"your race {i}", metric="roc_auc", features=features, source="tenant",
-                    scores={m: [0.99 if m == "knn" else 0.80] for m in before})
+        EvidenceRow(
+            dataset=f"your race {i}",
+            metric="roc_auc",
+            features=features,
+            source="tenant",
+            scores={m: [0.99 if m == "knn" else 0.80] for m in before},
+        )
         for i in range(7)
     )
     rec = recommend(profile, portfolio=default_portfolio(), history=races)
     assert rec.candidates[0].model == "knn"
     ranking = next(d for d in rec.decisions if d.rule_id == "family.ranking")
     assert "Your own finished races changed this order: without them it would be " + ", ".join(before) in (
-        ranking.reason)
+        ranking.reason
+    )
     assert "your own races" in (rec.candidates[0].evidence or "")
     # History that agrees with the portfolio leaves the order, and says so.
     same = tuple(r.model_copy(update={"scores": {m: [0.9 - 0.01 * i] for i, m in enumerate(before)}}) for r in races)

@@ -54,8 +54,9 @@ def test_underfitting_against_baseline_and_metric() -> None:
     found = issues(train_loss=[0.70, 0.69, 0.685, 0.684, 0.6839], baseline_loss=0.693)
     assert "underfitting" in found
     assert found["underfitting"].fixes == ["More capacity", "Less regularization"]
-    found = issues(train_loss=[1.0, 0.5, 0.3, 0.2], train_metric=[0.5, 0.55, 0.6, 0.62],
-                   val_metric=[0.5, 0.52, 0.58, 0.6])
+    found = issues(
+        train_loss=[1.0, 0.5, 0.3, 0.2], train_metric=[0.5, 0.55, 0.6, 0.62], val_metric=[0.5, 0.52, 0.58, 0.6]
+    )
     assert "underfitting" in found
 
 
@@ -64,8 +65,12 @@ def test_dead_relus() -> None:
 
 
 def test_overfitting_from_metrics_when_losses_do_not_show_it() -> None:
-    found = issues(train_loss=[1.0, 0.8, 0.6, 0.5, 0.4, 0.3], val_loss=[1.0, 0.8, 0.7, 0.66, 0.65, 0.649],
-                   train_metric=[0.6, 0.7, 0.8, 0.85, 0.9, 0.95], val_metric=[0.6, 0.7, 0.75, 0.72, 0.7, 0.68])
+    found = issues(
+        train_loss=[1.0, 0.8, 0.6, 0.5, 0.4, 0.3],
+        val_loss=[1.0, 0.8, 0.7, 0.66, 0.65, 0.649],
+        train_metric=[0.6, 0.7, 0.8, 0.85, 0.9, 0.95],
+        val_metric=[0.6, 0.7, 0.75, 0.72, 0.7, 0.68],
+    )
     assert found["overfitting"].epoch == 3
 
 

@@ -12,10 +12,10 @@ from advisor import TABLES_VERSION, Constraints, DatasetProfile, Recommendation,
 
 PROFILES = [
     DatasetProfile(modality="image", task="multiclass", n_rows=800, n_classes=10, image_size=(224, 224, 3)),
-    DatasetProfile(modality="tabular", task="binary", n_rows=7043, n_features=19, minority_share=0.265,
-                   missing_share=0.12),
-    DatasetProfile(modality="tabular", task="regression", n_rows=1_000_000, n_features=28,
-                   target_outlier_share=0.03),
+    DatasetProfile(
+        modality="tabular", task="binary", n_rows=7043, n_features=19, minority_share=0.265, missing_share=0.12
+    ),
+    DatasetProfile(modality="tabular", task="regression", n_rows=1_000_000, n_features=28, target_outlier_share=0.03),
     DatasetProfile(modality="text", task="multiclass", n_rows=20_000, n_classes=4, text_length=300),
     DatasetProfile(modality="sequence", task="binary", n_rows=3000, sequence_length=150, n_features=6),
     DatasetProfile(modality="audio", task="multiclass", n_rows=40, n_classes=3),
@@ -52,8 +52,9 @@ def test_every_value_is_explained_and_catalogued(p: DatasetProfile, c: Constrain
 @pytest.mark.parametrize(("p", "c"), list(itertools.product(PROFILES, CONSTRAINTS)))
 def test_deterministic_byte_for_byte(p: DatasetProfile, c: Constraints) -> None:
     first = recommend(p, c).model_dump_json()
-    rebuilt = recommend(DatasetProfile.model_validate_json(p.model_dump_json()),
-                        Constraints.model_validate_json(c.model_dump_json())).model_dump_json()
+    rebuilt = recommend(
+        DatasetProfile.model_validate_json(p.model_dump_json()), Constraints.model_validate_json(c.model_dump_json())
+    ).model_dump_json()
     assert first == rebuilt
     assert json.loads(first)["tables_version"] == TABLES_VERSION
 
@@ -67,8 +68,10 @@ def test_missing_fields_are_assumed_and_said() -> None:
     assert all(d.assumed for d in rec.assumptions)
     assert rec.profile.image_size == (224, 224, 3)
     # a given value is never "assumed"
-    rec2 = recommend(DatasetProfile(modality="image", task="binary", n_rows=500, image_size=(64, 64, 3)),
-                     Constraints(gpu_available=True, compute="ample"))
+    rec2 = recommend(
+        DatasetProfile(modality="image", task="binary", n_rows=500, image_size=(64, 64, 3)),
+        Constraints(gpu_available=True, compute="ample"),
+    )
     keys = {d.key for d in rec2.assumptions}
     assert "profile.image_size" not in keys and "constraints.compute" not in keys
 

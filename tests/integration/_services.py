@@ -116,8 +116,12 @@ class WorkerProcs:
     def start(self, env: dict[str, str], *args: str) -> subprocess.Popen[bytes]:
         log = (self.log_dir / f"worker-{len(self.procs)}.log").open("wb")
         proc = subprocess.Popen(
-            [ADVISOR, "worker", *args], env={**os.environ, **env}, cwd=ROOT, stdout=log,
-            stderr=subprocess.STDOUT, start_new_session=True,
+            [ADVISOR, "worker", *args],
+            env={**os.environ, **env},
+            cwd=ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         self.procs.append(proc)
         return proc

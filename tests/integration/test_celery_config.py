@@ -50,7 +50,11 @@ def test_torch_jobs_go_to_gpu_only_when_gpu_workers_exist(tmp_path: Path) -> Non
     [(8, 1, 8, 1), (8, 2, 4, 2), (3, 2, 1, 2), (2, 1, 2, 1), (1, 2, 1, 1), (1, 1, 1, 1)],
 )
 def test_cpu_workers_fill_the_cores_without_oversubscribing(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cores: int, threads_per_job: int, processes: int,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    cores: int,
+    threads_per_job: int,
+    processes: int,
     threads: int,
 ) -> None:
     import service.jobs.celery_app as celery_app

@@ -47,16 +47,26 @@ def _api(env: dict[str, str]) -> Iterator[TestClient]:
 def _upload(client: TestClient) -> str:
     buffer = io.BytesIO()
     breast_cancer().to_csv(buffer, index=False)
-    response = client.post("/v1/datasets", files={"file": ("bc.csv", buffer.getvalue(), "text/csv")},
-                           data={"target": "target"})
+    response = client.post(
+        "/v1/datasets", files={"file": ("bc.csv", buffer.getvalue(), "text/csv")}, data={"target": "target"}
+    )
     assert response.status_code in (200, 201), response.text
     return str(response.json()["id"])
 
 
-def _submit(client: TestClient, dataset_id: str, params: dict[str, Any] = FAST_XGB,
-            headers: dict[str, str] | None = None, **body: Any) -> str:
-    payload = {"dataset_id": dataset_id, "spec": {"trainer": "xgboost", "params": params},
-               "train_baseline": False, **body}
+def _submit(
+    client: TestClient,
+    dataset_id: str,
+    params: dict[str, Any] = FAST_XGB,
+    headers: dict[str, str] | None = None,
+    **body: Any,
+) -> str:
+    payload = {
+        "dataset_id": dataset_id,
+        "spec": {"trainer": "xgboost", "params": params},
+        "train_baseline": False,
+        **body,
+    }
     response = client.post("/v1/jobs", json=payload, headers=headers)
     assert response.status_code == 202, response.text
     return str(response.json()["id"])
@@ -64,14 +74,18 @@ def _submit(client: TestClient, dataset_id: str, params: dict[str, Any] = FAST_X
 
 def _wait_done(client: TestClient, job_id: str, workers: WorkerProcs, timeout: float = 90) -> dict[str, Any]:
     try:
-        return wait_for(lambda: (j := client.get(f"/v1/jobs/{job_id}").json())["status"] in TERMINAL and j,
-                        timeout=timeout, interval=0.2)
+        return wait_for(
+            lambda: (j := client.get(f"/v1/jobs/{job_id}").json())["status"] in TERMINAL and j,
+            timeout=timeout,
+            interval=0.2,
+        )
     except AssertionError as exc:
         raise AssertionError(f"{exc}\n--- worker logs ---\n{workers.logs()}") from None
 
 
-def test_workers_train_jobs_submitted_through_the_api(broker: Broker, pg_url: str, tmp_path: Path,
-                                                      workers: WorkerProcs, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_workers_train_jobs_submitted_through_the_api(
+    broker: Broker, pg_url: str, tmp_path: Path, workers: WorkerProcs, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # One metrics directory for the API (this process) and the workers, as a shared volume gives them.
     monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path / "metrics"))
     env = scale_env(tmp_path / "data", pg_url, broker, log_level="info")
@@ -80,8 +94,10 @@ def test_workers_train_jobs_submitted_through_the_api(broker: Broker, pg_url: st
     trace = f"it-{uuid.uuid4().hex}"
     with _api(env) as client:
         dataset_id = _upload(client)
-        ids = [_submit(client, dataset_id, train_baseline=i == 0, headers={"X-Request-ID": f"{trace}-{i}"})
-               for i in range(3)]
+        ids = [
+            _submit(client, dataset_id, train_baseline=i == 0, headers={"X-Request-ID": f"{trace}-{i}"})
+            for i in range(3)
+        ]
         for job_id in ids:
             job = _wait_done(client, job_id, workers)
             assert job["status"] == states.SUCCEEDED, job
@@ -93,18 +109,26 @@ def test_workers_train_jobs_submitted_through_the_api(broker: Broker, pg_url: st
         assert model.status_code == 200 and model.headers["content-type"] == "application/zip"
         # What the worker processes recorded is in the API's /metrics.
         samples = [s for family in text_string_to_metric_families(client.get("/metrics").text) for s in family.samples]
-        trained = [s for s in samples if s.name == "advisor_training_seconds_count"
-                   and s.labels == {"trainer": "xgboost", "status": "succeeded"}]
+        trained = [
+            s
+            for s in samples
+            if s.name == "advisor_training_seconds_count" and s.labels == {"trainer": "xgboost", "status": "succeeded"}
+        ]
         assert trained and trained[0].value == 3, trained
     # The request id of each POST followed its job into the worker process: its JSON log lines carry both ids.
-    lines = [json.loads(line) for log in workers.log_dir.glob("worker-*.log")
-             for line in log.read_text(errors="replace").splitlines() if line.startswith("{")]
+    lines = [
+        json.loads(line)
+        for log in workers.log_dir.glob("worker-*.log")
+        for line in log.read_text(errors="replace").splitlines()
+        if line.startswith("{")
+    ]
     for i, job_id in enumerate(ids):
         assert any(r.get("request_id") == f"{trace}-{i}" and r.get("job_id") == job_id for r in lines), job_id
 
 
-def test_a_worker_killed_mid_job_is_retried_by_another(redis_broker: Broker, pg_url: str, tmp_path: Path,
-                                                       workers: WorkerProcs) -> None:
+def test_a_worker_killed_mid_job_is_retried_by_another(
+    redis_broker: Broker, pg_url: str, tmp_path: Path, workers: WorkerProcs
+) -> None:
     # A long republish period: only the reconciler's at-once publish of a re-queued job can bring it back in time.
     env = scale_env(tmp_path / "data", pg_url, redis_broker, broker_republish_s=600)
     lease_s, reaper_s = float(env["ADVISOR_LEASE_S"]), float(env["ADVISOR_REAPER_INTERVAL_S"])
@@ -113,15 +137,25 @@ def test_a_worker_killed_mid_job_is_retried_by_another(redis_broker: Broker, pg_
     with _api(env) as client:
         dataset_id = _upload(client)
         job_id = _submit(client, dataset_id, params=SLOW_XGB, time_budget_s=4)
-        running = wait_for(lambda: (j := client.get(f"/v1/jobs/{job_id}").json())["status"] == "running"
-                           and j["progress"] and j["progress"]["phase"] != "starting" and j, timeout=60)
+        running = wait_for(
+            lambda: (
+                (j := client.get(f"/v1/jobs/{job_id}").json())["status"] == "running"
+                and j["progress"]
+                and j["progress"]["phase"] != "starting"
+                and j
+            ),
+            timeout=60,
+        )
         owner_pid = int(get_owner(pg_url, job_id).split(":")[1])  # the prefork child holding the lease
         holder = next(p for p in procs if p.pid == os.getpgid(owner_pid))  # its worker's process group
         survivor = next(p for p in procs if p is not holder)
         killed_at = time.monotonic()
         workers.kill(holder)  # SIGKILL: worker, pool child and training process; no chance to clean up
-        wait_for(lambda: (j := client.get(f"/v1/jobs/{job_id}").json())["status"] == "running"
-                 and j["attempt"] == 2, timeout=60, interval=0.05)
+        wait_for(
+            lambda: (j := client.get(f"/v1/jobs/{job_id}").json())["status"] == "running" and j["attempt"] == 2,
+            timeout=60,
+            interval=0.05,
+        )
         back_s = time.monotonic() - killed_at
         new_owner = int(get_owner(pg_url, job_id).split(":")[1])
         job = _wait_done(client, job_id, workers, timeout=60)
@@ -146,8 +180,9 @@ def get_owner(url: str, job_id: str) -> str:
         db.dispose()
 
 
-def test_200_jobs_across_two_workers_none_lost_or_duplicated(redis_broker: Broker, pg_url: str, tmp_path: Path,
-                                                             workers: WorkerProcs) -> None:
+def test_200_jobs_across_two_workers_none_lost_or_duplicated(
+    redis_broker: Broker, pg_url: str, tmp_path: Path, workers: WorkerProcs
+) -> None:
     from service.jobs.celery_app import make_celery
     from service.jobs.celery_queue import CeleryQueue
 
@@ -201,7 +236,10 @@ def test_broker_restart_while_jobs_are_queued_loses_none(pg_url: str, tmp_path: 
     def start_redis() -> subprocess.Popen[bytes]:
         proc = subprocess.Popen(
             ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-            stdout=log.open("ab"), stderr=subprocess.STDOUT, start_new_session=True)
+            stdout=log.open("ab"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         wait_for(lambda: reachable("127.0.0.1", port), timeout=10)
         return proc
 
@@ -232,8 +270,9 @@ def test_broker_restart_while_jobs_are_queued_loses_none(pg_url: str, tmp_path: 
             os.killpg(redis_proc.pid, signal.SIGKILL)
 
 
-def test_a_race_runs_on_celery_workers_and_ends_with_its_ensemble(redis_broker: Broker, pg_url: str, tmp_path: Path,
-                                                                   workers: WorkerProcs) -> None:
+def test_a_race_runs_on_celery_workers_and_ends_with_its_ensemble(
+    redis_broker: Broker, pg_url: str, tmp_path: Path, workers: WorkerProcs
+) -> None:
     """The race of the embedded default on PostgreSQL + Redis + a Celery worker: entries, then the ensemble made
     when the last one ends (published by that worker), ordered on validation, predicting like any model."""
     env = scale_env(tmp_path / "data", pg_url, redis_broker)
@@ -245,9 +284,15 @@ def test_a_race_runs_on_celery_workers_and_ends_with_its_ensemble(redis_broker: 
         assert response.status_code == 202, response.text
         location = response.headers["location"]
         try:
-            race = wait_for(lambda: (r := client.get(location).json())["status"] == "finished"
-                            and any(e["is_ensemble"] and e["status"] in TERMINAL for e in r["leaderboard"]) and r,
-                            timeout=240, interval=0.5)
+            race = wait_for(
+                lambda: (
+                    (r := client.get(location).json())["status"] == "finished"
+                    and any(e["is_ensemble"] and e["status"] in TERMINAL for e in r["leaderboard"])
+                    and r
+                ),
+                timeout=240,
+                interval=0.5,
+            )
         except AssertionError as exc:
             raise AssertionError(f"{exc}\n--- worker logs ---\n{workers.logs()}") from None
         board = race["leaderboard"]

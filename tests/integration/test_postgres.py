@@ -38,8 +38,7 @@ def _drift(url: str) -> list[object]:
     db = Database.from_url(url)
     try:
         with db.engine.connect() as conn:
-            return list(compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}),
-                                         Base.metadata))
+            return list(compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata))
     finally:
         db.dispose()
 
@@ -77,7 +76,11 @@ def test_api_suite_passes_on_postgres() -> None:
     env = {**os.environ, "ADVISOR_TEST_DATABASE_URL": PG_SERVER}
     result = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", "-p", "no:randomly", *API_SUITE],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=600,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
     assert "[100%]" in result.stdout, result.stdout[-2000:]  # the suite ran (pytest -q prints no summary)

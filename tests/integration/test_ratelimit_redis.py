@@ -17,8 +17,11 @@ def test_two_limiters_share_one_bucket() -> None:
     key = uuid.uuid4().hex
     api_1, api_2 = RedisRateLimiter(REDIS_URL), RedisRateLimiter(REDIS_URL)  # as two replicas would
     try:
-        allowed = [api_1.check(key, per_minute=6, burst=3), api_2.check(key, per_minute=6, burst=3),
-                   api_1.check(key, per_minute=6, burst=3)]
+        allowed = [
+            api_1.check(key, per_minute=6, burst=3),
+            api_2.check(key, per_minute=6, burst=3),
+            api_1.check(key, per_minute=6, burst=3),
+        ]
         assert allowed == [0, 0, 0]
         wait = api_2.check(key, per_minute=6, burst=3)  # the 4th request, whichever replica gets it
         assert 1 <= wait <= 10  # one request per 10 s refills

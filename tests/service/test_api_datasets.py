@@ -75,14 +75,26 @@ async def test_upload_profile_dedup_recommend_delete(client: httpx.AsyncClient, 
 
 
 async def test_metadata_only_dataset(client: httpx.AsyncClient) -> None:
-    r = await client.post("/v1/datasets", json={"name": "described", "profile": {
-        "modality": "image", "task": "multiclass", "n_rows": 800, "n_classes": 10, "image_size": [64, 64, 3]}})
+    r = await client.post(
+        "/v1/datasets",
+        json={
+            "name": "described",
+            "profile": {
+                "modality": "image",
+                "task": "multiclass",
+                "n_rows": 800,
+                "n_classes": 10,
+                "image_size": [64, 64, 3],
+            },
+        },
+    )
     assert r.status_code == 201, r.text
     assert r.json()["trainable"] is False and r.json()["source"] == "metadata"
     rec = await client.post("/v1/recommendations", json={"dataset_id": r.json()["id"]})
     assert rec.status_code == 201 and rec.json()["family"] == "deep_learning"
-    bad = await client.post("/v1/datasets", json={"name": "x", "profile": {"modality": "tabular", "task": "binary",
-                                                                            "n_rows": -1}})
+    bad = await client.post(
+        "/v1/datasets", json={"name": "x", "profile": {"modality": "tabular", "task": "binary", "n_rows": -1}}
+    )
     assert bad.status_code == 422
     assert bad.json()["errors"][0]["loc"][:3] == ["body", "profile", "n_rows"]
 
@@ -128,8 +140,7 @@ BAD_UPLOADS = [
     ("empty", b"", "e.csv", {"target": "y"}, 400, "empty-file"),
     ("ragged", b"a,b,y\n1,2,0\n3,4,1,9,9\n5,6,0\n", "r.csv", {"target": "y"}, 400, "malformed-csv"),
     ("latin1", "a,b,y\n1,caf\u00e9,0\n".encode("latin-1") * 30, "l.csv", {"target": "y"}, 400, "not-utf8"),
-    ("missing-target", b"a,b,churn\n" + b"1,2,0\n3,4,1\n" * 20, "m.csv", {"target": "churnn"}, 422,
-     "missing-target"),
+    ("missing-target", b"a,b,churn\n" + b"1,2,0\n3,4,1\n" * 20, "m.csv", {"target": "churnn"}, 422, "missing-target"),
     ("single-class", b"a,y\n" + b"1,0\n2,0\n" * 20, "s.csv", {"target": "y"}, 422, "single-class-target"),
     ("too-few-rows", b"a,y\n1,0\n2,1\n3,0\n", "f.csv", {"target": "y"}, 422, "too-few-rows"),
     ("unsafe-zip", _zip({"../evil/a.png": b"x"}), "u.zip", {}, 400, "unsafe-archive"),
@@ -139,11 +150,18 @@ BAD_UPLOADS = [
 ]
 
 
-@pytest.mark.parametrize(("case", "content", "filename", "fields", "status", "slug"), BAD_UPLOADS,
-                         ids=[c[0] for c in BAD_UPLOADS])
+@pytest.mark.parametrize(
+    ("case", "content", "filename", "fields", "status", "slug"), BAD_UPLOADS, ids=[c[0] for c in BAD_UPLOADS]
+)
 async def test_bad_uploads_leave_nothing_behind(
-    client: httpx.AsyncClient, settings: Settings, case: str, content: bytes, filename: str,
-    fields: dict[str, str], status: int, slug: str,
+    client: httpx.AsyncClient,
+    settings: Settings,
+    case: str,
+    content: bytes,
+    filename: str,
+    fields: dict[str, str],
+    status: int,
+    slug: str,
 ) -> None:
     r = await upload(client, content, filename, **fields)
     assert r.status_code == status, r.text
@@ -183,16 +201,23 @@ async def test_upload_over_the_limit_is_413_with_or_without_content_length(
     assert r.status_code == 413 and r.json()["type"].endswith("payload-too-large")
 
     boundary = "xyzzy"
-    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"target\"\r\n\r\ny\r\n"
-            f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"c.csv\"\r\n"
-            "Content-Type: text/csv\r\n\r\n").encode() + big + f"\r\n--{boundary}--\r\n".encode()
+    body = (
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="target"\r\n\r\ny\r\n'
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="c.csv"\r\n'
+            "Content-Type: text/csv\r\n\r\n"
+        ).encode()
+        + big
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
 
     async def chunks() -> AsyncIterator[bytes]:
         for i in range(0, len(body), 1000):
             yield body[i : i + 1000]
 
-    r = await small_limit_client.post("/v1/datasets", content=chunks(),
-                                      headers={"content-type": f"multipart/form-data; boundary={boundary}"})
+    r = await small_limit_client.post(
+        "/v1/datasets", content=chunks(), headers={"content-type": f"multipart/form-data; boundary={boundary}"}
+    )
     assert r.status_code == 413
     assert _files(settings.data_dir / "tmp") == [] and _files(settings.data_dir / "datasets") == []
 

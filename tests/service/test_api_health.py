@@ -25,8 +25,15 @@ async def test_readyz_when_migrated(client: httpx.AsyncClient) -> None:
     response = await client.get("/readyz")
     assert response.status_code == 200, response.text
     head = migrate.head_revision()
-    assert response.json() == {"status": "ready", "checks": {
-        "database": "ok", "migrations": f"ok (head {head})", "broker": "ok (in-process queue)", "artifact_store": "ok"}}
+    assert response.json() == {
+        "status": "ready",
+        "checks": {
+            "database": "ok",
+            "migrations": f"ok (head {head})",
+            "broker": "ok (in-process queue)",
+            "artifact_store": "ok",
+        },
+    }
 
 
 async def test_readyz_without_migrations_is_503(settings: Settings, open_client: Any, assert_problem: Any) -> None:

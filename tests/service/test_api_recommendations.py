@@ -52,12 +52,24 @@ async def test_stored_document_is_the_advisors_json(client: httpx.AsyncClient, p
 @pytest.mark.parametrize(
     ("n_rows", "task", "models", "trainers"),
     [
-        (600, "binary", ["random_forest", "extra_trees", "lightgbm", "xgboost", "svm", "knn"],
-         ["sklearn_random_forest", "sklearn_extra_trees", "lightgbm", "xgboost", "sklearn_svm", "sklearn_knn"]),
-        (8_000, "regression", ["lightgbm", "xgboost", "random_forest", "extra_trees", "knn"],
-         ["lightgbm", "xgboost", "sklearn_random_forest", "sklearn_extra_trees", "sklearn_knn"]),
-        (50_000, "binary", ["lightgbm", "xgboost", "random_forest", "extra_trees"],
-         ["lightgbm", "xgboost", "sklearn_random_forest", "sklearn_extra_trees"]),
+        (
+            600,
+            "binary",
+            ["random_forest", "extra_trees", "lightgbm", "xgboost", "svm", "knn"],
+            ["sklearn_random_forest", "sklearn_extra_trees", "lightgbm", "xgboost", "sklearn_svm", "sklearn_knn"],
+        ),
+        (
+            8_000,
+            "regression",
+            ["lightgbm", "xgboost", "random_forest", "extra_trees", "knn"],
+            ["lightgbm", "xgboost", "sklearn_random_forest", "sklearn_extra_trees", "sklearn_knn"],
+        ),
+        (
+            50_000,
+            "binary",
+            ["lightgbm", "xgboost", "random_forest", "extra_trees"],
+            ["lightgbm", "xgboost", "sklearn_random_forest", "sklearn_extra_trees"],
+        ),
     ],
 )
 async def test_tabular_recommendations_rank_the_classical_pool(

@@ -131,8 +131,9 @@ def _seed(app: _Tally, api_key: str | None) -> dict[str, str]:
     headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
     csv = "a,b,y\n" + "".join(f"{i % 7},{i * 3 % 11},{i % 2}\n" for i in range(60))
     with asgi.get_client(app) as client:
-        dataset = client.post("/v1/datasets", files={"file": ("seed.csv", csv.encode())}, data={"target": "y"},
-                              headers=headers)
+        dataset = client.post(
+            "/v1/datasets", files={"file": ("seed.csv", csv.encode())}, data={"target": "y"}, headers=headers
+        )
         assert dataset.status_code == 201, dataset.text
         ids = {"datasets": dataset.json()["id"]}
         recommendation = client.post("/v1/recommendations", json={"dataset_id": ids["datasets"]}, headers=headers)
@@ -153,29 +154,37 @@ def _config(api_key: str | None, ids: dict[str, str]) -> SchemathesisConfig:
     def known(kind: str) -> dict[str, Any]:
         return {"dictionary": kind, "probability": 0.5}
 
-    return SchemathesisConfig.from_dict({
-        "seed": SEED,
-        "request-timeout": 10,
-        "generation": {"deterministic": True, "database": "none", "max-examples": MAX_EXAMPLES},
-        "phases": {name: {"enabled": True} for name in PHASES} | {"examples": {"enabled": True, "fill-missing": True}},
-        "checks": {
-            **{name: {"enabled": True} for name in CHECKS},
-            "negative_data_rejection": {"enabled": True, "expected-statuses": NEGATIVE_REJECTED},
-            "positive_data_acceptance": {"enabled": False},
-        },
-        **({"auth": {"openapi": {"apiKey": {"bearer": api_key}}}} if api_key else {}),
-        "dictionaries": {kind: {"values": [id_]} for kind, id_ in ids.items()},
-        "operations": [
-            {"include-path-regex": "^/v1/datasets/", "parameters": {"path.id": known("datasets")}},
-            {"include-path-regex": "^/v1/recommendations/", "parameters": {"path.id": known("recommendations")}},
-            {"include-path-regex": "^/v1/jobs/", "parameters": {"path.id": known("jobs")}},
-            {"include-path-regex": "^/v1/races/", "parameters": {"path.id": known("races")}},
-            {"include-path-regex": "^/v1/(jobs|recommendations)$", "parameters": {
-                "body.dataset_id": known("datasets"), "body.recommendation_id": known("recommendations")}},
-            # A queued job's event stream stays open: two events (retry, progress) are enough.
-            {"include-path": "/v1/jobs/{id}/events", "max-stream-events": 2},
-        ],
-    })
+    return SchemathesisConfig.from_dict(
+        {
+            "seed": SEED,
+            "request-timeout": 10,
+            "generation": {"deterministic": True, "database": "none", "max-examples": MAX_EXAMPLES},
+            "phases": {name: {"enabled": True} for name in PHASES}
+            | {"examples": {"enabled": True, "fill-missing": True}},
+            "checks": {
+                **{name: {"enabled": True} for name in CHECKS},
+                "negative_data_rejection": {"enabled": True, "expected-statuses": NEGATIVE_REJECTED},
+                "positive_data_acceptance": {"enabled": False},
+            },
+            **({"auth": {"openapi": {"apiKey": {"bearer": api_key}}}} if api_key else {}),
+            "dictionaries": {kind: {"values": [id_]} for kind, id_ in ids.items()},
+            "operations": [
+                {"include-path-regex": "^/v1/datasets/", "parameters": {"path.id": known("datasets")}},
+                {"include-path-regex": "^/v1/recommendations/", "parameters": {"path.id": known("recommendations")}},
+                {"include-path-regex": "^/v1/jobs/", "parameters": {"path.id": known("jobs")}},
+                {"include-path-regex": "^/v1/races/", "parameters": {"path.id": known("races")}},
+                {
+                    "include-path-regex": "^/v1/(jobs|recommendations)$",
+                    "parameters": {
+                        "body.dataset_id": known("datasets"),
+                        "body.recommendation_id": known("recommendations"),
+                    },
+                },
+                # A queued job's event stream stays open: two events (retry, progress) are enough.
+                {"include-path": "/v1/jobs/{id}/events", "max-stream-events": 2},
+            ],
+        }
+    )
 
 
 def _failures(event: events.ScenarioFinished) -> Iterator[str]:
@@ -188,8 +197,10 @@ def _failures(event: events.ScenarioFinished) -> Iterator[str]:
             interaction = recorder.interactions.get(case_id)
             status = interaction.response.status_code if interaction and interaction.response else None
             title = check.failure_info.failure.title if check.failure_info else ""
-            yield (f"[{event.phase.value}] {recorder.label}: {check.name} ({title}) "
-                   f"{case.method} {case.formatted_path} -> {status}")
+            yield (
+                f"[{event.phase.value}] {recorder.label}: {check.name} ({title}) "
+                f"{case.method} {case.formatted_path} -> {status}"
+            )
 
 
 def test_fuzz_finds_no_server_error_and_no_schema_violation(tally: _Tally, api_key: str | None) -> None:
@@ -210,8 +221,10 @@ def test_fuzz_finds_no_server_error_and_no_schema_violation(tally: _Tally, api_k
             phases[event.phase.name.value] = event.status
     elapsed = time.monotonic() - started
     statuses = tally.statuses()
-    print(f"\nschemathesis: {tally.total} requests in {elapsed:.1f} s, statuses {dict(sorted(statuses.items()))}, "
-          f"phases {phases}")
+    print(
+        f"\nschemathesis: {tally.total} requests in {elapsed:.1f} s, statuses {dict(sorted(statuses.items()))}, "
+        f"phases {phases}"
+    )
 
     assert not errors, errors
     assert sorted(set(failures)) == []
@@ -221,8 +234,13 @@ def test_fuzz_finds_no_server_error_and_no_schema_violation(tally: _Tally, api_k
     # Resources were created, read and deleted: the id routes were tested past their 404.
     uuid = "[0-9a-f-]{36}"
     for method, path, status in [
-        ("POST", "/v1/recommendations", 201), ("GET", f"/v1/recommendations/{uuid}", 200),
-        ("POST", "/v1/datasets", 201), ("GET", f"/v1/datasets/{uuid}", 200), ("DELETE", f"/v1/datasets/{uuid}", 204),
-        ("GET", f"/v1/jobs/{uuid}", 200), ("POST", f"/v1/jobs/{uuid}/cancel", 200), ("GET", f"/v1/races/{uuid}", 200),
+        ("POST", "/v1/recommendations", 201),
+        ("GET", f"/v1/recommendations/{uuid}", 200),
+        ("POST", "/v1/datasets", 201),
+        ("GET", f"/v1/datasets/{uuid}", 200),
+        ("DELETE", f"/v1/datasets/{uuid}", 204),
+        ("GET", f"/v1/jobs/{uuid}", 200),
+        ("POST", f"/v1/jobs/{uuid}/cancel", 200),
+        ("GET", f"/v1/races/{uuid}", 200),
     ]:
         assert tally.count(method, path, status) > 0, (method, path, status)

@@ -123,8 +123,14 @@ async def test_prediction_cells_must_be_scalars(
 
 @pytest.mark.parametrize(
     "url",
-    ["/v1/datasets/%00", "/v1/jobs/%00", "/v1/races/a%20b", "/v1/recommendations/x%0Ay", "/v1/jobs?dataset_id=%00",
-     "/v1/jobs/abc/metrics?key=%00"],
+    [
+        "/v1/datasets/%00",
+        "/v1/jobs/%00",
+        "/v1/races/a%20b",
+        "/v1/recommendations/x%0Ay",
+        "/v1/jobs?dataset_id=%00",
+        "/v1/jobs/abc/metrics?key=%00",
+    ],
 )
 async def test_ids_and_keys_with_control_characters_are_422(
     client: httpx.AsyncClient, assert_problem: Callable[..., dict[str, Any]], url: str
@@ -177,7 +183,7 @@ async def test_json_over_the_limit_without_content_length_is_413(
 
     async def chunks() -> AsyncIterator[bytes]:
         for start in range(0, len(content), 256):
-            yield content[start:start + 256]
+            yield content[start : start + 256]
 
     for url in (RECOMMEND, REGISTER):  # FastAPI's parser and a route reading request.body() itself
         response = await small_limit_client.post(url, content=chunks(), headers=JSON)

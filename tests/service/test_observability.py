@@ -66,8 +66,11 @@ def json_lines() -> Iterator[Callable[[], list[dict[str, Any]]]]:
 
 
 def _settings(settings: Settings, **overrides: Any) -> Settings:
-    values: dict[str, Any] = {"data_dir": settings.data_dir, "database_url": settings.database_url,
-                              "worker_prewarm": False}
+    values: dict[str, Any] = {
+        "data_dir": settings.data_dir,
+        "database_url": settings.database_url,
+        "worker_prewarm": False,
+    }
     values.update(overrides)
     return Settings(**values)
 
@@ -94,7 +97,8 @@ async def _upload(client: httpx.AsyncClient) -> str:
     frame = pd.DataFrame({"a": rng.normal(size=120), "b": rng.normal(size=120)})
     frame["target"] = (frame["a"] + 0.3 * rng.normal(size=120) > 0).astype(int)
     response = await client.post(
-        "/v1/datasets", files={"file": ("small.csv", frame.to_csv(index=False).encode(), "text/csv")},
+        "/v1/datasets",
+        files={"file": ("small.csv", frame.to_csv(index=False).encode(), "text/csv")},
         data={"target": "target"},
     )
     assert response.status_code in (200, 201), response.text
@@ -154,7 +158,13 @@ async def test_unexpected_error_logs_and_answers_with_the_request_id(
 def test_json_formatter_fields() -> None:
     logger = logging.getLogger("service.test")
     record = logger.makeRecord(
-        "service.test", logging.WARNING, __file__, 1, "hello %s", ("world",), None,
+        "service.test",
+        logging.WARNING,
+        __file__,
+        1,
+        "hello %s",
+        ("world",),
+        None,
         extra={"dataset_id": "d1", "rows": 3, "ratio": 0.5, "tags": ["a", 1], "obj": object(), "nan": float("nan")},
     )
     with job_context("job-1", "req-1"):
@@ -179,15 +189,24 @@ def test_json_formatter_fields() -> None:
 
 def test_json_access_lines_have_fields() -> None:
     record = logging.getLogger("uvicorn.access").makeRecord(
-        "uvicorn.access", logging.INFO, __file__, 1, '%s - "%s %s HTTP/%s" %d',
-        ("127.0.0.1:5000", "GET", "/v1/rules?x=1", "1.1", 200), None,
+        "uvicorn.access",
+        logging.INFO,
+        __file__,
+        1,
+        '%s - "%s %s HTTP/%s" %d',
+        ("127.0.0.1:5000", "GET", "/v1/rules?x=1", "1.1", 200),
+        None,
     )
     record.color_message = "\x1b[1m...\x1b[0m"  # uvicorn's coloured copy is left out
     with job_context("ignored", "req-7"):
         data = json.loads(JsonFormatter().format(record))
     assert data["message"] == '127.0.0.1:5000 - "GET /v1/rules?x=1 HTTP/1.1" 200'
-    assert (data["client"], data["method"], data["path"], data["status"]) == ("127.0.0.1:5000", "GET", "/v1/rules?x=1",
-                                                                              200)
+    assert (data["client"], data["method"], data["path"], data["status"]) == (
+        "127.0.0.1:5000",
+        "GET",
+        "/v1/rules?x=1",
+        200,
+    )
     assert data["request_id"] == "req-7" and "color_message" not in data
 
 
@@ -244,7 +263,8 @@ async def test_metrics_request_latency_by_route_template(app: FastAPI, client: h
     assert "/metrics" not in (await client.get("/openapi.json")).json()["paths"]
     # The job gauges are there with every state and queue, at 0 in an empty database.
     assert {s.labels["state"]: s.value for s in families["advisor_jobs"].samples} == dict.fromkeys(
-        ("queued", "running", "succeeded", "failed", "cancelled"), 0.0)
+        ("queued", "running", "succeeded", "failed", "cancelled"), 0.0
+    )
     assert {s.labels["queue"]: s.value for s in families["advisor_queue_depth"].samples} == {"cpu": 0.0, "gpu": 0.0}
 
 
@@ -264,14 +284,23 @@ async def test_metrics_job_gauges_and_request_id_on_the_job(migrated: Settings, 
 
 
 async def test_metrics_without_database_still_answers(tmp_path: Path, open_client: Any) -> None:
-    settings = Settings(data_dir=tmp_path, database_url=f"sqlite:///{tmp_path / 'missing' / 'x.db'}",
-                        worker_prewarm=False, workers=0)
+    settings = Settings(
+        data_dir=tmp_path, database_url=f"sqlite:///{tmp_path / 'missing' / 'x.db'}", worker_prewarm=False, workers=0
+    )
     async with open_client(create_app(settings)) as client:
         assert (await client.get("/healthz")).status_code == 200
         families = await _scrape(client)
     assert "advisor_jobs" not in families and "advisor_queue_depth" not in families
-    assert _value(families, "advisor_http_request_duration_seconds", "advisor_http_request_duration_seconds_count",
-                  route="/healthz", status="200") == 1
+    assert (
+        _value(
+            families,
+            "advisor_http_request_duration_seconds",
+            "advisor_http_request_duration_seconds_count",
+            route="/healthz",
+            status="200",
+        )
+        == 1
+    )
 
 
 async def test_a_job_run_records_training_seconds_heartbeats_and_its_ids_in_logs(
@@ -289,16 +318,33 @@ async def test_a_job_run_records_training_seconds_heartbeats_and_its_ids_in_logs
             await asyncio.sleep(0.2)
         assert job["status"] == "succeeded", job["error"]
         families = await _scrape(client)
-    assert _value(families, "advisor_training_seconds", "advisor_training_seconds_count",
-                  trainer="sklearn_logistic", status="succeeded") == 1
-    assert _value(families, "advisor_training_seconds", "advisor_training_seconds_sum",
-                  trainer="sklearn_logistic", status="succeeded") > 0
+    assert (
+        _value(
+            families,
+            "advisor_training_seconds",
+            "advisor_training_seconds_count",
+            trainer="sklearn_logistic",
+            status="succeeded",
+        )
+        == 1
+    )
+    assert (
+        _value(
+            families,
+            "advisor_training_seconds",
+            "advisor_training_seconds_sum",
+            trainer="sklearn_logistic",
+            status="succeeded",
+        )
+        > 0
+    )
     beats = families["advisor_worker_heartbeats"].samples
     assert len(beats) == 1 and beats[0].value >= 1
     worker = beats[0].labels["worker"]
     assert worker == f"pool-0@{metrics.process_identifier()}"
-    last = _value(families, "advisor_worker_last_heartbeat_seconds", "advisor_worker_last_heartbeat_seconds",
-                  worker=worker)
+    last = _value(
+        families, "advisor_worker_last_heartbeat_seconds", "advisor_worker_last_heartbeat_seconds", worker=worker
+    )
     assert time.time() - 60 < last <= time.time()
     ended = [line for line in json_lines() if line["logger"] == "service.jobs.runner"]
     assert ended and all(line["job_id"] == job_id and line["request_id"] == "train-req-1" for line in ended)
@@ -320,16 +366,25 @@ def test_metrics_of_another_process_are_merged(metrics_dir: Path, app: FastAPI) 
     assert by_worker == {"child-worker": 1.0, "parent-worker": 1.0}
 
 
-async def test_metrics_dir_defaults_under_data_dir(migrated: Settings, monkeypatch: pytest.MonkeyPatch,
-                                                   open_client: Any) -> None:
+async def test_metrics_dir_defaults_under_data_dir(
+    migrated: Settings, monkeypatch: pytest.MonkeyPatch, open_client: Any
+) -> None:
     monkeypatch.delenv(metrics.ENV)
     app = create_app(migrated)
     assert os.environ[metrics.ENV] == str(migrated.data_dir / "metrics")
     async with open_client(app) as client:
         await client.get("/healthz")
         families = await _scrape(client)
-    assert _value(families, "advisor_http_request_duration_seconds", "advisor_http_request_duration_seconds_count",
-                  route="/healthz", status="200") == 1
+    assert (
+        _value(
+            families,
+            "advisor_http_request_duration_seconds",
+            "advisor_http_request_duration_seconds_count",
+            route="/healthz",
+            status="200",
+        )
+        == 1
+    )
     assert any((migrated.data_dir / "metrics").glob("histogram_*.db"))
 
 

@@ -29,8 +29,12 @@ CSV = "a,b,y\n" + "".join(f"{i},{(i * 7) % 5},{i % 2}\n" for i in range(60))
 
 
 def _settings(tmp_path: Path, **overrides: Any) -> Settings:
-    values: dict[str, Any] = {"data_dir": tmp_path, "database_url": database_url(tmp_path), "workers": 0,
-                              "worker_prewarm": False}
+    values: dict[str, Any] = {
+        "data_dir": tmp_path,
+        "database_url": database_url(tmp_path),
+        "workers": 0,
+        "worker_prewarm": False,
+    }
     values.update(overrides)
     return Settings(**values)
 
@@ -58,8 +62,9 @@ def _bearer(key: str) -> dict[str, str]:
 
 async def _upload(client: httpx.AsyncClient, key: str | None, content: str = CSV) -> httpx.Response:
     headers = _bearer(key) if key else {}
-    return await client.post("/v1/datasets", files={"file": ("d.csv", content.encode(), "text/csv")},
-                             data={"target": "y"}, headers=headers)
+    return await client.post(
+        "/v1/datasets", files={"file": ("d.csv", content.encode(), "text/csv")}, data={"target": "y"}, headers=headers
+    )
 
 
 @pytest.fixture
@@ -84,18 +89,17 @@ async def _resources(client: httpx.AsyncClient, key: str) -> dict[str, str]:
     dataset = created.json()["id"]
     rec = await client.post("/v1/recommendations", json={"dataset_id": dataset}, headers=h)
     assert rec.status_code == 201, rec.text
-    job = await client.post("/v1/jobs", json={"dataset_id": dataset, "spec": {"trainer": "sklearn_logistic"}},
-                            headers=h)
+    job = await client.post(
+        "/v1/jobs", json={"dataset_id": dataset, "spec": {"trainer": "sklearn_logistic"}}, headers=h
+    )
     assert job.status_code == 202, job.text
     race = await client.post(f"/v1/datasets/{dataset}/race", json={"top_k": 1}, headers=h)
     assert race.status_code == 202, race.text
-    return {"dataset": dataset, "recommendation": rec.json()["id"], "job": job.json()["id"],
-            "race": race.json()["id"]}
+    return {"dataset": dataset, "recommendation": rec.json()["id"], "job": job.json()["id"], "race": race.json()["id"]}
 
 
 # Which resource an {id} in a route's path names (a new route with an id must be added here: the test fails).
-_ID_KIND = {"/v1/datasets": "dataset", "/v1/recommendations": "recommendation", "/v1/jobs": "job",
-            "/v1/races": "race"}
+_ID_KIND = {"/v1/datasets": "dataset", "/v1/recommendations": "recommendation", "/v1/jobs": "job", "/v1/races": "race"}
 
 
 def _id_routes(app: FastAPI) -> list[tuple[str, str, str]]:
@@ -129,9 +133,17 @@ def _prediction_batch(settings: Settings, job_id: str) -> str:
     try:
         job = db.call(jobs_repo.get, id=job_id, tenant_id=None, write=False)
         assert job is not None
-        row = PredictionBatch(id=new_id(), created_at=utcnow(), updated_at=utcnow(), tenant_id=job.tenant_id,
-                              job_id=job_id, status="succeeded", input_kind="json", storage_path="predictions/none",
-                              n_done=0)
+        row = PredictionBatch(
+            id=new_id(),
+            created_at=utcnow(),
+            updated_at=utcnow(),
+            tenant_id=job.tenant_id,
+            job_id=job_id,
+            status="succeeded",
+            input_kind="json",
+            storage_path="predictions/none",
+            n_done=0,
+        )
 
         def add(*, session: Any) -> None:
             session.add(row)
@@ -154,8 +166,12 @@ async def test_another_tenants_ids_answer_404_on_every_route(client: httpx.Async
         _problem(foreign, 404, "not-found")
         assert ids[kind] in foreign.json()["detail"], foreign.text  # the same answer as an id that never existed
     # The owner still sees everything (nothing above deleted or changed it).
-    for kind, prefix in (("dataset", "/v1/datasets"), ("recommendation", "/v1/recommendations"),
-                         ("job", "/v1/jobs"), ("race", "/v1/races")):
+    for kind, prefix in (
+        ("dataset", "/v1/datasets"),
+        ("recommendation", "/v1/recommendations"),
+        ("job", "/v1/jobs"),
+        ("race", "/v1/races"),
+    ):
         assert (await client.get(f"{prefix}/{ids[kind]}", headers=_bearer(key_a))).status_code == 200
     owned = await client.get(f"/v1/jobs/{ids['job']}/predictions/{batch}", headers=_bearer(key_a))
     assert owned.status_code == 200 and owned.json()["status"] == "succeeded", owned.text
@@ -170,13 +186,20 @@ async def test_lists_and_references_stay_inside_the_tenant(client: httpx.AsyncCl
         assert own and other == [], prefix
     assert (await client.get(f"/v1/jobs?dataset_id={ids['dataset']}", headers=_bearer(key_b))).json()["items"] == []
     # Naming another tenant's dataset or recommendation in a body is a 404 too.
-    _problem(await client.post("/v1/recommendations", json={"dataset_id": ids["dataset"]}, headers=_bearer(key_b)),
-             404)
-    _problem(await client.post("/v1/jobs", json={"dataset_id": ids["dataset"], "spec": {"trainer": "xgboost"}},
-                               headers=_bearer(key_b)), 404)
+    _problem(await client.post("/v1/recommendations", json={"dataset_id": ids["dataset"]}, headers=_bearer(key_b)), 404)
+    _problem(
+        await client.post(
+            "/v1/jobs", json={"dataset_id": ids["dataset"], "spec": {"trainer": "xgboost"}}, headers=_bearer(key_b)
+        ),
+        404,
+    )
     own_b = (await _upload(client, key_b)).json()["id"]
-    _problem(await client.post("/v1/jobs", json={"dataset_id": own_b, "recommendation_id": ids["recommendation"]},
-                               headers=_bearer(key_b)), 404)
+    _problem(
+        await client.post(
+            "/v1/jobs", json={"dataset_id": own_b, "recommendation_id": ids["recommendation"]}, headers=_bearer(key_b)
+        ),
+        404,
+    )
     # The same file uploaded by two tenants is two datasets (a tenant learns nothing of another's uploads).
     assert own_b != ids["dataset"]
 
@@ -192,8 +215,9 @@ async def test_idempotency_keys_are_per_tenant(client: httpx.AsyncClient, settin
 
 
 # -- keys ---------------------------------------------------------------------------------------------
-async def test_keyless_until_the_first_key_then_keys_are_required(client: httpx.AsyncClient,
-                                                                  settings: Settings) -> None:
+async def test_keyless_until_the_first_key_then_keys_are_required(
+    client: httpx.AsyncClient, settings: Settings
+) -> None:
     assert (await client.get("/v1/datasets")).status_code == 200  # no key exists: the default tenant
     dataset = (await _upload(client, None)).json()["id"]
     key = _key(settings, "acme")
@@ -209,13 +233,18 @@ async def test_keyless_until_the_first_key_then_keys_are_required(client: httpx.
 
 def _security(schema: dict[str, Any]) -> set[str]:
     """Each /v1 operation's security requirement, as text: one value when every operation agrees."""
-    return {json.dumps(op.get("security")) for path, item in schema["paths"].items() if path.startswith("/v1")
-            for op in item.values() if isinstance(op, dict)}
+    return {
+        json.dumps(op.get("security"))
+        for path, item in schema["paths"].items()
+        if path.startswith("/v1")
+        for op in item.values()
+        if isinstance(op, dict)
+    }
 
 
-async def test_the_openapi_document_says_when_the_key_is_required(client: httpx.AsyncClient, settings: Settings,
-                                                                  tmp_path: Path,
-                                                                  open_client: Callable[..., Any]) -> None:
+async def test_the_openapi_document_says_when_the_key_is_required(
+    client: httpx.AsyncClient, settings: Settings, tmp_path: Path, open_client: Callable[..., Any]
+) -> None:
     # Keyless default: the key is optional ({} is OpenAPI's "no authentication" alternative).
     assert _security((await client.get("/openapi.json")).json()) == {'[{"apiKey": []}, {}]'}
     _key(settings, "acme")
@@ -229,8 +258,9 @@ async def test_the_openapi_document_says_when_the_key_is_required(client: httpx.
         assert (await c.get("/docs")).status_code == 200
 
 
-@pytest.mark.parametrize("header", ["Bearer adv_not-a-real-key", "Basic dXNlcjpwYXNz", "Bearer", "adv_x",
-                                    "Bearer " + "x" * 300])
+@pytest.mark.parametrize(
+    "header", ["Bearer adv_not-a-real-key", "Basic dXNlcjpwYXNz", "Bearer", "adv_x", "Bearer " + "x" * 300]
+)
 async def test_bad_credentials_answer_401(client: httpx.AsyncClient, settings: Settings, header: str) -> None:
     _key(settings, "acme")
     body = _problem(await client.get("/v1/rules", headers={"Authorization": header}), 401, "unauthorized")
@@ -310,8 +340,9 @@ async def test_queued_jobs_have_their_own_bound(tmp_path: Path, open_client: Cal
 
 async def test_stored_bytes_quota(client: httpx.AsyncClient, settings: Settings) -> None:
     key = _key(settings, "acme")
-    admin.set_quota(settings, tenant="acme", max_concurrent_jobs=None, max_stored_bytes=len(CSV) + 2000,
-                    err=io.StringIO())
+    admin.set_quota(
+        settings, tenant="acme", max_concurrent_jobs=None, max_stored_bytes=len(CSV) + 2000, err=io.StringIO()
+    )
     assert (await _upload(client, key)).status_code == 201
     big = CSV + "".join(f"{i},1,{i % 2}\n" for i in range(1000, 1400))
     problem = _problem(await _upload(client, key, big), 413, "storage-quota-exceeded")
@@ -327,8 +358,9 @@ async def test_tenant_shows_its_limits_and_usage(client: httpx.AsyncClient, sett
     key = _key(settings, "acme", rate_limit_per_minute=120)
     admin.set_quota(settings, tenant="acme", max_concurrent_jobs=3, max_stored_bytes=None, err=io.StringIO())
     dataset = (await _upload(client, key)).json()
-    await client.post("/v1/jobs", json={"dataset_id": dataset["id"], "spec": {"trainer": "sklearn_logistic"}},
-                      headers=_bearer(key))
+    await client.post(
+        "/v1/jobs", json={"dataset_id": dataset["id"], "spec": {"trainer": "sklearn_logistic"}}, headers=_bearer(key)
+    )
     me = (await client.get("/v1/tenant", headers=_bearer(key))).json()
     assert me["name"] == "acme" and me["key_prefix"] == key[:12] and me["rate_limit_per_minute"] == 120
     assert me["concurrent_jobs"]["limit"] == 3 and me["queued_jobs"]["limit"] == settings.tenant_max_queued_jobs
@@ -337,8 +369,9 @@ async def test_tenant_shows_its_limits_and_usage(client: httpx.AsyncClient, sett
 
 
 # -- the CLI ---------------------------------------------------------------------------------------------
-def test_cli_keys_create_list_revoke(settings: Settings, monkeypatch: pytest.MonkeyPatch,
-                                     capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_keys_create_list_revoke(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.setattr(cli, "get_settings", lambda: settings)
     assert cli.main(["keys", "create", "--tenant", "acme", "--name", "ci"]) == 0
     key = capsys.readouterr().out.strip()
@@ -348,8 +381,9 @@ def test_cli_keys_create_list_revoke(settings: Settings, monkeypatch: pytest.Mon
     assert key[:12] in listed and key not in listed  # the prefix is shown, the key never again
     db = Database.from_url(settings.database_url)
     try:
-        stored = db.call(lambda session: session.execute(text(
-            "SELECT key_sha256, prefix FROM api_keys")).all(), write=False)
+        stored = db.call(
+            lambda session: session.execute(text("SELECT key_sha256, prefix FROM api_keys")).all(), write=False
+        )
     finally:
         db.dispose()
     assert stored == [(tenants.hash_key(key), key[:12])]
@@ -360,8 +394,12 @@ def test_cli_keys_create_list_revoke(settings: Settings, monkeypatch: pytest.Mon
     try:
         first = db.call(tenants.create_key, tenant="acme")
         second = db.call(tenants.create_key, tenant="acme")
-        db.call(lambda session: session.execute(text(
-            "UPDATE api_keys SET prefix = 'adv_same0000' WHERE id IN (:a, :b)"), {"a": first.id, "b": second.id}))
+        db.call(
+            lambda session: session.execute(
+                text("UPDATE api_keys SET prefix = 'adv_same0000' WHERE id IN (:a, :b)"),
+                {"a": first.id, "b": second.id},
+            )
+        )
         with pytest.raises(tenants.AmbiguousKey):
             db.call(tenants.revoke_key, id_or_prefix="adv_same0000")
         assert db.call(tenants.revoke_key, id_or_prefix=first.id) == [first.id]
@@ -377,8 +415,9 @@ def test_serve_refuses_an_open_address_without_keys(settings: Settings, monkeypa
     refusal = admin.refuse_open_bind(settings, "0.0.0.0", insecure=False)
     assert refusal is not None and "--insecure" in refusal
     assert admin.refuse_open_bind(settings, "0.0.0.0", insecure=True) is None
-    assert admin.refuse_open_bind(settings.model_copy(update={"auth_mode": "required"}), "0.0.0.0",
-                                  insecure=False) is None
+    assert (
+        admin.refuse_open_bind(settings.model_copy(update={"auth_mode": "required"}), "0.0.0.0", insecure=False) is None
+    )
     monkeypatch.setattr(cli, "get_settings", lambda: settings)
     assert cli.main(["serve", "--host", "0.0.0.0", "--port", "1"]) == 2  # refused before binding
     _key(settings, "acme")

@@ -42,8 +42,9 @@ class Receiver:
     """A threaded HTTP server on 127.0.0.1 that records every POST and answers the scripted statuses
     (then ``default``); ``delay_s`` slows each answer down."""
 
-    def __init__(self, *, port: int = 0, statuses: list[int] | None = None, default: int = 200,
-                 delay_s: float = 0.0) -> None:
+    def __init__(
+        self, *, port: int = 0, statuses: list[int] | None = None, default: int = 200, delay_s: float = 0.0
+    ) -> None:
         self.requests: list[dict[str, Any]] = []
         self.statuses = list(statuses or [])
         self.default = default
@@ -56,9 +57,14 @@ class Receiver:
                 body = self.rfile.read(int(self.headers.get("content-length") or 0)).decode()
                 with receiver._lock:
                     status = receiver.statuses.pop(0) if receiver.statuses else receiver.default
-                    receiver.requests.append({"path": self.path, "headers": {k.lower(): v for k, v in
-                                                                             self.headers.items()},
-                                              "body": body, "at": time.monotonic()})
+                    receiver.requests.append(
+                        {
+                            "path": self.path,
+                            "headers": {k.lower(): v for k, v in self.headers.items()},
+                            "body": body,
+                            "at": time.monotonic(),
+                        }
+                    )
                 if receiver.delay_s:
                     time.sleep(receiver.delay_s)
                 self.send_response(status)
@@ -109,9 +115,15 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 15.0) -> Any:
 
 def make_settings(data_dir: Path, **overrides: Any) -> Settings:
     values: dict[str, Any] = {
-        "data_dir": data_dir, "database_url": database_url(data_dir), "workers": 0, "threads_per_job": 1,
-        "worker_prewarm": False, "webhook_allow_private_targets": True, "webhook_poll_s": 0.02,
-        "webhook_backoff_s": 0.05, "webhook_timeout_s": 5.0,
+        "data_dir": data_dir,
+        "database_url": database_url(data_dir),
+        "workers": 0,
+        "threads_per_job": 1,
+        "worker_prewarm": False,
+        "webhook_allow_private_targets": True,
+        "webhook_poll_s": 0.02,
+        "webhook_backoff_s": 0.05,
+        "webhook_timeout_s": 5.0,
     }
     values.update(overrides)
     return Settings(**values)
@@ -155,9 +167,19 @@ def add_delivery(db: Database, url: str, *, job_id: str | None = None, **values:
     now = utcnow()
     job_id = job_id or new_id()
     payload = outbox.envelope("job.succeeded", {"id": job_id, "status": "succeeded"}, at=now)
-    row = WebhookDelivery(id=new_id(), created_at=now, tenant_id=DEFAULT_TENANT_ID, job_id=job_id,
-                          event="job.succeeded", url=url, payload=payload, status="pending", attempts=0,
-                          next_attempt_at=now, **values)
+    row = WebhookDelivery(
+        id=new_id(),
+        created_at=now,
+        tenant_id=DEFAULT_TENANT_ID,
+        job_id=job_id,
+        event="job.succeeded",
+        url=url,
+        payload=payload,
+        status="pending",
+        attempts=0,
+        next_attempt_at=now,
+        **values,
+    )
 
     def insert(*, session: Any) -> None:
         session.add(row)
@@ -192,8 +214,13 @@ def upload(client: TestClient, data: bytes) -> str:
 
 
 def submit(client: TestClient, dataset_id: str, callback_url: str | None, **extra: Any) -> httpx.Response:
-    body: dict[str, Any] = {"dataset_id": dataset_id, "spec": {"trainer": "sklearn_logistic", "params": {}},
-                            "train_baseline": False, "time_budget_s": 120, **extra}
+    body: dict[str, Any] = {
+        "dataset_id": dataset_id,
+        "spec": {"trainer": "sklearn_logistic", "params": {}},
+        "train_baseline": False,
+        "time_budget_s": 120,
+        **extra,
+    }
     if callback_url is not None:
         body["callback_url"] = callback_url
     return client.post("/v1/jobs", json=body)
@@ -271,8 +298,10 @@ def test_check_url_allows_public_and_private_when_allowed() -> None:
 
 def test_the_connection_itself_only_goes_to_allowed_addresses(receiver: Receiver) -> None:
     # Past the check (DNS rebinding): the transport resolves and checks again when it connects.
-    with httpx.Client(transport=targets.guarded_transport(allow_private=False)) as client, \
-            pytest.raises(targets.TargetRefused, match="loopback"):
+    with (
+        httpx.Client(transport=targets.guarded_transport(allow_private=False)) as client,
+        pytest.raises(targets.TargetRefused, match="loopback"),
+    ):
         client.post(receiver.url(), content=b"{}")
     with httpx.Client(transport=targets.guarded_transport(allow_private=True)) as client:
         assert client.post(f"http://localhost:{receiver.port}/x", content=b"{}").status_code == 200
@@ -289,8 +318,15 @@ def test_backoff_doubles_with_jitter_up_to_the_maximum() -> None:
 def test_create_refuses_private_callback_urls(tmp_path: Path, csv_bytes: bytes) -> None:
     settings = make_settings(tmp_path, webhook_allow_private_targets=False)
     migrate.upgrade(settings.database_url)
-    refused = ["http://127.0.0.1/x", "http://localhost/", "http://10.0.0.1/", "http://169.254.169.254/latest",
-               "http://[::1]/", "ftp://example.com", "http://nowhere.invalid/hook"]
+    refused = [
+        "http://127.0.0.1/x",
+        "http://localhost/",
+        "http://10.0.0.1/",
+        "http://169.254.169.254/latest",
+        "http://[::1]/",
+        "ftp://example.com",
+        "http://nowhere.invalid/hook",
+    ]
     with TestClient(create_app(settings)) as client:
         dataset_id = upload(client, csv_bytes)
         for url in refused:
@@ -308,17 +344,31 @@ def test_create_refuses_private_callback_urls(tmp_path: Path, csv_bytes: bytes) 
 
     allowed = settings.model_copy(update={"webhook_allow_private_targets": True})
     with TestClient(create_app(allowed)) as client:
-        response = client.post("/v1/jobs", json={"dataset_id": dataset_id, "spec": {"trainer": "sklearn_logistic"},
-                                                 "train_baseline": False, "callback_url": "http://127.0.0.1:9/x"},
-                               headers={"Idempotency-Key": "k1"})
+        response = client.post(
+            "/v1/jobs",
+            json={
+                "dataset_id": dataset_id,
+                "spec": {"trainer": "sklearn_logistic"},
+                "train_baseline": False,
+                "callback_url": "http://127.0.0.1:9/x",
+            },
+            headers={"Idempotency-Key": "k1"},
+        )
         assert response.status_code == 202, response.text
         job = response.json()
         assert job["callback_url"] == "http://127.0.0.1:9/x"
         assert client.get(f"/v1/jobs/{job['id']}").json()["callback_url"] == "http://127.0.0.1:9/x"
         # The callback is part of the request an Idempotency-Key stands for.
-        other = client.post("/v1/jobs", json={"dataset_id": dataset_id, "spec": {"trainer": "sklearn_logistic"},
-                                              "train_baseline": False, "callback_url": "http://127.0.0.1:9/y"},
-                            headers={"Idempotency-Key": "k1"})
+        other = client.post(
+            "/v1/jobs",
+            json={
+                "dataset_id": dataset_id,
+                "spec": {"trainer": "sklearn_logistic"},
+                "train_baseline": False,
+                "callback_url": "http://127.0.0.1:9/y",
+            },
+            headers={"Idempotency-Key": "k1"},
+        )
         assert other.status_code == 422 and "Idempotency-Key" in other.json()["detail"]
 
 
@@ -340,7 +390,8 @@ def test_a_cancelled_job_posts_one_signed_call(tmp_path: Path, csv_bytes: bytes,
         # The job shows its calls (the receiver's answer included); a job without a callback shows none.
         shown = client.get(f"/v1/jobs/{job_id}").json()["webhook_deliveries"]
         assert [(d["event"], d["status"], d["attempts"], d["last_status_code"]) for d in shown] == [
-            ("job.cancelled", "delivered", 1, 200)]
+            ("job.cancelled", "delivered", 1, 200)
+        ]
         assert shown[0]["delivered_at"] and shown[0]["next_attempt_at"] is None
         assert client.get(f"/v1/jobs/{plain}").json()["webhook_deliveries"] is None
     assert len(receiver.requests) == 1
@@ -380,11 +431,36 @@ def test_a_trained_job_posts_its_result(tmp_path: Path, csv_bytes: bytes, receiv
 # -- the outbox is written with the job's end --------------------------------------------------------
 def _job_row(db: Database, **values: Any) -> str:
     now = utcnow()
-    dataset = Dataset(id=new_id(), name="meta", source="metadata", modality="tabular", task="binary", n_rows=10,
-                      profile={}, details={}, warnings=[])
-    job = Job(id=new_id(), created_at=now, updated_at=now, queued_at=now, dataset_id=dataset.id, model="m",
-              trainer="sklearn_logistic", params={}, seed=0, time_budget_s=60, queue="cpu", status=states.QUEUED,
-              attempt=0, max_attempts=1, cancel_requested=False, history=[], callback_url="http://127.0.0.1:9/x")
+    dataset = Dataset(
+        id=new_id(),
+        name="meta",
+        source="metadata",
+        modality="tabular",
+        task="binary",
+        n_rows=10,
+        profile={},
+        details={},
+        warnings=[],
+    )
+    job = Job(
+        id=new_id(),
+        created_at=now,
+        updated_at=now,
+        queued_at=now,
+        dataset_id=dataset.id,
+        model="m",
+        trainer="sklearn_logistic",
+        params={},
+        seed=0,
+        time_budget_s=60,
+        queue="cpu",
+        status=states.QUEUED,
+        attempt=0,
+        max_attempts=1,
+        cancel_requested=False,
+        history=[],
+        callback_url="http://127.0.0.1:9/x",
+    )
     for key, value in values.items():
         setattr(job, key, value)
 
@@ -475,8 +551,9 @@ def test_gone_stops_and_the_last_try_fails(db: Database, wh_settings: Settings) 
     assert "ConnectError" in str(row.last_error) and "gave up after 2 tries" in str(row.last_error)
 
 
-def test_a_target_refused_at_delivery_fails_without_a_call(db: Database, wh_settings: Settings,
-                                                           receiver: Receiver) -> None:
+def test_a_target_refused_at_delivery_fails_without_a_call(
+    db: Database, wh_settings: Settings, receiver: Receiver
+) -> None:
     # Allowed when the job was created; not by this dispatcher's settings (or the host moved to a private address).
     settings = wh_settings.model_copy(update={"webhook_allow_private_targets": False})
     row_id = add_delivery(db, receiver.url())
@@ -486,8 +563,7 @@ def test_a_target_refused_at_delivery_fails_without_a_call(db: Database, wh_sett
     assert receiver.requests == []
 
 
-def test_an_expired_lease_makes_a_row_claimable_again(db: Database, wh_settings: Settings,
-                                                      receiver: Receiver) -> None:
+def test_an_expired_lease_makes_a_row_claimable_again(db: Database, wh_settings: Settings, receiver: Receiver) -> None:
     held = add_delivery(db, receiver.url(), lease_owner="crashed", lease_expires_at=utcnow() + timedelta(minutes=1))
     dispatcher = WebhookDispatcher(db=db, settings=wh_settings)
     assert dispatcher.run_once() == 0 and receiver.requests == []  # leased: another dispatcher may be trying it
@@ -505,8 +581,10 @@ def test_two_dispatchers_never_send_a_row_twice(wh_settings: Settings, db: Datab
     receiver = Receiver(delay_s=0.01)
     ids = [add_delivery(db, receiver.url()) for _ in range(40)]
     other_db = Database.from_url(wh_settings.database_url)  # another replica: its own engine
-    dispatchers = [WebhookDispatcher(db=db, settings=wh_settings, name="a"),
-                   WebhookDispatcher(db=other_db, settings=wh_settings, name="b")]
+    dispatchers = [
+        WebhookDispatcher(db=db, settings=wh_settings, name="a"),
+        WebhookDispatcher(db=other_db, settings=wh_settings, name="b"),
+    ]
     try:
         for d in dispatchers:
             d.start()

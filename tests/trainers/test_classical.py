@@ -446,8 +446,14 @@ def test_artifact_files_and_versions(tmp_path: Path) -> None:
     spec = TrainSpec(trainer="sklearn_logistic", params=small_params("sklearn_logistic", "multiclass"))
     result = fit_and_evaluate(spec, mixed_frame("multiclass"), "label", "multiclass", None, None, tmp_path)
     art = result.artifact
-    predictions = {"valid_pred.npy", "valid_index.npy", "valid_target.npy", "test_pred.npy", "test_index.npy",
-                   "test_target.npy"}
+    predictions = {
+        "valid_pred.npy",
+        "valid_index.npy",
+        "valid_target.npy",
+        "test_pred.npy",
+        "test_index.npy",
+        "test_target.npy",
+    }
     assert art.format == "skops" and set(art.files) == {"model.skops", "schema.json", "meta.json", *predictions}
     assert {"sklearn", "skops", "numpy", "pandas", "python"} <= set(art.library_versions)
     manifest = json.loads((tmp_path / "manifest.json").read_text())

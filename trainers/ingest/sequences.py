@@ -128,7 +128,6 @@ def ingest_long_sequences(
     )
 
 
-
 def numeric_columns(table: pa.Table, names: list[str]) -> tuple[list[str], list[str]]:
     """The columns of ``names`` that can be sequence features (numbers, booleans) and the others."""
     features: list[str] = []

@@ -53,6 +53,14 @@ def fit_and_evaluate_arrays(
         if part_notes:
             notes[name] = part_notes
     predicted = time.perf_counter()
-    result = finish_run(trainer, spec, task, split=parts.info, metrics=metrics, notes=notes, out_dir=out_dir,
-                        marks=(started, prepared, fitted, predicted))
+    result = finish_run(
+        trainer,
+        spec,
+        task,
+        split=parts.info,
+        metrics=metrics,
+        notes=notes,
+        out_dir=out_dir,
+        marks=(started, prepared, fitted, predicted),
+    )
     return result, trainer.run_info_

@@ -24,8 +24,13 @@ from service.settings import Settings
 # Small rounds: a job finishes in well under a second once its process is warm.
 FAST_XGB = {"objective": "binary:logistic", "n_estimators": 15, "max_depth": 3, "learning_rate": 0.3}
 # Enough rounds that it is still training when a test cancels or kills it.
-SLOW_XGB = {"objective": "binary:logistic", "n_estimators": 200_000, "max_depth": 2, "learning_rate": 0.001,
-            "early_stopping_rounds": None}
+SLOW_XGB = {
+    "objective": "binary:logistic",
+    "n_estimators": 200_000,
+    "max_depth": 2,
+    "learning_rate": 0.001,
+    "early_stopping_rounds": None,
+}
 
 
 def job_settings(data_dir: Path, **overrides: Any) -> Settings:
@@ -65,27 +70,59 @@ def store_dataset(db: Database, settings: Settings, frame: pd.DataFrame, target:
     result = ingest(csv, filename=csv.name, target=target, task=None, modality=None, work_dir=folder)
     result.details["file_sha256"] = {f: sha256_file(folder / f) for f in result.files}  # as an upload records
     row = Dataset(
-        id=new_id(), created_at=utcnow(), name=name, source="upload", modality=result.modality, task=result.task,
-        task_reason=result.task_reason, target=result.target, format="csv", sha256=result.details.get("sha256"),
-        fingerprint=uuid.uuid4().hex, size_bytes=csv.stat().st_size, n_rows=result.profile.n_rows,
+        id=new_id(),
+        created_at=utcnow(),
+        name=name,
+        source="upload",
+        modality=result.modality,
+        task=result.task,
+        task_reason=result.task_reason,
+        target=result.target,
+        format="csv",
+        sha256=result.details.get("sha256"),
+        fingerprint=uuid.uuid4().hex,
+        size_bytes=csv.stat().st_size,
+        n_rows=result.profile.n_rows,
         storage_path=folder.relative_to(settings.data_dir).as_posix(),
-        profile=result.profile.model_dump(mode="json", exclude_none=True), details=result.details,
+        profile=result.profile.model_dump(mode="json", exclude_none=True),
+        details=result.details,
         warnings=result.warnings,
     )
     db.call(datasets_repo.add, dataset=row)
     return row.id
 
 
-def insert_job(db: Database, dataset_id: str, *, trainer: str = "xgboost", params: dict[str, Any] | None = None,
-               baseline: dict[str, Any] | None = None, time_budget_s: float = 600, max_attempts: int = 2,
-               **values: Any) -> str:
+def insert_job(
+    db: Database,
+    dataset_id: str,
+    *,
+    trainer: str = "xgboost",
+    params: dict[str, Any] | None = None,
+    baseline: dict[str, Any] | None = None,
+    time_budget_s: float = 600,
+    max_attempts: int = 2,
+    **values: Any,
+) -> str:
     """A queued job row, as POST /v1/jobs would store it (nothing enqueued)."""
     now = utcnow()
     job = Job(
-        id=new_id(), created_at=now, updated_at=now, queued_at=now, dataset_id=dataset_id, model=trainer,
-        trainer=trainer, params=dict(FAST_XGB if params is None else params), baseline_spec=baseline, seed=0,
-        time_budget_s=time_budget_s, queue="cpu", status=states.QUEUED, attempt=0, max_attempts=max_attempts,
-        cancel_requested=False, history=[],
+        id=new_id(),
+        created_at=now,
+        updated_at=now,
+        queued_at=now,
+        dataset_id=dataset_id,
+        model=trainer,
+        trainer=trainer,
+        params=dict(FAST_XGB if params is None else params),
+        baseline_spec=baseline,
+        seed=0,
+        time_budget_s=time_budget_s,
+        queue="cpu",
+        status=states.QUEUED,
+        attempt=0,
+        max_attempts=max_attempts,
+        cancel_requested=False,
+        history=[],
     )
     for key, value in values.items():
         setattr(job, key, value)
@@ -110,5 +147,3 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 60.0, interval: floa
         if time.monotonic() > deadline:
             raise AssertionError(f"condition not met within {timeout:.0f} s (last value {value!r})")
         time.sleep(interval)
-
-

@@ -40,8 +40,9 @@ def frame() -> pd.DataFrame:
 def dataset_id(client: TestClient, frame: pd.DataFrame) -> str:
     buffer = io.BytesIO()
     frame.to_csv(buffer, index=False)
-    response = client.post("/v1/datasets", files={"file": ("breast_cancer.csv", buffer.getvalue(), "text/csv")},
-                           data={"target": "target"})
+    response = client.post(
+        "/v1/datasets", files={"file": ("breast_cancer.csv", buffer.getvalue(), "text/csv")}, data={"target": "target"}
+    )
     assert response.status_code in (200, 201), response.text
     return str(response.json()["id"])
 
@@ -177,8 +178,9 @@ def test_a_recommendations_stated_time_budget_reaches_the_job(client: TestClient
 
 
 def test_events_stream_progress_until_the_end(client: TestClient, dataset_id: str) -> None:
-    job = _submit(client, {"dataset_id": dataset_id, "spec": {"trainer": "xgboost", "params": FAST_XGB},
-                           "train_baseline": False})
+    job = _submit(
+        client, {"dataset_id": dataset_id, "spec": {"trainer": "xgboost", "params": FAST_XGB}, "train_baseline": False}
+    )
     with client.stream("GET", f"{URL}/{job['id']}/events") as response:
         assert response.status_code == 200
         text = "".join(response.iter_text())
@@ -250,8 +252,9 @@ def test_cancel_queued_at_once_and_running_keeps_a_partial_model(client: TestCli
 def test_a_killed_training_process_is_retried_then_failed_never_left_running(
     client: TestClient, dataset_id: str
 ) -> None:
-    job = _submit(client, {"dataset_id": dataset_id, "spec": {"trainer": "xgboost", "params": SLOW_XGB},
-                           "train_baseline": False})
+    job = _submit(
+        client, {"dataset_id": dataset_id, "spec": {"trainer": "xgboost", "params": SLOW_XGB}, "train_baseline": False}
+    )
 
     def training_pid(attempt: int) -> int | None:
         j = _job(client, job["id"])
@@ -279,10 +282,12 @@ def _child_pid(client: TestClient, job_id: str) -> int | None:
         return None if row is None else row.child_pid
 
 
-def test_deleting_a_finished_job_removes_its_files(client: TestClient, dataset_id: str,
-                                                   engine_settings: Settings) -> None:
-    job = _submit(client, {"dataset_id": dataset_id, "spec": {"trainer": "xgboost", "params": FAST_XGB},
-                           "train_baseline": False})
+def test_deleting_a_finished_job_removes_its_files(
+    client: TestClient, dataset_id: str, engine_settings: Settings
+) -> None:
+    job = _submit(
+        client, {"dataset_id": dataset_id, "spec": {"trainer": "xgboost", "params": FAST_XGB}, "train_baseline": False}
+    )
     _wait_status(client, job["id"], "succeeded")
     assert (engine_settings.artifacts_dir / job["id"]).is_dir()
     assert client.delete(f"{URL}/{job['id']}").status_code == 204
@@ -342,8 +347,9 @@ def test_deep_learning_job_trains_the_recommended_cnn(client: TestClient) -> Non
     rec = client.post("/v1/recommendations", json={"dataset_id": dataset["id"]}).json()
     assert rec["family"] == "deep_learning" and rec["candidates"][0]["trainer"] == "torch_cnn"
 
-    created = _submit(client, {"dataset_id": dataset["id"], "recommendation_id": rec["id"], "candidate": 1,
-                               "time_budget_s": 25})
+    created = _submit(
+        client, {"dataset_id": dataset["id"], "recommendation_id": rec["id"], "candidate": 1, "time_budget_s": 25}
+    )
     assert created["queue"] == "gpu"  # a torch job prefers the GPU queue; without GPU workers it trains on a CPU
     job = _wait_status(client, created["id"], "succeeded", "failed", "cancelled", timeout=180)
     assert job["status"] == "succeeded", job["error"]

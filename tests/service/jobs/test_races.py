@@ -31,8 +31,9 @@ def client(engine_settings: Settings) -> Iterator[TestClient]:
 def dataset_id(client: TestClient) -> str:
     buffer = io.BytesIO()
     breast_cancer().to_csv(buffer, index=False)
-    response = client.post("/v1/datasets", files={"file": ("breast_cancer.csv", buffer.getvalue(), "text/csv")},
-                           data={"target": "target"})
+    response = client.post(
+        "/v1/datasets", files={"file": ("breast_cancer.csv", buffer.getvalue(), "text/csv")}, data={"target": "target"}
+    )
     assert response.status_code in (200, 201), response.text
     return str(response.json()["id"])
 
@@ -59,7 +60,8 @@ def test_a_race_trains_top_k_and_the_baseline_then_ranks_them(client: TestClient
     assert {e["rank"] or 0: (e["model"], e["trainer"]) for e in entries} == {
         1: (rec["candidates"][0]["model"], rec["candidates"][0]["trainer"]),
         2: (rec["candidates"][1]["model"], rec["candidates"][1]["trainer"]),
-        0: ("logistic_regression", "sklearn_logistic")}
+        0: ("logistic_regression", "sklearn_logistic"),
+    }
     assert [e["is_baseline"] for e in entries].count(True) == 1
     assert all(client.get(f"/v1/jobs/{j}").json()["race_id"] == race["id"] for j in race["job_ids"])
     # One budget for the race, shared: one worker runs the 3 entries one after another, then the ensemble.
@@ -70,8 +72,11 @@ def test_a_race_trains_top_k_and_the_baseline_then_ranks_them(client: TestClient
     per_job = [client.get(f"/v1/jobs/{j}").json()["time_budget_s"] for j in race["job_ids"]]
     assert sum(per_job) + budget["ensemble_s"] == pytest.approx(60 * races.USABLE_SHARE, abs=1e-2)
 
-    done = wait_for(lambda: (r := client.get(response.headers["location"]).json())["status"] == "finished" and r,
-                    timeout=240, interval=0.5)
+    done = wait_for(
+        lambda: (r := client.get(response.headers["location"]).json())["status"] == "finished" and r,
+        timeout=240,
+        interval=0.5,
+    )
     assert time.monotonic() - started <= 60 * 1.1  # the race ends within its budget + 10%
     assert done["primary_metric"] == "roc_auc" and done["higher_is_better"] is True
     board = done["leaderboard"]
@@ -125,7 +130,8 @@ def test_a_race_trains_top_k_and_the_baseline_then_ranks_them(client: TestClient
     again = client.post("/v1/recommendations", json={"dataset_id": dataset_id}).json()
     ranking = next(d for d in again["decisions"] if d["rule_id"] == "family.ranking")
     assert "Your own finished races changed this order" in ranking["reason"] or (
-        "Your 1 finished race(s) were weighed too" in ranking["reason"])
+        "Your 1 finished race(s) were weighed too" in ranking["reason"]
+    )
     assert "your own races" in again["candidates"][0]["evidence"]
 
 
@@ -152,47 +158,75 @@ def test_refusals(client: TestClient, dataset_id: str) -> None:
 
     # A callback the service may not call is refused before the race or any job is stored.
     jobs_before = len(client.get("/v1/jobs").json()["items"])
-    refused = _problem(client.post(f"/v1/datasets/{dataset_id}/race", json={"callback_url": "http://127.0.0.1/x"}),
-                       422)
+    refused = _problem(client.post(f"/v1/datasets/{dataset_id}/race", json={"callback_url": "http://127.0.0.1/x"}), 422)
     assert refused["errors"][0]["loc"] == ["body", "callback_url"]
     assert len(client.get("/v1/jobs").json()["items"]) == jobs_before
 
 
-def _job(candidate: int, model: str, status: str, metrics: dict[str, float | None] | None,
-         test: dict[str, float | None] | None = None) -> Job:
+def _job(
+    candidate: int,
+    model: str,
+    status: str,
+    metrics: dict[str, float | None] | None,
+    test: dict[str, float | None] | None = None,
+) -> Job:
     """A finished child: ``metrics`` are its validation scores (5-fold means), ``test`` its test scores."""
     now = utcnow()
     result = None
     if metrics:
         sd = {k: 0.01 for k in metrics}
-        result = {"metrics": {"validation": metrics, "test": test or metrics},
-                  "validation": {"method": "kfold", "k": 5, "mean": metrics, "sd": sd}}
-    return Job(id=f"job-{candidate}", created_at=now, candidate=candidate, model=model, trainer=model,
-               status=status, started_at=now, finished_at=now + timedelta(seconds=2), result=result,
-               error={"message": "boom"} if status == "failed" else None)
+        result = {
+            "metrics": {"validation": metrics, "test": test or metrics},
+            "validation": {"method": "kfold", "k": 5, "mean": metrics, "sd": sd},
+        }
+    return Job(
+        id=f"job-{candidate}",
+        created_at=now,
+        candidate=candidate,
+        model=model,
+        trainer=model,
+        status=status,
+        started_at=now,
+        finished_at=now + timedelta(seconds=2),
+        result=result,
+        error={"message": "boom"} if status == "failed" else None,
+    )
 
 
 def _race(task: str, skipped: list[dict[str, Any]] | None = None) -> Race:
-    return Race(id="r", created_at=utcnow(), dataset_id="d", recommendation_id="rec",
-                params={"task": task, "skipped": skipped or []})
+    return Race(
+        id="r",
+        created_at=utcnow(),
+        dataset_id="d",
+        recommendation_id="rec",
+        params={"task": task, "skipped": skipped or []},
+    )
 
 
 def test_leaderboard_lists_skipped_and_failed_and_ranks_regression_ascending() -> None:
     skipped = [{"rank": 3, "model": "resnet", "trainer": "torch_resnet", "reason": "needs images"}]
-    jobs = [_job(1, "xgboost", "succeeded", {"rmse": 2.0}), _job(2, "lightgbm", "failed", None),
-            _job(0, "ridge", "succeeded", {"rmse": 1.5})]
+    jobs = [
+        _job(1, "xgboost", "succeeded", {"rmse": 2.0}),
+        _job(2, "lightgbm", "failed", None),
+        _job(0, "ridge", "succeeded", {"rmse": 1.5}),
+    ]
     read = races.to_read(_race("regression", skipped), jobs)
     assert read.status == "finished" and read.primary_metric == "rmse" and not read.higher_is_better
     assert [(e.model, e.position, e.status) for e in read.leaderboard] == [
-        ("ridge", 1, "succeeded"), ("xgboost", 2, "succeeded"), ("lightgbm", None, "failed"),
-        ("resnet", None, "skipped")]
+        ("ridge", 1, "succeeded"),
+        ("xgboost", 2, "succeeded"),
+        ("lightgbm", None, "failed"),
+        ("resnet", None, "skipped"),
+    ]
     assert read.leaderboard[3].reason == "needs images" and read.leaderboard[2].reason == "boom"
     assert read.agrees_with_recommendation is False and read.verdict.startswith("The baseline ridge beat")
 
 
 def test_roc_auc_only_when_every_classifier_has_one_and_running_has_no_verdict() -> None:
-    jobs = [_job(1, "a", "succeeded", {"roc_auc": 0.9, "balanced_accuracy": 0.8}),
-            _job(0, "b", "succeeded", {"roc_auc": None, "balanced_accuracy": 0.7})]
+    jobs = [
+        _job(1, "a", "succeeded", {"roc_auc": 0.9, "balanced_accuracy": 0.8}),
+        _job(0, "b", "succeeded", {"roc_auc": None, "balanced_accuracy": 0.7}),
+    ]
     read = races.to_read(_race("binary"), jobs)
     assert read.primary_metric == "balanced_accuracy" and read.agrees_with_recommendation is True
     assert read.leaderboard[0].model == "a" and "first choice a won" in read.verdict
@@ -202,9 +236,11 @@ def test_roc_auc_only_when_every_classifier_has_one_and_running_has_no_verdict()
 
 def test_the_leaderboard_selects_on_validation_not_on_the_test_split() -> None:
     # b is best on test, a on validation: a wins, and the test scores are only shown.
-    jobs = [_job(1, "a", "succeeded", {"roc_auc": 0.90, "balanced_accuracy": 0.8}, {"roc_auc": 0.80}),
-            _job(2, "b", "succeeded", {"roc_auc": 0.85, "balanced_accuracy": 0.7}, {"roc_auc": 0.99}),
-            _job(0, "c", "succeeded", {"roc_auc": 0.70, "balanced_accuracy": 0.6}, {"roc_auc": 0.95})]
+    jobs = [
+        _job(1, "a", "succeeded", {"roc_auc": 0.90, "balanced_accuracy": 0.8}, {"roc_auc": 0.80}),
+        _job(2, "b", "succeeded", {"roc_auc": 0.85, "balanced_accuracy": 0.7}, {"roc_auc": 0.99}),
+        _job(0, "c", "succeeded", {"roc_auc": 0.70, "balanced_accuracy": 0.6}, {"roc_auc": 0.95}),
+    ]
     read = races.to_read(_race("binary"), jobs)
     assert [e.model for e in read.leaderboard] == ["a", "b", "c"]
     assert [e.test_score for e in read.leaderboard] == [0.80, 0.99, 0.95]
@@ -222,8 +258,17 @@ def test_the_leaderboard_selects_on_validation_not_on_the_test_split() -> None:
 
 def test_jobs_from_before_the_validation_summary_fall_back_to_the_holdout_split() -> None:
     now = utcnow()
-    old = Job(id="old", created_at=now, candidate=1, model="x", trainer="x", status="succeeded", started_at=now,
-              finished_at=now, result={"metrics": {"validation": {"rmse": 3.0}, "test": {"rmse": 1.0}}})
+    old = Job(
+        id="old",
+        created_at=now,
+        candidate=1,
+        model="x",
+        trainer="x",
+        status="succeeded",
+        started_at=now,
+        finished_at=now,
+        result={"metrics": {"validation": {"rmse": 3.0}, "test": {"rmse": 1.0}}},
+    )
     entry = races.to_read(_race("regression"), [old]).leaderboard[0]
     assert (entry.score, entry.test_score, entry.validation, entry.folds) == (3.0, 1.0, "holdout", None)
 
@@ -249,8 +294,9 @@ def test_the_default_budget_grows_with_rows_columns_and_classes() -> None:
     assert small == pytest.approx(60.1248, abs=1e-3) and "208 rows × 60 feature columns" in why
     wide = races.default_budget(20_000, 16, 26, cap_s=3600)[0]
     assert wide == pytest.approx(60 + 20_000 * 16 * 26 / 100_000)
-    assert small < races.default_budget(2_000, 60, 2, cap_s=3600)[0] < races.default_budget(2_000, 120, 2,
-                                                                                            cap_s=3600)[0]
+    assert (
+        small < races.default_budget(2_000, 60, 2, cap_s=3600)[0] < races.default_budget(2_000, 120, 2, cap_s=3600)[0]
+    )
     assert races.default_budget(2_000, 60, 2, cap_s=3600)[0] < races.default_budget(2_000, 60, 10, cap_s=3600)[0]
     capped, why = races.default_budget(10**7, 100, 50, cap_s=3600)
     assert capped == 3600 and "capped" in why
@@ -266,8 +312,7 @@ def test_a_tight_budget_trains_only_the_candidates_that_fit(client: TestClient, 
     # Candidate 1 and the baseline run; every lower-ranked candidate is recorded as not trained.
     assert over and [s["rank"] for s in over] == list(range(2, len(over) + 2))
     assert len(race["job_ids"]) == 2
-    wait_for(lambda: client.get(f"/v1/races/{race['id']}").json()["status"] == "finished", timeout=120,
-             interval=0.5)
+    wait_for(lambda: client.get(f"/v1/races/{race['id']}").json()["status"] == "finished", timeout=120, interval=0.5)
 
 
 def test_a_race_without_a_budget_states_its_default(client: TestClient, dataset_id: str) -> None:
@@ -275,5 +320,4 @@ def test_a_race_without_a_budget_states_its_default(client: TestClient, dataset_
     budget = race["budget"]
     assert budget["source"] == "default" and budget["time_budget_s"] == pytest.approx(60 + 569 * 30 / 100_000, abs=1e-3)
     assert "569 rows × 30 feature columns" in budget["reason"]
-    wait_for(lambda: client.get(f"/v1/races/{race['id']}").json()["status"] == "finished", timeout=120,
-             interval=0.5)
+    wait_for(lambda: client.get(f"/v1/races/{race['id']}").json()["status"] == "finished", timeout=120, interval=0.5)

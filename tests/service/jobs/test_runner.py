@@ -18,12 +18,16 @@ from service.jobs.queue import InProcessQueue
 from service.repositories import jobs as repo
 from service.settings import Settings
 
-BASELINE = {"model": "logistic_regression", "trainer": "sklearn_logistic",
-            "params": {"C": 1.0, "max_iter": 1000, "scaling": "standard"}}
+BASELINE = {
+    "model": "logistic_regression",
+    "trainer": "sklearn_logistic",
+    "params": {"C": 1.0, "max_iter": 1000, "scaling": "standard"},
+}
 
 
-def _run(job_id: str, db: Database, settings: Settings, warm: list[TrainingProcess | None],
-         **kwargs: Any) -> runner.RunOutcome:
+def _run(
+    job_id: str, db: Database, settings: Settings, warm: list[TrainingProcess | None], **kwargs: Any
+) -> runner.RunOutcome:
     outcome = runner.run(job_id, db=db, settings=settings, process=warm[0], **kwargs)
     if outcome.claimed:
         warm[0] = outcome.process
@@ -114,8 +118,12 @@ def test_an_error_in_the_training_process_fails_the_job_with_its_message(
     (broken / "data.parquet").write_bytes(b"this is not parquet")
 
     def point_at_broken(*, session: Any) -> str:
-        row = Dataset(**{c: getattr(good, c) for c in ("name", "source", "modality", "task", "target", "n_rows",
-                                                         "profile", "details", "warnings")})
+        row = Dataset(
+            **{
+                c: getattr(good, c)
+                for c in ("name", "source", "modality", "task", "target", "n_rows", "profile", "details", "warnings")
+            }
+        )
         row.storage_path = "datasets/broken"
         session.add(row)
         session.flush()
@@ -151,8 +159,22 @@ def test_a_dataset_stored_before_hashing_trains_with_a_note(
 
     def unhashed_copy(*, session: Any) -> str:
         good = session.get(Dataset, bc_dataset)
-        row = Dataset(**{c: getattr(good, c) for c in ("name", "source", "modality", "task", "target", "n_rows",
-                                                         "profile", "warnings", "storage_path")})
+        row = Dataset(
+            **{
+                c: getattr(good, c)
+                for c in (
+                    "name",
+                    "source",
+                    "modality",
+                    "task",
+                    "target",
+                    "n_rows",
+                    "profile",
+                    "warnings",
+                    "storage_path",
+                )
+            }
+        )
         row.details = {k: v for k, v in good.details.items() if k != "file_sha256"}
         session.add(row)
         session.flush()
@@ -214,8 +236,9 @@ def test_startup_recovery_requeues_fails_cancels_and_reenqueues(
     assert get_job(db, alive).status == "running"  # its lease is valid: the periodic reaper waits for it
     for job_id in (retry, waiting):  # leave the shared database with nothing pending
         db.call(repo.cancel_queued, id=job_id, now=utcnow())
-    db.call(repo.release_expired, id=alive, owner="dead:1:x", now=utcnow() + timedelta(hours=2), status="failed",
-            values={})
+    db.call(
+        repo.release_expired, id=alive, owner="dead:1:x", now=utcnow() + timedelta(hours=2), status="failed", values={}
+    )
 
 
 class _RecordingBroker:
