@@ -14,13 +14,14 @@ import re
 import socket
 from typing import Any
 
-from celery import Celery
+from celery import Celery, signals
 from kombu import Queue
 
+from service.jobs import tasks
 from service.jobs.routing import KINDS, queue_name
+from service.observability.logging import configure_logging
 from service.settings import Settings
 
-TASK_NAME = "advisor.run_job"  # explicit: a rename of the Python function never orphans queued messages
 MAX_TIME_BUDGET_S = 86400.0  # JobCreate.time_budget_s upper bound (service/schemas/jobs.py)
 
 
@@ -83,9 +84,8 @@ def celery_config(settings: Settings) -> dict[str, Any]:
 
 
 def make_celery(settings: Settings) -> Celery:
-    """A Celery app for ``settings`` with the job task registered under :data:`TASK_NAME`."""
-    from service.jobs import tasks
-
+    """A Celery app for ``settings`` with the job task registered under
+    :data:`~service.jobs.routing.TASK_NAME`."""
     app = Celery("advisor", set_as_current=False)
     app.conf.update(celery_config(settings))
     tasks.register(app, settings)
@@ -143,9 +143,6 @@ def worker_argv(
 def _keep_our_logging(settings: Settings) -> None:
     """Answer Celery's ``setup_logging`` signal with our own configuration (JSON lines with request and job
     ids): Celery then leaves the root logger and the standard streams alone, in the worker and its children."""
-    from celery import signals
-
-    from service.observability.logging import configure_logging
 
     def setup(**_: object) -> None:
         configure_logging(settings)
@@ -163,8 +160,6 @@ def run_worker(
     app = make_celery(run_settings)
     _keep_our_logging(run_settings)
     if pool != "prefork" and run_settings.worker_prewarm:
-        from service.jobs import tasks
-
         # No fork follows (threads/solo): the training processes can start now, one per slot.
         tasks.prewarm(concurrency)
     app.worker_main(argv)

@@ -26,7 +26,9 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from service.db.session import Database
 from service.jobs import runner
+from service.jobs.celery_queue import CeleryQueue
 from service.jobs.process import TrainingProcess
+from service.jobs.routing import TASK_NAME
 from service.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -41,7 +43,7 @@ class _ProcessState:
     pid: int
     settings: Settings
     db: Database
-    queue: Any  # CeleryQueue (synchronous publishes from a worker)
+    queue: CeleryQueue  # synchronous publishes from a worker
     name: str
     shutdown: threading.Event = field(default_factory=threading.Event)
     idle: list[TrainingProcess] = field(default_factory=list)
@@ -81,8 +83,6 @@ def _process_state() -> _ProcessState:
         if _state is None or _state.pid != os.getpid():
             if _app is None or _settings is None:
                 raise RuntimeError("service.jobs.tasks.register(app, settings) was not called")
-            from service.jobs.celery_queue import CeleryQueue
-
             settings = _settings
             # An engine inherited from a parent is dropped without closing its sockets (the parent owns them).
             _state = _ProcessState(
@@ -138,7 +138,6 @@ def register(app: Celery, settings: Settings) -> None:
     """Register the job task on ``app`` and the worker signals that build per-process state."""
     global _app, _settings, _state
     _app, _settings, _state = app, settings, None
-    from service.jobs.celery_app import TASK_NAME
 
     @app.task(name=TASK_NAME, bind=True, acks_late=True, ignore_result=True, max_retries=None)
     def run_job_task(self: Any, job_id: Any) -> str | None:

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from service import cli
-from service.jobs.celery_app import TASK_NAME, celery_config, longest_job_s, make_celery, worker_argv
-from service.jobs.routing import queue_kind, route
+from service.jobs.celery_app import celery_config, longest_job_s, make_celery, worker_argv
+from service.jobs.routing import TASK_NAME, queue_kind, route
 from service.settings import Settings
 
 
