@@ -19,10 +19,10 @@ import pyarrow.parquet as pq
 
 from trainers.errors import DataError
 from trainers.ingest.columns import FEATURE_KINDS, ColumnInfo, infer_column
+from trainers.ingest.finish import build_profile
 from trainers.ingest.result import DATA_PARQUET, SCHEMA_JSON, SCHEMA_VERSION, IngestResult, write_json
 from trainers.ingest.sniff import CsvDialect, find_invalid_utf8, not_utf8_error, sniff_csv
 from trainers.ingest.target import analyse_target, find_column, normalize_target, outlier_share, require_rows
-from trainers.profiling import build_profile
 
 _ROW_IN_ERROR = re.compile(r"Row #(\d+)")
 # With types fixed up front, 1 MiB blocks (the resulting chunks stay cache-sized) parsed the bench file with

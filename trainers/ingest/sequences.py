@@ -17,8 +17,9 @@ import pyarrow.compute as pc
 
 from trainers.errors import DataError
 from trainers.ingest.columns import is_identifier_name
+from trainers.ingest.finish import build_profile, encode_target, write_npz
 from trainers.ingest.result import DATA_NPZ, SCHEMA_JSON, SCHEMA_VERSION, IngestResult, write_json
-from trainers.ingest.target import find_column, normalize_target
+from trainers.ingest.target import find_column, normalize_target, outlier_share
 
 # Auto-detection only fires on these literal names; anything looser needs modality="sequence".
 AUTO_ID, AUTO_TIME = "id", "time"
@@ -198,10 +199,6 @@ def finish_sequences(
     feature_names: list[str] | None = None,
 ) -> IngestResult:
     """Validate sequence labels, mark non-finite values as missing (NaN), write ``data.npz`` + schema."""
-    from trainers.ingest.npz import encode_target, write_npz
-    from trainers.ingest.target import outlier_share
-    from trainers.profiling import build_profile
-
     keep, y, analysis, dropped = encode_target(labels, target=target, task=task, warnings=warnings)
     if keep is not None:
         x = x[keep]
