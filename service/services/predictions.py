@@ -17,7 +17,7 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from starlette.concurrency import run_in_threadpool
@@ -25,14 +25,17 @@ from starlette.requests import Request
 
 from service.db.models import Job
 from service.db.session import Database
-from service.errors import BadRequest, Conflict, InvalidInput
+from service.errors import BadRequest, Conflict, InvalidInput, NotFound
 from service.repositories import datasets as datasets_repo
+from service.repositories import jobs as jobs_repo
 from service.schemas.predictions import MAX_JSON_ROWS, PredictionBatchRead, PredictionCreate, PredictionRead
-from service.services import jobs as jobs_service
 from service.services.datasets import DataProblem
 from service.settings import Settings
 from service.storage import Storage
 from service.uploads import receive_multipart
+
+if TYPE_CHECKING:  # the pool runs batches with this module's functions: it imports this one
+    from service.services.prediction_batches import BatchPool
 
 _CACHE_SIZE = 8
 _cache: OrderedDict[tuple[str, str], Any] = OrderedDict()
@@ -95,7 +98,9 @@ def target_of(job: Job, dataset: Any) -> Target:
 
 
 async def _target(db: Database, tenant_id: str, id: str) -> tuple[Job, Target]:
-    job = await jobs_service.get(db=db, tenant_id=tenant_id, id=id)
+    job = await db.run(jobs_repo.get, id=id, tenant_id=tenant_id, write=False)
+    if job is None:
+        raise NotFound(f"There is no job with id {id!r}.")
     dataset = await db.run(datasets_repo.get, id=job.dataset_id, tenant_id=tenant_id, write=False)
     return job, target_of(job, dataset)
 
@@ -206,20 +211,15 @@ async def predict_json(
     tenant_id: str,
     id: str,
     body: PredictionCreate,
-    batches: Any,
+    batches: BatchPool,
     force_batch: bool = False,
 ) -> PredictionRead | PredictionBatchRead:
     """Predict a JSON body; a batch prediction when it holds more than ``predict_batch_rows`` samples."""
-    from service.services import prediction_batches
-
     job, target = await _target(db, tenant_id, id)
     if force_batch or body.n_samples > settings.predict_batch_rows:
-        return await prediction_batches.start(
-            db=db,
-            settings=settings,
+        return await batches.start(
             tenant_id=tenant_id,
             job=job,
-            batches=batches,
             json_body=body.model_dump_json().encode(),
             n_rows=body.n_samples,
         )
@@ -233,13 +233,11 @@ async def predict_upload(
     tenant_id: str,
     id: str,
     request: Request,
-    batches: Any,
+    batches: BatchPool,
     force_batch: bool = False,
 ) -> PredictionRead | PredictionBatchRead:
     """Predict an uploaded file (multipart field ``file``), read as uploads of the model's modality are; a
     batch prediction above ``predict_batch_bytes`` bytes or ``predict_batch_rows`` samples."""
-    from service.services import prediction_batches
-
     job, target = await _target(db, tenant_id, id)
     storage = Storage(settings.data_dir)
     with storage.scratch() as scratch:
@@ -254,12 +252,9 @@ async def predict_upload(
             if isinstance(answer, PredictionRead):
                 return answer
             n_rows = answer
-        return await prediction_batches.start(
-            db=db,
-            settings=settings,
+        return await batches.start(
             tenant_id=tenant_id,
             job=job,
-            batches=batches,
             upload_path=upload.file_path,
             filename=upload.filename,
             n_rows=n_rows,
