@@ -22,6 +22,7 @@ from importlib import import_module
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from trainers.registry import get_trainer
 from trainers.spec import ArtifactInfo
 
 if TYPE_CHECKING:
@@ -141,8 +142,6 @@ def read_manifest(directory: Path, *, expected_sha256: str | None = None) -> Art
 
 def load_artifact(directory: str | Path, *, n_threads: int = 1, expected_sha256: str | None = None) -> Trainer:
     """Load any registered trainer's artifact (verified first); the manifest names the trainer."""
-    from trainers.registry import get_trainer
-
     directory = Path(directory)
     info = read_manifest(directory, expected_sha256=expected_sha256)
     return get_trainer(info.trainer).load(directory, n_threads=n_threads, expected_sha256=info.sha256)

@@ -22,15 +22,15 @@ from typing import TYPE_CHECKING, Any, ClassVar, Self
 import numpy as np
 import pandas as pd
 
+from trainers.artifacts import ArtifactError, library_versions, read_manifest, write_manifest
 from trainers.callbacks import Callbacks
+from trainers.export.onnx import NotConvertible, OnnxExport, export_onnx, sample_matrix, sklearn_graph
 from trainers.metrics import constant_loss
 from trainers.preprocess import apply_schema
 from trainers.spec import ArtifactInfo, CurveSet, FeatureSchema, StopReason, Task, TrainData
 
 if TYPE_CHECKING:
     import onnx
-
-    from trainers.export.onnx import OnnxExport
 
 # Keys the advisor adds to explain or steer a run that are not library parameters. Trainers accept
 # them and apply those that mean something to them (e.g. ``scaling`` for a linear model).
@@ -214,8 +214,6 @@ class Trainer(ABC):
         Raises :class:`~trainers.export.onnx.NotConvertible` with the reason when the model has no
         converter or the converted graph does not reproduce its outputs.
         """
-        from trainers.export.onnx import export_onnx
-
         return export_onnx(self)
 
     def _onnx_graph(self) -> onnx.ModelProto:
@@ -224,8 +222,6 @@ class Trainer(ABC):
         The default converts a scikit-learn estimator or Pipeline held in ``model_`` (skl2onnx), so any
         trainer built that way exports without code of its own; anything else is refused.
         """
-        from trainers.export.onnx import NotConvertible, sklearn_graph
-
         sklearn_base = sys.modules.get("sklearn.base")
         if sklearn_base is not None and isinstance(self.model_, sklearn_base.BaseEstimator):
             return sklearn_graph(self.model_, len(self.schema_.columns), self.task_)
@@ -233,14 +229,10 @@ class Trainer(ABC):
 
     def _onnx_sample_matrix(self) -> np.ndarray:
         """Rows (``feature_matrix`` form) on which the export is checked against this model."""
-        from trainers.export.onnx import sample_matrix
-
         return sample_matrix(self.schema_)
 
     def _onnx_check_inputs(self) -> tuple[list[dict[str, Any]], dict[str, np.ndarray], np.ndarray]:
         """Family hook for non-tabular models: input docs, check feeds and the model's outputs on them."""
-        from trainers.export.onnx import NotConvertible
-
         raise NotConvertible(f"{self.NAME} has no ONNX export for {getattr(self, 'modality_', 'this')} data")
 
     # -- artifacts -----------------------------------------------------------------------------
@@ -254,8 +246,6 @@ class Trainer(ABC):
 
     def save(self, directory: str | Path) -> ArtifactInfo:
         """Write the model, ``schema.json`` and ``meta.json``, and a manifest with SHA-256 digests."""
-        from trainers.artifacts import library_versions, write_manifest
-
         self._check_fitted()
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
@@ -291,8 +281,6 @@ class Trainer(ABC):
         ``expected_sha256`` (the ``ArtifactInfo.sha256`` stored with the job) also guards the
         manifest itself. Nothing is unpickled.
         """
-        from trainers.artifacts import ArtifactError, read_manifest
-
         directory = Path(directory)
         manifest = read_manifest(directory, expected_sha256=expected_sha256)
         if manifest.trainer != cls.NAME:

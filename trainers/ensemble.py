@@ -35,6 +35,7 @@ from trainers.callbacks import Callbacks
 from trainers.metrics import evaluate
 from trainers.preprocess import prepare_frame
 from trainers.registry import register_trainer
+from trainers.run import PREDICTION_FILES, finish_run, prediction_arrays
 from trainers.spec import CurveSet, Task, TrainData, TrainResult, TrainSpec, ValidationSummary
 from trainers.splits import split_rows
 
@@ -164,8 +165,6 @@ def fit_ensemble(
     that have no stored predictions are left out (``validation.note`` names them); fewer than two left
     raises ``ValueError``.
     """
-    from trainers.run import PREDICTION_FILES, finish_run, prediction_arrays
-
     started = time.perf_counter()
     rounds = int(spec.params.get("rounds", ROUNDS))
     EnsembleTrainer.check_params(spec.params, task)

@@ -32,7 +32,9 @@ from typing import Any
 import numpy as np
 
 from trainers.errors import DataError
+from trainers.ingest.archive import check_members, read_member
 from trainers.ingest.limits import DEFAULT_LIMITS, IngestLimits
+from trainers.ingest.sniff import detect_format
 
 _PNG, _JPEG = b"\x89PNG", b"\xff\xd8\xff"
 _MODES = {1: "L", 3: "RGB", 4: "RGBA"}
@@ -124,8 +126,6 @@ class Inputs:
 def read_file(path: Path, filename: str | None, spec: ModelInput, limits: IngestLimits = DEFAULT_LIMITS) -> Inputs:
     """Read an uploaded file of samples to predict: CSV/Parquet (tables, texts, long-format sequences),
     ``.npz`` with ``x``, a zip of PNG/JPEG images or a single PNG/JPEG."""
-    from trainers.ingest.sniff import detect_format
-
     warnings: list[str] = []
     with open(path, "rb") as fh:
         head = fh.read(8)
@@ -273,7 +273,6 @@ def _zip_images(
     path: Path, spec: ModelInput, limits: IngestLimits, warnings: list[str]
 ) -> tuple[np.ndarray, list[str]]:
     """Every PNG/JPEG of a zip, in name order (any folder layout); ids are the member names."""
-    from trainers.ingest.archive import check_members, read_member
     from trainers.ingest.images import IMAGE_SUFFIXES, is_junk
 
     h, w, c = spec.image_size or (0, 0, 0)

@@ -47,6 +47,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from advisor import Curves, diagnose
+from trainers.artifacts import extend_manifest
 from trainers.base import Trainer, TrainerCapabilityError
 from trainers.callbacks import CallbackList, Callbacks, TimeBudget
 from trainers.metrics import evaluate
@@ -71,8 +73,6 @@ FOLD_TIME_MARGIN = 1.2
 
 def _diagnose(curves: dict[str, Any]) -> list[dict[str, Any]]:
     """``advisor.diagnose`` on the curves, as plain dicts for the job record."""
-    from advisor import Curves, diagnose
-
     return [d.model_dump(mode="json") for d in diagnose(Curves(**curves))]
 
 
@@ -94,8 +94,6 @@ def finish_run(
     :func:`fit_and_evaluate` and the array jobs (``trainers.torch.jobs``). ``marks`` are the
     ``time.perf_counter()`` readings at start, prepared, fitted and predicted. ``predictions`` (role →
     array, roles of :data:`PREDICTION_FILES`) are saved as ``.npy`` beside the model and listed in its manifest."""
-    from trainers.artifacts import extend_manifest
-
     started, prepared, fitted, predicted = marks
     artifact = trainer.save(Path(out_dir))
     if predictions:

@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from trainers.export.xgboost_trees import Unsupported, xgboost_tree_graph
 from trainers.spec import FeatureSchema
 
 if TYPE_CHECKING:
@@ -330,8 +331,6 @@ def xgboost_graph(booster: Any, schema: FeatureSchema, task: str) -> onnx.ModelP
 
 
 def _xgboost_categorical(booster: Any, schema: FeatureSchema, task: str) -> onnx.ModelProto:
-    from trainers.export.xgboost_trees import Unsupported, xgboost_tree_graph
-
     probe = sample_matrix(schema, seed=1)
     margin = np.asarray(booster.inplace_predict(frame_from_matrix(probe, schema), predict_type="margin"))
     output = "values" if task == "regression" else "probabilities"
