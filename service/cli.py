@@ -8,7 +8,7 @@ import argparse
 import logging
 from collections.abc import Sequence
 
-from service.observability.logging import configure_logging
+from service.observability.logging import configure_logging, uvicorn_log_config
 from service.observability.metrics import ensure_multiproc_dir
 from service.settings import Settings, get_settings
 
@@ -27,7 +27,6 @@ def _serve(settings: Settings, host: str, port: int, migrate: bool = True, insec
 
     from service.admin import refuse_open_bind
     from service.main import create_app
-    from service.observability.logging import uvicorn_log_config
 
     if migrate:
         _migrate(settings)

@@ -202,6 +202,24 @@ def _without(graph: dict[str, dict[str, Edge]], edges: Collection[tuple[str, str
 ROOT = Path(__file__).resolve().parents[1]
 
 
+# Which project packages each may import: service -> trainers -> advisor, never back.
+MAY_IMPORT = {
+    "advisor": {"advisor"},
+    "trainers": {"advisor", "trainers"},
+    "service": {"advisor", "trainers", "service"},
+}
+
+
+def test_packages_import_one_way() -> None:
+    wrong = [
+        f"{a} imports {b} ({':'.join(map(str, edge))})"
+        for a, targets in import_graph(ROOT).items()
+        for b, edge in targets.items()
+        if b.split(".")[0] not in MAY_IMPORT[a.split(".")[0]]
+    ]
+    assert wrong == []
+
+
 def test_project_modules_import_no_cycle() -> None:
     graph = _without(import_graph(ROOT), KNOWN_CYCLE_EDGES)
     cycles = [describe_cycle(graph, group) for group in strongly_connected(graph)]
