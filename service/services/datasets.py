@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
-from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 from starlette.concurrency import run_in_threadpool
@@ -225,10 +224,3 @@ async def delete(*, db: Database, storage: Storage, tenant_id: str, id: str) -> 
     if row is None:
         raise NotFound(f"There is no dataset with id {id!r}.")
     storage.remove(row.storage_path)
-
-
-def problem_types() -> dict[str, Any]:
-    """The data problems an upload can answer with (for documentation)."""
-    from trainers.errors import PROBLEM_TYPES
-
-    return {slug: {"status": p.status, "title": p.title} for slug, p in PROBLEM_TYPES.items()}
