@@ -59,7 +59,7 @@ def test_cpu_workers_fill_the_cores_without_oversubscribing(
 ) -> None:
     import service.jobs.celery_app as celery_app
 
-    monkeypatch.setattr(celery_app, "_cores", lambda: cores)
+    monkeypatch.setattr(celery_app, "available_cores", lambda: cores)
     settings = _settings(tmp_path, threads_per_job=threads_per_job)
     argv, run, pool, concurrency = worker_argv(settings, queues="cpu", concurrency=None, pool=None)
     assert (pool, concurrency, run.threads_per_job) == ("prefork", processes, threads)
