@@ -38,11 +38,11 @@ class ArtifactError(Exception):
     """An artifact is incomplete, tampered with, or holds something we refuse to load."""
 
 
-def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
-    """Hex SHA-256 of a file, read in 1 MiB chunks."""
+def sha256_file(path: Path, *, chunk_size: int = 1 << 20) -> str:
+    """Hex SHA-256 of a file, read in chunks (1 MiB) so memory stays flat whatever the file size."""
     h = hashlib.sha256()
     with path.open("rb") as fh:
-        while block := fh.read(chunk):
+        while block := fh.read(chunk_size):
             h.update(block)
     return h.hexdigest()
 

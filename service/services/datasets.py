@@ -168,7 +168,7 @@ async def create_from_upload(
 
 
 def _hash_files(folder: Path, names: list[str]) -> dict[str, str]:
-    from trainers.ingest.sniff import sha256_file
+    from trainers.artifacts import sha256_file
 
     return {name: sha256_file(folder / name) for name in names}
 

@@ -16,10 +16,11 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from trainers.dataset_format import DATA_NPZ, SCHEMA_JSON, SCHEMA_VERSION
 from trainers.errors import DataError
 from trainers.ingest.archive import check_members, read_member
 from trainers.ingest.limits import IngestLimits
-from trainers.ingest.result import DATA_NPZ, SCHEMA_JSON, SCHEMA_VERSION, IngestResult, write_json
+from trainers.ingest.result import IngestResult, write_json
 from trainers.ingest.target import TargetAnalysis
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg"})
