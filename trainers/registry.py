@@ -17,7 +17,8 @@ if TYPE_CHECKING:
 
 T = TypeVar("T", bound="type[Trainer]")
 
-# Where each built-in trainer lives; the order is the order `available_trainers()` reports.
+# The one list of built-in trainers: where each lives, in the order `available_trainers()` reports. The
+# per-package lists (trainers.classical.CLASSICAL_TRAINERS, trainers.torch.TORCH_TRAINERS) are read from it.
 _BUILTIN: dict[str, str] = {
     "xgboost": "trainers.classical.xgboost_trainer:XGBoostTrainer",
     "lightgbm": "trainers.classical.lightgbm_trainer:LightGBMTrainer",
@@ -30,7 +31,7 @@ _BUILTIN: dict[str, str] = {
     "sklearn_svm": "trainers.classical.sklearn_svm:SVMTrainer",
     # Built by a race from its finished entries (never requested directly): see trainers.ensemble.
     "ensemble": "trainers.ensemble:EnsembleTrainer",
-    # Kept equal to trainers.torch.TORCH_TRAINERS (a test checks it); torch loads only on get_trainer.
+    # torch loads only on get_trainer.
     "torch_mlp": "trainers.torch.trainers:TorchMLPTrainer",
     "torch_cnn": "trainers.torch.trainers:TorchCNNTrainer",
     "torch_lstm": "trainers.torch.trainers:TorchLSTMTrainer",
@@ -100,6 +101,12 @@ def get_trainer(name: str) -> type[Trainer]:
     if not isinstance(resolved, type):
         raise TrainerRegistryError(f"importing {module} did not register a trainer named {name!r}")
     return resolved
+
+
+def builtin_trainers(package: str) -> dict[str, str]:
+    """The built-in trainers whose modules live in ``package`` (``"trainers.torch"``): name → ``module:Class``."""
+    prefix = f"{package}."
+    return {name: path for name, path in _BUILTIN.items() if path.startswith(prefix)}
 
 
 def available_trainers() -> list[str]:

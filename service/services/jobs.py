@@ -225,9 +225,7 @@ def _check_trainers(plan: _Plan) -> None:
     try:
         cls = trainer_class(plan.trainer)
     except (TrainerRegistryError, ImportError) as exc:
-        from trainers.torch import TORCH_TRAINERS
-
-        known = sorted({*available_trainers(), *TORCH_TRAINERS})
+        known = sorted(available_trainers())
         raise _invalid(
             [*at, "trainer"], f"unknown trainer {plan.trainer!r}; known: {', '.join(known)}", "unknown_trainer"
         ) from exc
