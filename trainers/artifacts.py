@@ -22,6 +22,7 @@ from importlib import import_module
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from trainers.errors import TrainerError
 from trainers.spec import ArtifactInfo
 
 if TYPE_CHECKING:
@@ -34,8 +35,10 @@ MANIFEST_FILE = "manifest.json"
 SKOPS_TRUSTED_TYPES: frozenset[str] = frozenset({"numpy.dtype"})
 
 
-class ArtifactError(Exception):
+class ArtifactError(TrainerError):
     """An artifact is incomplete, tampered with, or holds something we refuse to load."""
+
+    kind = "integrity"
 
 
 def sha256_file(path: Path, *, chunk_size: int = 1 << 20) -> str:

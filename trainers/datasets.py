@@ -23,6 +23,7 @@ import numpy as np
 
 from trainers.base import TrainerCapabilityError
 from trainers.dataset_format import DATA_NPZ, DATA_PARQUET, SCHEMA_JSON
+from trainers.errors import TrainerError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -35,8 +36,10 @@ ARRAY_MODALITIES = frozenset({"image", "sequence"})
 FLATTENED_INPUTS = {"image": "flattened_pixels", "sequence": "flattened_sequence"}
 
 
-class DatasetFolderError(Exception):
+class DatasetFolderError(TrainerError):
     """The folder is not a dataset written by :mod:`trainers.ingest` (missing or unreadable files)."""
+
+    kind = "integrity"
 
 
 @dataclass

@@ -12,6 +12,8 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, TypeVar
 
+from trainers.errors import TrainerError
+
 if TYPE_CHECKING:
     from trainers.base import Trainer
 
@@ -42,8 +44,10 @@ _registry: dict[str, str | type[Trainer]] = dict(_BUILTIN)
 _lock = threading.RLock()
 
 
-class TrainerRegistryError(KeyError):
+class TrainerRegistryError(TrainerError, KeyError):
     """An unknown or duplicate trainer name."""
+
+    kind = "unknown"
 
     def __str__(self) -> str:  # KeyError would print the message with quotes around it
         return str(self.args[0]) if self.args else ""

@@ -25,9 +25,14 @@ from service.services import quotas
 from service.settings import Settings
 from service.storage import Storage
 from service.uploads import PayloadTooLarge, receive_multipart
-from trainers.errors import DataError
+from trainers.errors import DataError, ErrorKind
 
 FORM_FIELDS = {"target", "task", "modality", "name"}
+
+
+# The HTTP status of a data problem, by its kind (trainers/ knows no HTTP): 400 the bytes are broken, 413 too
+# big once unpacked, 415 a format we do not read, 422 readable but unusable as asked.
+DATA_PROBLEM_STATUS: dict[ErrorKind, int] = {"malformed": 400, "too_large": 413, "unsupported": 415, "data": 422}
 
 
 class DataProblem(ServiceError):
@@ -35,7 +40,7 @@ class DataProblem(ServiceError):
 
     def __init__(self, error: DataError) -> None:
         super().__init__(error.detail, **error.extra)
-        self.status = error.status  # type: ignore[misc]
+        self.status = DATA_PROBLEM_STATUS[error.kind]  # type: ignore[misc]
         self.type = f"urn:model-advisor:problem:{error.type_slug}"  # type: ignore[misc]
         self.title = error.title  # type: ignore[misc]
 
