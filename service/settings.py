@@ -15,6 +15,11 @@ from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
+def available_cores() -> int:
+    """The cores this process may run on (its CPU affinity where the platform has one)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
 class Settings(BaseSettings):
     """Validated once at start; later issues add queue, broker and artifact settings here."""
 
@@ -220,7 +225,7 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _job_threads(self) -> Settings:
         # Oversubscription: jobs × threads > cores made a 13 s fit take 48 s here (ARCHITECTURE.md).
-        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        cores = available_cores()
         if self.threads_per_job is None:
             self.threads_per_job = max(1, cores // max(1, self.workers))
         elif self.workers * self.threads_per_job > cores:

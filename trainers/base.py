@@ -24,6 +24,7 @@ import pandas as pd
 
 from trainers.artifacts import ArtifactError, library_versions, read_manifest, write_manifest
 from trainers.callbacks import Callbacks
+from trainers.errors import TrainerError
 from trainers.export.onnx import NotConvertible, OnnxExport, export_onnx, sample_matrix, sklearn_graph
 from trainers.metrics import constant_loss
 from trainers.preprocess import apply_schema
@@ -41,16 +42,20 @@ META_FILE = "meta.json"
 SCHEMA_FILE = "schema.json"
 
 
-class TrainerCapabilityError(Exception):
+class TrainerCapabilityError(TrainerError):
     """The trainer cannot do what was asked (task, modality, device); ``reason`` says why."""
+
+    kind = "unsupported"
 
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
 
 
-class TrainerParamError(Exception):
+class TrainerParamError(TrainerError):
     """A parameter is unknown to the trainer or has a value it cannot apply; ``key`` names it."""
+
+    kind = "config"
 
     def __init__(self, key: str, reason: str) -> None:
         super().__init__(f"parameter {key!r}: {reason}")
@@ -58,8 +63,10 @@ class TrainerParamError(Exception):
         self.reason = reason
 
 
-class NotFittedError(Exception):
+class NotFittedError(TrainerError):
     """The trainer has no model yet: call ``fit`` or ``load`` first."""
+
+    kind = "state"
 
 
 class Trainer(ABC):

@@ -22,6 +22,8 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from trainers.base import TrainerCapabilityError
+from trainers.dataset_format import DATA_NPZ, DATA_PARQUET, SCHEMA_JSON
+from trainers.errors import TrainerError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -29,16 +31,15 @@ if TYPE_CHECKING:
     from trainers.base import Trainer
     from trainers.torch.data import ArrayData
 
-SCHEMA_JSON = "schema.json"
-DATA_PARQUET = "data.parquet"
-DATA_NPZ = "data.npz"
 ARRAY_MODALITIES = frozenset({"image", "sequence"})
 # Advisory ``input_features`` values a table-only trainer can take once the arrays are flattened here.
 FLATTENED_INPUTS = {"image": "flattened_pixels", "sequence": "flattened_sequence"}
 
 
-class DatasetFolderError(Exception):
+class DatasetFolderError(TrainerError):
     """The folder is not a dataset written by :mod:`trainers.ingest` (missing or unreadable files)."""
+
+    kind = "integrity"
 
 
 @dataclass
@@ -131,7 +132,7 @@ def _read_schema(folder: Path) -> dict[str, Any]:
 def verify_files(folder: Path, expected_sha256: Mapping[str, str]) -> None:
     """Check every file of a stored dataset against the SHA-256 recorded when it was stored, before any is
     parsed: only files the service wrote itself are ever loaded."""
-    from trainers.ingest.sniff import sha256_file
+    from trainers.artifacts import sha256_file
 
     if SCHEMA_JSON not in expected_sha256:
         raise DatasetFolderError(f"no SHA-256 is recorded for {SCHEMA_JSON}")

@@ -19,17 +19,20 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from trainers.errors import TrainerError
 from trainers.spec import ColumnKind, ColumnSpec, FeatureSchema, Label, Task
 
 _NUMERIC_INFERRED = {"integer", "floating", "mixed-integer-float", "decimal", "empty"}
 
 
-class SchemaMismatch(Exception):
+class SchemaMismatch(TrainerError):
     """Columns are missing or a column cannot be read as the type the model was trained on.
 
     ``column`` names the first column concerned, ``columns`` every one (all missing columns at once), and
     ``reason`` says what is wrong, so an API can answer 422 naming them.
     """
+
+    kind = "data"
 
     def __init__(self, column: str, reason: str, *, columns: Sequence[str] | None = None) -> None:
         super().__init__(f"column {column!r}: {reason}")

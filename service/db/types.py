@@ -19,6 +19,11 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def seconds_between(start: datetime | None, end: datetime | None) -> float | None:
+    """``end - start`` in seconds, rounded to milliseconds; None when either is unknown."""
+    return None if start is None or end is None else round((end - start).total_seconds(), 3)
+
+
 def new_id() -> str:
     """A UUIDv7 string: random, but sorts by creation time (ms), which keeps B-tree inserts local."""
     ms = time.time_ns() // 1_000_000

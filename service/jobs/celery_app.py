@@ -20,7 +20,7 @@ from kombu import Queue
 from service.jobs import tasks
 from service.jobs.routing import KINDS, queue_name
 from service.observability.logging import configure_logging
-from service.settings import Settings
+from service.settings import Settings, available_cores
 
 MAX_TIME_BUDGET_S = 86400.0  # JobCreate.time_budget_s upper bound (service/schemas/jobs.py)
 
@@ -92,10 +92,6 @@ def make_celery(settings: Settings) -> Celery:
     return app
 
 
-def _cores() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-
-
 def worker_argv(
     settings: Settings, *, queues: str, concurrency: int | None, pool: str | None
 ) -> tuple[list[str], Settings, str, int]:
@@ -113,7 +109,7 @@ def worker_argv(
         raise SystemExit(f"advisor worker: --queues takes {', '.join(KINDS)} (got {queues!r})")
     gpu = "gpu" in kinds
     pool = pool or ("threads" if gpu else "prefork")
-    cores = _cores()
+    cores = available_cores()
     threads = settings.threads_per_job or cores
     if concurrency is None:
         concurrency = 1 if gpu else max(1, cores // threads)

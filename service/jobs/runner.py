@@ -34,7 +34,7 @@ from service.db.models import Dataset, Job
 from service.db.session import Database
 from service.db.types import utcnow
 from service.jobs import states
-from service.jobs.process import ChildDied, TrainingProcess, child_env, describe_exit
+from service.jobs.process import ChildDied, TrainingProcess, describe_exit, start_training_process
 from service.jobs.queue import InProcessQueue, JobQueue
 from service.observability import metrics
 from service.observability.request_id import job_context, request_id
@@ -290,7 +290,7 @@ class _Attempt:
             process.close()
             process = None
         if process is None:
-            process = TrainingProcess(env=child_env(self.settings))
+            process = start_training_process(self.settings)
         process.jobs_run += 1
         try:
             process.send(message)

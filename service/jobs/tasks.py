@@ -27,7 +27,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from service.db.session import Database
 from service.jobs import runner
 from service.jobs.celery_queue import CeleryQueue
-from service.jobs.process import TrainingProcess
+from service.jobs.process import TrainingProcess, start_training_process
 from service.jobs.routing import TASK_NAME
 from service.settings import Settings
 
@@ -56,7 +56,9 @@ class _ProcessState:
     def give_back(self, process: TrainingProcess | None) -> None:
         if process is None:
             if self.settings.worker_prewarm and not self.shutdown.is_set():
-                process = TrainingProcess()  # replace a killed or retired one now, so the next job finds it warm
+                process = start_training_process(
+                    self.settings
+                )  # replace a killed or retired one now, so the next job finds it warm
             else:
                 return
         with self.lock:
@@ -104,7 +106,7 @@ def prewarm(count: int = 1) -> None:
     """Start ``count`` training processes now (ML libraries imported before the first job arrives)."""
     state = _process_state()
     for _ in range(count):
-        state.give_back(TrainingProcess())
+        state.give_back(start_training_process(state.settings))
 
 
 def run_job(job_id: Any) -> str | None:

@@ -12,7 +12,6 @@ import json
 import shutil
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +24,7 @@ from advisor import tables as advisor_tables
 from service.db.models import Dataset, Job, Recommendation
 from service.db.session import Database
 from service.db.types import new_id, utcnow
+from service.db.types import seconds_between as _seconds
 from service.errors import Conflict, InvalidInput, NotFound, ServiceError
 from service.jobs import states
 from service.jobs.queue import JobQueue
@@ -225,9 +225,7 @@ def _check_trainers(plan: _Plan) -> None:
     try:
         cls = trainer_class(plan.trainer)
     except (TrainerRegistryError, ImportError) as exc:
-        from trainers.torch import TORCH_TRAINERS
-
-        known = sorted({*available_trainers(), *TORCH_TRAINERS})
+        known = sorted(available_trainers())
         raise _invalid(
             [*at, "trainer"], f"unknown trainer {plan.trainer!r}; known: {', '.join(known)}", "unknown_trainer"
         ) from exc
@@ -413,10 +411,6 @@ async def list_page(
         write=False,
     )
     return page(rows, limit)
-
-
-def _seconds(start: datetime | None, end: datetime | None) -> float | None:
-    return None if start is None or end is None else round((end - start).total_seconds(), 3)
 
 
 def _num(value: Any) -> float | None:

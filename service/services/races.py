@@ -20,7 +20,6 @@ as skipped): the race trains the top-k that fit the budget, the baseline always.
 from __future__ import annotations
 
 import math
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -29,7 +28,7 @@ from starlette.concurrency import run_in_threadpool
 import advisor
 from service.db.models import Dataset, Job, Race, Recommendation
 from service.db.session import Database
-from service.db.types import new_id, utcnow
+from service.db.types import new_id, seconds_between, utcnow
 from service.errors import InvalidInput, NotFound
 from service.jobs import states
 from service.jobs.queue import JobQueue
@@ -366,10 +365,6 @@ def _valid(job: Job) -> dict[str, float | None]:
     return dict(summary.get("mean") or _split(job, "validation"))
 
 
-def _seconds(start: datetime | None, end: datetime | None) -> float | None:
-    return None if start is None or end is None else round((end - start).total_seconds(), 3)
-
-
 def _entry(job: Job, metric: str) -> RaceEntry:
     ok = job.status == states.SUCCEEDED
     result = job.result or {}
@@ -394,7 +389,7 @@ def _entry(job: Job, metric: str) -> RaceEntry:
         test_score=_test(job).get(metric) if ok else None,
         partial=result.get("partial") if job.result else None,
         metrics=result.get("metrics"),
-        train_s=_seconds(job.started_at, job.finished_at),
+        train_s=seconds_between(job.started_at, job.finished_at),
         reason=reason,
     )
 

@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from trainers.errors import TrainerError
 from trainers.export.xgboost_trees import Unsupported, xgboost_tree_graph
 from trainers.spec import FeatureSchema
 
@@ -60,8 +61,10 @@ INPUT_NAME = "X"
 IMAGE_INPUT_NAME = "images"
 
 
-class NotConvertible(Exception):
+class NotConvertible(TrainerError):
     """The model cannot be exported to ONNX; ``reason`` says why (trainer, feature, or a failed check)."""
+
+    kind = "unsupported"
 
     def __init__(self, reason: str) -> None:
         super().__init__(reason)

@@ -17,10 +17,11 @@ import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
+from trainers.dataset_format import DATA_PARQUET, SCHEMA_JSON, SCHEMA_VERSION
 from trainers.errors import DataError
 from trainers.ingest.columns import FEATURE_KINDS, ColumnInfo, infer_column
 from trainers.ingest.finish import build_profile
-from trainers.ingest.result import DATA_PARQUET, SCHEMA_JSON, SCHEMA_VERSION, IngestResult, write_json
+from trainers.ingest.result import IngestResult, write_json
 from trainers.ingest.sniff import CsvDialect, find_invalid_utf8, not_utf8_error, sniff_csv
 from trainers.ingest.target import analyse_target, find_column, normalize_target, outlier_share, require_rows
 

@@ -16,11 +16,12 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from trainers.dataset_format import DATA_NPZ, SCHEMA_JSON, SCHEMA_VERSION
 from trainers.errors import DataError
 from trainers.ingest.archive import check_members, read_member
 from trainers.ingest.finish import build_profile, encode_target, write_npz
 from trainers.ingest.limits import IngestLimits
-from trainers.ingest.result import DATA_NPZ, SCHEMA_JSON, SCHEMA_VERSION, IngestResult, write_json
+from trainers.ingest.result import IngestResult, write_json
 from trainers.ingest.target import TargetAnalysis, outlier_share
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg"})

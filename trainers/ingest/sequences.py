@@ -15,10 +15,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from trainers.dataset_format import DATA_NPZ, SCHEMA_JSON, SCHEMA_VERSION
 from trainers.errors import DataError
 from trainers.ingest.columns import is_identifier_name
 from trainers.ingest.finish import build_profile, encode_target, write_npz
-from trainers.ingest.result import DATA_NPZ, SCHEMA_JSON, SCHEMA_VERSION, IngestResult, write_json
+from trainers.ingest.result import IngestResult, write_json
 from trainers.ingest.target import find_column, normalize_target, outlier_share
 
 # Auto-detection only fires on these literal names; anything looser needs modality="sequence".

@@ -126,3 +126,31 @@ def pd_dates(n: int) -> list[str]:
     import pandas as pd
 
     return [d.strftime("%Y-%m-%d") for d in pd.date_range("2024-01-01", periods=n, freq="D")]
+
+
+def test_the_pool_prewarms_processes_with_the_child_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from service.jobs import pool, process
+
+    started = threading.Event()
+    envs: list[dict[str, str]] = []
+
+    class Recorded:
+        def __init__(self, *, preload: bool = True, env: dict[str, str] | None = None) -> None:
+            envs.append(dict(env or {}))
+            started.set()
+
+        def kill(self) -> int | None:
+            return 0
+
+    monkeypatch.setattr(process, "TrainingProcess", Recorded)
+    monkeypatch.setattr(pool, "PREWARM_DELAY_S", 0.0)
+    settings = Settings(data_dir=tmp_path, workers=1, job_omp_wait_policy="PASSIVE", worker_prewarm=True)
+    workers = pool.WorkerPool(db=None, settings=settings, queue=InProcessQueue())  # type: ignore[arg-type]
+    workers.start()
+    try:
+        assert started.wait(10.0)
+    finally:
+        workers.stop()
+    assert envs == [{"OMP_WAIT_POLICY": "PASSIVE"}]
