@@ -1019,11 +1019,3 @@ class TorchTransformerTrainer(TorchTrainer):
         return self._scratch_parts(
             TransformerNet, "transformer", {**common, "input_size": features}, seq, "sequence", train, valid
         )
-
-
-TORCH_TRAINER_CLASSES: tuple[type[TorchTrainer], ...] = (
-    TorchMLPTrainer,
-    TorchCNNTrainer,
-    TorchLSTMTrainer,
-    TorchTransformerTrainer,
-)

@@ -24,7 +24,7 @@ import math
 import os
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -598,15 +598,6 @@ def export_backbone(
     path = directory / f"{name}.json"
     path.write_text(json.dumps(spec, indent=1, sort_keys=True), encoding="utf-8")
     return path
-
-
-@dataclass
-class TransferState:
-    """What a transfer job decided, for ``model.json`` and the job result."""
-
-    choice: BackboneChoice
-    record: dict[str, Any]
-    plan: dict[str, Any] = field(default_factory=dict)
 
 
 def dropout_of(dropout: Any, key: str) -> float:
