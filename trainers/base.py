@@ -135,13 +135,15 @@ class Trainer(ABC):
         if the stop comes before any model exists.
         """
         task = train.task
-        self.check(task, device=self.params.get("device"))
+        modality = self._modality(train, valid)
+        self.check(task, modality, device=self.params.get("device"))
         self.check_params(self.params, task)
         if valid.schema != train.schema:
             raise ValueError("train and validation data were prepared with different schemas")
         callbacks = callbacks if callbacks is not None else Callbacks()
         self.schema_: FeatureSchema = train.schema
         self.task_: Task = task
+        self.modality_: str = modality
         self.partial_ = False
         self.partial_reason_: StopReason | None = None
         self.model_: Any = None  # a failed refit must not leave the previous model looking current
@@ -154,13 +156,26 @@ class Trainer(ABC):
             self._fit(train, valid, callbacks)
         finally:
             callbacks.on_end()
-        if self.curves_ is not None:
-            if self.curves_.baseline_loss is None:
-                self.curves_.baseline_loss = constant_loss(task, train.y, valid.y, train.schema.n_classes)
-            if self.curves_.train_rows is None:
-                self.curves_.train_rows = len(train)
+        self._complete_curves(train, valid)
         self.fit_time_s_ = time.perf_counter() - start
         return self
+
+    def _modality(self, train: TrainData, valid: TrainData) -> str:
+        """Modality hook: the kind of data ``fit`` was given, checked against ``MODALITIES``.
+
+        Frames are "tabular"; a trainer that also takes arrays (images, sequences, texts) reads the
+        modality from the data and refuses a train/validation pair of different kinds.
+        """
+        return "tabular"
+
+    def _complete_curves(self, train: TrainData, valid: TrainData) -> None:
+        """Fill what the trainer's curves left out: a constant predictor's loss and the rows the curve saw."""
+        if self.curves_ is None:
+            return
+        if self.curves_.baseline_loss is None:
+            self.curves_.baseline_loss = constant_loss(train.task, train.y, valid.y, train.schema.n_classes)
+        if self.curves_.train_rows is None:
+            self.curves_.train_rows = len(train)
 
     def _stop(self, callbacks: Callbacks) -> bool:
         """Ask the callbacks whether to stop; remember why (one call per round: keep it cheap)."""

@@ -54,6 +54,7 @@ class TabularEncoder:
 
     def __init__(self, state: dict[str, Any]) -> None:
         self._s = state
+        self._has_categorical = bool(state["categorical"])
 
     @classmethod
     def fit(
@@ -158,6 +159,10 @@ class TabularEncoder:
     def state(self) -> dict[str, Any]:
         """JSON form (for ``model.json``)."""
         return self._s
+
+    def prepare(self, batch: Sequence[torch.Tensor], training: bool) -> tuple[torch.Tensor, ...]:
+        """The MLP's inputs for one batch: the categorical codes only if it has any categorical column."""
+        return (batch[0], batch[1]) if self._has_categorical else (batch[0],)
 
 
 class ImageEncoder:

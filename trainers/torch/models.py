@@ -369,11 +369,6 @@ def count_parameters(model: nn.Module) -> tuple[int, int]:
     return total, trainable
 
 
-def attention_bytes(batch: int, heads: int, length: int) -> int:
-    """Bytes one attention score matrix needs in float32 (to refuse lengths that cannot fit)."""
-    return 4 * batch * heads * length * length
-
-
 def clamp_unit(x: Any) -> float:
     """A dropout rate from the recipe (absent → 0)."""
     v = float(x or 0.0)

@@ -32,7 +32,7 @@ from trainers.export.onnx import IMAGE_INPUT_NAME, INPUT_NAME, NotConvertible, f
 if TYPE_CHECKING:
     import onnx
 
-    from trainers.torch.trainers import TorchTrainer
+    from trainers.torch.base import TorchTrainer
 
 OPSET = 17
 SEQUENCE_INPUT_NAME = "sequences"
@@ -165,9 +165,8 @@ def torch_graph(trainer: TorchTrainer) -> onnx.ModelProto:
     net = copy.deepcopy(trainer.model_).cpu().eval()
     head = _Head(trainer.params["output_activation"], trainer.target_)
     if trainer.modality_ == "tabular":
-        encoder = getattr(trainer.encoder_, "encoder", trainer.encoder_)
         columns = trainer.schema_.feature_names
-        module: nn.Module = _TabularGraph(net, encoder.state(), columns, head).eval()
+        module: nn.Module = _TabularGraph(net, trainer.encoder_.state(), columns, head).eval()
         example = torch.zeros((2, len(columns)), dtype=torch.float32)
         name = INPUT_NAME
     elif kind == "sequence":
