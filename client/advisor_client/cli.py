@@ -164,6 +164,9 @@ def _print_race(race: Race, out: TextIO) -> None:
         for e in race.leaderboard
     ]
     out.write(table(rows, ["#", "model", "trainer", "status", "score", "sd", "test", "train s", "job"]) + "\n")
+    for e in race.leaderboard:
+        if e.reason:
+            out.write(f"{e.model} {e.status}: {e.reason}\n")
     if race.verdict:
         out.write(f"\n{race.verdict}\n")
 

@@ -77,11 +77,18 @@ def _table(folder: Path) -> tuple[Path, Path]:
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     root = tmp_path_factory.mktemp("live")
     env = server_env(root / "data")
-    keys = []
-    for args in (["--tenant", "alice"], ["--tenant", "alice", "--rate-limit", "1"]):
-        created = advisor_command("keys", "create", *args, env=env, timeout=120, cwd=root)
-        assert created.returncode == 0, created.stderr
-        keys.append(created.stdout.strip())
+    # Two keys of one tenant, made by `advisor keys create` (in one process: each start imports the service).
+    code = (
+        "from service.cli import main; "
+        "main(['keys', 'create', '--tenant', 'alice']); "
+        "main(['keys', 'create', '--tenant', 'alice', '--rate-limit', '1'])"
+    )
+    created = subprocess.run(
+        [sys.executable, "-c", code], env=env, cwd=root, capture_output=True, text=True, timeout=120, check=False
+    )
+    assert created.returncode == 0, created.stderr
+    keys = created.stdout.split()
+    assert len(keys) == 2 and all(k.startswith("adv_") for k in keys), created.stdout
     port = _free_port()
     log = (root / "server.log").open("wb")
     proc = subprocess.Popen(
