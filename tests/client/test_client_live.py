@@ -196,5 +196,10 @@ def test_the_async_twin(live: Live, tmp_path: Path) -> None:
             assert job.id in [j.id for j in (await advisor.jobs(limit=100)).items]
             with pytest.raises(NotFound):
                 await advisor.get_race("no-such-race")
+            race_handle = await advisor.race(dataset_id=dataset.id, top_k=1, time_budget_s=10)
+            race = await race_handle.wait(progress=False, timeout=240)
+            assert race.status == "finished" and race.leaderboard and race.verdict
+            best = await race_handle.best_job()
+            assert best is not None and best.job.status == "succeeded"
 
     asyncio.run(scenario())
