@@ -43,7 +43,7 @@ CsrfField = Annotated[str, Form(alias=session.CSRF_FIELD, max_length=128)]  # ch
 
 
 def _is_data(request: Request) -> bool:
-    return request.url.path.startswith(DATA)
+    return request.url.path.startswith(f"{DATA}/")
 
 
 def _safe_next(target: str | None) -> str:
