@@ -23,7 +23,7 @@ function show(id, text) {
 }
 
 function layout(title, extra) {
-  return Object.assign({}, LAYOUT, { title: { text: title } }, extra || {});
+  return Object.assign({}, LAYOUT, { title: { text: title, x: 0.02, xanchor: "left" } }, extra || {});
 }
 
 function plot(id, traces, title, extra) {
@@ -178,7 +178,7 @@ async function drawEvaluation(job) {
     document.getElementById("eval-source").textContent = `${ev.n_rows} rows: ${ev.source}`;
     if (ev.confusion_matrix) {
       const m = ev.confusion_matrix;
-      plot("plot-a", [{ type: "heatmap", z: m.counts, x: m.labels, y: m.labels, colorscale: "Blues", texttemplate: "%{z}", hovertemplate: "actual %{y}<br>predicted %{x}<br>%{z} rows<extra></extra>" }],
+      plot("plot-a", [{ type: "heatmap", z: m.counts, x: m.labels, y: m.labels, colorscale: "Blues", reversescale: true, texttemplate: "%{z}", hovertemplate: "actual %{y}<br>predicted %{x}<br>%{z} rows<extra></extra>" }],
         `Confusion matrix (${ev.split})`, { xaxis: { title: { text: "predicted" }, type: "category" }, yaxis: { title: { text: "actual" }, type: "category", autorange: "reversed" } });
     }
     if (ev.roc) {
