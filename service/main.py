@@ -11,8 +11,8 @@ from contextlib import asynccontextmanager
 from fastapi import Depends, FastAPI
 
 import advisor
-from service import body_limit, errors
-from service.api import datasets, diagnoses, health, jobs, metrics, races, recommendations, rules, tenant
+from service import body_limit, errors, ui
+from service.api import datasets, diagnoses, evaluation, health, jobs, metrics, races, recommendations, rules, tenant
 from service.auth import authenticate, document_auth
 from service.db.keylookup import KeyLookup
 from service.db.session import Database
@@ -66,11 +66,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(metrics.router)
     # Every /v1 route needs a principal (a key, or keyless as the default tenant while none exists):
     # declared here once, so a new router cannot forget it.
-    for module in (datasets, recommendations, rules, diagnoses, jobs, races, tenant):
+    for module in (datasets, recommendations, rules, diagnoses, jobs, evaluation, races, tenant):
         app.include_router(
             module.router, dependencies=[Depends(authenticate)], responses=errors.problem_responses(401, 429)
         )
     document_auth(app, settings)
+    ui.install(app)  # the web dashboard at /ui: the same principals, through the same service functions
     return app
 
 
