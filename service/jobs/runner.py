@@ -42,16 +42,15 @@ from service.repositories import jobs as repo
 from service.services import quotas
 from service.settings import Settings
 from service.webhooks import outbox
+from trainers.metrics import HIGHER_IS_BETTER
 
 logger = logging.getLogger(__name__)
 
 TICK_S = 0.2  # how long one wait for a message from the training process lasts
 CANCEL_POLL_S = 0.5  # how often the cancel flag is read when nothing else was written
 STARTUP_TIMEOUT_S = 300.0  # a new training process must answer within this (imports included)
-# Metrics where a larger value is better; the others (log_loss, rmse, mae) are losses.
 # How an attempt ended, in the job's history ("retried": the process died and another attempt follows).
 _OUTCOMES = {states.QUEUED: "retried"}
-HIGHER_IS_BETTER = frozenset({"accuracy", "balanced_accuracy", "f1_macro", "roc_auc", "r2"})
 ENSEMBLE_TRAINER = "ensemble"  # a race's ensemble entry (service.services.races, trainers.ensemble)
 
 

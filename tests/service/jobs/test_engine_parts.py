@@ -60,6 +60,16 @@ def test_lift_is_positive_when_the_model_is_better_losses_included() -> None:
     assert lift(model, baseline) == {"test": {"roc_auc": pytest.approx(0.05), "log_loss": pytest.approx(0.1)}}
 
 
+def test_every_reported_metric_has_one_direction() -> None:
+    from trainers.metrics import CLASSIFICATION_METRICS, HIGHER_IS_BETTER, REGRESSION_METRICS, higher_is_better
+
+    losses = {"log_loss", "rmse", "mae"}
+    for name in (*CLASSIFICATION_METRICS, *REGRESSION_METRICS):
+        assert (name in HIGHER_IS_BETTER) == (name not in losses) == higher_is_better(name), name
+    # The libraries' spellings (early stopping) come from the same set.
+    assert higher_is_better("auc") and higher_is_better("ndcg@5") and not higher_is_better("logloss")
+
+
 def test_metric_rows_are_mlflow_style_with_round_times() -> None:
     result = {
         "metrics": {"validation": {"rmse": 1.5, "r2": None}},
