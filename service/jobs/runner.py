@@ -28,12 +28,26 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from service.db.models import Dataset, Job
 from service.db.session import Database
 from service.db.types import utcnow
 from service.jobs import states
+from service.jobs.messages import (
+    ChildMessage,
+    DoneMessage,
+    ErrorMessage,
+    JobMessage,
+    Member,
+    ProgressMessage,
+    ResultMessage,
+    RunError,
+    RunSpec,
+    StopMessage,
+    child_message,
+    to_wire,
+)
 from service.jobs.process import ChildDied, TrainingProcess, child_env, describe_exit
 from service.jobs.queue import InProcessQueue, JobQueue
 from service.observability import metrics
@@ -70,10 +84,10 @@ class RunOutcome:
 class _Watch:
     """What the runner learned from the training process during one attempt."""
 
-    model: dict[str, Any] | None = None
-    model_error: dict[str, Any] | None = None
-    baseline: dict[str, Any] | None = None
-    baseline_error: dict[str, Any] | None = None
+    model: ResultMessage | None = None
+    model_error: RunError | None = None
+    baseline: ResultMessage | None = None
+    baseline_error: RunError | None = None
     done: bool = False
     died: int | None = None
     died_reason: str | None = None
@@ -243,7 +257,7 @@ class _Attempt:
         self.worker = metrics.worker_label(owner.rsplit(":", 2)[0])  # owner_id's worker part
 
     # -- running ---------------------------------------------------------------------------------
-    def _message(self) -> dict[str, Any]:
+    def _message(self) -> JobMessage:
         job = self.job
         if not self.storage_path:
             raise _JobError("dataset_missing", "the job's dataset was deleted or has no stored data")
@@ -251,28 +265,27 @@ class _Attempt:
         dataset_dir = (root / self.storage_path).resolve()
         if not dataset_dir.is_relative_to(root) or not dataset_dir.is_dir():
             raise _JobError("dataset_missing", f"the dataset's files are missing ({self.storage_path})")
-        return {
-            "t": "job",
-            "job_id": job.id,
-            "dataset_dir": str(dataset_dir),
-            "dataset_sha256": self.file_sha256,
-            "out_dir": str(self.out_dir),
-            "model": {"trainer": job.trainer, "params": job.params},
-            "baseline": job.baseline_spec,
-            "seed": job.seed,
-            "n_threads": self.settings.threads_per_job,
-            "time_budget_s": self.time_budget_s,
-            **({"members": self._members()} if job.trainer == ENSEMBLE_TRAINER else {}),
-        }
+        return JobMessage(
+            job_id=job.id,
+            dataset_dir=str(dataset_dir),
+            dataset_sha256=self.file_sha256,
+            out_dir=str(self.out_dir),
+            model=RunSpec(trainer=job.trainer, params=job.params),
+            baseline=RunSpec.model_validate(job.baseline_spec) if job.baseline_spec else None,
+            seed=job.seed,
+            n_threads=self.settings.threads_per_job,
+            time_budget_s=self.time_budget_s,
+            members=self._members() if job.trainer == ENSEMBLE_TRAINER else [],
+        )
 
-    def _members(self) -> list[dict[str, Any]]:
+    def _members(self) -> list[Member]:
         """An ensemble's members: their artifact folders (inside the artifacts folder) and digests."""
         root = self.settings.artifacts_dir.resolve()
         members = []
         for m in self.members:
             folder = (root / str(m["path"])).resolve()
             if folder.is_relative_to(root) and folder.is_dir():
-                members.append({"job_id": m["job_id"], "directory": str(folder), "sha256": m["sha256"]})
+                members.append(Member(job_id=m["job_id"], directory=str(folder), sha256=m["sha256"]))
         return members
 
     def execute(self, process: TrainingProcess | None) -> TrainingProcess | None:
@@ -292,7 +305,7 @@ class _Attempt:
             process = TrainingProcess(env=child_env(self.settings))
         process.jobs_run += 1
         try:
-            process.send(message)
+            process.send(to_wire(message))
         except ChildDied as exc:
             self.watch.died, self.watch.died_reason = exc.exitcode, str(exc)
         else:
@@ -318,13 +331,14 @@ class _Attempt:
         dirty = True  # the first progress write also records the child's pid
         while True:
             try:
-                msg = process.recv(TICK_S)
+                raw = process.recv(TICK_S)
             except ChildDied as exc:
                 w.died, w.died_reason = exc.exitcode, str(exc)
                 return
             now = time.monotonic()
-            if msg is not None:
-                if hard_deadline is None and msg.get("job_id") == self.job_id:
+            if raw is not None:
+                msg = child_message(raw)
+                if hard_deadline is None and getattr(msg, "job_id", None) == self.job_id:
                     hard_deadline = now + self.time_budget_s + s.job_grace_s
                 dirty |= self._on_message(msg, now)
                 if w.done:
@@ -371,22 +385,21 @@ class _Attempt:
                 w.killed = True
                 return
 
-    def _stop(self, process: TrainingProcess, reason: str) -> None:
+    def _stop(self, process: TrainingProcess, reason: Literal["cancelled"]) -> None:
         self.watch.stop_reason = reason
         with contextlib.suppress(ChildDied):  # a dead process is noticed by the next recv
-            process.send({"t": "stop", "job_id": self.job_id, "reason": reason})
+            process.send(to_wire(StopMessage(job_id=self.job_id, reason=reason)))
 
-    def _on_message(self, msg: dict[str, Any], now: float) -> bool:
+    def _on_message(self, msg: ChildMessage, now: float) -> bool:
         """Apply one message; True if the progress changed."""
         w = self.watch
-        if msg.get("job_id") not in (None, self.job_id):
+        if getattr(msg, "job_id", None) not in (None, self.job_id):
             return False  # a late message about an earlier job
-        kind = msg.get("t")
-        if kind == "progress":
-            phase = str(msg.get("phase") or "training")
+        if isinstance(msg, ProgressMessage):
+            phase = msg.phase or "training"
             if phase != w.progress.get("phase"):
                 w.phase_started = now
-            current, total = int(msg.get("current") or 0), int(msg.get("total") or 0)
+            current, total = msg.current, msg.total
             fraction = min(1.0, current / total) if total > 0 else None
             eta = None
             if fraction and w.phase_started is not None and 0 < current < total:
@@ -398,20 +411,20 @@ class _Attempt:
                 "fraction": None if fraction is None else round(fraction, 4),
                 "eta_s": eta,
             }
-            if msg.get("metrics"):
-                w.progress["metrics"] = msg["metrics"]
+            if msg.metrics:
+                w.progress["metrics"] = msg.metrics
             return True
-        if kind == "result":
-            if msg.get("run") == "model":
+        if isinstance(msg, ResultMessage):
+            if msg.run == "model":
                 w.model = msg
             else:
                 w.baseline = msg
-        elif kind == "error":
-            if msg.get("run") == "model":
-                w.model_error = msg.get("error") or {}
+        elif isinstance(msg, ErrorMessage):
+            if msg.run == "model":
+                w.model_error = msg.error
             else:
-                w.baseline_error = msg.get("error") or {}
-        elif kind == "done":
+                w.baseline_error = msg.error
+        elif isinstance(msg, DoneMessage):
             w.done = True
         return False
 
@@ -507,9 +520,9 @@ class _Attempt:
             self._end_with_model(cancelled)
             return
         if w.model_error is not None:
-            error = dict(w.model_error)
-            if error.get("type") == "stopped":
-                if error.get("reason") == "cancelled" or cancelled:
+            error = w.model_error.as_dict()
+            if w.model_error.type == "stopped":
+                if w.model_error.reason == "cancelled" or cancelled:
                     self._end(
                         states.CANCELLED,
                         error={
@@ -577,10 +590,10 @@ class _Attempt:
         w = self.watch
         assert w.model is not None
         msg = w.model
-        result: dict[str, Any] = msg["result"]
+        result: dict[str, Any] = msg.result.model_dump(mode="json")
         artifacts_root = self.settings.artifacts_dir
         model_dir = Path(result["artifact"]["directory"])
-        zip_info = msg.get("zip") or {}
+        zip_info = msg.zip.model_dump() if msg.zip else {}
         artifact = {
             "trainer": result["artifact"]["trainer"],
             "format": result["artifact"]["format"],
@@ -612,19 +625,19 @@ class _Attempt:
             "n_rows_dropped": result.get("n_rows_dropped", 0),
             "timings": result.get("timings") or {},
             "library_versions": result.get("library_versions") or {},
-            "sample_predictions": msg.get("sample_predictions"),
-            "run_info": msg.get("run_info") or {},
-            "notes": msg.get("notes") or [],
+            "sample_predictions": msg.sample_predictions,
+            "run_info": msg.run_info,
+            "notes": msg.notes,
             "baseline": baseline,
             "lift_over_baseline": lift(result["metrics"], baseline["metrics"])
             if baseline and baseline.get("metrics")
             else None,
         }
         now_ms = time.time_ns() // 1_000_000
-        rows = metric_rows(self.job_id, "model", result, msg.get("round_times") or [], now_ms)
+        rows = metric_rows(self.job_id, "model", result, msg.round_times, now_ms)
         if w.baseline is not None:
             rows += metric_rows(
-                self.job_id, "baseline", w.baseline["result"], w.baseline.get("round_times") or [], now_ms
+                self.job_id, "baseline", w.baseline.result.model_dump(mode="json"), w.baseline.round_times, now_ms
             )
         status = states.CANCELLED if cancelled else states.SUCCEEDED
         final_progress = dict(w.progress or {})
@@ -643,7 +656,7 @@ class _Attempt:
             values={
                 "result": stored,
                 "artifact": artifact,
-                "device": msg.get("device"),
+                "device": msg.device.model_dump(mode="json") if msg.device else None,
                 "progress": final_progress,
                 # what the job stores (model files + zip): counted against the tenant's stored-bytes quota
                 "artifact_bytes": sum(p.stat().st_size for p in self.out_dir.rglob("*") if p.is_file()),
@@ -662,7 +675,7 @@ class _Attempt:
             "error": None,
         }
         if w.baseline is not None:
-            b = w.baseline["result"]
+            b = w.baseline.result.model_dump(mode="json")
             summary.update(
                 metrics=b["metrics"],
                 metric_notes=b.get("metric_notes") or {},
@@ -671,14 +684,14 @@ class _Attempt:
             )
         elif w.baseline_error is not None:
             err = w.baseline_error
-            message = err.get("message")
-            if err.get("type") == "stopped":
+            message = err.message
+            if err.type == "stopped":
                 message = (
                     "not trained: the time budget was spent"
-                    if err.get("reason") == "time_budget"
+                    if err.reason == "time_budget"
                     else "not trained: the job was cancelled"
                 )
-            summary["error"] = {"type": err.get("type"), "message": message}
+            summary["error"] = {"type": err.type, "message": message}
         else:
             why = {"cancelled": "the job was cancelled", "time_budget": "the time budget was spent"}.get(
                 str(w.stop_reason), "the model's training did not finish"
