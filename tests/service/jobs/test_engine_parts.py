@@ -12,7 +12,7 @@ from pydantic import ValidationError
 from service.jobs import states
 from service.jobs.process import describe_exit
 from service.jobs.queue import InProcessQueue, JobQueue, QueueClosed
-from service.jobs.runner import lift, metric_rows
+from service.jobs.results import lift, metric_rows
 from service.settings import Settings
 
 
