@@ -20,7 +20,6 @@ as skipped): the race trains the top-k that fit the budget, the baseline always.
 from __future__ import annotations
 
 import math
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -42,6 +41,7 @@ from service.services import jobs as jobs_service
 from service.services import quotas
 from service.services import recommendations as recommendations_service
 from service.settings import Settings
+from service.views.jobs import seconds_between
 from trainers.splits import CV_FOLDS, CV_MAX_ROWS
 
 PREFIX = "/v1/races"
@@ -366,10 +366,6 @@ def _valid(job: Job) -> dict[str, float | None]:
     return dict(summary.get("mean") or _split(job, "validation"))
 
 
-def _seconds(start: datetime | None, end: datetime | None) -> float | None:
-    return None if start is None or end is None else round((end - start).total_seconds(), 3)
-
-
 def _entry(job: Job, metric: str) -> RaceEntry:
     ok = job.status == states.SUCCEEDED
     result = job.result or {}
@@ -394,7 +390,7 @@ def _entry(job: Job, metric: str) -> RaceEntry:
         test_score=_test(job).get(metric) if ok else None,
         partial=result.get("partial") if job.result else None,
         metrics=result.get("metrics"),
-        train_s=_seconds(job.started_at, job.finished_at),
+        train_s=seconds_between(job.started_at, job.finished_at),
         reason=reason,
     )
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from advisor import Constraints, DatasetProfile, recommend
 from service.db.models import Job
-from service.services.jobs import run_read
+from service.views.jobs import run_read
 
 
 def _transfer_params() -> dict[str, Any]:
