@@ -160,21 +160,22 @@ async def download_model(
             filename=f"{job.id}-{job.trainer}.onnx",
             headers={
                 "X-Content-SHA256": exported.sha256,
-                "X-Artifact-SHA256": str((job.artifact or {}).get("sha256")),
+                "X-Artifact-SHA256": str(job.result.model.artifact.sha256 if job.result else None),
                 "X-Artifact-Format": "onnx",
                 **exports.describe_io(exported.summary),
             },
         )
     path, job = await service.model_file(db=db, settings=settings, tenant_id=principal.tenant_id, id=id)
-    artifact = job.artifact or {}
+    assert job.result is not None  # model_file refuses a job without a model
+    artifact = job.result.model.artifact
     return FileResponse(
         path,
         media_type="application/zip",
         filename=f"{job.id}-{job.trainer}.zip",
         headers={
-            "X-Content-SHA256": str(artifact.get("zip_sha256")),
-            "X-Artifact-SHA256": str(artifact.get("sha256")),
-            "X-Artifact-Format": str(artifact.get("format")),
+            "X-Content-SHA256": str(job.result.zip.sha256),
+            "X-Artifact-SHA256": artifact.sha256,
+            "X-Artifact-Format": artifact.format,
         },
     )
 

@@ -389,7 +389,7 @@ class Attempt:
         stored_bytes = sum(p.stat().st_size for p in self.out_dir.rglob("*") if p.is_file())
         self._end(
             ending,
-            values={**shaped.values, "progress": progress, "artifact_bytes": stored_bytes},
+            values={"result": shaped.result, "progress": progress, "artifact_bytes": stored_bytes},
             metric_rows=shaped.metric_rows,
         )
 

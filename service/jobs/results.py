@@ -1,5 +1,5 @@
-"""Result shaping: what the training process reported → what the job stores (its result, artifact and device
-columns, and MLflow-style metric rows). No database, no process: the attempt writes what this returns."""
+"""Result shaping: what the training process reported → what the job stores (its :class:`JobResult` document
+and MLflow-style metric rows). No database, no process: the attempt writes what this returns."""
 
 from __future__ import annotations
 
@@ -8,14 +8,15 @@ from pathlib import Path
 from typing import Any
 
 from service.jobs.messages import ResultMessage, RunError
+from service.jobs.stored import BaselineOutcome, JobResult, ModelZip
 from trainers.metrics import HIGHER_IS_BETTER
 
 
 @dataclass(frozen=True)
 class Shaped:
-    """What an attempt that ended with a model writes: the job's columns and its metric rows."""
+    """What an attempt that ended with a model writes: the job's result document and its metric rows."""
 
-    values: dict[str, Any]
+    result: JobResult
     metric_rows: list[dict[str, Any]]
 
 
@@ -40,57 +41,30 @@ def shape(
     now_ms: int,
 ) -> Shaped:
     """The stored result of an attempt that has a model (and maybe a baseline)."""
-    result: dict[str, Any] = model.result.model_dump(mode="json")
-    model_dir = Path(result["artifact"]["directory"])
-    zip_info = model.zip.model_dump() if model.zip else {}
-    artifact = {
-        "trainer": result["artifact"]["trainer"],
-        "format": result["artifact"]["format"],
-        "sha256": result["artifact"]["sha256"],
-        "files": result["artifact"]["files"],
-        "library_versions": result["artifact"]["library_versions"],
-        "path": relative(model_dir, artifacts_root),
-        "zip_path": relative(out_dir / str(zip_info.get("file", "model.zip")), artifacts_root),
-        "zip_sha256": zip_info.get("sha256"),
-        "size_bytes": zip_info.get("size"),
-        "partial": bool(result.get("partial")),
-    }
+    train = model.result
+    # Stored relative to the artifacts folder, so the folder may move (another mount, a restored backup).
+    where = relative(Path(train.artifact.directory), artifacts_root)
+    train = train.model_copy(update={"artifact": train.artifact.model_copy(update={"directory": where})})
+    zip_file = model.zip.file if model.zip else "model.zip"
     summary = baseline_summary(baseline_spec, baseline, baseline_error, stop_reason)
-    stored = {
-        "trainer": result["trainer"],
-        "task": result["task"],
-        "trained_params": result["params"],
-        "derived_params": result.get("derived_params") or {},
-        "metrics": result["metrics"],
-        "metric_notes": result.get("metric_notes") or {},
-        "curves": result["curves"],
-        "diagnosis": result.get("diagnosis") or [],
-        "best_iteration": result.get("best_iteration"),
-        "n_rounds": result.get("n_rounds"),
-        "partial": bool(result.get("partial")),
-        "partial_reason": result.get("partial_reason"),
-        "split": result.get("split"),
-        "validation": result.get("validation"),
-        "n_rows_dropped": result.get("n_rows_dropped", 0),
-        "timings": result.get("timings") or {},
-        "library_versions": result.get("library_versions") or {},
-        "sample_predictions": model.sample_predictions,
-        "run_info": model.run_info,
-        "notes": model.notes,
-        "baseline": summary,
-        "lift_over_baseline": lift(result["metrics"], summary["metrics"])
-        if summary and summary.get("metrics")
-        else None,
-    }
-    rows = metric_rows(job_id, "model", result, model.round_times, now_ms)
+    document = JobResult(
+        model=train,
+        zip=ModelZip(
+            path=relative(out_dir / zip_file, artifacts_root),
+            sha256=model.zip.sha256 if model.zip else None,
+            size_bytes=model.zip.size if model.zip else None,
+        ),
+        device=model.device,
+        run_info=model.run_info,
+        sample_predictions=model.sample_predictions,
+        notes=model.notes,
+        baseline=summary,
+        lift_over_baseline=lift(train.metrics, summary.metrics) if summary and summary.metrics else None,
+    )
+    rows = metric_rows(job_id, "model", train.model_dump(mode="json"), model.round_times, now_ms)
     if baseline is not None:
         rows += metric_rows(job_id, "baseline", baseline.result.model_dump(mode="json"), baseline.round_times, now_ms)
-    values = {
-        "result": stored,
-        "artifact": artifact,
-        "device": model.device.model_dump(mode="json") if model.device else None,
-    }
-    return Shaped(values, rows)
+    return Shaped(document, rows)
 
 
 def baseline_summary(
@@ -98,25 +72,22 @@ def baseline_summary(
     baseline: ResultMessage | None,
     error: RunError | None,
     stop_reason: str | None,
-) -> dict[str, Any] | None:
+) -> BaselineOutcome | None:
     """The baseline beside the model: its scores, or why there are none."""
     if not spec:
         return None
-    summary: dict[str, Any] = {
-        "model": spec.get("model") or spec["trainer"],
-        "trainer": spec["trainer"],
-        "metrics": None,
-        "error": None,
-    }
+    name, trainer = spec.get("model") or spec["trainer"], spec["trainer"]
     if baseline is not None:
-        b = baseline.result.model_dump(mode="json")
-        summary.update(
-            metrics=b["metrics"],
-            metric_notes=b.get("metric_notes") or {},
-            timings=b.get("timings") or {},
-            params=b.get("params"),
+        b = baseline.result
+        return BaselineOutcome(
+            model=name,
+            trainer=trainer,
+            metrics=b.metrics,
+            metric_notes=b.metric_notes,
+            timings=b.timings,
+            params=b.params,
         )
-    elif error is not None:
+    if error is not None:
         message = error.message
         if error.type == "stopped":
             message = (
@@ -124,13 +95,11 @@ def baseline_summary(
                 if error.reason == "time_budget"
                 else "not trained: the job was cancelled"
             )
-        summary["error"] = {"type": error.type, "message": message}
-    else:
-        why = {"cancelled": "the job was cancelled", "time_budget": "the time budget was spent"}.get(
-            str(stop_reason), "the model's training did not finish"
-        )
-        summary["error"] = {"type": "skipped", "message": f"not trained: {why}"}
-    return summary
+        return BaselineOutcome(model=name, trainer=trainer, error={"type": error.type, "message": message})
+    why = {"cancelled": "the job was cancelled", "time_budget": "the time budget was spent"}.get(
+        str(stop_reason), "the model's training did not finish"
+    )
+    return BaselineOutcome(model=name, trainer=trainer, error={"type": "skipped", "message": f"not trained: {why}"})
 
 
 def lift(model: dict[str, dict[str, Any]], baseline: dict[str, dict[str, Any]]) -> dict[str, Any]:

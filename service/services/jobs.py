@@ -466,10 +466,10 @@ def _verified_zip(settings: Settings, job: Job) -> tuple[Path, str]:
     """The job's model zip after checking its SHA-256 against the stored one (runs on a thread)."""
     from trainers.artifacts import sha256_file
 
-    a = job.artifact or {}
+    download = job.result.zip if job.result is not None else None
     root = settings.artifacts_dir.resolve()
-    path = (root / str(a.get("zip_path") or "")).resolve()
-    expected = a.get("zip_sha256")
+    path = (root / (download.path if download else "")).resolve()
+    expected = download.sha256 if download else None
     if not expected or not path.is_relative_to(root) or not path.is_file():
         raise ArtifactCorrupt(f"The model files of job {job.id!r} are missing.", job_id=job.id)
     actual = sha256_file(path)
@@ -481,7 +481,7 @@ def _verified_zip(settings: Settings, job: Job) -> tuple[Path, str]:
 async def model_file(*, db: Database, settings: Settings, tenant_id: str, id: str) -> tuple[Path, Job]:
     """The verified zip of the tenant's job's model and the job; 409 while there is none."""
     job = await get(db=db, tenant_id=tenant_id, id=id)
-    if not job.artifact:
+    if job.result is None:
         raise ArtifactUnavailable(
             f"Job {id!r} has no model ({job.status}); a model exists once a job succeeded or was cancelled after "
             "its first round.",

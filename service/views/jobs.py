@@ -12,6 +12,7 @@ from typing import Any
 from advisor import tables as advisor_tables
 from service.db.models import Job
 from service.jobs import states
+from service.jobs.stored import JobResult
 from service.schemas.jobs import (
     MAX_TIME_BUDGET_S,
     JobArtifact,
@@ -105,17 +106,16 @@ def _backbone(record: Any) -> JobBackboneRead | None:
     )
 
 
-def run_read(job: Job, result: dict[str, Any]) -> JobRunRead | None:
+def run_read(job: Job, result: JobResult | None) -> JobRunRead | None:
     """What really ran (from the stored result and run info) beside the recommendation's estimates."""
-    if not result:
+    if result is None:
         return None
-    info: dict[str, Any] = result.get("run_info") or {}
-    timings: dict[str, Any] = result.get("timings") or {}
-    device = info.get("device") or (job.device or {}).get("device")
-    rounds = _int(result.get("n_rounds"))
+    info = result.run_info  # free-form: what the trainer measured (torch: parameters, device memory, backbone)
+    device = info.get("device") or (result.device.device if result.device else None)
+    rounds = result.model.n_rounds
     seconds = _num(info.get("train_seconds"))
     if seconds is None:
-        seconds = _num(timings.get("fit_s"))
+        seconds = _num(result.model.timings.get("fit_s"))
     per_round = round(seconds / rounds, 4) if seconds is not None and rounds else None
     start = None
     if _int(info.get("peak_memory_bytes")) is not None:  # CUDA: what the tensors took on the device
@@ -148,9 +148,8 @@ def run_read(job: Job, result: dict[str, Any]) -> JobRunRead | None:
             )
         if estimates.device and device and {"gpu": "cuda"}.get(estimates.device, estimates.device) != device:
             notes.append(f"the time estimate is for the {estimates.device}; the job ran on the {device}")
-    curves = result.get("curves") or {}
     return JobRunRead(
-        trainer=str(result.get("trainer") or job.trainer),
+        trainer=result.model.trainer or job.trainer,
         device=device,
         backbone=_backbone(info.get("backbone")),
         parameters=params,
@@ -162,7 +161,7 @@ def run_read(job: Job, result: dict[str, Any]) -> JobRunRead | None:
         peak_memory_bytes=peak,
         memory_at_start_bytes=start,
         peak_memory_measure=measure,
-        dead_relu_fraction=_num(curves.get("dead_relu_fraction")),
+        dead_relu_fraction=result.model.curves.dead_relu_fraction,
         estimates=estimates,
         ratios=ratios,
         notes=notes,
@@ -171,28 +170,28 @@ def run_read(job: Job, result: dict[str, Any]) -> JobRunRead | None:
 
 def to_read(job: Job, *, include_curves: bool = True) -> JobRead:
     """The API view of a job row."""
-    result: dict[str, Any] = job.result or {}
+    result = job.result
     base = f"{PREFIX}/{job.id}"
     artifact = None
-    if job.artifact:
-        a = job.artifact
+    if result is not None:
+        model = result.model
         artifact = JobArtifact(
-            format=a["format"],
-            sha256=a["sha256"],
-            zip_sha256=a.get("zip_sha256"),
-            size_bytes=a.get("size_bytes"),
-            files=a.get("files") or {},
-            partial=bool(a.get("partial")),
+            format=model.artifact.format,
+            sha256=model.artifact.sha256,
+            zip_sha256=result.zip.sha256,
+            size_bytes=result.zip.size_bytes,
+            files=model.artifact.files,
+            partial=model.partial,
             url=f"{base}/model",
         )
     baseline = None
-    if result.get("baseline"):
-        b = result["baseline"]
-        baseline = JobBaseline(model=b["model"], trainer=b["trainer"], metrics=b.get("metrics"), error=b.get("error"))
+    if result is not None and result.baseline is not None:
+        b = result.baseline
+        baseline = JobBaseline(model=b.model, trainer=b.trainer, metrics=b.metrics, error=b.error)
     elif job.baseline_spec and job.baseline_spec.get("unavailable"):
-        b = job.baseline_spec
+        spec = job.baseline_spec
         baseline = JobBaseline(
-            model=b["model"], trainer=b["trainer"], error={"type": "unavailable", "message": b["unavailable"]}
+            model=spec["model"], trainer=spec["trainer"], error={"type": "unavailable", "message": spec["unavailable"]}
         )
     timings: dict[str, float | None] = {
         "queued_s": seconds_between(
@@ -202,7 +201,7 @@ def to_read(job: Job, *, include_curves: bool = True) -> JobRead:
         "train_s": seconds_between(job.started_at, job.finished_at),
         "total_s": seconds_between(job.created_at, job.finished_at),
     }
-    for key, value in (result.get("timings") or {}).items():
+    for key, value in (result.model.timings if result is not None else {}).items():
         timings[f"model_{key}"] = value
     links = {"self": base, "events": f"{base}/events", "metrics": f"{base}/metrics"}
     if job.status in states.ACTIVE:
@@ -222,7 +221,6 @@ def to_read(job: Job, *, include_curves: bool = True) -> JobRead:
         model=job.model,
         trainer=job.trainer,
         params=job.params,
-        derived_params=result.get("derived_params") or {},
         seed=job.seed,
         time_budget_s=job.time_budget_s,
         time_budget_source=job.time_budget_source,  # type: ignore[arg-type]
@@ -230,26 +228,35 @@ def to_read(job: Job, *, include_curves: bool = True) -> JobRead:
         queue=job.queue,
         cancel_requested=job.cancel_requested,
         progress=JobProgress.model_validate(job.progress) if job.progress else None,
-        metrics=result.get("metrics"),
-        metric_notes=result.get("metric_notes"),
         baseline=baseline,
-        lift_over_baseline=result.get("lift_over_baseline"),
-        curves=result.get("curves") if include_curves else None,
-        diagnosis=result.get("diagnosis"),
-        partial=result.get("partial"),
-        partial_reason=result.get("partial_reason"),
-        validation=result.get("validation"),
-        best_iteration=result.get("best_iteration"),
-        n_rounds=result.get("n_rounds"),
-        sample_predictions=result.get("sample_predictions"),
         artifact=artifact,
-        device=job.device,
         run=run_read(job, result),
         error=job.error,
-        notes=result.get("notes") or [],
         history=job.history or [],
         timings=timings,
         links=links,
         callback_url=job.callback_url,
         race_id=job.race_id,
+        **({} if result is None else _result_fields(result, include_curves)),
     )
+
+
+def _result_fields(result: JobResult, include_curves: bool) -> dict[str, Any]:
+    """The fields of ``JobRead`` a stored result fills (a job without one leaves their defaults)."""
+    model = result.model
+    return {
+        "derived_params": model.derived_params,
+        "metrics": model.metrics,
+        "metric_notes": model.metric_notes,
+        "lift_over_baseline": result.lift_over_baseline,
+        "curves": model.curves.model_dump(mode="json") if include_curves else None,
+        "diagnosis": model.diagnosis or [],
+        "partial": model.partial,
+        "partial_reason": model.partial_reason,
+        "validation": model.validation.model_dump(mode="json") if model.validation else None,
+        "best_iteration": model.best_iteration,
+        "n_rounds": model.n_rounds,
+        "sample_predictions": result.sample_predictions,
+        "device": result.device.model_dump(mode="json") if result.device else None,
+        "notes": result.notes,
+    }
