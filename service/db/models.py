@@ -8,7 +8,8 @@ from sqlalchemy import BigInteger, Boolean, CheckConstraint, Float, ForeignKey, 
 from sqlalchemy.orm import Mapped, mapped_column
 
 from service.db.base import Base
-from service.db.types import StrictJSON, UTCDateTime, new_id, utcnow
+from service.db.types import ModelJSON, StrictJSON, UTCDateTime, new_id, utcnow
+from service.jobs.stored import JobResult
 
 DEFAULT_TENANT_ID = "default"
 """The tenant of requests made without a key, while no active key exists (the single-machine default)."""
@@ -121,8 +122,9 @@ class Job(Base):
 
     The queue only ever carries the id. ``lease_owner`` + ``lease_expires_at`` say which runner holds a
     running job until when; every write a runner makes after its claim is conditioned on its lease, so
-    a runner that lost the job cannot overwrite it. ``result`` holds the JSON-safe outcome (metrics,
-    curves, diagnosis, baseline, lift); ``job_metrics`` holds the same numbers as rows for querying.
+    a runner that lost the job cannot overwrite it. ``result`` holds the model's result as one validated
+    document (:class:`service.jobs.stored.JobResult`: the run's ``TrainResult``, its download, device, baseline
+    and lift); ``job_metrics`` holds the same numbers as rows for querying.
     """
 
     __tablename__ = "jobs"
@@ -157,9 +159,8 @@ class Job(Base):
     cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
     child_pid: Mapped[int | None] = mapped_column(Integer, default=None)
     progress: Mapped[dict | None] = mapped_column(StrictJSON(), default=None)
-    result: Mapped[dict | None] = mapped_column(StrictJSON(), default=None)
-    artifact: Mapped[dict | None] = mapped_column(StrictJSON(), default=None)
-    device: Mapped[dict | None] = mapped_column(StrictJSON(), default=None)
+    # Once the job has a model: its TrainResult and what the runner stored beside it, one validated document.
+    result: Mapped[JobResult | None] = mapped_column(ModelJSON(JobResult), default=None)
     error: Mapped[dict | None] = mapped_column(StrictJSON(), default=None)
     history: Mapped[list] = mapped_column(StrictJSON(), default=list)  # one entry per ended attempt
     idempotency_key: Mapped[str | None] = mapped_column(String(200), default=None)  # unique per tenant

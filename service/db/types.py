@@ -9,6 +9,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+from pydantic import BaseModel
 from sqlalchemy import JSON, DateTime, Dialect
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.types import TypeDecorator, TypeEngine
@@ -78,3 +79,29 @@ class StrictJSON(TypeDecorator[Any]):
         if value is not None:
             dumps_strict(value)
         return value
+
+
+class ModelJSON(StrictJSON):
+    """A JSON column holding one pydantic model: validated on every write, read back as that model.
+
+    A plain dict is validated too (so nothing unchecked reaches the column); a row that no longer validates
+    raises on read rather than handing on a half-understood document.
+    """
+
+    cache_ok = True
+
+    def __init__(self, model: type[BaseModel]) -> None:
+        super().__init__()
+        self.model = model
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        document = value if isinstance(value, self.model) else self.model.model_validate(value)
+        return super().process_bind_param(document.model_dump(mode="json"), dialect)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Any:
+        return None if value is None else self.model.model_validate(value)
+
+    def copy_value(self, value: Any) -> Any:
+        return value  # the models are frozen: nothing to copy

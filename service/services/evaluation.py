@@ -17,6 +17,7 @@ from starlette.concurrency import run_in_threadpool
 
 from service.db.session import Database
 from service.errors import Conflict, ServiceError
+from service.jobs.stored import JobResult
 from service.schemas.evaluation import (
     ConfusionMatrixRead,
     EvaluationSplit,
@@ -118,10 +119,10 @@ def _checked(folder: Path, name: str, files: dict[str, str], job_id: str) -> Pat
 
 
 def _evaluate(
-    settings: Settings, job_id: str, task: str, artifact: dict[str, Any], result: dict[str, Any], split: EvaluationSplit
+    settings: Settings, job_id: str, task: str, result: JobResult, split: EvaluationSplit
 ) -> JobEvaluationRead:
     """Read and summarise the split's predictions (on a worker thread)."""
-    files: dict[str, str] = artifact.get("files") or {}
+    files: dict[str, str] = dict(result.model.artifact.files)
     prefix = _PREFIX[split]
     pred_name, target_name = f"{prefix}_pred.npy", f"{prefix}_target.npy"
     if pred_name not in files or target_name not in files:
@@ -130,17 +131,18 @@ def _evaluate(
             job_id=job_id,
         )
     root = settings.artifacts_dir.resolve()
-    folder = (root / str(artifact.get("path") or "")).resolve()
-    if not artifact.get("path") or not folder.is_relative_to(root) or not folder.is_dir():
+    folder = (root / result.model_path).resolve()
+    if not result.model_path or not folder.is_relative_to(root) or not folder.is_dir():
         raise PredictionsCorrupt(f"The model files of job {job_id!r} are missing.", job_id=job_id)
     pred = np.load(_checked(folder, pred_name, files, job_id), allow_pickle=False)
     target = np.load(_checked(folder, target_name, files, job_id), allow_pickle=False)
-    validation = result.get("validation") or {}
+    validation = result.model.validation
+    method = validation.method if validation is not None else None
     if split == "test":
         source = "the test split, predicted once by the served model"
-    elif validation.get("method") == "kfold":
-        source = f"out-of-fold predictions of {validation.get('k')}-fold cross-validation"
-    elif validation.get("method") == "ensemble":
+    elif method == "kfold" and validation is not None:
+        source = f"out-of-fold predictions of {validation.k}-fold cross-validation"
+    elif method == "ensemble":
         source = "the ensemble's output on its members' validation rows"
     else:
         source = "the holdout validation split"
@@ -164,17 +166,17 @@ async def evaluate(
 ) -> JobEvaluationRead:
     """The tenant's job's plots as data for ``split``; 404 for another tenant's job, 409 without predictions."""
     job = await jobs_service.get(db=db, tenant_id=tenant_id, id=id)
-    if not job.artifact:
+    if job.result is None:
         raise PredictionsUnavailable(
             f"Job {id!r} has no model yet ({job.status}); its predictions are stored with its model.",
             job_id=id,
             job_status=job.status,
         )
-    result = job.result or {}
-    task = str(result.get("task") or (job.params or {}).get("task") or "")
+    result: JobResult = job.result
+    task = str(result.model.task or (job.params or {}).get("task") or "")
     if not task:
         task = await _task_of_dataset(db=db, tenant_id=tenant_id, dataset_id=job.dataset_id)
-    return await run_in_threadpool(_evaluate, settings, job.id, task, dict(job.artifact), dict(result), split)
+    return await run_in_threadpool(_evaluate, settings, job.id, task, result, split)
 
 
 async def _task_of_dataset(*, db: Database, tenant_id: str, dataset_id: str | None) -> str:

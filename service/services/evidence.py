@@ -37,7 +37,7 @@ def _row(race: Race, dataset: Dataset, jobs: list[Job]) -> EvidenceRow | None:
     for job in jobs:
         if job.status != states.SUCCEEDED or job.trainer in _NOT_EVIDENCE or job.model is None:
             continue
-        value: Any = ((job.result or {}).get("metrics") or {}).get("validation", {}).get(metric)
+        value: Any = job.result.model.metrics.get("validation", {}).get(metric) if job.result and metric else None
         if isinstance(value, int | float):
             best = scores.get(job.model, [None])[0]
             scores[job.model] = [float(value) if best is None else max(best, float(value))]

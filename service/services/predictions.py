@@ -33,6 +33,7 @@ from service.services.datasets import DataProblem
 from service.settings import Settings
 from service.storage import Storage
 from service.uploads import receive_multipart
+from trainers.spec import ArtifactInfo
 
 if TYPE_CHECKING:  # the pool runs batches with this module's functions: it imports this one
     from service.services.prediction_batches import BatchPool
@@ -42,20 +43,20 @@ _cache: OrderedDict[tuple[str, str], Any] = OrderedDict()
 _cache_lock = threading.Lock()
 
 
-def _load(settings: Settings, job_id: str, artifact: dict[str, Any]) -> Any:
+def _load(settings: Settings, job_id: str, artifact: ArtifactInfo) -> Any:
     from trainers.registry import get_trainer
 
-    key = (job_id, str(artifact["sha256"]))
+    key = (job_id, artifact.sha256)
     with _cache_lock:
         if key in _cache:
             _cache.move_to_end(key)
             return _cache[key]
     root = settings.artifacts_dir.resolve()
-    folder = (root / str(artifact["path"])).resolve()
+    folder = (root / artifact.directory).resolve()
     if not folder.is_relative_to(root):
         raise Conflict(f"The model files of job {job_id!r} are not where the service keeps them.")
-    trainer_cls = get_trainer(str(artifact["trainer"]))
-    model = trainer_cls.load(folder, n_threads=settings.threads_per_job or 1, expected_sha256=artifact["sha256"])
+    trainer_cls = get_trainer(artifact.trainer)
+    model = trainer_cls.load(folder, n_threads=settings.threads_per_job or 1, expected_sha256=artifact.sha256)
     with _cache_lock:
         _cache[key] = model
         while len(_cache) > _CACHE_SIZE:
@@ -69,7 +70,7 @@ class Target:
 
     job_id: str
     model_name: str
-    artifact: dict[str, Any]
+    artifact: ArtifactInfo  # its directory is relative to the artifacts folder
     dataset_modality: str
     dataset_details: dict[str, Any]
 
@@ -86,12 +87,12 @@ class Target:
 
 def target_of(job: Job, dataset: Any) -> Target:
     """The prediction target of a job row that has a model (``Conflict`` otherwise)."""
-    if not job.artifact:
+    if job.result is None:
         raise Conflict(f"Job {job.id!r} has no model yet ({job.status}).", job_status=job.status)
     return Target(
         job_id=job.id,
         model_name=job.model,
-        artifact=dict(job.artifact),
+        artifact=job.result.model.artifact,
         dataset_modality=str(getattr(dataset, "modality", None) or "tabular"),
         dataset_details=dict(getattr(dataset, "details", None) or {}),
     )

@@ -35,6 +35,7 @@ from service.services import recommendations as recommendations_service
 from service.storage import Storage
 from service.ui import session, views
 from service.ui.session import UiPrincipal
+from service.views import jobs as job_views
 
 PREFIX = "/ui"
 DATA = f"{PREFIX}/data"
@@ -157,7 +158,7 @@ async def dataset_page(request: Request, id: Id, db: DatabaseDep, principal: UiP
     """A dataset: its profile, column types, warnings, and the jobs and races trained on it."""
     dataset = datasets_service.to_read(await datasets_service.get(db=db, tenant_id=principal.tenant_id, id=id))
     rows, _ = await jobs_service.list_page(db=db, tenant_id=principal.tenant_id, limit=100, dataset_id=id)
-    jobs = [jobs_service.to_read(r, include_curves=False) for r in rows]
+    jobs = [job_views.to_read(r, include_curves=False) for r in rows]
     context = {
         "title": dataset.name,
         "dataset": dataset,
@@ -282,12 +283,12 @@ async def train(
 async def jobs_page(request: Request, db: DatabaseDep, principal: UiPrincipal) -> Response:
     """The newest jobs."""
     rows, _ = await jobs_service.list_page(db=db, tenant_id=principal.tenant_id, limit=100)
-    jobs = [jobs_service.to_read(r, include_curves=False) for r in rows]
+    jobs = [job_views.to_read(r, include_curves=False) for r in rows]
     return views.page(request, "jobs.html", {"title": "Jobs", "jobs": jobs, "principal": principal})
 
 
 async def _job(db: DatabaseDep, tenant_id: str, id: str) -> JobRead:
-    return jobs_service.to_read(await jobs_service.get(db=db, tenant_id=tenant_id, id=id))
+    return job_views.to_read(await jobs_service.get(db=db, tenant_id=tenant_id, id=id))
 
 
 @router.get("/jobs/{id}")

@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 from service.db.models import Job, Tenant, WebhookDelivery
 from service.db.types import new_id, utcnow
 from service.jobs import states
+from service.views.jobs import to_read
 
 logger = logging.getLogger(__name__)
 
@@ -42,8 +43,6 @@ def envelope(event: str, data: dict[str, Any], *, at: datetime) -> str:
 
 def job_summary(job: Job) -> dict[str, Any]:
     """What a job's webhook carries: the API's view of the job, without its learning curves."""
-    from service.services.jobs import to_read  # the services import this module
-
     try:
         summary: dict[str, Any] = to_read(job, include_curves=False).model_dump(mode="json")
         json.dumps(summary, allow_nan=False)

@@ -12,7 +12,7 @@ from pydantic import ValidationError
 from service.jobs import states
 from service.jobs.process import describe_exit
 from service.jobs.queue import InProcessQueue, JobQueue, QueueClosed
-from service.jobs.runner import lift, metric_rows
+from service.jobs.results import lift, metric_rows
 from service.settings import Settings
 
 
@@ -58,6 +58,16 @@ def test_lift_is_positive_when_the_model_is_better_losses_included() -> None:
     model = {"test": {"roc_auc": 0.95, "log_loss": 0.2, "accuracy": None}}
     baseline = {"test": {"roc_auc": 0.90, "log_loss": 0.3, "accuracy": 0.8}}
     assert lift(model, baseline) == {"test": {"roc_auc": pytest.approx(0.05), "log_loss": pytest.approx(0.1)}}
+
+
+def test_every_reported_metric_has_one_direction() -> None:
+    from trainers.metrics import CLASSIFICATION_METRICS, HIGHER_IS_BETTER, REGRESSION_METRICS, higher_is_better
+
+    losses = {"log_loss", "rmse", "mae"}
+    for name in (*CLASSIFICATION_METRICS, *REGRESSION_METRICS):
+        assert (name in HIGHER_IS_BETTER) == (name not in losses) == higher_is_better(name), name
+    # The libraries' spellings (early stopping) come from the same set.
+    assert higher_is_better("auc") and higher_is_better("ndcg@5") and not higher_is_better("logloss")
 
 
 def test_metric_rows_are_mlflow_style_with_round_times() -> None:
