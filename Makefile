@@ -29,10 +29,13 @@ run: install
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 
 test: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	# Types: pyproject's [tool.mypy] says what is checked and how strictly.
+	$(VENV)/bin/mypy
 	$(PY) -m pytest
 
 clean:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from http import HTTPStatus
 from typing import Any, ClassVar
 
@@ -35,7 +35,7 @@ class ServiceError(Exception):
     type: ClassVar[str] = "about:blank"
     title: ClassVar[str] = "Internal Server Error"
 
-    def __init__(self, detail: str, *, headers: dict[str, str] | None = None, **extensions: Any) -> None:
+    def __init__(self, detail: str, *, headers: Mapping[str, str] | None = None, **extensions: Any) -> None:
         super().__init__(detail)
         self.detail = detail
         self.headers = headers
@@ -166,7 +166,7 @@ def problem_response(
     title: str,
     detail: str,
     request: Request | None = None,
-    headers: dict[str, str] | None = None,
+    headers: Mapping[str, str] | None = None,
     extensions: dict[str, Any] | None = None,
 ) -> Response:
     """The one place a problem body is built."""

@@ -87,6 +87,10 @@ class Trainer(ABC):
     # Import names of the libraries whose versions are recorded with the artifact.
     LIBRARIES: ClassVar[tuple[str, ...]] = ("numpy", "pandas")
 
+    # Learned by ``_fit`` (or read back by ``load``): the 0-based round the model ends at, and the rounds run.
+    best_iteration_: int | None
+    n_rounds_: int
+
     def __init__(self, params: Mapping[str, Any] | None = None, *, seed: int = 0, n_threads: int = 1) -> None:
         self.params = params if params is not None else {}
         self.seed = seed

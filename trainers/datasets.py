@@ -102,7 +102,7 @@ class LoadedDataset:
             texts = self.frame[self.text_column].astype("string").fillna("").to_numpy(dtype=object)
             return make_array_data(texts, self.frame[self.target].to_numpy(), self.task, "text", target=self.target)
         assert self.x is not None and self.y is not None
-        modality = "image" if self.modality == "image" else "sequence"
+        modality: Literal["image", "sequence"] = "image" if self.modality == "image" else "sequence"
         x = self.x
         if modality == "sequence" and np.issubdtype(x.dtype, np.floating) and np.isnan(x).any():
             # Missing steps are stored as NaN; the sequence trainers take finite values (0 = padding).
@@ -201,8 +201,14 @@ def _load_table(data: LoadedDataset, file: Path) -> None:
         features = [c for c in frame.columns if c != data.target]
     data.text_column = data.schema.get("text_column") or (text_columns[0] if text_columns else None)
     if data.modality == "text":
-        if not text_columns and data.text_column in frame.columns and data.text_column not in features:
-            text_columns = [data.text_column]
+        text_column = data.text_column
+        if (
+            not text_columns
+            and text_column is not None
+            and text_column in frame.columns
+            and text_column not in features
+        ):
+            text_columns = [text_column]
         features = features + text_columns  # a table trainer reads them as text (TF-IDF) or as categories
         data.text_columns = text_columns
     elif text_columns:

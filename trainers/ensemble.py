@@ -211,7 +211,7 @@ def fit_ensemble(
     ensemble.model_ = True
     ensemble.best_iteration_, ensemble.n_rounds_ = rounds - 1, rounds
     ensemble.partial_, ensemble.partial_reason_ = False, None
-    ensemble.curves_ = CurveSet(loss_name=SELECTION_LOSS[task], train_loss=path, train_rows=len(rows))
+    ensemble.curves_ = CurveSet(loss_name=SELECTION_LOSS[task], train_loss=list(path), train_rows=len(rows))
 
     metrics: dict[str, dict[str, float | None]] = {}
     notes: dict[str, dict[str, str]] = {}

@@ -261,8 +261,8 @@ def _decode(data: bytes, name: str, spec: ModelInput, limits: IngestLimits) -> t
     if read_image_header(Image, data, limits, name) is None:
         raise DataError("malformed-file", f"{name!r} cannot be decoded as a PNG or JPEG image.", extra={"image": name})
     h, w, c = spec.image_size or (0, 0, 0)
-    with Image.open(io.BytesIO(data)) as img:
-        img = img.convert(_MODES.get(c, "RGB"))
+    with Image.open(io.BytesIO(data)) as source:
+        img = source.convert(_MODES.get(c, "RGB"))
         resized = img.size != (w, h)
         if resized:
             img = img.resize((w, h), Image.Resampling.BILINEAR)

@@ -54,7 +54,16 @@ from trainers.callbacks import CallbackList, Callbacks, TimeBudget
 from trainers.metrics import evaluate
 from trainers.preprocess import decode_labels, prepare_frame
 from trainers.registry import get_trainer
-from trainers.spec import Label, MetricValues, Task, TrainData, TrainResult, TrainSpec, ValidationSummary
+from trainers.spec import (
+    Label,
+    MetricValues,
+    SplitInfo,
+    Task,
+    TrainData,
+    TrainResult,
+    TrainSpec,
+    ValidationSummary,
+)
 from trainers.splits import CV_FOLDS, kfold_rows, split_rows, use_kfold
 
 SERVED_MODEL = "the fit on the train split, early-stopped on the validation split"
@@ -81,7 +90,7 @@ def finish_run(
     spec: TrainSpec,
     task: Task,
     *,
-    split: dict[str, Any],
+    split: SplitInfo,
     metrics: dict[str, dict[str, float | None]],
     notes: dict[str, dict[str, str]],
     out_dir: str | Path,
@@ -105,6 +114,7 @@ def finish_run(
         artifact = extend_manifest(Path(out_dir), artifact, names)
     saved = time.perf_counter()
     curves = trainer.curves_
+    assert curves is not None, f"{spec.trainer} recorded no learning curves"
     return TrainResult(
         trainer=spec.trainer,
         task=task,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
@@ -244,7 +244,7 @@ _PREDICT_BODY = {
         },
     }
 }
-_BATCH_RESPONSE = {
+_BATCH_RESPONSE: dict[int | str, dict[str, Any]] = {
     202: {
         "model": PredictionBatchRead,
         "description": "Too large to answer directly: a batch prediction; poll Location, then download result_url.",

@@ -169,9 +169,18 @@ def ping_workers(settings: Settings, *, any_host: bool = False, timeout: float =
     app = make_celery(settings)
     try:
         with app.connection_for_write() as conn:
-            conn.ensure_connection(max_retries=1, timeout=timeout)
+            # kombu takes float seconds (it compares them with elapsed time); its stub says int.
+            conn.ensure_connection(max_retries=1, timeout=timeout)  # type: ignore[arg-type]
         pattern = ".*" if any_host else f".*@{re.escape(socket.gethostname())}$"
-        replies = app.control.broadcast("ping", reply=True, timeout=timeout, limit=1, pattern=pattern, matcher="pcre")
+        # kombu's matcher is the name of a registered matcher ("glob", "pcre"); the stub says a callable.
+        replies = app.control.broadcast(
+            "ping",
+            reply=True,
+            timeout=timeout,
+            limit=1,
+            pattern=pattern,
+            matcher="pcre",  # type: ignore[arg-type]
+        )
     except Exception as exc:
         logging.getLogger(__name__).warning("worker-ping: %s", exc)
         return False

@@ -44,6 +44,7 @@ from service.jobs.messages import (
     encode,
     parent_message,
 )
+from trainers.base import Trainer
 from trainers.callbacks import Callbacks
 
 # What a warm process imports before its first job: the table path and the trainers every job uses
@@ -266,21 +267,11 @@ class ProgressCallbacks(Callbacks):
 
 
 # -- one job ------------------------------------------------------------------------------------
-def trainer_class(name: str) -> type:
-    """The registered trainer ``name``; the torch trainers are registered by importing their module."""
-    from trainers.registry import TrainerRegistryError, get_trainer
+def trainer_class(name: str) -> type[Trainer]:
+    """The registered trainer ``name`` (the registry imports a torch trainer's module on first use)."""
+    from trainers.registry import get_trainer
 
-    try:
-        return get_trainer(name)
-    except TrainerRegistryError:
-        from trainers.torch import TORCH_TRAINERS
-
-        if name not in TORCH_TRAINERS:
-            raise
-        import importlib
-
-        importlib.import_module(TORCH_TRAINERS[name].partition(":")[0])
-        return get_trainer(name)
+    return get_trainer(name)
 
 
 def zip_artifact(directory: Path, files: list[str], out: Path) -> str:

@@ -169,7 +169,7 @@ def _on_process_init(**_: Any) -> None:
     # Billiard also leaves its own authkey type there, which spawn refuses to pickle: give it a fresh one.
     current = multiprocessing.current_process()
     current._config.pop("daemon", None)  # type: ignore[attr-defined]
-    current._config["authkey"] = multiprocessing.process.AuthenticationString(os.urandom(32))  # type: ignore
+    current._config["authkey"] = multiprocessing.process.AuthenticationString(os.urandom(32))  # type: ignore[attr-defined]
     state = _process_state()
     if state.settings.worker_prewarm:
         prewarm(1)

@@ -60,6 +60,7 @@ def tenant_history(*, session: Session, tenant_id: str, limit: int = MAX_RACES) 
     ids = [race.id for race, _ in races]
     children: dict[str, list[Job]] = {race_id: [] for race_id in ids}
     for job in session.scalars(select(Job).where(Job.race_id.in_(ids), Job.tenant_id == tenant_id)):
-        children[job.race_id].append(job)  # type: ignore[index]
+        if job.race_id is not None:  # always: the query selects these races' jobs
+            children[job.race_id].append(job)
     rows = (_row(race, dataset, children[race.id]) for race, dataset in races)
     return tuple(row for row in rows if row is not None)

@@ -20,7 +20,7 @@ as skipped): the race trains the top-k that fit the budget, the baseline always.
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
@@ -128,6 +128,7 @@ def _dataset_units(dataset: Dataset) -> tuple[int, int, int | None]:
 
 def plan_budget(data: RaceCreate, dataset: Dataset, settings: Settings, n_candidates: int) -> tuple[RaceBudget, int]:
     """The race's budget, its source and reason, each entry's share; and how many candidates fit it."""
+    source: Literal["request", "default"]
     if data.time_budget_s is not None:
         total, source = float(data.time_budget_s), "request"
         reason = f"the request's time_budget_s of {total:g} s, shared by the race's entries"
@@ -371,7 +372,9 @@ def _entry(job: Job, metric: str) -> RaceEntry:
     reason = None
     if job.status in (states.FAILED, states.CANCELLED):
         reason = str((job.error or {}).get("message") or job.status)
-    method = validation.method if validation else ("holdout" if _split(job, "validation") else None)
+    method: Literal["kfold", "holdout", "ensemble"] | None = (
+        validation.method if validation else ("holdout" if _split(job, "validation") else None)
+    )
     return RaceEntry(
         position=None,
         job_id=job.id,

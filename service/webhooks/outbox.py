@@ -22,6 +22,7 @@ from typing import Any, Final
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
 
+from service.db.dml import rowcount
 from service.db.models import Job, Tenant, WebhookDelivery
 from service.db.types import new_id, utcnow
 from service.jobs import states
@@ -190,7 +191,7 @@ def settle(
         .values(**values)
         .execution_options(synchronize_session=False)
     )
-    return result.rowcount == 1  # type: ignore[attr-defined]
+    return rowcount(result) == 1
 
 
 def for_job(*, session: Session, job_id: str) -> list[WebhookDelivery]:

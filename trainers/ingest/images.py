@@ -122,8 +122,8 @@ def ingest_image_zip(
     x = np.empty((n, height, width, channels), dtype=np.uint8)
     resized = 0
     for i, data in enumerate(raw):
-        with Image.open(io.BytesIO(data)) as img:
-            img = img.convert("L" if channels == 1 else "RGB")
+        with Image.open(io.BytesIO(data)) as source:
+            img = source.convert("L" if channels == 1 else "RGB")
             if img.size != (width, height):
                 img = img.resize((width, height), Image.Resampling.BILINEAR)
                 resized += 1

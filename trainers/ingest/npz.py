@@ -112,7 +112,8 @@ def _read_npy(zf: zipfile.ZipFile, info: zipfile.ZipInfo, npy_format: Any) -> np
         view = memoryview(buffer)
         filled = 0
         while filled < nbytes:
-            got = fh.readinto(view[filled:])
+            # zf.open gives a ZipExtFile (a BufferedIOBase, which has readinto); typeshed says IO[bytes].
+            got = fh.readinto(view[filled:])  # type: ignore[attr-defined]
             if not got:
                 raise DataError("malformed-file", f"Array {name!r} is truncated.", extra={"array": name})
             filled += got
@@ -155,8 +156,9 @@ def ingest_npz(
     details["arrays"] = {"x": {"shape": list(x.shape), "dtype": str(x.dtype)}, "y": {"shape": list(y.shape)}}
 
     if chosen == "tabular":
-        columns = {f"x{i}": x[:, i] for i in range(x.shape[1])}
-        table = pa.table(columns | {"y": labels})
+        columns: dict[str, np.ndarray | pa.ChunkedArray] = {f"x{i}": x[:, i] for i in range(x.shape[1])}
+        # pa.table takes NumPy and chunked columns; the stub names sequences and arrays only.
+        table = pa.table(columns | {"y": labels})  # type: ignore[arg-type]
         return ingest_table(
             table, target="y", task=task, modality="tabular", work_dir=work_dir, details=details, warnings=warnings
         )

@@ -40,9 +40,9 @@ def long_format_columns(table: pa.Table, modality: str | None) -> tuple[str, str
     names = table.column_names
     lower = {name.strip().lower(): name for name in names}
     if modality is None and AUTO_ID in lower and AUTO_TIME in lower:
-        id_col = lower[AUTO_ID]
-        repeats = pc.count_distinct(table[id_col]).as_py() < table.num_rows
-        return (id_col, lower[AUTO_TIME]) if repeats else None
+        auto_id = lower[AUTO_ID]
+        repeats = pc.count_distinct(table[auto_id]).as_py() < table.num_rows
+        return (auto_id, lower[AUTO_TIME]) if repeats else None
     if modality != "sequence":
         return None
     id_col = lower.get(AUTO_ID) or next((n for n in names if is_identifier_name(n)), None)
@@ -103,7 +103,8 @@ def ingest_long_sequences(
     first = labels.take(pa.array(starts))
     expected = first.take(pa.array(group))
     differs = pc.or_(
-        pc.fill_null(pc.not_equal(labels, expected), False),
+        # fill_null keeps its input's kind (a boolean array here); the stub widens its result to a union.
+        pc.fill_null(pc.not_equal(labels, expected), pa.scalar(False)),  # type: ignore[arg-type]
         pc.xor(pc.is_null(labels), pc.is_null(expected)),
     )
     if pc.any(differs).as_py():
