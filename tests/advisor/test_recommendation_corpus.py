@@ -53,3 +53,13 @@ def test_every_recommendation_is_byte_identical(stored: tuple[dict, list]) -> No
     for case, expected in entries:
         got = recommend(case).model_dump_json()
         assert got == expected, f"{case.name} changed:\n{_first_difference(expected, got)}"
+
+
+def test_the_service_stores_the_same_bytes(stored: tuple[dict, list]) -> None:
+    """The service's own JSON path (not pydantic's) writes exactly the advisor's document."""
+    from service.services.recommendations import document_json
+
+    _, entries = stored
+    for case, expected in entries:
+        got = document_json(recommend(case))
+        assert got == expected, f"{case.name}: the stored document differs:\n{_first_difference(expected, got)}"
