@@ -141,7 +141,9 @@ def serve_advisor(port: int, data_dir: str) -> None:
     from service.main import create_app
     from service.settings import Settings
 
-    settings = Settings(data_dir=Path(data_dir), database_url="")
+    # No prewarm: it imports the ML libraries on a thread for seconds after startup, a one-off cost that would
+    # land in whichever rounds run first; this bench measures the steady state of the recommendation route.
+    settings = Settings(data_dir=Path(data_dir), database_url="", worker_prewarm=False)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     migrate.upgrade(settings.database_url)
     uvicorn.run(create_app(settings), host="127.0.0.1", port=port, log_level="warning", access_log=False)
