@@ -35,6 +35,11 @@ test: install
 	$(VENV)/bin/ruff format --check .
 	$(PY) -m pytest
 
+# Every bench in bench/ with short settings (minutes), then one table: figure, target, pass/miss.
+# BENCH_ARGS="--only recommend,ingest" or "--smallest" (what the smoke test in tests/test_benches.py runs).
+bench: install
+	PYTHONPATH=$(CURDIR) $(PY) bench/run_all.py $(BENCH_ARGS)
+
 # Recompute the stored recommendation corpus (tests/advisor/recommendation_corpus.py) after a change that is
 # meant to change recommendations (TABLES_VERSION or the learned portfolio moved); review its diff.
 corpus: install
