@@ -76,6 +76,7 @@ TARGET_HTTP = 0.5  # POST /v1/recommendations, stored, against the trivial route
 
 def bench_inprocess(calls: int) -> None:
     import advisor
+    from service.services.recommendations import document_json
 
     print(f"advisor.recommend in-process (median of {calls} calls; tables {advisor.TABLES_VERSION})")
     medians = []
@@ -84,19 +85,23 @@ def bench_inprocess(calls: int) -> None:
         constraints = advisor.Constraints(**body["constraints"])
         for _ in range(50):
             advisor.recommend(profile, constraints)
-        samples, dump = [], []
+        samples, dump, fast = [], [], []
         for _ in range(calls):
             t0 = time.perf_counter_ns()
             answer = advisor.recommend(profile, constraints)
             t1 = time.perf_counter_ns()
             answer.model_dump_json()
-            dump.append(time.perf_counter_ns() - t1)
+            t2 = time.perf_counter_ns()
+            document_json(answer)  # the same bytes, as the service writes them
+            fast.append(time.perf_counter_ns() - t2)
+            dump.append(t2 - t1)
             samples.append(t1 - t0)
         med = statistics.median(samples) / 1000
         medians.append(med)
         print(
             f"  {name:28s} recommend {med:7.1f} µs  p90 {statistics.quantiles(samples, n=10)[-1] / 1000:7.1f} µs"
             f"   + model_dump_json {statistics.median(dump) / 1000:6.1f} µs"
+            f" (the service's document_json {statistics.median(fast) / 1000:5.1f} µs)"
         )
     worst = max(medians)
     print(f"  worst median {worst:.1f} µs (target < {TARGET_US} µs): {'OK' if worst < TARGET_US else 'MISSED'}")
@@ -128,6 +133,7 @@ def serve_recommend_only(port: int) -> None:
 
     import advisor
     from service.schemas.recommendations import RecommendationCreate
+    from service.services.recommendations import document_json
 
     app = FastAPI()
 
@@ -135,7 +141,7 @@ def serve_recommend_only(port: int) -> None:
     async def recommend_only(body: RecommendationCreate) -> Response:
         assert body.profile is not None
         answer = advisor.recommend(body.profile, body.constraints)
-        return Response(answer.model_dump_json(), status_code=201, media_type="application/json")
+        return Response(document_json(answer), status_code=201, media_type="application/json")
 
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
 
