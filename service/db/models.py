@@ -9,7 +9,7 @@ from sqlalchemy import BigInteger, Boolean, CheckConstraint, Float, ForeignKey, 
 from sqlalchemy.orm import Mapped, mapped_column
 
 from service.db.base import Base
-from service.db.types import ModelJSON, StrictJSON, UTCDateTime, new_id, utcnow
+from service.db.types import CompactText, ModelJSON, StrictJSON, UTCDateTime, new_id, utcnow
 from service.jobs.states import JobStatus
 from service.jobs.stored import JobResult
 
@@ -68,7 +68,7 @@ class Recommendation(Base):
     family: Mapped[str] = mapped_column(String(32))
     modality: Mapped[str] = mapped_column(String(32))
     task: Mapped[str] = mapped_column(String(32))
-    document: Mapped[str] = mapped_column(Text)
+    document: Mapped[str] = mapped_column(CompactText())  # zlib on SQLite, text elsewhere (no migration)
     tenant_id: Mapped[str] = mapped_column(
         String(36), ForeignKey("tenants.id", ondelete="CASCADE"), default=DEFAULT_TENANT_ID
     )
