@@ -232,7 +232,7 @@ def fit_and_evaluate(
     predictions = prediction_arrays(task, y, valid_rows, valid_pred, parts.test, test_out)
     summary = summary.model_copy(update={"prediction_files": dict(PREDICTION_FILES)})
     predicted = time.perf_counter()
-    return finish_run(
+    result = finish_run(
         served,
         spec,
         task,
@@ -245,6 +245,30 @@ def fit_and_evaluate(
         validation=summary,
         predictions=predictions,
     )
+    return _with_importance(result, trainer, served, valid, spec, budget, callbacks)
+
+
+def _with_importance(
+    result: TrainResult,
+    fitted: Trainer,
+    served: Trainer,
+    valid: TrainData,
+    spec: TrainSpec,
+    budget: TimeBudget | None,
+    callbacks: Callbacks | None,
+) -> TrainResult:
+    """The result with ``importance.json`` (:mod:`trainers.explain`) saved beside the model: permutation
+    importance of the train-split fit on the validation rows, bounded by a share of the budget left."""
+    from trainers.explain import PERMUTATION_BUDGET_SHARE, PERMUTATION_MAX_S, feature_importance, save_importance
+
+    limit = (
+        PERMUTATION_MAX_S if budget is None else min(PERMUTATION_MAX_S, budget.remaining() * PERMUTATION_BUDGET_SHARE)
+    )
+    stopped = "the run was stopped" if callbacks is not None and callbacks.should_stop() else None
+    importance = feature_importance(
+        fitted, served, valid.X, valid.y, seed=spec.seed, max_seconds=limit, stopped=stopped
+    )
+    return save_importance(result, importance)
 
 
 def prediction_arrays(
