@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Path
-from starlette.responses import HTMLResponse
+from starlette.responses import HTMLResponse, Response
 
 from service.auth import PrincipalDep
 from service.deps import DatabaseDep, SettingsDep
@@ -30,7 +30,8 @@ async def get_importance(id: JobId, db: DatabaseDep, settings: SettingsDep, prin
 
 @router.get(
     "/{id}/report",
-    response_class=HTMLResponse,
+    # A plain Response class (no media type) keeps the problem answers documented as problem+json.
+    response_class=Response,
     responses={
         200: {
             "content": {"text/html": {}},
