@@ -10,7 +10,7 @@ Global (:func:`feature_importance`, stored as ``importance.json`` beside the mod
   RMSE for regressors) grows when one column's values are shuffled among the validation rows, averaged over
   a few seeded shuffles (:data:`PERMUTATION_REPEATS`) of at most :data:`PERMUTATION_MAX_ROWS` rows. It is
   measured on the model fitted on the train split, for which the validation rows are unseen; its cost is
-  estimated first and bounded (:data:`PERMUTATION_MAX_S`, and a share of the run's budget left);
+  estimated first and bounded (:func:`permutation_limit`: a share of the run's time and of its budget left);
 * **native** importance, where the saved model has one: total split gain for XGBoost and LightGBM
   (``get_score(importance_type="gain")`` / ``feature_importance("gain")``), the sum of absolute coefficients
   (on the pipeline's scaled, encoded inputs) for linear models, mean impurity decrease for forests.
@@ -50,8 +50,11 @@ IMPORTANCE_VERSION = 1
 PERMUTATION_MAX_ROWS = 2_000
 PERMUTATION_MIN_ROWS = 200
 PERMUTATION_REPEATS = 3
-# ... and at most this many seconds, or this share of the run's budget left, whichever is less.
+# ... in at most this many seconds: half the time the run took so far (never under the floor), a quarter of the
+# budget left, and never more than the cap (a kNN fit of 5 s on 20k rows would otherwise spend 18 s here).
 PERMUTATION_MAX_S = 30.0
+PERMUTATION_FLOOR_S = 5.0
+PERMUTATION_RUN_SHARE = 0.5
 PERMUTATION_BUDGET_SHARE = 0.25
 # The loss shuffling is scored with, by task (names as trainers.metrics reports them).
 PERMUTATION_LOSS: dict[str, str] = {"binary": "log_loss", "multiclass": "log_loss", "regression": "rmse"}
@@ -217,6 +220,16 @@ def _is_linear(estimator: Any) -> bool:
     return isinstance(estimator, LinearRegression | LogisticRegression | Ridge)
 
 
+def permutation_limit(elapsed_s: float, budget_left_s: float | None) -> float:
+    """Seconds permutation importance may take after a run that took ``elapsed_s`` and has ``budget_left_s`` left
+    (``None``: no budget): half the run (at least :data:`PERMUTATION_FLOOR_S`), a quarter of the budget left, at
+    most :data:`PERMUTATION_MAX_S`."""
+    limit = min(PERMUTATION_MAX_S, max(PERMUTATION_FLOOR_S, PERMUTATION_RUN_SHARE * elapsed_s))
+    if budget_left_s is not None:
+        limit = min(limit, budget_left_s * PERMUTATION_BUDGET_SHARE)
+    return limit
+
+
 # -- global importance -----------------------------------------------------------------------------------------------
 def _loss(task: str, y: np.ndarray, output: np.ndarray) -> np.ndarray:
     """Per-block loss of stacked outputs: ``output`` is ``(r * n, ...)`` for ``r`` blocks of the ``n`` rows ``y``."""
@@ -259,6 +272,10 @@ def permutation_importance(
     started = time.perf_counter()
     base_out = np.asarray(model._predict_output(X), dtype=np.float64)
     per_predict = time.perf_counter() - started
+    if per_predict > 0.05:  # the first call pays for warm-up (XGBoost's took 5x its steady cost): time another
+        started = time.perf_counter()
+        model._predict_output(X)
+        per_predict = min(per_predict, time.perf_counter() - started)
     if not np.isfinite(base_out).all():
         raise ValueError("the model outputs non-finite values on the validation rows")
     # Each column costs one prediction over n_repeats × rows; shrink the sample (then the repeats) to fit.

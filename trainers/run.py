@@ -245,7 +245,7 @@ def fit_and_evaluate(
         validation=summary,
         predictions=predictions,
     )
-    return _with_importance(result, trainer, served, valid, spec, budget, callbacks)
+    return _with_importance(result, trainer, served, valid, spec, budget, callbacks, time.perf_counter() - started)
 
 
 def _with_importance(
@@ -256,14 +256,14 @@ def _with_importance(
     spec: TrainSpec,
     budget: TimeBudget | None,
     callbacks: Callbacks | None,
+    elapsed_s: float,
 ) -> TrainResult:
     """The result with ``importance.json`` (:mod:`trainers.explain`) saved beside the model: permutation
-    importance of the train-split fit on the validation rows, bounded by a share of the budget left."""
-    from trainers.explain import PERMUTATION_BUDGET_SHARE, PERMUTATION_MAX_S, feature_importance, save_importance
+    importance of the train-split fit on the validation rows, in at most :func:`trainers.explain.permutation_limit`
+    seconds (a share of the run so far and of the budget left)."""
+    from trainers.explain import feature_importance, permutation_limit, save_importance
 
-    limit = (
-        PERMUTATION_MAX_S if budget is None else min(PERMUTATION_MAX_S, budget.remaining() * PERMUTATION_BUDGET_SHARE)
-    )
+    limit = permutation_limit(elapsed_s, budget.remaining() if budget is not None else None)
     stopped = "the run was stopped" if callbacks is not None and callbacks.should_stop() else None
     importance = feature_importance(
         fitted, served, valid.X, valid.y, seed=spec.seed, max_seconds=limit, stopped=stopped

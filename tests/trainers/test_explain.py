@@ -247,3 +247,13 @@ def test_ensemble_importance_is_the_weighted_members_average() -> None:
     assert out.permutation is not None
     assert [(c.column, c.value) for c in out.permutation.columns] == [("a", 0.75), ("b", 0.5)]
     assert out.native is None and out.native_note
+
+
+def test_permutation_time_follows_the_run_and_its_budget() -> None:
+    from trainers.explain import PERMUTATION_FLOOR_S, PERMUTATION_MAX_S, permutation_limit
+
+    assert permutation_limit(1.0, None) == PERMUTATION_FLOOR_S  # a quick run still gets the floor
+    assert permutation_limit(20.0, None) == 10.0  # half the run
+    assert permutation_limit(600.0, None) == PERMUTATION_MAX_S  # never above the cap
+    assert permutation_limit(20.0, 8.0) == 2.0  # a quarter of the budget left
+    assert permutation_limit(20.0, -1.0) < 0  # none left: not measured (see feature_importance)
