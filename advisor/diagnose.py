@@ -10,10 +10,10 @@ from collections.abc import Sequence
 from itertools import pairwise
 
 from advisor import tables as t
-from advisor.diagnosis import Curves, Diagnosis
+from advisor.diagnosis import Curves, Diagnosis, Issue
 
 # The cheatsheet's table, verbatim in meaning: issue → (symptoms, fixes).
-FIXES: dict[str, tuple[str, list[str]]] = {
+FIXES: dict[Issue, tuple[str, list[str]]] = {
     "overfitting": ("Train↑ Val↓", ["Dropout", "Early stopping", "More data"]),
     "underfitting": ("Both train/val low", ["More capacity", "Less regularization"]),
     "vanishing_gradients": ("Loss plateaus early", ["ReLU", "Skip connections", "BatchNorm"]),
@@ -27,7 +27,7 @@ def _clean(seq: Sequence[float | None] | None) -> list[float]:
     return [math.nan if v is None else float(v) for v in (seq or [])]
 
 
-def _make(issue: str, evidence: str, epoch: int | None = None) -> Diagnosis:
+def _make(issue: Issue, evidence: str, epoch: int | None = None) -> Diagnosis:
     symptoms, fixes = FIXES[issue]
     return Diagnosis(
         issue=issue, rule_id=f"diagnose.{issue}", evidence=evidence, symptoms=symptoms, fixes=list(fixes), epoch=epoch

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
@@ -75,24 +76,49 @@ def _resolve(profile: DatasetProfile, constraints: Constraints) -> tuple[Context
     return ctx, assumed
 
 
+# A chain compiled once: (key, steps, the id the shared decisions are filed under, whether every rule is SHARED);
+# a step is (the rule's applies, or None where it is Rule's "always", and its decide), bound once.
+_Step = tuple[Callable[[Context], bool] | None, Callable[[Context], Decision]]
+_Plan = tuple[tuple[str, tuple[_Step, ...], int, bool], ...]
+_PLANS: dict[int, tuple[tuple[policy.Chain, ...], _Plan]] = {}
+
+
+def _plan(chains: tuple[policy.Chain, ...]) -> _Plan:
+    """The compiled form of a candidate's chains (the policy's tuples never change; a new tuple compiles anew)."""
+    found = _PLANS.get(id(chains))
+    if found is not None and found[0] is chains:
+        return found[1]
+    plan = tuple(
+        (
+            key,
+            tuple((None if type(r).applies is Rule.applies else r.applies, r.decide) for r in rules),
+            id(rules),
+            all(r.SHARED for r in rules),
+        )
+        for key, rules in chains
+    )
+    _PLANS[id(chains)] = (chains, plan)
+    return plan
+
+
 def _run_chains(
     base: Context, chains: tuple[policy.Chain, ...], shared: dict[int, Decision | None]
 ) -> dict[str, Decision]:
-    for chain in chains:
-        key, rules = chain
-        if id(rules) in shared:  # decided for an earlier candidate from the profile alone
-            d = shared[id(rules)]
+    choices = base.choices
+    for key, steps, rules_id, is_shared in _plan(chains):
+        if is_shared and rules_id in shared:  # decided for an earlier candidate from the profile alone
+            d = shared[rules_id]
             if d is not None:
-                base.choices[key] = d
+                choices[key] = d
             continue
         d = None
-        for rule in rules:
-            if rule.applies(base):
-                d = base.choices[key] = rule.decide(base)
+        for applies, decide in steps:
+            if applies is None or applies(base):
+                d = choices[key] = decide(base)
                 break
-        if all(r.SHARED for r in rules):
-            shared[id(rules)] = d
-    return base.choices
+        if is_shared:
+            shared[rules_id] = d
+    return choices
 
 
 def _dl_options(ctx: Context) -> list[tuple[Arch, bool, str]]:
@@ -239,18 +265,17 @@ def recommend(
     verdict = decisions[-1].value
     fam, dl_first = verdict["family"], verdict["dl_first"]
 
-    options: list[tuple[str, str, Arch | None, bool, str]] = []
-    dl = [("deep_learning", a, a, tr, s) for a, tr, s in _dl_options(ctx)]
+    Option = tuple[str, str, Arch | None, bool, str]  # family, model, architecture, transfer, summary
+    dl: list[Option] = [("deep_learning", a, a, tr, s) for a, tr, s in _dl_options(ctx)]
     pool, evidence = order_pool(classical_pool(ctx.profile), ctx.profile, portfolio, history)
-    cl = [("classical", e.model, None, False, e.summary) for e in pool.entries]
+    cl: list[Option] = [("classical", e.model, None, False, e.summary) for e in pool.entries]
+    options: list[Option]
     if fam == "deep_learning":
-        options_raw = dl
+        options = dl
     elif fam == "classical":
-        options_raw = cl
+        options = cl
     else:
-        options_raw = dl + cl if dl_first else cl + dl
-    for family_name, model, arch, use_transfer, summary in options_raw:
-        options.append((family_name, model, arch, use_transfer, summary))
+        options = dl + cl if dl_first else cl + dl
 
     candidates: list[Candidate] = []
     shared: dict[int, Decision | None] = {}

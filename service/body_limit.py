@@ -25,10 +25,13 @@ def _header(scope: Scope, name: bytes) -> str | None:
 
 
 def _takes_uploads(scope: Scope) -> bool:
-    """Whether the request's operation documents a multipart body (its upload limit then applies)."""
+    """Whether the request's operation documents a multipart body (its upload limit then applies), or its path
+    is one of ``app.state.upload_paths`` (undocumented uploads: the dashboard's upload form)."""
     app = scope.get("app")
     if app is None or not hasattr(app, "openapi"):
         return False
+    if scope["method"] == "POST" and scope["path"] in getattr(app.state, "upload_paths", ()):
+        return True
     method = str(scope["method"]).lower()
     return any(
         _UPLOAD_TYPE in ((item.get(method) or {}).get("requestBody") or {}).get("content", {})

@@ -1,6 +1,8 @@
 """The ``advisor`` console script: ``advisor serve [--host --port --no-migrate --insecure]``, ``advisor migrate``,
 ``advisor worker --queues cpu|gpu [--concurrency N]`` (Celery), ``advisor worker-ping`` (healthcheck),
-``advisor keys create|list|revoke`` and ``advisor tenants list|quota|webhook-secret``."""
+``advisor keys create|list|revoke`` and ``advisor tenants list|quota|webhook-secret``; and the user commands of the
+client (``advisor recommend|train|race|predict|jobs|show``, :mod:`advisor_client.cli`), which talk to any server
+over HTTP."""
 
 from __future__ import annotations
 
@@ -8,7 +10,8 @@ import argparse
 import logging
 from collections.abc import Sequence
 
-from service.observability.logging import configure_logging
+from advisor_client import cli as client_cli
+from service.observability.logging import configure_logging, uvicorn_log_config
 from service.observability.metrics import ensure_multiproc_dir
 from service.settings import Settings, get_settings
 
@@ -27,7 +30,6 @@ def _serve(settings: Settings, host: str, port: int, migrate: bool = True, insec
 
     from service.admin import refuse_open_bind
     from service.main import create_app
-    from service.observability.logging import uvicorn_log_config
 
     if migrate:
         _migrate(settings)
@@ -46,8 +48,13 @@ def _serve(settings: Settings, host: str, port: int, migrate: bool = True, insec
 
 
 def build_parser(settings: Settings) -> argparse.ArgumentParser:
-    """The argument parser (subcommands: serve, migrate, worker, worker-ping)."""
-    parser = argparse.ArgumentParser(prog="advisor", description="Model-selection advisor service.")
+    """The argument parser: the operator's subcommands (serve, migrate, worker, worker-ping, keys, tenants) and
+    the client's user commands (recommend, train, race, predict, jobs, show)."""
+    parser = argparse.ArgumentParser(
+        prog="advisor",
+        description="Model-selection advisor service. Operators: serve, migrate, worker, keys, tenants. "
+        "Users (any server, over HTTP): recommend, train, race, predict, jobs, show.",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="apply migrations, then serve the HTTP API")
     serve.add_argument("--host", default=settings.host, help="bind address (default: %(default)s)")
@@ -104,6 +111,7 @@ def build_parser(settings: Settings) -> argparse.ArgumentParser:
     quota.add_argument("--max-stored-bytes", type=int, default=None)
     secret = tenants.add_parser("webhook-secret", help="print the secret that signs a tenant's webhooks")
     secret.add_argument("tenant")
+    client_cli.add_commands(sub)
     return parser
 
 
@@ -132,6 +140,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``advisor`` console script."""
     settings = get_settings()
     args = build_parser(settings).parse_args(argv)
+    if args.command in client_cli.COMMANDS:  # a user command: an HTTP client of a server, no settings or logging
+        return client_cli.run(args)
     configure_logging(settings)  # JSON lines (ADVISOR_LOG_FORMAT=text for plain ones) with request/job ids
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)  # one line per plugin: noise
     if args.command in ("serve", "worker"):

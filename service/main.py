@@ -11,12 +11,26 @@ from contextlib import asynccontextmanager
 from fastapi import Depends, FastAPI
 
 import advisor
-from service import body_limit, errors, observability
-from service.api import datasets, diagnoses, explanations, health, jobs, races, recommendations, rules, tenant
+from service import body_limit, errors, ui
+from service.api import (
+    datasets,
+    diagnoses,
+    evaluation,
+    explanations,
+    health,
+    jobs,
+    metrics,
+    races,
+    recommendations,
+    rules,
+    tenant,
+)
 from service.auth import authenticate, document_auth
 from service.db.keylookup import KeyLookup
 from service.db.session import Database
 from service.jobs.engine import JobEngine
+from service.observability.metrics import RequestMetricsMiddleware, ensure_multiproc_dir
+from service.observability.request_id import RequestIdMiddleware
 from service.ratelimit import make_limiter
 from service.services.prediction_batches import BatchPool
 from service.settings import Settings, get_settings
@@ -59,13 +73,24 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.rate_limiter = make_limiter(settings.rate_limit_redis_url)
     errors.install(app)
     app.add_middleware(body_limit.BodyLimitMiddleware, max_bytes=settings.max_json_bytes)
-    observability.install(app, settings)  # request ids + latency, outermost: after every add_middleware; /metrics
+    _observe(app, settings)  # request ids + latency, outermost: after every add_middleware
     app.include_router(health.router)
+    app.include_router(metrics.router)
     # Every /v1 route needs a principal (a key, or keyless as the default tenant while none exists):
     # declared here once, so a new router cannot forget it.
-    for module in (datasets, recommendations, rules, diagnoses, jobs, explanations, races, tenant):
+    for module in (datasets, recommendations, rules, diagnoses, jobs, evaluation, explanations, races, tenant):
         app.include_router(
             module.router, dependencies=[Depends(authenticate)], responses=errors.problem_responses(401, 429)
         )
     document_auth(app, settings)
+    ui.install(app)  # the web dashboard at /ui: the same principals, through the same service functions
     return app
+
+
+def _observe(app: FastAPI, settings: Settings) -> None:
+    """Export the metrics directory (before any metric exists), then add the request-id and latency
+    middleware, the request id outermost, so the latency middleware's and every handler's log lines carry it
+    (the last one added runs first)."""
+    ensure_multiproc_dir(settings)
+    app.add_middleware(RequestMetricsMiddleware)
+    app.add_middleware(RequestIdMiddleware)

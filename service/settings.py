@@ -15,6 +15,11 @@ from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
+def available_cores() -> int:
+    """The cores this process may run on (its CPU affinity where the platform has one)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
 class Settings(BaseSettings):
     """Validated once at start; later issues add queue, broker and artifact settings here."""
 
@@ -220,9 +225,9 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _job_threads(self) -> Settings:
         # Oversubscription: jobs × threads > cores made a 13 s fit take 48 s here (ARCHITECTURE.md).
-        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        cores = available_cores()
         if self.threads_per_job is None:
-            self.threads_per_job = max(1, cores // max(1, self.workers))
+            self.threads_per_job = self._default_threads(cores)
         elif self.workers * self.threads_per_job > cores:
             raise ValueError(
                 f"workers × threads_per_job = {self.workers} × {self.threads_per_job} exceeds the {cores} cores"
@@ -232,6 +237,16 @@ class Settings(BaseSettings):
         if self.queue == "celery" and not self.broker_url:
             raise ValueError("queue=celery needs broker_url (ADVISOR_BROKER_URL=redis://… or amqp://…)")
         return self
+
+    @property
+    def job_threads(self) -> int:
+        """``threads_per_job`` as validation resolved it (``cores // workers`` when not set)."""
+        if self.threads_per_job is None:  # only a settings object built without validation (model_construct)
+            return self._default_threads(available_cores())
+        return self.threads_per_job
+
+    def _default_threads(self, cores: int) -> int:
+        return max(1, cores // max(1, self.workers))
 
     @property
     def artifacts_dir(self) -> Path:

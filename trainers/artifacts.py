@@ -22,6 +22,8 @@ from importlib import import_module
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from trainers.errors import TrainerError
+from trainers.registry import get_trainer
 from trainers.spec import ArtifactInfo
 
 if TYPE_CHECKING:
@@ -34,15 +36,17 @@ MANIFEST_FILE = "manifest.json"
 SKOPS_TRUSTED_TYPES: frozenset[str] = frozenset({"numpy.dtype"})
 
 
-class ArtifactError(Exception):
+class ArtifactError(TrainerError):
     """An artifact is incomplete, tampered with, or holds something we refuse to load."""
 
+    kind = "integrity"
 
-def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
-    """Hex SHA-256 of a file, read in 1 MiB chunks."""
+
+def sha256_file(path: Path, *, chunk_size: int = 1 << 20) -> str:
+    """Hex SHA-256 of a file, read in chunks (1 MiB) so memory stays flat whatever the file size."""
     h = hashlib.sha256()
     with path.open("rb") as fh:
-        while block := fh.read(chunk):
+        while block := fh.read(chunk_size):
             h.update(block)
     return h.hexdigest()
 
@@ -141,8 +145,6 @@ def read_manifest(directory: Path, *, expected_sha256: str | None = None) -> Art
 
 def load_artifact(directory: str | Path, *, n_threads: int = 1, expected_sha256: str | None = None) -> Trainer:
     """Load any registered trainer's artifact (verified first); the manifest names the trainer."""
-    from trainers.registry import get_trainer
-
     directory = Path(directory)
     info = read_manifest(directory, expected_sha256=expected_sha256)
     return get_trainer(info.trainer).load(directory, n_threads=n_threads, expected_sha256=info.sha256)

@@ -22,15 +22,16 @@ from typing import TYPE_CHECKING, Any, ClassVar, Self
 import numpy as np
 import pandas as pd
 
+from trainers.artifacts import ArtifactError, library_versions, read_manifest, write_manifest
 from trainers.callbacks import Callbacks
+from trainers.errors import TrainerError
+from trainers.export.onnx import NotConvertible, OnnxExport, export_onnx, sample_matrix, sklearn_graph
 from trainers.metrics import constant_loss
 from trainers.preprocess import apply_schema
 from trainers.spec import ArtifactInfo, CurveSet, FeatureSchema, StopReason, Task, TrainData
 
 if TYPE_CHECKING:
     import onnx
-
-    from trainers.export.onnx import OnnxExport
 
 # Keys the advisor adds to explain or steer a run that are not library parameters. Trainers accept
 # them and apply those that mean something to them (e.g. ``scaling`` for a linear model).
@@ -41,16 +42,20 @@ META_FILE = "meta.json"
 SCHEMA_FILE = "schema.json"
 
 
-class TrainerCapabilityError(Exception):
+class TrainerCapabilityError(TrainerError):
     """The trainer cannot do what was asked (task, modality, device); ``reason`` says why."""
+
+    kind = "unsupported"
 
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
 
 
-class TrainerParamError(Exception):
+class TrainerParamError(TrainerError):
     """A parameter is unknown to the trainer or has a value it cannot apply; ``key`` names it."""
+
+    kind = "config"
 
     def __init__(self, key: str, reason: str) -> None:
         super().__init__(f"parameter {key!r}: {reason}")
@@ -58,8 +63,10 @@ class TrainerParamError(Exception):
         self.reason = reason
 
 
-class NotFittedError(Exception):
+class NotFittedError(TrainerError):
     """The trainer has no model yet: call ``fit`` or ``load`` first."""
+
+    kind = "state"
 
 
 class Trainer(ABC):
@@ -79,6 +86,10 @@ class Trainer(ABC):
     TEXT_FEATURES: ClassVar[bool] = False
     # Import names of the libraries whose versions are recorded with the artifact.
     LIBRARIES: ClassVar[tuple[str, ...]] = ("numpy", "pandas")
+
+    # Learned by ``_fit`` (or read back by ``load``): the 0-based round the model ends at, and the rounds run.
+    best_iteration_: int | None
+    n_rounds_: int
 
     def __init__(self, params: Mapping[str, Any] | None = None, *, seed: int = 0, n_threads: int = 1) -> None:
         self.params = params if params is not None else {}
@@ -128,13 +139,15 @@ class Trainer(ABC):
         if the stop comes before any model exists.
         """
         task = train.task
-        self.check(task, device=self.params.get("device"))
+        modality = self._modality(train, valid)
+        self.check(task, modality, device=self.params.get("device"))
         self.check_params(self.params, task)
         if valid.schema != train.schema:
             raise ValueError("train and validation data were prepared with different schemas")
         callbacks = callbacks if callbacks is not None else Callbacks()
         self.schema_: FeatureSchema = train.schema
         self.task_: Task = task
+        self.modality_: str = modality
         self.partial_ = False
         self.partial_reason_: StopReason | None = None
         self.model_: Any = None  # a failed refit must not leave the previous model looking current
@@ -147,13 +160,26 @@ class Trainer(ABC):
             self._fit(train, valid, callbacks)
         finally:
             callbacks.on_end()
-        if self.curves_ is not None:
-            if self.curves_.baseline_loss is None:
-                self.curves_.baseline_loss = constant_loss(task, train.y, valid.y, train.schema.n_classes)
-            if self.curves_.train_rows is None:
-                self.curves_.train_rows = len(train)
+        self._complete_curves(train, valid)
         self.fit_time_s_ = time.perf_counter() - start
         return self
+
+    def _modality(self, train: TrainData, valid: TrainData) -> str:
+        """Modality hook: the kind of data ``fit`` was given, checked against ``MODALITIES``.
+
+        Frames are "tabular"; a trainer that also takes arrays (images, sequences, texts) reads the
+        modality from the data and refuses a train/validation pair of different kinds.
+        """
+        return "tabular"
+
+    def _complete_curves(self, train: TrainData, valid: TrainData) -> None:
+        """Fill what the trainer's curves left out: a constant predictor's loss and the rows the curve saw."""
+        if self.curves_ is None:
+            return
+        if self.curves_.baseline_loss is None:
+            self.curves_.baseline_loss = constant_loss(train.task, train.y, valid.y, train.schema.n_classes)
+        if self.curves_.train_rows is None:
+            self.curves_.train_rows = len(train)
 
     def _stop(self, callbacks: Callbacks) -> bool:
         """Ask the callbacks whether to stop; remember why (one call per round: keep it cheap)."""
@@ -214,8 +240,6 @@ class Trainer(ABC):
         Raises :class:`~trainers.export.onnx.NotConvertible` with the reason when the model has no
         converter or the converted graph does not reproduce its outputs.
         """
-        from trainers.export.onnx import export_onnx
-
         return export_onnx(self)
 
     def _onnx_graph(self) -> onnx.ModelProto:
@@ -224,8 +248,6 @@ class Trainer(ABC):
         The default converts a scikit-learn estimator or Pipeline held in ``model_`` (skl2onnx), so any
         trainer built that way exports without code of its own; anything else is refused.
         """
-        from trainers.export.onnx import NotConvertible, sklearn_graph
-
         sklearn_base = sys.modules.get("sklearn.base")
         if sklearn_base is not None and isinstance(self.model_, sklearn_base.BaseEstimator):
             return sklearn_graph(self.model_, len(self.schema_.columns), self.task_)
@@ -233,14 +255,10 @@ class Trainer(ABC):
 
     def _onnx_sample_matrix(self) -> np.ndarray:
         """Rows (``feature_matrix`` form) on which the export is checked against this model."""
-        from trainers.export.onnx import sample_matrix
-
         return sample_matrix(self.schema_)
 
     def _onnx_check_inputs(self) -> tuple[list[dict[str, Any]], dict[str, np.ndarray], np.ndarray]:
         """Family hook for non-tabular models: input docs, check feeds and the model's outputs on them."""
-        from trainers.export.onnx import NotConvertible
-
         raise NotConvertible(f"{self.NAME} has no ONNX export for {getattr(self, 'modality_', 'this')} data")
 
     # -- artifacts -----------------------------------------------------------------------------
@@ -254,8 +272,6 @@ class Trainer(ABC):
 
     def save(self, directory: str | Path) -> ArtifactInfo:
         """Write the model, ``schema.json`` and ``meta.json``, and a manifest with SHA-256 digests."""
-        from trainers.artifacts import library_versions, write_manifest
-
         self._check_fitted()
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
@@ -291,8 +307,6 @@ class Trainer(ABC):
         ``expected_sha256`` (the ``ArtifactInfo.sha256`` stored with the job) also guards the
         manifest itself. Nothing is unpickled.
         """
-        from trainers.artifacts import ArtifactError, read_manifest
-
         directory = Path(directory)
         manifest = read_manifest(directory, expected_sha256=expected_sha256)
         if manifest.trainer != cls.NAME:

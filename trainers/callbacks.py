@@ -12,11 +12,14 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 
+from trainers.errors import TrainerError
 from trainers.spec import StopReason
 
 
-class TrainingStopped(Exception):
+class TrainingStopped(TrainerError):
     """Stop was requested before any model existed, so there is no partial result to keep."""
+
+    kind = "stopped"
 
     def __init__(self, reason: StopReason) -> None:
         super().__init__(f"training stopped before the first round ({reason})")

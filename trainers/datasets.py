@@ -22,6 +22,8 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from trainers.base import TrainerCapabilityError
+from trainers.dataset_format import DATA_NPZ, DATA_PARQUET, SCHEMA_JSON
+from trainers.errors import TrainerError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -29,16 +31,15 @@ if TYPE_CHECKING:
     from trainers.base import Trainer
     from trainers.torch.data import ArrayData
 
-SCHEMA_JSON = "schema.json"
-DATA_PARQUET = "data.parquet"
-DATA_NPZ = "data.npz"
 ARRAY_MODALITIES = frozenset({"image", "sequence"})
 # Advisory ``input_features`` values a table-only trainer can take once the arrays are flattened here.
 FLATTENED_INPUTS = {"image": "flattened_pixels", "sequence": "flattened_sequence"}
 
 
-class DatasetFolderError(Exception):
+class DatasetFolderError(TrainerError):
     """The folder is not a dataset written by :mod:`trainers.ingest` (missing or unreadable files)."""
+
+    kind = "integrity"
 
 
 @dataclass
@@ -101,7 +102,7 @@ class LoadedDataset:
             texts = self.frame[self.text_column].astype("string").fillna("").to_numpy(dtype=object)
             return make_array_data(texts, self.frame[self.target].to_numpy(), self.task, "text", target=self.target)
         assert self.x is not None and self.y is not None
-        modality = "image" if self.modality == "image" else "sequence"
+        modality: Literal["image", "sequence"] = "image" if self.modality == "image" else "sequence"
         x = self.x
         if modality == "sequence" and np.issubdtype(x.dtype, np.floating) and np.isnan(x).any():
             # Missing steps are stored as NaN; the sequence trainers take finite values (0 = padding).
@@ -131,7 +132,7 @@ def _read_schema(folder: Path) -> dict[str, Any]:
 def verify_files(folder: Path, expected_sha256: Mapping[str, str]) -> None:
     """Check every file of a stored dataset against the SHA-256 recorded when it was stored, before any is
     parsed: only files the service wrote itself are ever loaded."""
-    from trainers.ingest.sniff import sha256_file
+    from trainers.artifacts import sha256_file
 
     if SCHEMA_JSON not in expected_sha256:
         raise DatasetFolderError(f"no SHA-256 is recorded for {SCHEMA_JSON}")
@@ -200,8 +201,14 @@ def _load_table(data: LoadedDataset, file: Path) -> None:
         features = [c for c in frame.columns if c != data.target]
     data.text_column = data.schema.get("text_column") or (text_columns[0] if text_columns else None)
     if data.modality == "text":
-        if not text_columns and data.text_column in frame.columns and data.text_column not in features:
-            text_columns = [data.text_column]
+        text_column = data.text_column
+        if (
+            not text_columns
+            and text_column is not None
+            and text_column in frame.columns
+            and text_column not in features
+        ):
+            text_columns = [text_column]
         features = features + text_columns  # a table trainer reads them as text (TF-IDF) or as categories
         data.text_columns = text_columns
     elif text_columns:

@@ -35,6 +35,7 @@ from trainers.callbacks import Callbacks
 from trainers.metrics import evaluate
 from trainers.preprocess import prepare_frame
 from trainers.registry import register_trainer
+from trainers.run import PREDICTION_FILES, finish_run, prediction_arrays
 from trainers.spec import CurveSet, Task, TrainData, TrainResult, TrainSpec, ValidationSummary
 from trainers.splits import split_rows
 
@@ -164,8 +165,6 @@ def fit_ensemble(
     that have no stored predictions are left out (``validation.note`` names them); fewer than two left
     raises ``ValueError``.
     """
-    from trainers.run import PREDICTION_FILES, finish_run, prediction_arrays
-
     started = time.perf_counter()
     rounds = int(spec.params.get("rounds", ROUNDS))
     EnsembleTrainer.check_params(spec.params, task)
@@ -212,7 +211,7 @@ def fit_ensemble(
     ensemble.model_ = True
     ensemble.best_iteration_, ensemble.n_rounds_ = rounds - 1, rounds
     ensemble.partial_, ensemble.partial_reason_ = False, None
-    ensemble.curves_ = CurveSet(loss_name=SELECTION_LOSS[task], train_loss=path, train_rows=len(rows))
+    ensemble.curves_ = CurveSet(loss_name=SELECTION_LOSS[task], train_loss=list(path), train_rows=len(rows))
 
     metrics: dict[str, dict[str, float | None]] = {}
     notes: dict[str, dict[str, str]] = {}
@@ -255,6 +254,6 @@ def fit_ensemble(
     from trainers.explain import combine_importances, member_importance, save_importance
 
     found = [(float(w), member_importance(m.directory)) for w, (m, _, _) in zip(weights, loaded, strict=True)]
-    parts = [(w, imp) for w, imp in found if imp is not None]
-    result = save_importance(result, combine_importances(parts, schema.feature_names, EnsembleTrainer.NAME, task))
+    measured = [(w, imp) for w, imp in found if imp is not None]
+    result = save_importance(result, combine_importances(measured, schema.feature_names, EnsembleTrainer.NAME, task))
     return result.model_copy(update={"diagnosis": []})

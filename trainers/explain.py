@@ -173,14 +173,6 @@ def encoded_sources(pipeline: Any, schema: FeatureSchema) -> np.ndarray:
     return sources
 
 
-def _aggregation(sources: np.ndarray, n_columns: int) -> Any:
-    """The 0/1 matrix (encoded features × columns) that sums encoded features onto their column."""
-    from scipy import sparse
-
-    n = len(sources)
-    return sparse.csr_matrix((np.ones(n), (np.arange(n), sources)), shape=(n, n_columns))
-
-
 def _per_column(values: np.ndarray, sources: np.ndarray, n_columns: int) -> np.ndarray:
     """Sum ``values`` (one per encoded feature) per source column."""
     return np.bincount(sources, weights=np.asarray(values, dtype=np.float64), minlength=n_columns)
@@ -329,7 +321,7 @@ def native_importance(model: Trainer) -> NativeImportance:
     """The model's own importance per original column; raises :class:`NoContributions`-like ``LookupError``
     saying why when it has none."""
     names = [c.name for c in model.schema_.columns]
-    booster = getattr(model, "model_", None)
+    booster: Any = getattr(model, "model_", None)
     kind = type(booster).__module__.split(".")[0]
     if kind == "xgboost":
         # Total gain: the loss reduction of all of a column's splits (average gain favours rarely used columns).
@@ -514,7 +506,6 @@ def _packed(model: Trainer, method: Any, raw: np.ndarray, names: list[str], outp
 
 
 def _linear_contributions(model: Trainer, X: pd.DataFrame, pipe: Any, est: Any) -> Contributions:
-    from scipy import sparse
     from threadpoolctl import threadpool_limits
 
     from trainers.classical.sklearn_common import model_input
@@ -522,17 +513,16 @@ def _linear_contributions(model: Trainer, X: pd.DataFrame, pipe: Any, est: Any) 
     schema = model.schema_
     names = [c.name for c in schema.columns]
     sources = encoded_sources(pipe, schema)
-    agg = _aggregation(sources, len(names))
+    # encoded features x columns: 1 where the feature came from the column (dense: a column count wide).
+    agg = np.zeros((len(sources), len(names)))
+    agg[np.arange(len(sources)), sources] = 1.0
     with threadpool_limits(limits=model.n_threads):
         encoded = pipe[:-1].transform(model_input(X, schema))
-    encoded = sparse.csr_matrix(encoded) if sparse.issparse(encoded) else np.asarray(encoded, dtype=np.float64)
+    if not hasattr(encoded, "tocsr"):  # TF-IDF stays sparse; sparse @ dense is a dense array
+        encoded = np.asarray(encoded, dtype=np.float64)
     coef = np.atleast_2d(np.asarray(est.coef_, dtype=np.float64))  # (outputs, encoded features)
     intercept = np.atleast_1d(np.asarray(est.intercept_, dtype=np.float64))
-    per_output = []
-    for k in range(coef.shape[0]):
-        weights = agg.multiply(coef[k][:, None]).tocsc()  # encoded features × columns, each row scaled by its coef
-        part = encoded @ weights
-        per_output.append(np.asarray(part.toarray() if sparse.issparse(part) else part, dtype=np.float64))
+    per_output = [np.asarray(encoded @ (agg * coef[k][:, None]), dtype=np.float64) for k in range(coef.shape[0])]
     values = np.stack(per_output, axis=1)  # (rows, outputs, columns)
     bias = np.broadcast_to(intercept, (len(X), len(intercept))).copy()
     classes: list[Label] | None = None

@@ -146,14 +146,20 @@ def constant_loss(task: Task, y_train: np.ndarray, y_eval: np.ndarray, n_classes
     return finite_or_none(float(-np.mean(np.log(priors[y_eval]))))
 
 
-# Metric names (XGBoost and LightGBM spellings) where a larger value is better; all others are losses.
-_HIGHER_IS_BETTER = frozenset({"auc", "aucpr", "auc_mu", "average_precision", "map", "ndcg", "pre", "accuracy", "r2"})
+# Metric names where a larger value is better, in this module's spellings (CLASSIFICATION_METRICS,
+# REGRESSION_METRICS) and XGBoost's and LightGBM's; all others (log_loss, rmse, mae, logloss...) are losses.
+HIGHER_IS_BETTER: frozenset[str] = frozenset(
+    {
+        *("accuracy", "balanced_accuracy", "f1_macro", "roc_auc", "r2"),
+        *("auc", "aucpr", "auc_mu", "average_precision", "map", "ndcg", "pre"),
+    }
+)
 
 
 def higher_is_better(metric: str) -> bool:
     """Whether a larger value of ``metric`` is better (``'auc'``, ``'ndcg@5'``...) or it is a loss."""
     base = metric.split("@", 1)[0].split(":", 1)[0]
-    return base in _HIGHER_IS_BETTER
+    return base in HIGHER_IS_BETTER
 
 
 def best_round(values: list[float], higher_better: bool, early_stopping: bool, n_rounds: int) -> int:

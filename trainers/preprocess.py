@@ -19,17 +19,20 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from trainers.errors import TrainerError
 from trainers.spec import ColumnKind, ColumnSpec, FeatureSchema, Label, Task
 
 _NUMERIC_INFERRED = {"integer", "floating", "mixed-integer-float", "decimal", "empty"}
 
 
-class SchemaMismatch(Exception):
+class SchemaMismatch(TrainerError):
     """Columns are missing or a column cannot be read as the type the model was trained on.
 
     ``column`` names the first column concerned, ``columns`` every one (all missing columns at once), and
     ``reason`` says what is wrong, so an API can answer 422 naming them.
     """
+
+    kind = "data"
 
     def __init__(self, column: str, reason: str, *, columns: Sequence[str] | None = None) -> None:
         super().__init__(f"column {column!r}: {reason}")
@@ -61,13 +64,14 @@ def _factorize(s: pd.Series) -> tuple[np.ndarray, list[str]]:
     return codes, [_level(u) for u in uniques]
 
 
-def _categorical(s: pd.Series, levels: list[str]) -> pd.Categorical:
+def _categorical(s: pd.Series, levels: list[str]) -> pd.Categorical[str]:
     """Recode ``s`` onto ``levels``; values outside them become missing."""
     codes, names = _factorize(s)
     pos = {lvl: i for i, lvl in enumerate(levels)}
     # The trailing -1 makes lookup[-1] (pandas' missing code) map to missing again.
     lookup = np.array([pos.get(n, -1) for n in names] + [-1], dtype=np.int32)
-    return pd.Categorical.from_codes(lookup[codes], dtype=pd.CategoricalDtype(levels))
+    dtype: pd.CategoricalDtype[str] = pd.CategoricalDtype(levels)
+    return pd.Categorical.from_codes(lookup[codes], dtype=dtype)
 
 
 def _float_column(values: np.ndarray) -> np.ndarray:
@@ -215,7 +219,9 @@ def prepare_frame(
     return X, y, schema
 
 
-def coerce_column(s: pd.Series, spec: ColumnSpec, warnings: list[str] | None = None) -> np.ndarray | pd.Categorical:
+def coerce_column(
+    s: pd.Series, spec: ColumnSpec, warnings: list[str] | None = None
+) -> np.ndarray | pd.Categorical[str]:
     """The model's values for one column: floats (numeric; boolean as 0/1) or categories on the training levels.
 
     The one place that reads a column as its training-time type, for the training frame and for every
@@ -270,7 +276,8 @@ def _boolean_words(s: pd.Series, name: str) -> np.ndarray:
 
     from trainers.coercion import parse_booleans
 
-    text = s.astype("string").to_numpy(dtype=object, na_value=None)
+    # pandas takes None as the missing value; its stub leaves None out of na_value.
+    text = s.astype("string").to_numpy(dtype=object, na_value=None)  # type: ignore[call-overload]
     values, unreadable = parse_booleans(pa.array(text, type=pa.string()))
     if len(unreadable):
         raise SchemaMismatch(name, f"expected true/false (yes/no, y/n, t/f or 1/0), got {unreadable[0].as_py()!r}")

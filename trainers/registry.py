@@ -12,12 +12,15 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, TypeVar
 
+from trainers.errors import TrainerError
+
 if TYPE_CHECKING:
     from trainers.base import Trainer
 
 T = TypeVar("T", bound="type[Trainer]")
 
-# Where each built-in trainer lives; the order is the order `available_trainers()` reports.
+# The one list of built-in trainers: where each lives, in the order `available_trainers()` reports. The
+# per-package lists (trainers.classical.CLASSICAL_TRAINERS, trainers.torch.TORCH_TRAINERS) are read from it.
 _BUILTIN: dict[str, str] = {
     "xgboost": "trainers.classical.xgboost_trainer:XGBoostTrainer",
     "lightgbm": "trainers.classical.lightgbm_trainer:LightGBMTrainer",
@@ -30,7 +33,7 @@ _BUILTIN: dict[str, str] = {
     "sklearn_svm": "trainers.classical.sklearn_svm:SVMTrainer",
     # Built by a race from its finished entries (never requested directly): see trainers.ensemble.
     "ensemble": "trainers.ensemble:EnsembleTrainer",
-    # Kept equal to trainers.torch.TORCH_TRAINERS (a test checks it); torch loads only on get_trainer.
+    # torch loads only on get_trainer.
     "torch_mlp": "trainers.torch.trainers:TorchMLPTrainer",
     "torch_cnn": "trainers.torch.trainers:TorchCNNTrainer",
     "torch_lstm": "trainers.torch.trainers:TorchLSTMTrainer",
@@ -41,8 +44,10 @@ _registry: dict[str, str | type[Trainer]] = dict(_BUILTIN)
 _lock = threading.RLock()
 
 
-class TrainerRegistryError(KeyError):
+class TrainerRegistryError(TrainerError, KeyError):
     """An unknown or duplicate trainer name."""
+
+    kind = "unknown"
 
     def __str__(self) -> str:  # KeyError would print the message with quotes around it
         return str(self.args[0]) if self.args else ""
@@ -100,6 +105,12 @@ def get_trainer(name: str) -> type[Trainer]:
     if not isinstance(resolved, type):
         raise TrainerRegistryError(f"importing {module} did not register a trainer named {name!r}")
     return resolved
+
+
+def builtin_trainers(package: str) -> dict[str, str]:
+    """The built-in trainers whose modules live in ``package`` (``"trainers.torch"``): name → ``module:Class``."""
+    prefix = f"{package}."
+    return {name: path for name, path in _BUILTIN.items() if path.startswith(prefix)}
 
 
 def available_trainers() -> list[str]:

@@ -47,12 +47,23 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from advisor import Curves, diagnose
+from trainers.artifacts import extend_manifest
 from trainers.base import Trainer, TrainerCapabilityError
 from trainers.callbacks import CallbackList, Callbacks, TimeBudget
 from trainers.metrics import evaluate
 from trainers.preprocess import decode_labels, prepare_frame
 from trainers.registry import get_trainer
-from trainers.spec import Label, MetricValues, Task, TrainData, TrainResult, TrainSpec, ValidationSummary
+from trainers.spec import (
+    Label,
+    MetricValues,
+    SplitInfo,
+    Task,
+    TrainData,
+    TrainResult,
+    TrainSpec,
+    ValidationSummary,
+)
 from trainers.splits import CV_FOLDS, kfold_rows, split_rows, use_kfold
 
 SERVED_MODEL = "the fit on the train split, early-stopped on the validation split"
@@ -71,8 +82,6 @@ FOLD_TIME_MARGIN = 1.2
 
 def _diagnose(curves: dict[str, Any]) -> list[dict[str, Any]]:
     """``advisor.diagnose`` on the curves, as plain dicts for the job record."""
-    from advisor import Curves, diagnose
-
     return [d.model_dump(mode="json") for d in diagnose(Curves(**curves))]
 
 
@@ -81,7 +90,7 @@ def finish_run(
     spec: TrainSpec,
     task: Task,
     *,
-    split: dict[str, Any],
+    split: SplitInfo,
     metrics: dict[str, dict[str, float | None]],
     notes: dict[str, dict[str, str]],
     out_dir: str | Path,
@@ -94,8 +103,6 @@ def finish_run(
     :func:`fit_and_evaluate` and the array jobs (``trainers.torch.jobs``). ``marks`` are the
     ``time.perf_counter()`` readings at start, prepared, fitted and predicted. ``predictions`` (role →
     array, roles of :data:`PREDICTION_FILES`) are saved as ``.npy`` beside the model and listed in its manifest."""
-    from trainers.artifacts import extend_manifest
-
     started, prepared, fitted, predicted = marks
     artifact = trainer.save(Path(out_dir))
     if predictions:
@@ -107,6 +114,7 @@ def finish_run(
         artifact = extend_manifest(Path(out_dir), artifact, names)
     saved = time.perf_counter()
     curves = trainer.curves_
+    assert curves is not None, f"{spec.trainer} recorded no learning curves"
     return TrainResult(
         trainer=spec.trainer,
         task=task,

@@ -23,7 +23,7 @@ StopReason = Literal["cancelled", "time_budget"]
 # Class labels as JSON can carry them; numpy scalars are converted with ``.item()`` first.
 Label = str | int | float | bool
 
-SCHEMA_VERSION = 1
+FEATURE_SCHEMA_VERSION = 1  # of a model's FeatureSchema (a dataset's schema.json: trainers.dataset_format)
 
 
 class ColumnSpec(BaseModel):
@@ -48,7 +48,7 @@ class FeatureSchema(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    version: int = SCHEMA_VERSION
+    version: int = FEATURE_SCHEMA_VERSION
     target: str
     task: Task
     columns: list[ColumnSpec]

@@ -9,7 +9,6 @@ from advisor import tables as t
 from advisor.recommendation import Decision
 from advisor.rules.base import Context, Rule
 
-ARCH_FOR_MODALITY = {"tabular": "mlp", "image": "cnn", "sequence": "lstm", "audio": "lstm", "text": "transformer"}
 TEXT_VOCAB_SIZE = 30_000  # heuristic: a word-piece vocabulary of typical size
 CNN_CHANNELS = (32, 64, 128, 256, 256)  # heuristic: double per block, capped
 

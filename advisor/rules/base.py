@@ -69,12 +69,14 @@ class Rule:
 
     def make(self, value: Any, reason: str, *, extrapolated: bool | None = None) -> Decision:
         """Build this rule's ``Decision`` for ``value``."""
+        # positional (key, value, rule_id, section, reason, assumed, extrapolated): about a hundred per
+        # recommendation, and keyword arguments cost twice as much
         return Decision(
-            key=self.DECIDES,
-            value=value,
-            rule_id=self.ID,
-            section=self.SECTION,
-            reason=reason,
-            extrapolated=self.EXTRAPOLATED if extrapolated is None else extrapolated,
-            assumed=False,
+            self.DECIDES,
+            value,
+            self.ID,
+            self.SECTION,
+            reason,
+            False,
+            self.EXTRAPOLATED if extrapolated is None else extrapolated,
         )

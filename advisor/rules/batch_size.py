@@ -34,7 +34,8 @@ class BatchLarge(Rule):
     CONDITIONS = {
         "n_rows_gte": t.LARGE_BATCH_MIN_ROWS,
         "compute": "ample",
-        "not_arch": "transformer with backbone",
+        "modality": ["tabular", "sequence"],
+        "transfer": False,
         "batch_size": t.LARGE_BATCH_SIZE,
     }
 

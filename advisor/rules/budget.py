@@ -175,7 +175,7 @@ class MemoryEstimate(Rule):
             "activation_bytes": batch * cost.activations * b,
         }
         total = sum(parts.values())
-        value = {
+        value: dict[str, float | str] = {
             "parameters": cost.params,
             "trainable_parameters": cost.trainable,
             **parts,

@@ -394,7 +394,7 @@ class BaselineClassWeight(Rule):
     ID = "baseline.class_weight"
     SECTION = "§3"
     DECIDES = "class_weight"
-    CONDITIONS = {"minority_share_lt": f"{t.IMBALANCE_RATIO} / n_classes"}
+    CONDITIONS = {"minority_share_lt": f"{t.IMBALANCE_RATIO} / n_classes", "value": "balanced if imbalanced else null"}
 
     def decide(self, ctx: Context) -> Decision:
         if _imbalanced(ctx):
@@ -426,6 +426,7 @@ class BaselineInputs(Rule):
     SECTION = "Pro tip 6"
     DECIDES = "input_features"
     CONDITIONS = {
+        "modality": ["image", "text", "sequence", "audio"],
         "tabular": "columns",
         "image": "flattened_pixels",
         "text": "tfidf",

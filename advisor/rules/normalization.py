@@ -33,7 +33,8 @@ class NormBatch(Rule):
     CONDITIONS = {"arch": ["cnn", "mlp"], "batch_size_gte": t.BATCHNORM_MIN_BATCH}
 
     def applies(self, ctx: Context) -> bool:
-        return ctx.value("batch_size") >= t.BATCHNORM_MIN_BATCH
+        batch_size: int = ctx.value("batch_size")
+        return batch_size >= t.BATCHNORM_MIN_BATCH
 
     def decide(self, ctx: Context) -> Decision:
         return self.make(

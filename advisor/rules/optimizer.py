@@ -122,7 +122,8 @@ class ScheduleSGDStep(Rule):
     CONDITIONS = {"optimizer": "sgd", "gamma": t.STEP_DECAY_FACTOR, "step_epochs": "epochs // 3"}
 
     def applies(self, ctx: Context) -> bool:
-        return ctx.value("optimizer")["name"] == "sgd"
+        name: str = ctx.value("optimizer")["name"]
+        return name == "sgd"
 
     def decide(self, ctx: Context) -> Decision:
         step = max(1, ctx.value("epochs") // 3)

@@ -190,7 +190,8 @@ class L2Transformer(Rule):
     CONDITIONS = {"optimizer": "adamw"}
 
     def applies(self, ctx: Context) -> bool:
-        return ctx.value("optimizer")["name"] == "adamw"
+        name: str = ctx.value("optimizer")["name"]
+        return name == "adamw"
 
     def decide(self, ctx: Context) -> Decision:
         wd = ctx.value("optimizer")["weight_decay"]

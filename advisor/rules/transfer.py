@@ -49,6 +49,7 @@ class TransferPlan(Rule):
     DECIDES = "transfer"
     CONDITIONS = {
         "applies_to": "image and text candidates built on a pretrained backbone",
+        "transfer": True,
         "size_rows": {
             "small": f"< {t.TRANSFER_SMALL_MAX_ROWS}",
             "medium": f"{t.TRANSFER_SMALL_MAX_ROWS}-{t.TRANSFER_MEDIUM_MAX_ROWS}",

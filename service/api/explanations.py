@@ -13,7 +13,7 @@ from service.errors import problem_responses
 from service.schemas.common import ID_PATTERN
 from service.schemas.explanations import ImportanceRead
 from service.services import explanations, reports
-from service.services.jobs import PREFIX
+from service.views.jobs import PREFIX
 
 router = APIRouter(prefix=PREFIX, tags=["jobs"])
 

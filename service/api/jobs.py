@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
@@ -20,8 +20,9 @@ from service.schemas.predictions import PredictionBatchRead, PredictionCreate, P
 from service.services import exports, prediction_batches, predictions
 from service.services import jobs as service
 from service.services.prediction_batches import BatchPool
+from service.views import jobs as views
 
-PREFIX = service.PREFIX
+PREFIX = views.PREFIX
 router = APIRouter(prefix=PREFIX, tags=["jobs"])
 
 JobId = Annotated[str, Path(max_length=64, pattern=ID_PATTERN)]
@@ -72,7 +73,7 @@ async def create_job(
         data=body,
         idempotency_key=idempotency_key,
     )
-    read = service.to_read(row)
+    read = views.to_read(row)
     headers = {"Location": f"{PREFIX}/{row.id}", "Retry-After": _retry_after(read)}
     if replayed:
         headers["Idempotent-Replayed"] = "true"
@@ -92,14 +93,14 @@ async def list_jobs(
     rows, next_cursor = await service.list_page(
         db=db, tenant_id=principal.tenant_id, limit=limit, cursor=cursor, status=status, dataset_id=dataset_id
     )
-    return JobPage(items=[service.to_read(r, include_curves=False) for r in rows], next_cursor=next_cursor)
+    return JobPage(items=[views.to_read(r, include_curves=False) for r in rows], next_cursor=next_cursor)
 
 
 @router.get("/{id}", response_model=JobRead, responses=problem_responses(404, 422))
 async def get_job(id: JobId, db: DatabaseDep, principal: PrincipalDep) -> Response:
     """Return a job: status and progress, and once done its metrics, baseline, curves, diagnosis and model link."""
     job = await service.get(db=db, tenant_id=principal.tenant_id, id=id)
-    read = service.to_read(job)
+    read = views.to_read(job)
     if job.callback_url:
         read.webhook_deliveries = await service.webhook_deliveries(db=db, job_id=job.id)
     headers = {} if is_terminal(read.status) else {"Retry-After": _retry_after(read)}
@@ -109,7 +110,7 @@ async def get_job(id: JobId, db: DatabaseDep, principal: PrincipalDep) -> Respon
 @router.post("/{id}/cancel", response_model=JobRead, responses=problem_responses(404, 409, 422))
 async def cancel_job(id: JobId, db: DatabaseDep, principal: PrincipalDep) -> Response:
     """Cancel a job: a queued one at once (200), a running one within about a second (202, best model kept)."""
-    read = service.to_read(await service.cancel(db=db, tenant_id=principal.tenant_id, id=id))
+    read = views.to_read(await service.cancel(db=db, tenant_id=principal.tenant_id, id=id))
     return Response(
         read.model_dump_json(), status_code=202 if read.status == "running" else 200, media_type="application/json"
     )
@@ -159,21 +160,22 @@ async def download_model(
             filename=f"{job.id}-{job.trainer}.onnx",
             headers={
                 "X-Content-SHA256": exported.sha256,
-                "X-Artifact-SHA256": str((job.artifact or {}).get("sha256")),
+                "X-Artifact-SHA256": str(job.result.model.artifact.sha256 if job.result else None),
                 "X-Artifact-Format": "onnx",
                 **exports.describe_io(exported.summary),
             },
         )
     path, job = await service.model_file(db=db, settings=settings, tenant_id=principal.tenant_id, id=id)
-    artifact = job.artifact or {}
+    assert job.result is not None  # model_file refuses a job without a model
+    artifact = job.result.model.artifact
     return FileResponse(
         path,
         media_type="application/zip",
         filename=f"{job.id}-{job.trainer}.zip",
         headers={
-            "X-Content-SHA256": str(artifact.get("zip_sha256")),
-            "X-Artifact-SHA256": str(artifact.get("sha256")),
-            "X-Artifact-Format": str(artifact.get("format")),
+            "X-Content-SHA256": str(job.result.zip.sha256),
+            "X-Artifact-SHA256": artifact.sha256,
+            "X-Artifact-Format": artifact.format,
         },
     )
 
@@ -242,7 +244,7 @@ _PREDICT_BODY = {
         },
     }
 }
-_BATCH_RESPONSE = {
+_BATCH_RESPONSE: dict[int | str, dict[str, Any]] = {
     202: {
         "model": PredictionBatchRead,
         "description": "Too large to answer directly: a batch prediction; poll Location, then download result_url.",

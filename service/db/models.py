@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 
 from sqlalchemy import BigInteger, Boolean, CheckConstraint, Float, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from service.db.base import Base
-from service.db.types import StrictJSON, UTCDateTime, new_id, utcnow
+from service.db.types import CompactText, ModelJSON, StrictJSON, UTCDateTime, new_id, utcnow
+from service.jobs.states import JobStatus
+from service.jobs.stored import JobResult
 
 DEFAULT_TENANT_ID = "default"
 """The tenant of requests made without a key, while no active key exists (the single-machine default)."""
@@ -65,7 +68,7 @@ class Recommendation(Base):
     family: Mapped[str] = mapped_column(String(32))
     modality: Mapped[str] = mapped_column(String(32))
     task: Mapped[str] = mapped_column(String(32))
-    document: Mapped[str] = mapped_column(Text)
+    document: Mapped[str] = mapped_column(CompactText())  # zlib on SQLite, text elsewhere (no migration)
     tenant_id: Mapped[str] = mapped_column(
         String(36), ForeignKey("tenants.id", ondelete="CASCADE"), default=DEFAULT_TENANT_ID
     )
@@ -95,7 +98,7 @@ class Dataset(Base):
         String(36), ForeignKey("tenants.id", ondelete="CASCADE"), default=DEFAULT_TENANT_ID
     )
     name: Mapped[str] = mapped_column(String(200))
-    source: Mapped[str] = mapped_column(String(16))  # "upload" | "metadata"
+    source: Mapped[Literal["upload", "metadata"]] = mapped_column(String(16))
     modality: Mapped[str] = mapped_column(String(16))
     task: Mapped[str] = mapped_column(String(16))
     task_reason: Mapped[str | None] = mapped_column(Text, default=None)
@@ -121,8 +124,9 @@ class Job(Base):
 
     The queue only ever carries the id. ``lease_owner`` + ``lease_expires_at`` say which runner holds a
     running job until when; every write a runner makes after its claim is conditioned on its lease, so
-    a runner that lost the job cannot overwrite it. ``result`` holds the JSON-safe outcome (metrics,
-    curves, diagnosis, baseline, lift); ``job_metrics`` holds the same numbers as rows for querying.
+    a runner that lost the job cannot overwrite it. ``result`` holds the model's result as one validated
+    document (:class:`service.jobs.stored.JobResult`: the run's ``TrainResult``, its download, device, baseline
+    and lift); ``job_metrics`` holds the same numbers as rows for querying.
     """
 
     __tablename__ = "jobs"
@@ -148,7 +152,7 @@ class Job(Base):
     # "request" | "recommendation" | "recommendation_capped" | "default"; null for jobs older than the column.
     time_budget_source: Mapped[str | None] = mapped_column(String(32), default=None)
     queue: Mapped[str] = mapped_column(String(16), default="cpu")  # "cpu" | "gpu": routing for scale-out workers
-    status: Mapped[str] = mapped_column(String(16), default="queued")
+    status: Mapped[JobStatus] = mapped_column(String(16), default="queued")
     attempt: Mapped[int] = mapped_column(Integer, default=0)  # claims so far
     max_attempts: Mapped[int] = mapped_column(Integer, default=1)
     lease_owner: Mapped[str | None] = mapped_column(String(100), default=None)
@@ -157,9 +161,8 @@ class Job(Base):
     cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
     child_pid: Mapped[int | None] = mapped_column(Integer, default=None)
     progress: Mapped[dict | None] = mapped_column(StrictJSON(), default=None)
-    result: Mapped[dict | None] = mapped_column(StrictJSON(), default=None)
-    artifact: Mapped[dict | None] = mapped_column(StrictJSON(), default=None)
-    device: Mapped[dict | None] = mapped_column(StrictJSON(), default=None)
+    # Once the job has a model: its TrainResult and what the runner stored beside it, one validated document.
+    result: Mapped[JobResult | None] = mapped_column(ModelJSON(JobResult), default=None)
     error: Mapped[dict | None] = mapped_column(StrictJSON(), default=None)
     history: Mapped[list] = mapped_column(StrictJSON(), default=list)  # one entry per ended attempt
     idempotency_key: Mapped[str | None] = mapped_column(String(200), default=None)  # unique per tenant

@@ -14,13 +14,14 @@ import re
 import socket
 from typing import Any
 
-from celery import Celery
+from celery import Celery, signals
 from kombu import Queue
 
+from service.jobs import tasks
 from service.jobs.routing import KINDS, queue_name
-from service.settings import Settings
+from service.observability.logging import configure_logging
+from service.settings import Settings, available_cores
 
-TASK_NAME = "advisor.run_job"  # explicit: a rename of the Python function never orphans queued messages
 MAX_TIME_BUDGET_S = 86400.0  # JobCreate.time_budget_s upper bound (service/schemas/jobs.py)
 
 
@@ -83,17 +84,12 @@ def celery_config(settings: Settings) -> dict[str, Any]:
 
 
 def make_celery(settings: Settings) -> Celery:
-    """A Celery app for ``settings`` with the job task registered under :data:`TASK_NAME`."""
-    from service.jobs import tasks
-
+    """A Celery app for ``settings`` with the job task registered under
+    :data:`~service.jobs.routing.TASK_NAME`."""
     app = Celery("advisor", set_as_current=False)
     app.conf.update(celery_config(settings))
     tasks.register(app, settings)
     return app
-
-
-def _cores() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
 def worker_argv(
@@ -113,7 +109,7 @@ def worker_argv(
         raise SystemExit(f"advisor worker: --queues takes {', '.join(KINDS)} (got {queues!r})")
     gpu = "gpu" in kinds
     pool = pool or ("threads" if gpu else "prefork")
-    cores = _cores()
+    cores = available_cores()
     threads = settings.threads_per_job or cores
     if concurrency is None:
         concurrency = 1 if gpu else max(1, cores // threads)
@@ -143,9 +139,6 @@ def worker_argv(
 def _keep_our_logging(settings: Settings) -> None:
     """Answer Celery's ``setup_logging`` signal with our own configuration (JSON lines with request and job
     ids): Celery then leaves the root logger and the standard streams alone, in the worker and its children."""
-    from celery import signals
-
-    from service.observability.logging import configure_logging
 
     def setup(**_: object) -> None:
         configure_logging(settings)
@@ -163,8 +156,6 @@ def run_worker(
     app = make_celery(run_settings)
     _keep_our_logging(run_settings)
     if pool != "prefork" and run_settings.worker_prewarm:
-        from service.jobs import tasks
-
         # No fork follows (threads/solo): the training processes can start now, one per slot.
         tasks.prewarm(concurrency)
     app.worker_main(argv)
@@ -178,9 +169,18 @@ def ping_workers(settings: Settings, *, any_host: bool = False, timeout: float =
     app = make_celery(settings)
     try:
         with app.connection_for_write() as conn:
-            conn.ensure_connection(max_retries=1, timeout=timeout)
+            # kombu takes float seconds (it compares them with elapsed time); its stub says int.
+            conn.ensure_connection(max_retries=1, timeout=timeout)  # type: ignore[arg-type]
         pattern = ".*" if any_host else f".*@{re.escape(socket.gethostname())}$"
-        replies = app.control.broadcast("ping", reply=True, timeout=timeout, limit=1, pattern=pattern, matcher="pcre")
+        # kombu's matcher is the name of a registered matcher ("glob", "pcre"); the stub says a callable.
+        replies = app.control.broadcast(
+            "ping",
+            reply=True,
+            timeout=timeout,
+            limit=1,
+            pattern=pattern,
+            matcher="pcre",  # type: ignore[arg-type]
+        )
     except Exception as exc:
         logging.getLogger(__name__).warning("worker-ping: %s", exc)
         return False

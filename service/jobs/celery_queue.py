@@ -20,7 +20,7 @@ from collections import deque
 from celery import Celery
 
 from service.jobs.queue import QueueClosed
-from service.jobs.routing import route
+from service.jobs.routing import TASK_NAME, route
 from service.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -73,8 +73,6 @@ class CeleryQueue:
     def publish(self, job_id: str, preferred: str = "cpu") -> None:
         """Send the message now (blocking; retries briefly, then raises)."""
         name = route(preferred, self.settings)
-        from service.jobs.celery_app import TASK_NAME
-
         self.app.send_task(TASK_NAME, args=(job_id,), queue=name, routing_key=name, ignore_result=True)
         with self._lock:
             self._published[job_id] = time.monotonic()

@@ -1,11 +1,8 @@
 """The code that runs inside a training process (spawned, never forked; no database, no HTTP).
 
-The runner talks to it over a pipe in JSON (never pickle), one message per ``send_bytes``:
-
-parent → child: ``{"t": "job", ...}`` (ids, paths and JSON parameters), ``{"t": "stop", "job_id", "reason"}``,
-``{"t": "exit"}``.
-child → parent: ``ready`` (pid, device), ``progress`` (phase, current, total, latest round metrics),
-``result`` / ``error`` for the ``model`` run and then for the ``baseline`` run, and ``done``.
+The runner talks to it over a pipe in JSON (never pickle), one message per ``send_bytes``; the messages
+are the typed unions of :mod:`service.jobs.messages` (``job``, ``stop``, ``exit`` in; ``ready``,
+``progress``, ``result`` / ``error`` for the ``model`` run and then for the ``baseline`` run, and ``done`` out).
 
 A process serves jobs one after another (the ML libraries stay imported between them); the parent kills
 it to stop native code that does not return, and replaces it. If the parent goes away (the pipe
@@ -28,8 +25,26 @@ import zipfile
 from collections.abc import Callable, Mapping
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
+from service.jobs.messages import (
+    ChildMessage,
+    DeviceRecord,
+    DoneMessage,
+    ErrorMessage,
+    ExitMessage,
+    JobMessage,
+    ProgressMessage,
+    ReadyMessage,
+    ResultMessage,
+    RunError,
+    RunSpec,
+    StopMessage,
+    ZipInfo,
+    encode,
+    parent_message,
+)
+from trainers.base import Trainer
 from trainers.callbacks import Callbacks
 
 # What a warm process imports before its first job: the table path and the trainers every job uses
@@ -51,9 +66,7 @@ BASELINE_SHARE = 0.1  # of the time budget, kept for the baseline when a job tra
 _ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 
 
-def encode(message: Mapping[str, Any]) -> bytes:
-    """A message as strict JSON bytes (non-finite floats are a bug upstream: they raise)."""
-    return json.dumps(message, allow_nan=False, separators=(",", ":")).encode()
+__all__ = ["child_main", "decode", "encode", "run_job", "trainer_class"]
 
 
 def decode(data: bytes) -> dict[str, Any]:
@@ -127,7 +140,7 @@ def device_record(
     params: Mapping[str, Any],
     n_threads: int,
     run_info: Mapping[str, Any] | None,
-) -> dict[str, Any]:
+) -> DeviceRecord:
     """The device a run used and, when a GPU was there but unused, why."""
     used = "cpu"
     gpu = host.get("gpu")
@@ -145,13 +158,7 @@ def device_record(
             reason = "; ".join(str(n) for n in run_info["notes"] if "device" in str(n)) or "the trainer chose the CPU"
         else:
             reason = f"the job's parameters ask for device {params.get('device', 'cpu')!r}"
-    return {
-        "device": used,
-        "cpu": host.get("cpu"),
-        "gpu": gpu,
-        "gpu_unused_reason": reason,
-        "threads": n_threads,
-    }
+    return DeviceRecord(device=used, cpu=host.get("cpu"), gpu=gpu, gpu_unused_reason=reason, threads=n_threads)
 
 
 # -- memory -------------------------------------------------------------------------------------
@@ -211,7 +218,7 @@ class ProgressCallbacks(Callbacks):
 
     def __init__(
         self,
-        send: Callable[[dict[str, Any]], None],
+        send: Callable[[ChildMessage], None],
         job_id: str,
         stop: threading.Event,
         reasons: dict[str, str],
@@ -229,16 +236,15 @@ class ProgressCallbacks(Callbacks):
 
     def _emit(self, metrics: Mapping[str, float] | None = None) -> None:
         self._last = time.monotonic()
-        message: dict[str, Any] = {
-            "t": "progress",
-            "job_id": self._job_id,
-            "phase": self.phase,
-            "current": self.current,
-            "total": self.total,
-        }
-        if metrics:
-            message["metrics"] = {k: finite(v) for k, v in metrics.items()}
-        self._send(message)
+        self._send(
+            ProgressMessage(
+                job_id=self._job_id,
+                phase=self.phase,
+                current=self.current,
+                total=self.total,
+                metrics={k: finite(v) for k, v in metrics.items()} if metrics else None,
+            )
+        )
 
     def on_start(self, total: int) -> None:
         self.total = int(total)
@@ -261,21 +267,11 @@ class ProgressCallbacks(Callbacks):
 
 
 # -- one job ------------------------------------------------------------------------------------
-def trainer_class(name: str) -> type:
-    """The registered trainer ``name``; the torch trainers are registered by importing their module."""
-    from trainers.registry import TrainerRegistryError, get_trainer
+def trainer_class(name: str) -> type[Trainer]:
+    """The registered trainer ``name`` (the registry imports a torch trainer's module on first use)."""
+    from trainers.registry import get_trainer
 
-    try:
-        return get_trainer(name)
-    except TrainerRegistryError:
-        from trainers.torch import TORCH_TRAINERS
-
-        if name not in TORCH_TRAINERS:
-            raise
-        import importlib
-
-        importlib.import_module(TORCH_TRAINERS[name].partition(":")[0])
-        return get_trainer(name)
+    return get_trainer(name)
 
 
 def zip_artifact(directory: Path, files: list[str], out: Path) -> str:
@@ -307,8 +303,8 @@ def _sample_predictions(model_dir: Path, sha256: str, data: Any, plan: Any, n_th
 
 
 def _fit(
-    msg: Mapping[str, Any],
-    spec_msg: Mapping[str, Any],
+    msg: JobMessage,
+    run: RunSpec,
     data: Any,
     out_dir: Path,
     callbacks: ProgressCallbacks,
@@ -317,19 +313,19 @@ def _fit(
     from trainers.datasets import plan_inputs
     from trainers.spec import TrainSpec
 
-    cls = trainer_class(spec_msg["trainer"])
-    plan = plan_inputs(cls, data.modality, spec_msg["params"])
+    cls = trainer_class(run.trainer)
+    plan = plan_inputs(cls, data.modality, run.params)
     spec = TrainSpec(
-        trainer=spec_msg["trainer"],
+        trainer=run.trainer,
         params=plan.params,
-        seed=int(msg["seed"]),
+        seed=msg.seed,
         time_budget_s=time_budget_s,
-        n_threads=int(msg["n_threads"]),
+        n_threads=msg.n_threads,
     )
-    if spec_msg["trainer"] == "ensemble":  # a race's ensemble entry: built from its finished entries' files
+    if run.trainer == "ensemble":  # a race's ensemble entry: built from its finished entries' files
         from trainers.ensemble import Member, fit_ensemble
 
-        members = [Member(str(m["job_id"]), Path(m["directory"]), str(m["sha256"])) for m in msg.get("members") or []]
+        members = [Member(m.job_id, Path(m.directory), m.sha256) for m in msg.members]
         frame, features = data.flat_frame() if plan.flatten else (data.frame, data.feature_columns)
         result = fit_ensemble(spec, frame, data.target, data.task, features, members, out_dir)
         run_info: dict[str, Any] = {}
@@ -347,7 +343,7 @@ def _fit(
     return result, json_safe(dict(run_info or {})), plan, cls
 
 
-def _error(run: str, job_id: str, exc: BaseException) -> dict[str, Any]:
+def _error(run: Literal["model", "baseline"], job_id: str, exc: BaseException) -> ErrorMessage:
     from trainers.callbacks import TrainingStopped
 
     kind = "stopped" if isinstance(exc, TrainingStopped) else type(exc).__name__
@@ -360,55 +356,47 @@ def _error(run: str, job_id: str, exc: BaseException) -> dict[str, Any]:
             error.setdefault(attr, value)
     if not isinstance(exc, TrainingStopped):
         error["traceback"] = "".join(traceback.format_exception(exc, limit=-4))[-2000:]
-    return {"t": "error", "run": run, "job_id": job_id, "error": error}
+    return ErrorMessage(run=run, job_id=job_id, error=RunError(**error))
 
 
 def run_job(
-    msg: Mapping[str, Any],
-    send: Callable[[dict[str, Any]], None],
+    msg: JobMessage,
+    send: Callable[[ChildMessage], None],
     stop: threading.Event,
     reasons: dict[str, str],
     host: Mapping[str, Any],
 ) -> None:
     """Train the job's model and then its baseline; every outcome goes back as a message."""
     received = time.monotonic()
-    job_id = str(msg["job_id"])
-    out_dir = Path(msg["out_dir"])
-    budget = float(msg["time_budget_s"])
-    send({"t": "progress", "job_id": job_id, "phase": "loading", "current": 0, "total": 0})
+    job_id = msg.job_id
+    out_dir = Path(msg.out_dir)
+    budget = msg.time_budget_s
+    send(ProgressMessage(job_id=job_id, phase="loading"))
     model_ok = False
     data = None
     try:
         from trainers.datasets import load_dataset
 
-        data = load_dataset(msg["dataset_dir"], expected_sha256=msg.get("dataset_sha256"))
-        if msg.get("dataset_sha256") is None:
+        data = load_dataset(msg.dataset_dir, expected_sha256=msg.dataset_sha256)
+        if msg.dataset_sha256 is None:
             data.notes.append(
                 "the dataset was stored before its files were hashed: it was read without a SHA-256 "
                 "check (upload it again to have it checked)"
             )
         callbacks = ProgressCallbacks(send, job_id, stop, reasons, "training")
         # The baseline's share: a model that uses its whole budget still leaves time for the comparison.
-        left = budget * (1.0 - BASELINE_SHARE if msg.get("baseline") else 1.0) - (time.monotonic() - received)
+        left = budget * (1.0 - BASELINE_SHARE if msg.baseline else 1.0) - (time.monotonic() - received)
         if left <= 0:
             from trainers.callbacks import TrainingStopped
 
             raise TrainingStopped("time_budget")
         rss_reset, rss_start = reset_peak_rss(), current_rss()
-        result, run_info, plan, cls = _fit(msg, msg["model"], data, out_dir / "model", callbacks, left)
+        result, run_info, plan, cls = _fit(msg, msg.model, data, out_dir / "model", callbacks, left)
         run_info.update(peak_rss(rss_reset, rss_start))
         callbacks.phase = "saving"
-        send(
-            {
-                "t": "progress",
-                "job_id": job_id,
-                "phase": "saving",
-                "current": callbacks.current,
-                "total": callbacks.total,
-            }
-        )
+        send(ProgressMessage(job_id=job_id, phase="saving", current=callbacks.current, total=callbacks.total))
         artifact = result.artifact
-        sample = _sample_predictions(Path(artifact.directory), artifact.sha256, data, plan, int(msg["n_threads"]))
+        sample = _sample_predictions(Path(artifact.directory), artifact.sha256, data, plan, msg.n_threads)
         # Files in sub-folders (an ensemble's member copies, each verified by its own manifest) travel too.
         model_dir = Path(artifact.directory)
         nested = sorted(
@@ -417,25 +405,24 @@ def run_job(
         zip_sha = zip_artifact(model_dir, [*artifact.files, *nested], out_dir / MODEL_ZIP)
         notes = [*data.notes, *([plan.note] if plan.note else [])]
         send(
-            {
-                "t": "result",
-                "run": "model",
-                "job_id": job_id,
-                "result": result.model_dump(mode="json"),
-                "round_times": callbacks.round_times,
-                "run_info": run_info,
-                "sample_predictions": sample,
-                "zip": {"file": MODEL_ZIP, "sha256": zip_sha, "size": (out_dir / MODEL_ZIP).stat().st_size},
-                "device": device_record(host, cls, plan.params, int(msg["n_threads"]), run_info),
-                "notes": notes,
-            }
+            ResultMessage(
+                run="model",
+                job_id=job_id,
+                result=result,
+                round_times=callbacks.round_times,
+                run_info=run_info,
+                sample_predictions=sample,
+                zip=ZipInfo(file=MODEL_ZIP, sha256=zip_sha, size=(out_dir / MODEL_ZIP).stat().st_size),
+                device=device_record(host, cls, plan.params, msg.n_threads, run_info),
+                notes=notes,
+            )
         )
         model_ok = True
     except Exception as exc:  # every failure is reported; the parent decides what it means
         send(_error("model", job_id, exc))
 
-    baseline = msg.get("baseline")
-    if model_ok and baseline:
+    baseline = msg.baseline
+    if model_ok and baseline is not None:
         left = budget - (time.monotonic() - received)
         try:
             from trainers.callbacks import TrainingStopped
@@ -446,19 +433,11 @@ def run_job(
                 raise TrainingStopped("time_budget")
             callbacks = ProgressCallbacks(send, job_id, stop, reasons, "baseline")
             result, run_info, _, _ = _fit(msg, baseline, data, out_dir / "baseline", callbacks, left)
-            send(
-                {
-                    "t": "result",
-                    "run": "baseline",
-                    "job_id": job_id,
-                    "result": result.model_dump(mode="json"),
-                    "round_times": callbacks.round_times,
-                }
-            )
+            send(ResultMessage(run="baseline", job_id=job_id, result=result, round_times=callbacks.round_times))
         except Exception as exc:
             send(_error("baseline", job_id, exc))
     del data
-    send({"t": "done", "job_id": job_id})
+    send(DoneMessage(job_id=job_id))
 
 
 # -- process entry point ------------------------------------------------------------------------
@@ -472,7 +451,7 @@ def child_main(conn: Connection, preload: bool = True, env: Mapping[str, str] | 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     send_lock = threading.Lock()
 
-    def send(message: dict[str, Any]) -> None:
+    def send(message: ChildMessage) -> None:
         data = encode(message)
         with send_lock:
             conn.send_bytes(data)
@@ -485,7 +464,7 @@ def child_main(conn: Connection, preload: bool = True, env: Mapping[str, str] | 
             with contextlib.suppress(ImportError):
                 importlib.import_module(module)
     host = describe_host()
-    jobs: queue.Queue[dict[str, Any] | None] = queue.Queue()
+    jobs: queue.Queue[JobMessage | None] = queue.Queue()
     stop = threading.Event()
     reasons: dict[str, str] = {}
     current: list[str | None] = [None]
@@ -493,26 +472,25 @@ def child_main(conn: Connection, preload: bool = True, env: Mapping[str, str] | 
     def listen() -> None:
         while True:
             try:
-                msg = decode(conn.recv_bytes())
+                msg = parent_message(decode(conn.recv_bytes()))
             except (EOFError, OSError):
                 os._exit(3)  # the parent is gone: nobody is waiting for this training
-            kind = msg.get("t")
-            if kind == "job":
+            if isinstance(msg, JobMessage):
                 # Jobs come one at a time (the next only after "done"), so the listener owns "current".
                 stop.clear()
                 reasons.clear()
-                current[0] = str(msg["job_id"])
+                current[0] = msg.job_id
                 jobs.put(msg)
-            elif kind == "stop":
-                if msg.get("job_id") == current[0]:
-                    reasons[str(msg["job_id"])] = str(msg.get("reason") or "cancelled")
+            elif isinstance(msg, StopMessage):
+                if msg.job_id == current[0]:
+                    reasons[msg.job_id] = msg.reason
                     stop.set()
-            elif kind == "exit":
+            elif isinstance(msg, ExitMessage):
                 jobs.put(None)
                 return
 
     threading.Thread(target=listen, name="advisor-child-listen", daemon=True).start()
-    send({"t": "ready", "pid": os.getpid(), "host": host})
+    send(ReadyMessage(pid=os.getpid(), host=host))
     while (msg := jobs.get()) is not None:
         run_job(msg, send, stop, reasons, host)
     conn.close()

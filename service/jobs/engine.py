@@ -51,6 +51,7 @@ class JobEngine:
         if settings.queue == "celery":
             # Scale-out: this process only accepts and reports jobs; `advisor worker` processes train them.
             # The reconciler (lease recovery + re-publishing lost messages) runs here, beside the publisher.
+            # Imported here: Celery is an optional extra, loaded only by deployments that use it.
             from service.jobs.celery_app import make_celery
             from service.jobs.celery_queue import CeleryQueue
             from service.jobs.reconciler import Reconciler

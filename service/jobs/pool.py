@@ -17,7 +17,7 @@ import time
 
 from service.db.session import Database
 from service.jobs import runner
-from service.jobs.process import TrainingProcess, child_env
+from service.jobs.process import TrainingProcess, start_training_process
 from service.jobs.queue import InProcessQueue
 from service.settings import Settings
 
@@ -73,7 +73,7 @@ class WorkerPool:
                     break
                 if job_id is None:
                     if prewarm_at is not None and process is None and time.monotonic() >= prewarm_at:
-                        process = TrainingProcess(env=child_env(self.settings))
+                        process = start_training_process(self.settings)
                         self._set_process(slot, process)
                     continue
                 self.busy[slot] = job_id
@@ -98,7 +98,7 @@ class WorkerPool:
                 self._set_process(slot, process)
                 if process is None and prewarm_at is not None and not self._stopping.is_set():
                     # Replace a killed or retired process now, so the next job finds one warm.
-                    process = TrainingProcess(env=child_env(self.settings))
+                    process = start_training_process(self.settings)
                     self._set_process(slot, process)
         finally:
             if process is not None:

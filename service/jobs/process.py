@@ -28,6 +28,15 @@ def child_env(settings: Settings) -> dict[str, str]:
     return env
 
 
+def start_training_process(settings: Settings) -> TrainingProcess:
+    """Spawn a training process set up as ``settings`` say (its environment: :func:`child_env`).
+
+    The one way a process is started: the embedded pool, the runner and the Celery worker all call it, so
+    a process prewarmed anywhere gets the same environment as one spawned for a job.
+    """
+    return TrainingProcess(env=child_env(settings))
+
+
 class ChildDied(Exception):
     """The training process exited (or was killed) while the parent was waiting for it."""
 

@@ -1,4 +1,4 @@
-"""Which broker queue a job's id is published to: ``cpu`` or ``gpu`` (with the deployment's prefix).
+"""Where a job's id is sent: the task name, and the broker queue: ``cpu`` or ``gpu`` (with the deployment's prefix).
 
 A job row records the queue its trainer prefers (``trainers.torch.preferred_queue``: ``gpu`` for torch
 trainers). The deployment decides at publish time: torch jobs go to the ``gpu`` queue only while GPU
@@ -12,6 +12,10 @@ from __future__ import annotations
 from typing import Literal
 
 from service.settings import Settings
+
+# The Celery task that runs a job, named explicitly: a rename of the Python function never orphans queued
+# messages. Here, beside the queues, because both the publisher (celery_queue) and the worker (tasks) need it.
+TASK_NAME = "advisor.run_job"
 
 QueueKind = Literal["cpu", "gpu"]
 KINDS: tuple[QueueKind, ...] = ("cpu", "gpu")

@@ -26,7 +26,9 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from service.db.session import Database
 from service.jobs import runner
-from service.jobs.process import TrainingProcess
+from service.jobs.celery_queue import CeleryQueue
+from service.jobs.process import TrainingProcess, start_training_process
+from service.jobs.routing import TASK_NAME
 from service.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -41,7 +43,7 @@ class _ProcessState:
     pid: int
     settings: Settings
     db: Database
-    queue: Any  # CeleryQueue (synchronous publishes from a worker)
+    queue: CeleryQueue  # synchronous publishes from a worker
     name: str
     shutdown: threading.Event = field(default_factory=threading.Event)
     idle: list[TrainingProcess] = field(default_factory=list)
@@ -54,7 +56,9 @@ class _ProcessState:
     def give_back(self, process: TrainingProcess | None) -> None:
         if process is None:
             if self.settings.worker_prewarm and not self.shutdown.is_set():
-                process = TrainingProcess()  # replace a killed or retired one now, so the next job finds it warm
+                process = start_training_process(
+                    self.settings
+                )  # replace a killed or retired one now, so the next job finds it warm
             else:
                 return
         with self.lock:
@@ -81,8 +85,6 @@ def _process_state() -> _ProcessState:
         if _state is None or _state.pid != os.getpid():
             if _app is None or _settings is None:
                 raise RuntimeError("service.jobs.tasks.register(app, settings) was not called")
-            from service.jobs.celery_queue import CeleryQueue
-
             settings = _settings
             # An engine inherited from a parent is dropped without closing its sockets (the parent owns them).
             _state = _ProcessState(
@@ -104,7 +106,7 @@ def prewarm(count: int = 1) -> None:
     """Start ``count`` training processes now (ML libraries imported before the first job arrives)."""
     state = _process_state()
     for _ in range(count):
-        state.give_back(TrainingProcess())
+        state.give_back(start_training_process(state.settings))
 
 
 def run_job(job_id: Any) -> str | None:
@@ -138,7 +140,6 @@ def register(app: Celery, settings: Settings) -> None:
     """Register the job task on ``app`` and the worker signals that build per-process state."""
     global _app, _settings, _state
     _app, _settings, _state = app, settings, None
-    from service.jobs.celery_app import TASK_NAME
 
     @app.task(name=TASK_NAME, bind=True, acks_late=True, ignore_result=True, max_retries=None)
     def run_job_task(self: Any, job_id: Any) -> str | None:
@@ -168,7 +169,7 @@ def _on_process_init(**_: Any) -> None:
     # Billiard also leaves its own authkey type there, which spawn refuses to pickle: give it a fresh one.
     current = multiprocessing.current_process()
     current._config.pop("daemon", None)  # type: ignore[attr-defined]
-    current._config["authkey"] = multiprocessing.process.AuthenticationString(os.urandom(32))  # type: ignore
+    current._config["authkey"] = multiprocessing.process.AuthenticationString(os.urandom(32))  # type: ignore[attr-defined]
     state = _process_state()
     if state.settings.worker_prewarm:
         prewarm(1)

@@ -94,14 +94,14 @@ class ContextFilter(logging.Filter):
         return True
 
 
-class StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+class StderrHandler(logging.StreamHandler[IO[str]]):
     """A stream handler writing to whatever ``sys.stderr`` is when a record is emitted (it may be
     replaced after logging is configured, e.g. by a test runner capturing output)."""
 
     def __init__(self) -> None:
         super().__init__(sys.stderr)
 
-    @property  # type: ignore[override]
+    @property
     def stream(self) -> IO[str]:
         return sys.stderr
 

@@ -233,8 +233,8 @@ class JobCounts:
 
 def job_counts(*, session: Session, settings: Settings) -> JobCounts:
     """Count jobs by status and queue (every state and queue present, 0 included)."""
-    by_state = dict.fromkeys(states.STATUSES, 0)
-    queued = dict.fromkeys(KINDS, 0)
+    by_state: dict[str, int] = dict.fromkeys(states.STATUSES, 0)
+    queued: dict[str, int] = dict.fromkeys(KINDS, 0)
     rows = session.execute(select(Job.status, Job.queue, func.count()).group_by(Job.status, Job.queue)).all()
     for status, queue, count in rows:
         by_state[status] = by_state.get(status, 0) + int(count)

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import and_, insert, or_, select, update
 from sqlalchemy.orm import Session
 
+from service.db.dml import rowcount, table
 from service.db.models import Job, JobMetric
 from service.jobs import states
 
@@ -81,7 +82,7 @@ def claim(*, session: Session, id: str, owner: str, now: datetime, lease_s: floa
         )
         .execution_options(synchronize_session=False)
     )
-    if result.rowcount != 1:  # type: ignore[attr-defined]
+    if rowcount(result) != 1:
         return None
     return session.get(Job, id, populate_existing=True)
 
@@ -133,13 +134,13 @@ def finish(*, session: Session, id: str, owner: str, status: str, values: Mappin
         .values(status=status, lease_owner=None, lease_expires_at=None, child_pid=None, **values)
         .execution_options(synchronize_session=False)
     )
-    return result.rowcount == 1  # type: ignore[attr-defined]
+    return rowcount(result) == 1
 
 
 def add_metrics(*, session: Session, rows: Sequence[Mapping[str, Any]]) -> None:
     """Insert metric rows (``job_id, run, key, value, step, timestamp``) with one executemany."""
     if rows:
-        session.execute(insert(JobMetric.__table__), list(rows))
+        session.execute(insert(table(JobMetric)), list(rows))
 
 
 def metrics(*, session: Session, job_id: str, run: str | None = None, key: str | None = None) -> list[JobMetric]:
@@ -168,7 +169,7 @@ def cancel_queued(*, session: Session, id: str, now: datetime) -> bool:
         )
         .execution_options(synchronize_session=False)
     )
-    return result.rowcount == 1  # type: ignore[attr-defined]
+    return rowcount(result) == 1
 
 
 def request_cancel(*, session: Session, id: str, now: datetime) -> bool:
@@ -179,7 +180,7 @@ def request_cancel(*, session: Session, id: str, now: datetime) -> bool:
         .values(cancel_requested=True, updated_at=now)
         .execution_options(synchronize_session=False)
     )
-    return result.rowcount == 1  # type: ignore[attr-defined]
+    return rowcount(result) == 1
 
 
 # -- the reaper ------------------------------------------------------------------------------------
@@ -206,7 +207,7 @@ def release_expired(
         .values(status=status, lease_owner=None, lease_expires_at=None, child_pid=None, updated_at=now, **values)
         .execution_options(synchronize_session=False)
     )
-    return result.rowcount == 1  # type: ignore[attr-defined]
+    return rowcount(result) == 1
 
 
 def queued(

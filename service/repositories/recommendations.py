@@ -8,7 +8,9 @@ from typing import Any
 
 from sqlalchemy import and_, insert, or_, select
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.schema import ScalarElementColumnDefault
 
+from service.db import dml
 from service.db.models import Recommendation
 
 
@@ -18,8 +20,8 @@ def insert_many(*, session: Session, items: Sequence[Recommendation]) -> None:
     The objects must carry their id and created_at; they stay detached from the session. An attribute left
     unset takes its column's scalar default (the unit of work would have applied it).
     """
-    table = Recommendation.__table__
-    defaults = {c.key: c.default.arg for c in table.columns if c.default is not None and c.default.is_scalar}
+    table = dml.table(Recommendation)
+    defaults = {c.key: c.default.arg for c in table.columns if isinstance(c.default, ScalarElementColumnDefault)}
 
     def values(r: Recommendation) -> dict[str, Any]:
         row = {c: getattr(r, c) for c in table.columns.keys()}  # noqa: SIM118 (a ColumnCollection)

@@ -7,6 +7,7 @@ from datetime import datetime
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from service.db.dml import rowcount
 from service.db.models import ApiKey, Dataset, Job, Tenant
 
 
@@ -72,7 +73,7 @@ def revoke(*, session: Session, id: str, now: datetime) -> bool:
         .values(revoked_at=now)
         .execution_options(synchronize_session=False)
     )
-    return result.rowcount == 1  # type: ignore[attr-defined]
+    return rowcount(result) == 1
 
 
 def jobs_in(*, session: Session, tenant_id: str, status: str) -> int:

@@ -48,7 +48,7 @@ def _ticks(low: float, high: float, n: int = 5) -> list[float]:
             step *= m
             break
     start = math.ceil(low / step) * step
-    ticks = []
+    ticks: list[float] = []
     t = start
     while t <= high + step * 1e-9 and len(ticks) < 3 * n:
         ticks.append(round(t, 12))

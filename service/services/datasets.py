@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
-from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 from starlette.concurrency import run_in_threadpool
@@ -26,9 +25,14 @@ from service.services import quotas
 from service.settings import Settings
 from service.storage import Storage
 from service.uploads import PayloadTooLarge, receive_multipart
-from trainers.errors import DataError
+from trainers.errors import DataError, ErrorKind
 
 FORM_FIELDS = {"target", "task", "modality", "name"}
+
+
+# The HTTP status of a data problem, by its kind (trainers/ knows no HTTP): 400 the bytes are broken, 413 too
+# big once unpacked, 415 a format we do not read, 422 readable but unusable as asked.
+DATA_PROBLEM_STATUS: dict[ErrorKind, int] = {"malformed": 400, "too_large": 413, "unsupported": 415, "data": 422}
 
 
 class DataProblem(ServiceError):
@@ -36,9 +40,9 @@ class DataProblem(ServiceError):
 
     def __init__(self, error: DataError) -> None:
         super().__init__(error.detail, **error.extra)
-        self.status = error.status  # type: ignore[misc]
-        self.type = f"urn:model-advisor:problem:{error.type_slug}"  # type: ignore[misc]
-        self.title = error.title  # type: ignore[misc]
+        self.status = DATA_PROBLEM_STATUS[error.kind]
+        self.type = f"urn:model-advisor:problem:{error.type_slug}"
+        self.title = error.title
 
 
 def fingerprint(sha256: str, fields: dict[str, str], tenant_id: str) -> str:
@@ -61,7 +65,7 @@ def to_read(row: Dataset) -> DatasetRead:
         id=row.id,
         created_at=row.created_at,
         name=row.name,
-        source=row.source,  # type: ignore[arg-type]
+        source=row.source,
         trainable=row.storage_path is not None,
         modality=row.modality,
         task=row.task,
@@ -169,7 +173,7 @@ async def create_from_upload(
 
 
 def _hash_files(folder: Path, names: list[str]) -> dict[str, str]:
-    from trainers.ingest.sniff import sha256_file
+    from trainers.artifacts import sha256_file
 
     return {name: sha256_file(folder / name) for name in names}
 
@@ -225,10 +229,3 @@ async def delete(*, db: Database, storage: Storage, tenant_id: str, id: str) -> 
     if row is None:
         raise NotFound(f"There is no dataset with id {id!r}.")
     storage.remove(row.storage_path)
-
-
-def problem_types() -> dict[str, Any]:
-    """The data problems an upload can answer with (for documentation)."""
-    from trainers.errors import PROBLEM_TYPES
-
-    return {slug: {"status": p.status, "title": p.title} for slug, p in PROBLEM_TYPES.items()}

@@ -37,7 +37,7 @@ def _row(race: Race, dataset: Dataset, jobs: list[Job]) -> EvidenceRow | None:
     for job in jobs:
         if job.status != states.SUCCEEDED or job.trainer in _NOT_EVIDENCE or job.model is None:
             continue
-        value: Any = ((job.result or {}).get("metrics") or {}).get("validation", {}).get(metric)
+        value: Any = job.result.model.metrics.get("validation", {}).get(metric) if job.result and metric else None
         if isinstance(value, int | float):
             best = scores.get(job.model, [None])[0]
             scores[job.model] = [float(value) if best is None else max(best, float(value))]
@@ -60,6 +60,7 @@ def tenant_history(*, session: Session, tenant_id: str, limit: int = MAX_RACES) 
     ids = [race.id for race, _ in races]
     children: dict[str, list[Job]] = {race_id: [] for race_id in ids}
     for job in session.scalars(select(Job).where(Job.race_id.in_(ids), Job.tenant_id == tenant_id)):
-        children[job.race_id].append(job)  # type: ignore[index]
+        if job.race_id is not None:  # always: the query selects these races' jobs
+            children[job.race_id].append(job)
     rows = (_row(race, dataset, children[race.id]) for race, dataset in races)
     return tuple(row for row in rows if row is not None)

@@ -6,8 +6,6 @@ Per-row contributions are part of a prediction (``explain=true``, :mod:`service.
 
 from __future__ import annotations
 
-from typing import Any
-
 from starlette.concurrency import run_in_threadpool
 
 from service.db.models import Job
@@ -17,7 +15,7 @@ from service.schemas.explanations import ImportanceRead
 from service.services import jobs as jobs_service
 from service.services.jobs import ArtifactCorrupt
 from service.settings import Settings
-from trainers.explain import IMPORTANCE_FILE, read_importance
+from trainers.explain import IMPORTANCE_FILE, FeatureImportance, read_importance
 
 
 class ImportanceUnavailable(ServiceError):
@@ -29,29 +27,28 @@ class ImportanceUnavailable(ServiceError):
 
 
 def _why_none(job: Job) -> str:
-    artifact: dict[str, Any] = job.artifact or {}
-    if not artifact:
+    if job.result is None:
         return (
             f"Job {job.id!r} has no model ({job.status}): its feature importance is measured on the validation rows "
             "once it has trained."
         )
     return (
         f"Job {job.id!r} stored no feature importance: it is measured for models that read table columns "
-        f"(this one is {job.trainer!r}, stored as {artifact.get('format')!r}), or the job was trained before "
-        "importances were stored."
+        f"(this one is {job.trainer!r}, stored as {job.result.model.artifact.format!r}), or the job was trained "
+        "before importances were stored."
     )
 
 
-def _read(settings: Settings, job: Job) -> Any:
+def _read(settings: Settings, job: Job) -> FeatureImportance:
     """The verified ``importance.json`` of a job that lists one (runs on a thread)."""
     from trainers.artifacts import sha256_file
 
-    artifact: dict[str, Any] = job.artifact or {}
-    digest = (artifact.get("files") or {}).get(IMPORTANCE_FILE)
-    if not digest:
+    artifact = job.result.model.artifact if job.result is not None else None
+    digest = artifact.files.get(IMPORTANCE_FILE) if artifact is not None else None
+    if artifact is None or not digest:
         raise ImportanceUnavailable(_why_none(job), job_status=job.status)
     root = settings.artifacts_dir.resolve()
-    path = (root / str(artifact.get("path") or "") / IMPORTANCE_FILE).resolve()
+    path = (root / artifact.directory / IMPORTANCE_FILE).resolve()
     if not path.is_relative_to(root) or not path.is_file():
         raise ArtifactCorrupt(f"The feature importance of job {job.id!r} is missing.", job_id=job.id)
     if sha256_file(path) != digest:

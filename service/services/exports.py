@@ -106,25 +106,27 @@ def _export(settings: Settings, job: Job) -> OnnxFile:
     from trainers.export.onnx import NotConvertible
     from trainers.registry import TrainerRegistryError, get_trainer
 
-    a = job.artifact or {}
+    if job.result is None:
+        raise jobs_service.ArtifactCorrupt(f"The model files of job {job.id!r} are missing.", job_id=job.id)
+    a = job.result.model.artifact
     root = settings.artifacts_dir.resolve()
-    folder = (root / str(a.get("path") or "")).resolve()
-    zip_path = (root / str(a.get("zip_path") or "")).resolve()
-    if not a.get("path") or not folder.is_relative_to(root) or not zip_path.is_relative_to(root):
+    folder = (root / a.directory).resolve()
+    zip_path = (root / job.result.zip.path).resolve()
+    if not a.directory or not folder.is_relative_to(root) or not zip_path.is_relative_to(root):
         raise jobs_service.ArtifactCorrupt(f"The model files of job {job.id!r} are missing.", job_id=job.id)
     cache_dir = zip_path.parent / "onnx"
-    key = _cache_key(str(a["sha256"]))
+    key = _cache_key(a.sha256)
     onnx_path, meta_path = cache_dir / f"{key}.onnx", cache_dir / f"{key}.json"
     with _lock(key):
         found = _cached(job, onnx_path, meta_path)
         if found is not None:
             return found
         try:
-            cls = get_trainer(str(a["trainer"]))
+            cls = get_trainer(a.trainer)
         except TrainerRegistryError as exc:
-            raise _refuse(job, f"its trainer {a['trainer']!r} is not available in this service") from exc
+            raise _refuse(job, f"its trainer {a.trainer!r} is not available in this service") from exc
         try:
-            model = cls.load(folder, n_threads=1, expected_sha256=a["sha256"])
+            model = cls.load(folder, n_threads=1, expected_sha256=a.sha256)
         except ArtifactError as exc:
             raise jobs_service.ArtifactCorrupt(
                 f"The model files of job {job.id!r} do not match their recorded SHA-256.", job_id=job.id
@@ -146,7 +148,7 @@ def _export(settings: Settings, job: Job) -> OnnxFile:
 async def onnx_file(*, db: Database, settings: Settings, tenant_id: str, id: str) -> tuple[OnnxFile, Job]:
     """The tenant's job's model as an ONNX file (404 unknown job, 409 no model or not convertible)."""
     job = await jobs_service.get(db=db, tenant_id=tenant_id, id=id)
-    if not job.artifact:
+    if job.result is None:
         raise jobs_service.ArtifactUnavailable(
             f"Job {id!r} has no model ({job.status}); a model exists once a job succeeded or was cancelled after "
             "its first round.",

@@ -60,7 +60,13 @@ def check_broker(settings: Settings) -> str:
         from kombu import Connection
 
         with Connection(settings.broker_url, connect_timeout=BROKER_TIMEOUT_S) as connection:
-            connection.ensure_connection(max_retries=1, interval_start=0, interval_step=0, timeout=BROKER_TIMEOUT_S)
+            # kombu takes float seconds (it compares them with elapsed time); its stub says int.
+            connection.ensure_connection(
+                max_retries=1,
+                interval_start=0,
+                interval_step=0,
+                timeout=BROKER_TIMEOUT_S,  # type: ignore[arg-type]
+            )
     except Exception as exc:  # never the URL in the check or the log: it may hold a password
         logger.warning("readiness: broker unreachable (%s)", type(exc).__name__)
         return _failing(exc)

@@ -12,7 +12,6 @@ import json
 import shutil
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +20,6 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 import advisor
-from advisor import tables as advisor_tables
 from service.db.models import Dataset, Job, Recommendation
 from service.db.session import Database
 from service.db.types import new_id, utcnow
@@ -32,25 +30,13 @@ from service.observability.request_id import current_request_id
 from service.repositories import datasets as datasets_repo
 from service.repositories import jobs as repo
 from service.repositories import recommendations as recommendations_repo
-from service.schemas.jobs import (
-    MAX_TIME_BUDGET_S,
-    JobArtifact,
-    JobBackboneRead,
-    JobBaseline,
-    JobCreate,
-    JobEstimates,
-    JobProgress,
-    JobRatios,
-    JobRead,
-    JobRunRead,
-    WebhookDeliveryRead,
-)
+from service.schemas.jobs import MAX_TIME_BUDGET_S, JobCreate, WebhookDeliveryRead
 from service.schemas.pagination import after_key, page
 from service.services import quotas
 from service.settings import Settings
+from service.views.jobs import to_read
 from service.webhooks import outbox, targets
 
-PREFIX = "/v1/jobs"
 # The trainer of a race's ensemble entry (trainers.ensemble): made by the runner, never requested.
 ENSEMBLE_TRAINER = "ensemble"
 
@@ -177,25 +163,6 @@ def _time_budget(data: JobCreate, plan: _Plan, settings: Settings) -> tuple[floa
     return settings.job_default_time_budget_s, "default"
 
 
-def _time_budget_reason(job: Job) -> str | None:
-    source = job.time_budget_source
-    if source == "request":
-        return "the request's time_budget_s"
-    if source == "recommendation":
-        return (
-            f"the time budget recommendation {job.recommendation_id} was made for (its constraints' "
-            "time_budget_s); the request gave none"
-        )
-    if source == "recommendation_capped":
-        return (
-            f"recommendation {job.recommendation_id}'s time budget, capped at {MAX_TIME_BUDGET_S:g} s (the most "
-            "a job may run); the request gave none"
-        )
-    if source == "default":
-        return "the service default (job_default_time_budget_s): neither the request nor a recommendation gave one"
-    return None
-
-
 def _advisor_baseline(dataset: Dataset) -> advisor.Candidate | None:
     """The advisor's baseline for a stored dataset (for jobs given an explicit spec)."""
     try:
@@ -225,9 +192,7 @@ def _check_trainers(plan: _Plan) -> None:
     try:
         cls = trainer_class(plan.trainer)
     except (TrainerRegistryError, ImportError) as exc:
-        from trainers.torch import TORCH_TRAINERS
-
-        known = sorted({*available_trainers(), *TORCH_TRAINERS})
+        known = sorted(available_trainers())
         raise _invalid(
             [*at, "trainer"], f"unknown trainer {plan.trainer!r}; known: {', '.join(known)}", "unknown_trainer"
         ) from exc
@@ -415,214 +380,6 @@ async def list_page(
     return page(rows, limit)
 
 
-def _seconds(start: datetime | None, end: datetime | None) -> float | None:
-    return None if start is None or end is None else round((end - start).total_seconds(), 3)
-
-
-def _num(value: Any) -> float | None:
-    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
-
-
-def _int(value: Any) -> int | None:
-    return int(value) if isinstance(value, int) and not isinstance(value, bool) else None
-
-
-def _ratio(actual: float | None, estimate: float | None) -> float | None:
-    if actual is None or estimate is None or estimate <= 0:
-        return None
-    return round(actual / estimate, 3)
-
-
-def _round_unit(trainer: str) -> str:
-    if trainer.startswith("torch_"):
-        return "epochs"
-    if trainer in ("xgboost", "lightgbm"):
-        return "boosting_rounds"
-    return "fits"
-
-
-def _estimates(params: dict[str, Any]) -> JobEstimates | None:
-    """The §13 estimates the advisor put in the job's params (absent for classical and hand-written specs)."""
-    mem = params.get("memory_estimate") if isinstance(params.get("memory_estimate"), dict) else None
-    tim = params.get("time_estimate") if isinstance(params.get("time_estimate"), dict) else None
-    if mem is None and tim is None:
-        return None
-    mem, tim = mem or {}, tim or {}
-    return JobEstimates(
-        backbone=mem.get("backbone") if isinstance(mem.get("backbone"), str) else None,
-        parameters=_int(mem.get("parameters")),
-        trainable_parameters=_int(mem.get("trainable_parameters")),
-        memory_bytes=_int(mem.get("total_bytes")),
-        device=tim.get("device") if isinstance(tim.get("device"), str) else None,
-        seconds_per_epoch=_num(tim.get("seconds_per_epoch")),
-        max_epochs=_int(tim.get("max_epochs")),
-        seconds_upper_bound=_num(tim.get("total_seconds_upper_bound")),
-    )
-
-
-def _backbone(record: Any) -> JobBackboneRead | None:
-    if not isinstance(record, dict) or not record.get("used"):
-        return None
-    served = advisor_tables.SERVED_BACKBONES.get(str(record["used"]))
-    return JobBackboneRead(
-        recommended=str(record.get("requested") or record["used"]),
-        used=str(record["used"]),
-        used_name=served.name if served else None,
-        reason=record.get("reason"),
-        source=record.get("source"),
-    )
-
-
-def run_read(job: Job, result: dict[str, Any]) -> JobRunRead | None:
-    """What really ran (from the stored result and run info) beside the recommendation's estimates."""
-    if not result:
-        return None
-    info: dict[str, Any] = result.get("run_info") or {}
-    timings: dict[str, Any] = result.get("timings") or {}
-    device = info.get("device") or (job.device or {}).get("device")
-    rounds = _int(result.get("n_rounds"))
-    seconds = _num(info.get("train_seconds"))
-    if seconds is None:
-        seconds = _num(timings.get("fit_s"))
-    per_round = round(seconds / rounds, 4) if seconds is not None and rounds else None
-    start = None
-    if _int(info.get("peak_memory_bytes")) is not None:  # CUDA: what the tensors took on the device
-        peak, measure = _int(info.get("peak_memory_bytes")), info.get("peak_memory_measure")
-    else:
-        peak, measure, start = (
-            _int(info.get("peak_rss_bytes")),
-            info.get("peak_rss_measure"),
-            _int(info.get("rss_at_start_bytes")),
-        )
-    estimates = _estimates(job.params or {})
-    ratios = None
-    notes: list[str] = []
-    params = _int(info.get("parameters"))
-    if estimates is not None:
-        ratios = JobRatios(
-            parameters=_ratio(params, estimates.parameters),
-            memory=_ratio(peak, estimates.memory_bytes),
-            memory_growth=_ratio(
-                peak - start if peak is not None and start is not None else None, estimates.memory_bytes
-            ),
-            seconds_per_epoch=_ratio(per_round, estimates.seconds_per_epoch),
-            seconds=_ratio(seconds, estimates.seconds_upper_bound),
-        )
-        if peak is not None and device == "cpu":
-            notes.append(
-                "the CPU peak is the whole training process's RSS (Python, libraries, data and the network), "
-                "while the §13 estimate counts the network's parameters, gradients, optimizer state and "
-                "activations only"
-            )
-        if estimates.device and device and {"gpu": "cuda"}.get(estimates.device, estimates.device) != device:
-            notes.append(f"the time estimate is for the {estimates.device}; the job ran on the {device}")
-    curves = result.get("curves") or {}
-    return JobRunRead(
-        trainer=str(result.get("trainer") or job.trainer),
-        device=device,
-        backbone=_backbone(info.get("backbone")),
-        parameters=params,
-        trainable_parameters=_int(info.get("trainable_parameters")),
-        rounds_run=rounds,
-        round_unit=_round_unit(job.trainer),  # type: ignore[arg-type]
-        seconds=round(seconds, 3) if seconds is not None else None,
-        seconds_per_round=per_round,
-        peak_memory_bytes=peak,
-        memory_at_start_bytes=start,
-        peak_memory_measure=measure,
-        dead_relu_fraction=_num(curves.get("dead_relu_fraction")),
-        estimates=estimates,
-        ratios=ratios,
-        notes=notes,
-    )
-
-
-def to_read(job: Job, *, include_curves: bool = True) -> JobRead:
-    """The API view of a job row."""
-    result: dict[str, Any] = job.result or {}
-    base = f"{PREFIX}/{job.id}"
-    artifact = None
-    if job.artifact:
-        a = job.artifact
-        artifact = JobArtifact(
-            format=a["format"],
-            sha256=a["sha256"],
-            zip_sha256=a.get("zip_sha256"),
-            size_bytes=a.get("size_bytes"),
-            files=a.get("files") or {},
-            partial=bool(a.get("partial")),
-            url=f"{base}/model",
-        )
-    baseline = None
-    if result.get("baseline"):
-        b = result["baseline"]
-        baseline = JobBaseline(model=b["model"], trainer=b["trainer"], metrics=b.get("metrics"), error=b.get("error"))
-    elif job.baseline_spec and job.baseline_spec.get("unavailable"):
-        b = job.baseline_spec
-        baseline = JobBaseline(
-            model=b["model"], trainer=b["trainer"], error={"type": "unavailable", "message": b["unavailable"]}
-        )
-    timings: dict[str, float | None] = {
-        "queued_s": _seconds(
-            job.queued_at,
-            job.started_at if job.started_at and job.queued_at and job.started_at >= job.queued_at else None,
-        ),
-        "train_s": _seconds(job.started_at, job.finished_at),
-        "total_s": _seconds(job.created_at, job.finished_at),
-    }
-    for key, value in (result.get("timings") or {}).items():
-        timings[f"model_{key}"] = value
-    links = {"self": base, "events": f"{base}/events", "metrics": f"{base}/metrics"}
-    if job.status in states.ACTIVE:
-        links["cancel"] = f"{base}/cancel"
-    if artifact is not None:
-        links["model"] = artifact.url
-    return JobRead(
-        id=job.id,
-        status=job.status,  # type: ignore[arg-type]
-        attempt=job.attempt,
-        max_attempts=job.max_attempts,
-        created_at=job.created_at,
-        updated_at=job.updated_at,
-        dataset_id=job.dataset_id,
-        recommendation_id=job.recommendation_id,
-        candidate=job.candidate,
-        model=job.model,
-        trainer=job.trainer,
-        params=job.params,
-        derived_params=result.get("derived_params") or {},
-        seed=job.seed,
-        time_budget_s=job.time_budget_s,
-        time_budget_source=job.time_budget_source,  # type: ignore[arg-type]
-        time_budget_reason=_time_budget_reason(job),
-        queue=job.queue,
-        cancel_requested=job.cancel_requested,
-        progress=JobProgress.model_validate(job.progress) if job.progress else None,
-        metrics=result.get("metrics"),
-        metric_notes=result.get("metric_notes"),
-        baseline=baseline,
-        lift_over_baseline=result.get("lift_over_baseline"),
-        curves=result.get("curves") if include_curves else None,
-        diagnosis=result.get("diagnosis"),
-        partial=result.get("partial"),
-        partial_reason=result.get("partial_reason"),
-        validation=result.get("validation"),
-        best_iteration=result.get("best_iteration"),
-        n_rounds=result.get("n_rounds"),
-        sample_predictions=result.get("sample_predictions"),
-        artifact=artifact,
-        device=job.device,
-        run=run_read(job, result),
-        error=job.error,
-        notes=result.get("notes") or [],
-        history=job.history or [],
-        timings=timings,
-        links=links,
-        callback_url=job.callback_url,
-        race_id=job.race_id,
-    )
-
-
 async def webhook_deliveries(*, db: Database, job_id: str) -> list[WebhookDeliveryRead]:
     """The job's webhook calls, oldest first (the caller has checked the job is the tenant's)."""
     rows = await db.run(outbox.for_job, job_id=job_id, write=False)
@@ -707,10 +464,10 @@ def _verified_zip(settings: Settings, job: Job) -> tuple[Path, str]:
     """The job's model zip after checking its SHA-256 against the stored one (runs on a thread)."""
     from trainers.artifacts import sha256_file
 
-    a = job.artifact or {}
+    download = job.result.zip if job.result is not None else None
     root = settings.artifacts_dir.resolve()
-    path = (root / str(a.get("zip_path") or "")).resolve()
-    expected = a.get("zip_sha256")
+    path = (root / (download.path if download else "")).resolve()
+    expected = download.sha256 if download else None
     if not expected or not path.is_relative_to(root) or not path.is_file():
         raise ArtifactCorrupt(f"The model files of job {job.id!r} are missing.", job_id=job.id)
     actual = sha256_file(path)
@@ -722,7 +479,7 @@ def _verified_zip(settings: Settings, job: Job) -> tuple[Path, str]:
 async def model_file(*, db: Database, settings: Settings, tenant_id: str, id: str) -> tuple[Path, Job]:
     """The verified zip of the tenant's job's model and the job; 409 while there is none."""
     job = await get(db=db, tenant_id=tenant_id, id=id)
-    if not job.artifact:
+    if job.result is None:
         raise ArtifactUnavailable(
             f"Job {id!r} has no model ({job.status}); a model exists once a job succeeded or was cancelled after "
             "its first round.",

@@ -37,6 +37,7 @@ from service.errors import Conflict, NotFound, ServiceError
 from service.repositories import datasets as datasets_repo
 from service.repositories import jobs as jobs_repo
 from service.schemas.predictions import PredictionBatchRead, PredictionCreate
+from service.services import predictions
 from service.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -68,6 +69,48 @@ class BatchPool:
         self._stopping = threading.Event()
         self._open: set[str] = set()
         self._lock = threading.Lock()
+
+    async def start(
+        self,
+        *,
+        tenant_id: str,
+        job: Job,
+        n_rows: int | None,
+        upload_path: Path | None = None,
+        filename: str | None = None,
+        json_body: bytes | None = None,
+    ) -> PredictionBatchRead:
+        """Keep the input, record the batch and hand it to this pool; the batch as first stored."""
+        batch_id = new_id()
+        folder = _folder(self.settings, job.id, batch_id)
+        folder.mkdir(parents=True)
+        try:
+            if upload_path is not None:
+                shutil.move(upload_path, folder / "input.bin")
+                kind = "file"
+            else:
+                (folder / "input.json").write_bytes(json_body or b"")
+                kind = "json"
+            now = utcnow()
+            row = PredictionBatch(
+                id=batch_id,
+                created_at=now,
+                updated_at=now,
+                tenant_id=tenant_id,
+                job_id=job.id,
+                status="queued",
+                input_kind=kind,
+                filename=(filename or "")[:255] or None,
+                storage_path=folder.relative_to(self.settings.data_dir).as_posix(),
+                n_rows=n_rows,
+                n_done=0,
+            )
+            await self.db.run(_add, batch=row)
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
+        self.submit(batch_id)
+        return to_read(row)
 
     def submit(self, batch_id: str) -> None:
         """Predict batch ``batch_id`` on a pool thread."""
@@ -150,51 +193,6 @@ def location(row: PredictionBatchRead) -> str:
 
 
 # -- API ----------------------------------------------------------------------------------------------------------
-async def start(
-    *,
-    db: Database,
-    settings: Settings,
-    tenant_id: str,
-    job: Job,
-    batches: BatchPool,
-    n_rows: int | None,
-    upload_path: Path | None = None,
-    filename: str | None = None,
-    json_body: bytes | None = None,
-) -> PredictionBatchRead:
-    """Keep the input, record the batch and hand it to the pool; the batch as first stored."""
-    batch_id = new_id()
-    folder = _folder(settings, job.id, batch_id)
-    folder.mkdir(parents=True)
-    try:
-        if upload_path is not None:
-            shutil.move(upload_path, folder / "input.bin")
-            kind = "file"
-        else:
-            (folder / "input.json").write_bytes(json_body or b"")
-            kind = "json"
-        now = utcnow()
-        row = PredictionBatch(
-            id=batch_id,
-            created_at=now,
-            updated_at=now,
-            tenant_id=tenant_id,
-            job_id=job.id,
-            status="queued",
-            input_kind=kind,
-            filename=(filename or "")[:255] or None,
-            storage_path=folder.relative_to(settings.data_dir).as_posix(),
-            n_rows=n_rows,
-            n_done=0,
-        )
-        await db.run(_add, batch=row)
-    except BaseException:
-        shutil.rmtree(folder, ignore_errors=True)
-        raise
-    batches.submit(batch_id)
-    return to_read(row)
-
-
 async def get(*, db: Database, settings: Settings, tenant_id: str, job_id: str, id: str) -> PredictionBatchRead:
     """The tenant's batch ``id`` of job ``job_id`` (404 otherwise); a stale running one reads as failed."""
     row = await db.run(_get, id=id, job_id=job_id, tenant_id=tenant_id, write=False)
@@ -240,8 +238,6 @@ def run(db: Database, settings: Settings, batch_id: str, should_stop: Callable[[
     """Predict one batch: read its input as a direct request would, predict chunk by chunk, write the result.
 
     ``should_stop`` is asked before every chunk; when it turns true the batch fails as stopped."""
-    from service.services import predictions
-
     row = db.call(_get, id=batch_id, job_id=None, tenant_id=None, write=False)
     if row is None or row.status != "queued":
         return

@@ -17,7 +17,7 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from starlette.concurrency import run_in_threadpool
@@ -25,14 +25,18 @@ from starlette.requests import Request
 
 from service.db.models import Job
 from service.db.session import Database
-from service.errors import BadRequest, Conflict, InvalidInput
+from service.errors import BadRequest, Conflict, InvalidInput, NotFound
 from service.repositories import datasets as datasets_repo
+from service.repositories import jobs as jobs_repo
 from service.schemas.predictions import MAX_JSON_ROWS, PredictionBatchRead, PredictionCreate, PredictionRead
-from service.services import jobs as jobs_service
 from service.services.datasets import DataProblem
 from service.settings import Settings
 from service.storage import Storage
 from service.uploads import receive_multipart
+from trainers.spec import ArtifactInfo
+
+if TYPE_CHECKING:  # the pool runs batches with this module's functions: it imports this one
+    from service.services.prediction_batches import BatchPool
 
 _CACHE_SIZE = 8
 # explain=true answers directly only: at most this many samples (each carries one number per column and class).
@@ -41,20 +45,20 @@ _cache: OrderedDict[tuple[str, str], Any] = OrderedDict()
 _cache_lock = threading.Lock()
 
 
-def _load(settings: Settings, job_id: str, artifact: dict[str, Any]) -> Any:
+def _load(settings: Settings, job_id: str, artifact: ArtifactInfo) -> Any:
     from trainers.registry import get_trainer
 
-    key = (job_id, str(artifact["sha256"]))
+    key = (job_id, artifact.sha256)
     with _cache_lock:
         if key in _cache:
             _cache.move_to_end(key)
             return _cache[key]
     root = settings.artifacts_dir.resolve()
-    folder = (root / str(artifact["path"])).resolve()
+    folder = (root / artifact.directory).resolve()
     if not folder.is_relative_to(root):
         raise Conflict(f"The model files of job {job_id!r} are not where the service keeps them.")
-    trainer_cls = get_trainer(str(artifact["trainer"]))
-    model = trainer_cls.load(folder, n_threads=settings.threads_per_job or 1, expected_sha256=artifact["sha256"])
+    trainer_cls = get_trainer(artifact.trainer)
+    model = trainer_cls.load(folder, n_threads=settings.threads_per_job or 1, expected_sha256=artifact.sha256)
     with _cache_lock:
         _cache[key] = model
         while len(_cache) > _CACHE_SIZE:
@@ -68,7 +72,7 @@ class Target:
 
     job_id: str
     model_name: str
-    artifact: dict[str, Any]
+    artifact: ArtifactInfo  # its directory is relative to the artifacts folder
     dataset_modality: str
     dataset_details: dict[str, Any]
 
@@ -85,19 +89,21 @@ class Target:
 
 def target_of(job: Job, dataset: Any) -> Target:
     """The prediction target of a job row that has a model (``Conflict`` otherwise)."""
-    if not job.artifact:
+    if job.result is None:
         raise Conflict(f"Job {job.id!r} has no model yet ({job.status}).", job_status=job.status)
     return Target(
         job_id=job.id,
         model_name=job.model,
-        artifact=dict(job.artifact),
+        artifact=job.result.model.artifact,
         dataset_modality=str(getattr(dataset, "modality", None) or "tabular"),
         dataset_details=dict(getattr(dataset, "details", None) or {}),
     )
 
 
 async def _target(db: Database, tenant_id: str, id: str) -> tuple[Job, Target]:
-    job = await jobs_service.get(db=db, tenant_id=tenant_id, id=id)
+    job = await db.run(jobs_repo.get, id=id, tenant_id=tenant_id, write=False)
+    if job is None:
+        raise NotFound(f"There is no job with id {id!r}.")
     dataset = await db.run(datasets_repo.get, id=job.dataset_id, tenant_id=tenant_id, write=False)
     return job, target_of(job, dataset)
 
@@ -228,24 +234,19 @@ async def predict_json(
     tenant_id: str,
     id: str,
     body: PredictionCreate,
-    batches: Any,
+    batches: BatchPool,
     force_batch: bool = False,
     explain: bool = False,
 ) -> PredictionRead | PredictionBatchRead:
     """Predict a JSON body; a batch prediction when it holds more than ``predict_batch_rows`` samples. With
     ``explain``, each row's contributions too (at most :data:`EXPLAIN_MAX_ROWS` samples, never as a batch)."""
-    from service.services import prediction_batches
-
     job, target = await _target(db, tenant_id, id)
     if explain and (force_batch or body.n_samples > EXPLAIN_MAX_ROWS):
         raise _too_many_to_explain(body.n_samples)
     if force_batch or body.n_samples > settings.predict_batch_rows:
-        return await prediction_batches.start(
-            db=db,
-            settings=settings,
+        return await batches.start(
             tenant_id=tenant_id,
             job=job,
-            batches=batches,
             json_body=body.model_dump_json().encode(),
             n_rows=body.n_samples,
         )
@@ -259,15 +260,13 @@ async def predict_upload(
     tenant_id: str,
     id: str,
     request: Request,
-    batches: Any,
+    batches: BatchPool,
     force_batch: bool = False,
     explain: bool = False,
 ) -> PredictionRead | PredictionBatchRead:
     """Predict an uploaded file (multipart field ``file``), read as uploads of the model's modality are; a
     batch prediction above ``predict_batch_bytes`` bytes or ``predict_batch_rows`` samples. With ``explain``,
     each row's contributions too (at most :data:`EXPLAIN_MAX_ROWS` samples, never as a batch)."""
-    from service.services import prediction_batches
-
     job, target = await _target(db, tenant_id, id)
     if explain and force_batch:
         raise _too_many_to_explain(None)
@@ -288,12 +287,9 @@ async def predict_upload(
             if isinstance(answer, PredictionRead):
                 return answer
             n_rows = answer
-        return await prediction_batches.start(
-            db=db,
-            settings=settings,
+        return await batches.start(
             tenant_id=tenant_id,
             job=job,
-            batches=batches,
             upload_path=upload.file_path,
             filename=upload.filename,
             n_rows=n_rows,

@@ -20,8 +20,7 @@ as skipped): the race trains the top-k that fit the budget, the baseline always.
 from __future__ import annotations
 
 import math
-from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
@@ -29,10 +28,11 @@ from starlette.concurrency import run_in_threadpool
 import advisor
 from service.db.models import Dataset, Job, Race, Recommendation
 from service.db.session import Database
-from service.db.types import new_id, utcnow
+from service.db.types import new_id, seconds_between, utcnow
 from service.errors import InvalidInput, NotFound
 from service.jobs import states
 from service.jobs.queue import JobQueue
+from service.jobs.stored import JobResult
 from service.repositories import races as repo
 from service.repositories import recommendations as recommendations_repo
 from service.schemas.jobs import JobCreate
@@ -128,6 +128,7 @@ def _dataset_units(dataset: Dataset) -> tuple[int, int, int | None]:
 
 def plan_budget(data: RaceCreate, dataset: Dataset, settings: Settings, n_candidates: int) -> tuple[RaceBudget, int]:
     """The race's budget, its source and reason, each entry's share; and how many candidates fit it."""
+    source: Literal["request", "default"]
     if data.time_budget_s is not None:
         total, source = float(data.time_budget_s), "request"
         reason = f"the request's time_budget_s of {total:g} s, shared by the race's entries"
@@ -265,13 +266,13 @@ async def create(
 
 
 # -- the ensemble entry -----------------------------------------------------------------------------
-def _member_ok(status: str, trainer: str, artifact: dict[str, Any] | None, result: dict[str, Any] | None) -> bool:
-    files = (artifact or {}).get("files") or {}
+def _member_ok(status: str, trainer: str, result: JobResult | None) -> bool:
     return (
         status == states.SUCCEEDED
         and trainer != jobs_service.ENSEMBLE_TRAINER
-        and "valid_pred.npy" in files
-        and bool((result or {}).get("validation"))
+        and result is not None
+        and "valid_pred.npy" in result.model.artifact.files
+        and result.model.validation is not None
     )
 
 
@@ -285,13 +286,13 @@ def add_ensemble_if_due(*, session: Session, race_id: str) -> Job | None:
     if race is None or not (race.params or {}).get("budget", {}).get("ensemble_s"):
         return None
     rows = session.execute(
-        select(Job.id, Job.status, Job.trainer, Job.artifact, Job.result, Job.tenant_id).where(Job.race_id == race_id)
+        select(Job.id, Job.status, Job.trainer, Job.result, Job.tenant_id).where(Job.race_id == race_id)
     ).all()
     if any(r.trainer == jobs_service.ENSEMBLE_TRAINER for r in rows):
         return None
     if not rows or not all(states.is_terminal(r.status) for r in rows):
         return None
-    if sum(_member_ok(r.status, r.trainer, r.artifact, r.result) for r in rows) < 2:
+    if sum(_member_ok(r.status, r.trainer, r.result) for r in rows) < 2:
         return None
     params = race.params or {}
     now = utcnow()
@@ -328,14 +329,14 @@ def ensemble_members(*, session: Session, race_id: str, tenant_id: str) -> list[
     from sqlalchemy import select
 
     rows = session.execute(
-        select(Job.id, Job.status, Job.trainer, Job.artifact, Job.result)
+        select(Job.id, Job.status, Job.trainer, Job.result)
         .where(Job.race_id == race_id, Job.tenant_id == tenant_id)
         .order_by(Job.created_at, Job.id)
     ).all()
     return [
-        {"job_id": r.id, "path": r.artifact["path"], "sha256": r.artifact["sha256"]}
+        {"job_id": r.id, "path": r.result.model_path, "sha256": r.result.model.artifact.sha256}
         for r in rows
-        if _member_ok(r.status, r.trainer, r.artifact, r.result)
+        if _member_ok(r.status, r.trainer, r.result)
     ]
 
 
@@ -352,8 +353,7 @@ def primary_metric(task: str, jobs: list[Job]) -> tuple[str, bool]:
 
 
 def _split(job: Job, name: str) -> dict[str, float | None]:
-    metrics = (job.result or {}).get("metrics") or {}
-    return dict(metrics.get(name) or {})
+    return dict(job.result.model.metrics.get(name) or {}) if job.result else {}
 
 
 def _test(job: Job) -> dict[str, float | None]:
@@ -362,22 +362,19 @@ def _test(job: Job) -> dict[str, float | None]:
 
 def _valid(job: Job) -> dict[str, float | None]:
     """The validation scores a race selects on: the fold mean (kfold) or the holdout split."""
-    summary = (job.result or {}).get("validation") or {}
-    return dict(summary.get("mean") or _split(job, "validation"))
-
-
-def _seconds(start: datetime | None, end: datetime | None) -> float | None:
-    return None if start is None or end is None else round((end - start).total_seconds(), 3)
+    validation = job.result.model.validation if job.result else None
+    return dict(validation.mean if validation and validation.mean else _split(job, "validation"))
 
 
 def _entry(job: Job, metric: str) -> RaceEntry:
     ok = job.status == states.SUCCEEDED
-    result = job.result or {}
-    summary = result.get("validation") or {}
+    validation = job.result.model.validation if job.result else None
     reason = None
     if job.status in (states.FAILED, states.CANCELLED):
         reason = str((job.error or {}).get("message") or job.status)
-    method = summary.get("method") or ("holdout" if _split(job, "validation") else None)
+    method: Literal["kfold", "holdout", "ensemble"] | None = (
+        validation.method if validation else ("holdout" if _split(job, "validation") else None)
+    )
     return RaceEntry(
         position=None,
         job_id=job.id,
@@ -386,15 +383,15 @@ def _entry(job: Job, metric: str) -> RaceEntry:
         rank=job.candidate or None,
         is_baseline=job.candidate == 0,
         is_ensemble=job.trainer == jobs_service.ENSEMBLE_TRAINER,
-        status=job.status,  # type: ignore[arg-type]
+        status=job.status,
         score=_valid(job).get(metric) if ok else None,
-        score_sd=(summary.get("sd") or {}).get(metric) if ok else None,
+        score_sd=validation.sd.get(metric) if ok and validation else None,
         validation=method if ok else None,
-        folds=summary.get("k") if ok else None,
+        folds=validation.k if ok and validation else None,
         test_score=_test(job).get(metric) if ok else None,
-        partial=result.get("partial") if job.result else None,
-        metrics=result.get("metrics"),
-        train_s=_seconds(job.started_at, job.finished_at),
+        partial=job.result.partial if job.result else None,
+        metrics=job.result.model.metrics if job.result else None,
+        train_s=seconds_between(job.started_at, job.finished_at),
         reason=reason,
     )
 

@@ -31,6 +31,7 @@ from service.services import races as races_service
 from service.services import recommendations as recommendations_service
 from service.services.charts import PALETTE, Series, bar_chart, line_chart, number
 from service.settings import Settings
+from service.views import jobs as job_views
 
 TEMPLATE = "report.html"
 # The importance chart shows the strongest columns; the table below it lists every one.
@@ -204,7 +205,7 @@ async def _recommendation(db: Database, tenant_id: str, id: str) -> Recommendati
 async def report(*, db: Database, settings: Settings, tenant_id: str, id: str) -> str:
     """The HTML report of the tenant's job ``id`` (404 if unknown); parts that do not exist yet (a running job's
     metrics, a model without importance) say why in place."""
-    job = jobs_service.to_read(await jobs_service.get(db=db, tenant_id=tenant_id, id=id))
+    job = job_views.to_read(await jobs_service.get(db=db, tenant_id=tenant_id, id=id))
     dataset, dataset_note = None, None
     if job.dataset_id:
         found, dataset_note = await _optional(datasets_service.get(db=db, tenant_id=tenant_id, id=job.dataset_id))

@@ -22,9 +22,11 @@ from typing import Any, Final
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
 
+from service.db.dml import rowcount
 from service.db.models import Job, Tenant, WebhookDelivery
 from service.db.types import new_id, utcnow
 from service.jobs import states
+from service.views.jobs import to_read
 
 logger = logging.getLogger(__name__)
 
@@ -42,8 +44,6 @@ def envelope(event: str, data: dict[str, Any], *, at: datetime) -> str:
 
 def job_summary(job: Job) -> dict[str, Any]:
     """What a job's webhook carries: the API's view of the job, without its learning curves."""
-    from service.services.jobs import to_read  # the services import this module
-
     try:
         summary: dict[str, Any] = to_read(job, include_curves=False).model_dump(mode="json")
         json.dumps(summary, allow_nan=False)
@@ -191,7 +191,7 @@ def settle(
         .values(**values)
         .execution_options(synchronize_session=False)
     )
-    return result.rowcount == 1  # type: ignore[attr-defined]
+    return rowcount(result) == 1
 
 
 def for_job(*, session: Session, job_id: str) -> list[WebhookDelivery]:

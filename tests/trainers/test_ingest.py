@@ -205,7 +205,7 @@ def test_identifier_like_target_is_too_many_classes(sandbox) -> None:
     _frame_with_target([f"user-{i}" for i in range(n)], n).to_parquet(path)
     with pytest.raises(DataError) as caught:
         sandbox.run(path, target="y")
-    assert (caught.value.status, caught.value.type_slug) == (422, "too-many-classes")
+    assert (caught.value.kind, caught.value.type_slug) == ("data", "too-many-classes")
     assert sandbox.work_files() == set()
 
 

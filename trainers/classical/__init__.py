@@ -24,28 +24,12 @@ from __future__ import annotations
 from importlib import import_module
 from typing import Any
 
-_CLASSES = {
-    "XGBoostTrainer": "trainers.classical.xgboost_trainer",
-    "LightGBMTrainer": "trainers.classical.lightgbm_trainer",
-    "LogisticRegressionTrainer": "trainers.classical.sklearn_baselines",
-    "RidgeRegressionTrainer": "trainers.classical.sklearn_baselines",
-    "LinearRegressionTrainer": "trainers.classical.sklearn_baselines",
-    "RandomForestTrainer": "trainers.classical.sklearn_forests",
-    "ExtraTreesTrainer": "trainers.classical.sklearn_forests",
-    "KNeighborsTrainer": "trainers.classical.sklearn_neighbors",
-    "SVMTrainer": "trainers.classical.sklearn_svm",
-}
-CLASSICAL_TRAINERS = (
-    "xgboost",
-    "lightgbm",
-    "sklearn_logistic",
-    "sklearn_ridge",
-    "sklearn_linear",
-    "sklearn_random_forest",
-    "sklearn_extra_trees",
-    "sklearn_knn",
-    "sklearn_svm",
-)
+from trainers.registry import builtin_trainers
+
+# Both read from the registry (the one list of trainers): registered names, and class name → module.
+_PATHS = builtin_trainers("trainers.classical")
+CLASSICAL_TRAINERS = tuple(_PATHS)
+_CLASSES = {path.partition(":")[2]: path.partition(":")[0] for path in _PATHS.values()}
 
 __all__ = ["CLASSICAL_TRAINERS", *_CLASSES]
 

@@ -18,6 +18,7 @@ import pandas as pd
 from trainers.base import Trainer, TrainerParamError, check_int, check_number, curve_values, metric_list
 from trainers.callbacks import Callbacks
 from trainers.classical.boosting import base_params, check_objective, scaled_loss_params
+from trainers.export.onnx import lightgbm_graph
 from trainers.metrics import best_round, higher_is_better
 from trainers.registry import register_trainer
 from trainers.spec import CurveSet, Task, TrainData
@@ -191,8 +192,6 @@ class LightGBMTrainer(Trainer):
 
     def _onnx_graph(self) -> Any:
         """The booster through onnxmltools."""
-        from trainers.export.onnx import lightgbm_graph
-
         return lightgbm_graph(self.model_, len(self.schema_.columns), self.task_)
 
     def _save_model(self, directory: Path) -> list[str]:

@@ -26,6 +26,7 @@ from trainers.base import (
 )
 from trainers.callbacks import Callbacks
 from trainers.classical.boosting import base_params, check_objective, scaled_loss_params
+from trainers.export.onnx import xgboost_graph
 from trainers.metrics import best_round, higher_is_better, sigmoid, softmax
 from trainers.registry import register_trainer
 from trainers.spec import CurveSet, Task, TrainData
@@ -216,8 +217,6 @@ class XGBoostTrainer(Trainer):
     # -- export --------------------------------------------------------------------------------
     def _onnx_graph(self) -> Any:
         """The booster as a float32 tree ensemble, like XGBoost itself (categorical splits included)."""
-        from trainers.export.onnx import xgboost_graph
-
         return xgboost_graph(self.model_, self.schema_, self.task_)
 
     # -- artifact ------------------------------------------------------------------------------

@@ -38,6 +38,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from trainers.errors import TrainerError
+from trainers.export.xgboost_trees import Unsupported, xgboost_tree_graph
 from trainers.spec import FeatureSchema
 
 if TYPE_CHECKING:
@@ -59,8 +61,10 @@ INPUT_NAME = "X"
 IMAGE_INPUT_NAME = "images"
 
 
-class NotConvertible(Exception):
+class NotConvertible(TrainerError):
     """The model cannot be exported to ONNX; ``reason`` says why (trainer, feature, or a failed check)."""
+
+    kind = "unsupported"
 
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
@@ -330,8 +334,6 @@ def xgboost_graph(booster: Any, schema: FeatureSchema, task: str) -> onnx.ModelP
 
 
 def _xgboost_categorical(booster: Any, schema: FeatureSchema, task: str) -> onnx.ModelProto:
-    from trainers.export.xgboost_trees import Unsupported, xgboost_tree_graph
-
     probe = sample_matrix(schema, seed=1)
     margin = np.asarray(booster.inplace_predict(frame_from_matrix(probe, schema), predict_type="margin"))
     output = "values" if task == "regression" else "probabilities"

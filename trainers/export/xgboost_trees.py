@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from trainers.errors import TrainerError
 from trainers.spec import FeatureSchema
 
 if TYPE_CHECKING:
@@ -29,8 +30,10 @@ LOG_LINK = frozenset({"count:poisson", "reg:gamma", "reg:tweedie"})
 LOGISTIC_LINK = frozenset({"reg:logistic", "binary:logistic"})
 
 
-class Unsupported(Exception):
+class Unsupported(TrainerError):
     """The booster uses something this writer does not express (a non-tree booster, vector leaves)."""
+
+    kind = "unsupported"
 
 
 def _ensemble(model: dict[str, Any], n_targets: int) -> tuple[dict[str, Any], np.ndarray]:

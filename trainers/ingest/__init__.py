@@ -17,10 +17,12 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from trainers.artifacts import sha256_file
+from trainers.dataset_format import DATA_NPZ, DATA_PARQUET, SCHEMA_JSON
 from trainers.errors import DataError
 from trainers.ingest.limits import DEFAULT_LIMITS, MIN_ROWS, MIN_ROWS_PER_CLASS, IngestLimits
-from trainers.ingest.result import DATA_NPZ, DATA_PARQUET, SCHEMA_JSON, IngestResult
-from trainers.ingest.sniff import detect_format, sha256_file
+from trainers.ingest.result import IngestResult
+from trainers.ingest.sniff import detect_format
 
 __all__ = [
     "DATA_NPZ",

@@ -160,7 +160,8 @@ def _floating(name: str, column: pa.ChunkedArray) -> tuple[ColumnInfo, pa.Chunke
     n_nonfinite = 0
     if total is not None and not math.isfinite(total):
         finite = pc.is_finite(column)
-        n_nonfinite = len(column) - column.null_count - int(pc.sum(finite).as_py() or 0)
+        # pyarrow sums booleans (as counts); its stub accepts numeric values only.
+        n_nonfinite = len(column) - column.null_count - int(pc.sum(finite).as_py() or 0)  # type: ignore[type-var]
         if n_nonfinite:
             # Left as missing for the trainer's imputer: a NaN or inf inside a model's input poisons every
             # gradient or split statistic it touches.
@@ -215,7 +216,7 @@ def _string(name: str, column: pa.ChunkedArray) -> tuple[ColumnInfo, pa.ChunkedA
 
 
 def _boolean_strings(column: pa.ChunkedArray) -> tuple[pa.ChunkedArray, list[str]] | None:
-    distinct = {v.strip().lower() for v in pc.unique(column.drop_null()).to_pylist()}
+    distinct = {v.strip().lower() for v in pc.unique(column.drop_null()).to_pylist() if v is not None}
     true_set = boolean_pair(distinct)
     if true_set is None:
         return None
@@ -230,12 +231,14 @@ def _datetime_strings(column: pa.ChunkedArray) -> tuple[pa.ChunkedArray, str] | 
         return None
     sample = pc.utf8_trim_whitespace(sample)
     # Cheap gate: every date format we know has digits; most categorical columns fail here.
-    with_digit = pc.sum(pc.match_substring_regex(sample, r"[0-9]")).as_py() or 0
+    # pyarrow sums booleans (as counts); its stub accepts numeric values only.
+    with_digit = pc.sum(pc.match_substring_regex(sample, r"[0-9]")).as_py() or 0  # type: ignore[type-var]
     if with_digit < DATETIME_MIN_PARSE_SHARE * len(sample):
         return None
     for fmt in _DATETIME_FORMATS:
         parsed = pc.strptime(sample, format=fmt, unit="s", error_is_null=True)
         if (len(sample) - parsed.null_count) >= DATETIME_MIN_PARSE_SHARE * len(sample):
             full = pc.strptime(pc.utf8_trim_whitespace(column), format=fmt, unit="s", error_is_null=True)
-            return full, fmt
+            # A chunked input gives a chunked result; the stub types the result as one array.
+            return full, fmt  # type: ignore[return-value]
     return None

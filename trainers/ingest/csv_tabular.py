@@ -17,12 +17,14 @@ import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
+from advisor.profile import Modality
+from trainers.dataset_format import DATA_PARQUET, SCHEMA_JSON, SCHEMA_VERSION
 from trainers.errors import DataError
-from trainers.ingest.columns import FEATURE_KINDS, ColumnInfo, infer_column
-from trainers.ingest.result import DATA_PARQUET, SCHEMA_JSON, SCHEMA_VERSION, IngestResult, write_json
+from trainers.ingest.columns import FEATURE_KINDS, ColumnInfo, ColumnKind, infer_column
+from trainers.ingest.finish import build_profile
+from trainers.ingest.result import IngestResult, write_json
 from trainers.ingest.sniff import CsvDialect, find_invalid_utf8, not_utf8_error, sniff_csv
 from trainers.ingest.target import analyse_target, find_column, normalize_target, outlier_share, require_rows
-from trainers.profiling import build_profile
 
 _ROW_IN_ERROR = re.compile(r"Row #(\d+)")
 # With types fixed up front, 1 MiB blocks (the resulting chunks stay cache-sized) parsed the bench file with
@@ -122,13 +124,14 @@ def _sample_types(
     convert_options: pa_csv.ConvertOptions,
 ) -> dict[str, pa.DataType]:
     with open(path, "rb") as fh:
-        sample = fh.read(max(_TYPE_SAMPLE_BYTES, read_options.block_size))
+        # ReadOptions.block_size reads back as an int; the stub says int | None.
+        sample = fh.read(max(_TYPE_SAMPLE_BYTES, read_options.block_size))  # type: ignore[type-var]
         complete = not fh.read(1)
     if not complete:
         sample = sample[: sample.rfind(b"\n") + 1]
     try:
         table = pa_csv.read_csv(
-            pa.BufferReader(sample),
+            pa.BufferReader(sample),  # type: ignore[arg-type]  # a NativeFile is read; the stub names paths and IO
             read_options=read_options,
             parse_options=parse_options,
             convert_options=convert_options,
@@ -208,7 +211,7 @@ def ingest_table(
     columns: list[pa.ChunkedArray] = []
     for name in table.column_names:
         if name == target_name:
-            kind = "categorical" if analysis.task != "regression" else "numeric"
+            kind: ColumnKind = "categorical" if analysis.task != "regression" else "numeric"
             infos.append(ColumnInfo(name, kind, "target", str(table[name].type), n_distinct=analysis.n_distinct))
             columns.append(table[name])
             continue
@@ -311,7 +314,8 @@ def write_parquet(table: pa.Table, path: Path) -> None:
         table,
         path,
         compression={name: "none" if name in floats else "snappy" for name in table.column_names},
-        use_dictionary=[name for name in table.column_names if name not in floats],
+        # pyarrow takes the column names to dictionary-encode; the stub says bool only.
+        use_dictionary=[name for name in table.column_names if name not in floats],  # type: ignore[arg-type]
     )
 
 
@@ -329,7 +333,7 @@ def drop_missing_target(table: pa.Table, target_name: str, warnings: list[str]) 
 
 def feature_type_counts(infos: list[ColumnInfo]) -> dict[str, int]:
     """Counts per inferred type over the non-target columns (ignored ones included, by their type)."""
-    counts = dict.fromkeys(FEATURE_KINDS, 0)
+    counts: dict[str, int] = dict.fromkeys(FEATURE_KINDS, 0)
     for info in infos:
         if info.role != "target":
             counts[info.kind] = counts.get(info.kind, 0) + 1
@@ -338,7 +342,7 @@ def feature_type_counts(infos: list[ColumnInfo]) -> dict[str, int]:
 
 def _modality(
     requested: str | None, features: list[ColumnInfo], text_columns: list[ColumnInfo], warnings: list[str]
-) -> tuple[str, str]:
+) -> tuple[Modality, str]:
     if requested == "tabular":
         return "tabular", "requested"
     if requested == "text":

@@ -16,11 +16,13 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from trainers.dataset_format import DATA_NPZ, SCHEMA_JSON, SCHEMA_VERSION
 from trainers.errors import DataError
 from trainers.ingest.archive import check_members, read_member
+from trainers.ingest.finish import build_profile, encode_target, write_npz
 from trainers.ingest.limits import IngestLimits
-from trainers.ingest.result import DATA_NPZ, SCHEMA_JSON, SCHEMA_VERSION, IngestResult, write_json
-from trainers.ingest.target import TargetAnalysis
+from trainers.ingest.result import IngestResult, write_json
+from trainers.ingest.target import TargetAnalysis, outlier_share
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg"})
 _PIL_FORMATS = frozenset({"PNG", "JPEG", "MPO"})  # MPO: multi-picture JPEG as written by many cameras
@@ -120,8 +122,8 @@ def ingest_image_zip(
     x = np.empty((n, height, width, channels), dtype=np.uint8)
     resized = 0
     for i, data in enumerate(raw):
-        with Image.open(io.BytesIO(data)) as img:
-            img = img.convert("L" if channels == 1 else "RGB")
+        with Image.open(io.BytesIO(data)) as source:
+            img = source.convert("L" if channels == 1 else "RGB")
             if img.size != (width, height):
                 img = img.resize((width, height), Image.Resampling.BILINEAR)
                 resized += 1
@@ -210,10 +212,6 @@ def finish_images(
     compress: bool,
 ) -> IngestResult:
     """Validate image labels, write ``data.npz`` + ``schema.json`` and build the profile."""
-    from trainers.ingest.npz import encode_target, write_npz
-    from trainers.ingest.target import outlier_share
-    from trainers.profiling import build_profile
-
     keep, y, analysis, dropped = encode_target(labels, target=target, task=task, warnings=warnings)
     if keep is not None:
         x = x[keep]

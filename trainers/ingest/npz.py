@@ -13,13 +13,14 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from trainers.errors import DataError
 from trainers.ingest.archive import check_members
+from trainers.ingest.csv_tabular import ingest_table
+from trainers.ingest.images import finish_images, to_uint8_images
 from trainers.ingest.limits import IngestLimits
 from trainers.ingest.result import IngestResult
-from trainers.ingest.target import TargetAnalysis, analyse_target, normalize_target, require_rows
+from trainers.ingest.sequences import finish_sequences
 
 _X_KEYS = ("x", "X")
 _Y_KEYS = ("y", "Y")
@@ -111,7 +112,8 @@ def _read_npy(zf: zipfile.ZipFile, info: zipfile.ZipInfo, npy_format: Any) -> np
         view = memoryview(buffer)
         filled = 0
         while filled < nbytes:
-            got = fh.readinto(view[filled:])
+            # zf.open gives a ZipExtFile (a BufferedIOBase, which has readinto); typeshed says IO[bytes].
+            got = fh.readinto(view[filled:])  # type: ignore[attr-defined]
             if not got:
                 raise DataError("malformed-file", f"Array {name!r} is truncated.", extra={"array": name})
             filled += got
@@ -154,16 +156,13 @@ def ingest_npz(
     details["arrays"] = {"x": {"shape": list(x.shape), "dtype": str(x.dtype)}, "y": {"shape": list(y.shape)}}
 
     if chosen == "tabular":
-        from trainers.ingest.csv_tabular import ingest_table
-
-        columns = {f"x{i}": x[:, i] for i in range(x.shape[1])}
-        table = pa.table(columns | {"y": labels})
+        columns: dict[str, np.ndarray | pa.ChunkedArray] = {f"x{i}": x[:, i] for i in range(x.shape[1])}
+        # pa.table takes NumPy and chunked columns; the stub names sequences and arrays only.
+        table = pa.table(columns | {"y": labels})  # type: ignore[arg-type]
         return ingest_table(
             table, target="y", task=task, modality="tabular", work_dir=work_dir, details=details, warnings=warnings
         )
     if chosen == "image":
-        from trainers.ingest.images import finish_images, to_uint8_images
-
         details["source"] = "npz"
         return finish_images(
             to_uint8_images(x, warnings),
@@ -175,8 +174,6 @@ def ingest_npz(
             warnings=warnings,
             compress=True,
         )
-    from trainers.ingest.sequences import finish_sequences
-
     x3 = x[..., None] if x.ndim == 2 else x
     if x3.ndim != 3:
         raise DataError(
@@ -248,35 +245,3 @@ def _labels(y: np.ndarray, warnings: list[str]) -> pa.ChunkedArray:
             "invalid-arrays", f"y must hold numbers or strings, not {y.dtype}.", extra={"dtype": str(y.dtype)}
         )
     return pa.chunked_array([pa.array(y)])
-
-
-def encode_target(
-    labels: pa.ChunkedArray, *, target: str, task: str | None, warnings: list[str]
-) -> tuple[np.ndarray | None, np.ndarray, TargetAnalysis, int]:
-    """Check the labels of an array dataset and encode them for storage.
-
-    Returns the mask of kept rows (``None`` when all are kept), ``y`` (class indices into
-    ``analysis.classes`` as int64, or float64 for regression), the analysis and the number of dropped rows.
-    """
-    values = normalize_target(labels, target)
-    dropped = values.null_count
-    keep = None
-    if dropped:
-        valid = pc.is_valid(values)
-        keep = np.asarray(valid, dtype=bool)
-        values = values.filter(valid)
-        warnings.append(f"Dropped {dropped} sample(s) with no value for the target.")
-    require_rows(len(values), dropped=dropped)
-    analysis = analyse_target(values, target, task)
-    if analysis.classes is None:
-        y = np.asarray(values, dtype=np.float64)
-    else:
-        value_set = pa.array(analysis.classes).cast(values.type)
-        y = np.asarray(pc.index_in(values, value_set=value_set), dtype=np.int64)
-    return keep, y, analysis, dropped
-
-
-def write_npz(path: Path, *, compress: bool, **arrays: np.ndarray) -> None:
-    """Write arrays to ``path`` without pickle; compressed for images (uint8 compresses well)."""
-    save = np.savez_compressed if compress else np.savez
-    save(path, allow_pickle=False, **arrays)

@@ -10,11 +10,6 @@ from typing import Any
 
 from advisor.profile import DatasetProfile, Modality, Task
 
-SCHEMA_VERSION = 1
-DATA_PARQUET = "data.parquet"
-DATA_NPZ = "data.npz"
-SCHEMA_JSON = "schema.json"
-
 
 @dataclass(frozen=True)
 class IngestResult:

@@ -15,10 +15,12 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from trainers.dataset_format import DATA_NPZ, SCHEMA_JSON, SCHEMA_VERSION
 from trainers.errors import DataError
 from trainers.ingest.columns import is_identifier_name
-from trainers.ingest.result import DATA_NPZ, SCHEMA_JSON, SCHEMA_VERSION, IngestResult, write_json
-from trainers.ingest.target import find_column, normalize_target
+from trainers.ingest.finish import build_profile, encode_target, write_npz
+from trainers.ingest.result import IngestResult, write_json
+from trainers.ingest.target import find_column, normalize_target, outlier_share
 
 # Auto-detection only fires on these literal names; anything looser needs modality="sequence".
 AUTO_ID, AUTO_TIME = "id", "time"
@@ -38,9 +40,9 @@ def long_format_columns(table: pa.Table, modality: str | None) -> tuple[str, str
     names = table.column_names
     lower = {name.strip().lower(): name for name in names}
     if modality is None and AUTO_ID in lower and AUTO_TIME in lower:
-        id_col = lower[AUTO_ID]
-        repeats = pc.count_distinct(table[id_col]).as_py() < table.num_rows
-        return (id_col, lower[AUTO_TIME]) if repeats else None
+        auto_id = lower[AUTO_ID]
+        repeats = pc.count_distinct(table[auto_id]).as_py() < table.num_rows
+        return (auto_id, lower[AUTO_TIME]) if repeats else None
     if modality != "sequence":
         return None
     id_col = lower.get(AUTO_ID) or next((n for n in names if is_identifier_name(n)), None)
@@ -101,7 +103,8 @@ def ingest_long_sequences(
     first = labels.take(pa.array(starts))
     expected = first.take(pa.array(group))
     differs = pc.or_(
-        pc.fill_null(pc.not_equal(labels, expected), False),
+        # fill_null keeps its input's kind (a boolean array here); the stub widens its result to a union.
+        pc.fill_null(pc.not_equal(labels, expected), pa.scalar(False)),  # type: ignore[arg-type]
         pc.xor(pc.is_null(labels), pc.is_null(expected)),
     )
     if pc.any(differs).as_py():
@@ -198,10 +201,6 @@ def finish_sequences(
     feature_names: list[str] | None = None,
 ) -> IngestResult:
     """Validate sequence labels, mark non-finite values as missing (NaN), write ``data.npz`` + schema."""
-    from trainers.ingest.npz import encode_target, write_npz
-    from trainers.ingest.target import outlier_share
-    from trainers.profiling import build_profile
-
     keep, y, analysis, dropped = encode_target(labels, target=target, task=task, warnings=warnings)
     if keep is not None:
         x = x[keep]

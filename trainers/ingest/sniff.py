@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import codecs
 import csv
-import hashlib
 import io
 import re
 import zipfile
@@ -44,15 +43,6 @@ _FOREIGN_MAGIC: tuple[tuple[bytes, str], ...] = (
 )
 
 SUPPORTED_FORMATS = "CSV, Parquet, .npz (x, y) or a zip of PNG/JPEG images in one folder per class"
-
-
-def sha256_file(path: Path, *, chunk_size: int = 1 << 20) -> str:
-    """Hex SHA-256 of a file, read in chunks so memory stays flat whatever the file size."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(chunk_size):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def detect_format(path: Path, filename: str | None = None) -> FileFormat:

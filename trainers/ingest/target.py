@@ -83,7 +83,7 @@ def normalize_target(column: pa.ChunkedArray, name: str) -> pa.ChunkedArray:
     if pa.types.is_string(kind):
         trimmed = pc.utf8_trim_whitespace(column)
         # An empty label after trimming is as good as none.
-        return pc.if_else(pc.equal(trimmed, ""), pa.scalar(None, pa.string()), trimmed)
+        return pc.if_else(pc.equal(trimmed, pa.scalar("", pa.string())), pa.scalar(None, pa.string()), trimmed)
     if pa.types.is_floating(kind):
         return pc.if_else(pc.is_finite(column), column, pa.scalar(None, kind))
     if pa.types.is_decimal(kind):
@@ -138,7 +138,7 @@ def analyse_target(values: pa.ChunkedArray, name: str, requested: str | None = N
         task: Task = inferred
         reason = why
     else:
-        task = _check_requested(requested, kind, n_distinct, name)  # type: ignore[arg-type]
+        task = _check_requested(requested, kind, n_distinct, name)
         reason = f"Task {requested!r} was requested." + ("" if requested == inferred else f" Without it: {why}")
 
     if task == "regression":
@@ -231,7 +231,7 @@ def _class_counts(values: pa.ChunkedArray) -> tuple[list[Any], list[int]]:
     labels = counted.field("values")
     order = pc.array_sort_indices(labels)
     classes = [_jsonable(v) for v in labels.take(order).to_pylist()]
-    counts = [int(c) for c in counted.field("counts").take(order).to_pylist()]
+    counts = [int(c) for c in counted.field("counts").take(order).to_numpy()]
     return classes, counts
 
 

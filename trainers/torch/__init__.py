@@ -4,8 +4,8 @@ This package is the only place in ``trainers`` that imports torch, and only insi
 importing ``trainers.torch`` (or :mod:`trainers.torch.data`) loads no torch, so the job engine can build
 array datasets and route jobs without the library.
 
-Registered names (see :mod:`trainers.torch.trainers`): ``torch_mlp``, ``torch_cnn``, ``torch_lstm``,
-``torch_transformer``.
+Registered names: ``torch_mlp``, ``torch_cnn``, ``torch_lstm``, ``torch_transformer`` (listed in
+:mod:`trainers.registry`).
 """
 
 from __future__ import annotations
@@ -13,12 +13,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Literal
 
-TORCH_TRAINERS: dict[str, str] = {
-    "torch_mlp": "trainers.torch.trainers:TorchMLPTrainer",
-    "torch_cnn": "trainers.torch.trainers:TorchCNNTrainer",
-    "torch_lstm": "trainers.torch.trainers:TorchLSTMTrainer",
-    "torch_transformer": "trainers.torch.trainers:TorchTransformerTrainer",
-}
+from trainers.registry import builtin_trainers
+
+# name → "module:Class", as listed in the registry (the one list of trainers).
+TORCH_TRAINERS: dict[str, str] = builtin_trainers("trainers.torch")
 
 
 def preferred_queue(trainer: str, params: Mapping[str, Any] | None = None) -> Literal["gpu", "cpu"]:

@@ -17,6 +17,7 @@ from service.db.models import Dataset, Job
 from service.db.session import Database
 from service.db.types import new_id, utcnow
 from service.jobs import states
+from service.jobs.stored import JobResult, ModelZip
 from service.repositories import datasets as datasets_repo
 from service.repositories import jobs as jobs_repo
 from service.settings import Settings
@@ -147,3 +148,34 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 60.0, interval: floa
         if time.monotonic() > deadline:
             raise AssertionError(f"condition not met within {timeout:.0f} s (last value {value!r})")
         time.sleep(interval)
+
+
+def stored_result(
+    metrics: dict[str, dict[str, float | None]],
+    validation: dict[str, Any] | None = None,
+    *,
+    task: str = "regression",
+    files: dict[str, str] | None = None,
+) -> JobResult:
+    """A small valid stored result (for rows built in a test): ``metrics`` per split, ``validation`` a summary."""
+    from trainers.spec import ArtifactInfo, CurveSet, SplitInfo, SplitSpec, TrainResult, ValidationSummary
+
+    model = TrainResult(
+        trainer="x",
+        task=task,  # type: ignore[arg-type]
+        params={},
+        seed=0,
+        n_threads=1,
+        metrics=metrics,
+        curves=CurveSet(loss_name="loss", train_loss=[1.0]),
+        best_iteration=0,
+        n_rounds=1,
+        artifact=ArtifactInfo(
+            trainer="x", format="skops", directory="j/1/model", files=files or {}, sha256="0" * 64, library_versions={}
+        ),
+        split=SplitInfo(seed=0, fractions=SplitSpec(), stratified=False, train_size=7, validation_size=2, test_size=1),
+        timings={},
+        library_versions={},
+        validation=ValidationSummary.model_validate(validation) if validation else None,
+    )
+    return JobResult(model=model, zip=ModelZip(path="j/1/model.zip"))

@@ -12,7 +12,7 @@ from pydantic import ValidationError
 from service.jobs import states
 from service.jobs.process import describe_exit
 from service.jobs.queue import InProcessQueue, JobQueue, QueueClosed
-from service.jobs.runner import lift, metric_rows
+from service.jobs.results import lift, metric_rows
 from service.settings import Settings
 
 
@@ -47,6 +47,9 @@ def test_settings_refuse_oversubscription_and_default_threads(tmp_path: Path) ->
 
     cores = len(os.sched_getaffinity(0))
     assert Settings(data_dir=tmp_path, workers=1).threads_per_job == cores
+    # job_threads is the resolved count as an int, also for settings built without validation.
+    assert Settings(data_dir=tmp_path, workers=1, threads_per_job=1).job_threads == 1
+    assert Settings.model_construct(workers=1, threads_per_job=None).job_threads == cores
     with pytest.raises(ValidationError, match="exceeds"):
         Settings(data_dir=tmp_path, workers=cores, threads_per_job=2)
     with pytest.raises(ValidationError, match="heartbeat"):
@@ -58,6 +61,16 @@ def test_lift_is_positive_when_the_model_is_better_losses_included() -> None:
     model = {"test": {"roc_auc": 0.95, "log_loss": 0.2, "accuracy": None}}
     baseline = {"test": {"roc_auc": 0.90, "log_loss": 0.3, "accuracy": 0.8}}
     assert lift(model, baseline) == {"test": {"roc_auc": pytest.approx(0.05), "log_loss": pytest.approx(0.1)}}
+
+
+def test_every_reported_metric_has_one_direction() -> None:
+    from trainers.metrics import CLASSIFICATION_METRICS, HIGHER_IS_BETTER, REGRESSION_METRICS, higher_is_better
+
+    losses = {"log_loss", "rmse", "mae"}
+    for name in (*CLASSIFICATION_METRICS, *REGRESSION_METRICS):
+        assert (name in HIGHER_IS_BETTER) == (name not in losses) == higher_is_better(name), name
+    # The libraries' spellings (early stopping) come from the same set.
+    assert higher_is_better("auc") and higher_is_better("ndcg@5") and not higher_is_better("logloss")
 
 
 def test_metric_rows_are_mlflow_style_with_round_times() -> None:
@@ -126,3 +139,31 @@ def pd_dates(n: int) -> list[str]:
     import pandas as pd
 
     return [d.strftime("%Y-%m-%d") for d in pd.date_range("2024-01-01", periods=n, freq="D")]
+
+
+def test_the_pool_prewarms_processes_with_the_child_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from service.jobs import pool, process
+
+    started = threading.Event()
+    envs: list[dict[str, str]] = []
+
+    class Recorded:
+        def __init__(self, *, preload: bool = True, env: dict[str, str] | None = None) -> None:
+            envs.append(dict(env or {}))
+            started.set()
+
+        def kill(self) -> int | None:
+            return 0
+
+    monkeypatch.setattr(process, "TrainingProcess", Recorded)
+    monkeypatch.setattr(pool, "PREWARM_DELAY_S", 0.0)
+    settings = Settings(data_dir=tmp_path, workers=1, job_omp_wait_policy="PASSIVE", worker_prewarm=True)
+    workers = pool.WorkerPool(db=None, settings=settings, queue=InProcessQueue())  # type: ignore[arg-type]
+    workers.start()
+    try:
+        assert started.wait(10.0)
+    finally:
+        workers.stop()
+    assert envs == [{"OMP_WAIT_POLICY": "PASSIVE"}]

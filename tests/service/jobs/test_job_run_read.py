@@ -4,9 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from _job_fixtures import stored_result
+
 from advisor import Constraints, DatasetProfile, recommend
 from service.db.models import Job
-from service.services.jobs import run_read
+from service.jobs.messages import DeviceRecord
+from service.jobs.stored import JobResult
+from service.views.jobs import run_read
+from trainers.spec import CurveSet
 
 
 def _transfer_params() -> dict[str, Any]:
@@ -17,18 +22,30 @@ def _transfer_params() -> dict[str, Any]:
 
 
 def _job(params: dict[str, Any], trainer: str = "torch_cnn") -> Job:
-    return Job(id="j1", trainer=trainer, params=params, device={"device": "cuda"}, recommendation_id="r1")
+    return Job(id="j1", trainer=trainer, params=params, recommendation_id="r1")
+
+
+def _stored(
+    trainer: str, n_rounds: int, fit_s: float, run_info: dict[str, Any], device: str, dead_relu: float | None = None
+) -> JobResult:
+    base = stored_result({})
+    curves = CurveSet(loss_name="loss", train_loss=[1.0], dead_relu_fraction=dead_relu)
+    model = base.model.model_copy(
+        update={"trainer": trainer, "n_rounds": n_rounds, "timings": {"fit_s": fit_s}, "curves": curves}
+    )
+    return base.model_copy(
+        update={"model": model, "run_info": run_info, "device": DeviceRecord(device=device, threads=1)}
+    )
 
 
 def test_a_substituted_backbone_on_the_gpu_is_shown_beside_the_estimate_for_it() -> None:
     params = _transfer_params()
     est = params["memory_estimate"]
-    stored = {
-        "trainer": "torch_cnn",
-        "n_rounds": 4,
-        "timings": {"fit_s": 9.0},
-        "curves": {"train_loss": [1.0], "dead_relu_fraction": 0.25},
-        "run_info": {
+    stored = _stored(
+        "torch_cnn",
+        4,
+        9.0,
+        {
             "device": "cuda",
             "parameters": est["parameters"],
             "trainable_parameters": 1_000_000,
@@ -43,7 +60,9 @@ def test_a_substituted_backbone_on_the_gpu_is_shown_beside_the_estimate_for_it()
                 "source": "package:efficientnet-lite-pytorch",
             },
         },
-    }
+        "cuda",
+        dead_relu=0.25,
+    )
     run = run_read(_job(params), stored)
     assert run is not None and run.device == "cuda" and run.round_unit == "epochs" and run.rounds_run == 4
     assert run.backbone is not None and (run.backbone.recommended, run.backbone.used_name) == (
@@ -62,20 +81,15 @@ def test_a_substituted_backbone_on_the_gpu_is_shown_beside_the_estimate_for_it()
 
 
 def test_a_classical_job_has_no_estimate_and_counts_boosting_rounds() -> None:
-    stored = {
-        "trainer": "xgboost",
-        "n_rounds": 37,
-        "timings": {"fit_s": 0.5},
-        "curves": {"train_loss": [1.0]},
-        "run_info": {
-            "peak_rss_bytes": 400 * 2**20,
-            "rss_at_start_bytes": 300 * 2**20,
-            "peak_rss_measure": "training process RSS peak (VmHWM) since the job started",
-        },
+    run_info = {
+        "peak_rss_bytes": 400 * 2**20,
+        "rss_at_start_bytes": 300 * 2**20,
+        "peak_rss_measure": "training process RSS peak (VmHWM) since the job started",
     }
-    run = run_read(Job(id="j2", trainer="xgboost", params={"max_depth": 6}, device={"device": "cpu"}), stored)
+    stored = _stored("xgboost", 37, 0.5, run_info, "cpu")
+    run = run_read(Job(id="j2", trainer="xgboost", params={"max_depth": 6}), stored)
     assert run is not None and run.round_unit == "boosting_rounds" and run.rounds_run == 37
     assert run.device == "cpu" and run.seconds == 0.5 and run.parameters is None
     assert run.peak_memory_bytes == 400 * 2**20 and run.memory_at_start_bytes == 300 * 2**20
     assert run.estimates is None and run.ratios is None
-    assert run_read(Job(id="j3", trainer="xgboost", params={}), {}) is None  # no result yet: nothing ran
+    assert run_read(Job(id="j3", trainer="xgboost", params={}), None) is None  # no result yet: nothing ran

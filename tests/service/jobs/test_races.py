@@ -11,7 +11,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from _job_fixtures import breast_cancer, wait_for
+from _job_fixtures import breast_cancer, stored_result, wait_for
 from fastapi.testclient import TestClient
 
 from service.db.models import Job, Race
@@ -175,10 +175,8 @@ def _job(
     result = None
     if metrics:
         sd = {k: 0.01 for k in metrics}
-        result = {
-            "metrics": {"validation": metrics, "test": test or metrics},
-            "validation": {"method": "kfold", "k": 5, "mean": metrics, "sd": sd},
-        }
+        summary = {"method": "kfold", "k": 5, "n_rows": 100, "mean": metrics, "sd": sd, "served_model": "holdout fit"}
+        result = stored_result({"validation": metrics, "test": test or metrics}, summary)
     return Job(
         id=f"job-{candidate}",
         created_at=now,
@@ -267,7 +265,7 @@ def test_jobs_from_before_the_validation_summary_fall_back_to_the_holdout_split(
         status="succeeded",
         started_at=now,
         finished_at=now,
-        result={"metrics": {"validation": {"rmse": 3.0}, "test": {"rmse": 1.0}}},
+        result=stored_result({"validation": {"rmse": 3.0}, "test": {"rmse": 1.0}}),
     )
     entry = races.to_read(_race("regression"), [old]).leaderboard[0]
     assert (entry.score, entry.test_score, entry.validation, entry.folds) == (3.0, 1.0, "holdout", None)

@@ -15,6 +15,7 @@ from service.db.types import utcnow
 from service.jobs import reaper, runner, states
 from service.jobs.process import TrainingProcess
 from service.jobs.queue import InProcessQueue
+from service.jobs.stored import JobResult
 from service.repositories import jobs as repo
 from service.settings import Settings
 
@@ -50,21 +51,26 @@ def test_a_job_runs_to_success_with_metrics_baseline_curves_and_artifact(
     assert job.status == "succeeded" and job.attempt == 1 and job.error is None
     assert job.lease_owner is None and job.finished_at is not None
     result = job.result
-    assert set(result["metrics"]) == {"validation", "test"}
-    assert result["metrics"]["test"]["roc_auc"] > 0.9 and _finite(result["metrics"]["test"])
-    assert result["baseline"]["metrics"]["test"]["roc_auc"] > 0.9 and result["baseline"]["error"] is None
-    assert set(result["lift_over_baseline"]["test"]) >= {"roc_auc", "log_loss", "accuracy"}
-    assert len(result["curves"]["train_loss"]) == FAST_XGB["n_estimators"]
-    assert result["partial"] is False
+    assert isinstance(result, JobResult)  # one validated document, read back as its type
+    model = result.model
+    assert set(model.metrics) == {"validation", "test"}
+    assert model.metrics["test"]["roc_auc"] > 0.9 and _finite(model.metrics["test"])
+    assert result.baseline is not None and result.baseline.error is None
+    assert result.baseline.metrics is not None and result.baseline.metrics["test"]["roc_auc"] > 0.9
+    assert result.lift_over_baseline is not None
+    assert set(result.lift_over_baseline["test"]) >= {"roc_auc", "log_loss", "accuracy"}
+    assert len(model.curves.train_loss) == FAST_XGB["n_estimators"]
+    assert model.partial is False and model.seed == 0 and model.n_threads == 1
     # Early stopping on a separable set: the curves carry no §10 issue, and the job says none.
-    assert result["diagnosis"] == []
-    assert job.device["device"] == "cpu" and job.device["cpu"] and job.device["threads"] == 1
-    assert job.device["gpu_unused_reason"]
+    assert model.diagnosis == []
+    device = result.device
+    assert device is not None and device.device == "cpu" and device.cpu and device.threads == 1
+    assert device.gpu_unused_reason
     assert job.progress["phase"] == "done"
 
-    artifact_dir = engine_settings.artifacts_dir / job.artifact["path"]
+    artifact_dir = engine_settings.artifacts_dir / result.model_path
     assert (artifact_dir / "model.ubj").is_file()
-    assert (engine_settings.artifacts_dir / job.artifact["zip_path"]).is_file()
+    assert (engine_settings.artifacts_dir / result.zip.path).is_file()
     # The tenant's stored bytes count the job's files.
     job_dir = engine_settings.artifacts_dir / job_id
     assert job.artifact_bytes == sum(p.stat().st_size for p in job_dir.rglob("*") if p.is_file()) > 0
@@ -184,7 +190,7 @@ def test_a_dataset_stored_before_hashing_trains_with_a_note(
     _run(job_id, db, engine_settings, warm_process)
     job = get_job(db, job_id)
     assert job.status == "succeeded"
-    assert any("without a SHA-256 check" in n for n in job.result["notes"]), job.result["notes"]
+    assert any("without a SHA-256 check" in n for n in job.result.notes), job.result.notes
 
 
 def test_the_time_budget_keeps_the_best_model_so_far(
@@ -194,9 +200,11 @@ def test_the_time_budget_keeps_the_best_model_so_far(
     outcome = _run(job_id, db, engine_settings, warm_process)
     job = get_job(db, job_id)
     assert outcome.status == job.status == "succeeded", job.error
-    assert job.result["partial"] is True and job.result["partial_reason"] == "time_budget"
-    assert job.artifact["partial"] is True and 0 < job.result["n_rounds"] < SLOW_XGB["n_estimators"]
-    assert job.result["baseline"]["error"]["message"].startswith("not trained")
+    result = job.result
+    assert result is not None and result.partial is True and result.model.partial_reason == "time_budget"
+    assert 0 < result.model.n_rounds < SLOW_XGB["n_estimators"]
+    assert result.baseline is not None and result.baseline.error is not None
+    assert result.baseline.error["message"].startswith("not trained")
 
 
 def test_a_runner_that_lost_its_lease_writes_nothing(db: Database, engine_settings: Settings, bc_dataset: str) -> None:
@@ -206,11 +214,11 @@ def test_a_runner_that_lost_its_lease_writes_nothing(db: Database, engine_settin
     report = reaper.reap(db, engine_settings, None, now=later)
     assert job_id in report.requeued
     assert get_job(db, job_id).status == "queued"
-    wrote = db.call(repo.finish, id=job_id, owner="stale", status="succeeded", values={"result": {"x": 1}})
+    wrote = db.call(repo.finish, id=job_id, owner="stale", status="succeeded", values={"error": {"x": 1}})
     assert wrote is False
     assert db.call(repo.heartbeat, id=job_id, owner="stale", now=later, lease_s=1.0) is None
     job = get_job(db, job_id)
-    assert job.status == "queued" and job.result is None and job.history[-1]["outcome"] == "lease_expired"
+    assert job.status == "queued" and job.error != {"x": 1} and job.history[-1]["outcome"] == "lease_expired"
 
 
 def test_startup_recovery_requeues_fails_cancels_and_reenqueues(

@@ -185,7 +185,7 @@ def test_efficientnet_lite0_fine_tuning_with_layer_learning_rates(tmp_path: Path
     assert params["transfer"]["pretrained_model"] == "MobileNet"
     assert params["transfer"]["strategy"] == "fine_tuning" and params["transfer"]["unfreeze_fraction"] == 0.5
 
-    from trainers.torch.transfer import EfficientNetLiteBackbone
+    from trainers.torch.backbones import EfficientNetLiteBackbone
 
     before = _fingerprint(EfficientNetLiteBackbone.pretrained())
     result, info = fit_and_evaluate_arrays(
