@@ -1,5 +1,8 @@
 """Explanations of a tabular model: global feature importance on validation, and per-row contributions.
 
+Over 500 lines on purpose: global importance and per-row contributions share one mapping from encoded
+features back to original columns and one dispatch over the model kinds; apart, each would import both back.
+
 Everything is reported per ORIGINAL input column (the columns of the model's ``schema.json``): where a
 pipeline encodes one column as several features (one-hot levels, a missing-value indicator, TF-IDF terms),
 their shares are summed back onto the column they came from (:func:`encoded_sources`).
