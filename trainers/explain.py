@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from trainers.errors import TrainerError
 from trainers.spec import Label, Task
 
 if TYPE_CHECKING:
@@ -134,8 +135,10 @@ class Contributions(BaseModel):
     margin: list[Any] = Field(default_factory=list)
 
 
-class NoContributions(Exception):
+class NoContributions(TrainerError):
     """The model has no per-row contributions; the message says why."""
+
+    kind = "unsupported"
 
 
 # -- encoded features → original columns -----------------------------------------------------------------------------

@@ -42,7 +42,8 @@ from service.services.races import add_ensemble_if_due, ensemble_members
 from service.settings import Settings
 from service.webhooks import outbox
 
-logger = logging.getLogger(__name__)
+# The runner's logger, as before the runner was split: operators filter and alert on its name.
+logger = logging.getLogger("service.jobs.runner")
 
 TICK_S = 0.2  # how long one wait for a message from the training process lasts
 CANCEL_POLL_S = 0.5  # how often the cancel flag is read when nothing else was written
