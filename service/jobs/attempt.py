@@ -35,6 +35,7 @@ from service.jobs.messages import (
 from service.jobs.outcome import Ending, Facts, Watch, next_state
 from service.jobs.process import ChildDied, TrainingProcess, start_training_process
 from service.jobs.results import shape
+from service.jobs.stages import Stamps
 from service.observability import metrics
 from service.repositories import jobs as repo
 from service.services import quotas
@@ -91,8 +92,10 @@ class Attempt:
         db: Database,
         settings: Settings,
         shutdown: threading.Event,
+        stamp: Stamps | None = None,
     ) -> None:
         self.job_id = job.id
+        self.stamp = stamp or Stamps()  # where the attempt's time goes (service.jobs.stages)
         self.storage_path = storage_path
         self.file_sha256 = file_sha256  # None for datasets stored before files were hashed
         self.owner = owner
@@ -164,8 +167,10 @@ class Attempt:
         if process is None:
             process = start_training_process(self.settings)
         process.jobs_run += 1
+        self.stamp("prepare")
         try:
             process.send(to_wire(message))
+            self.stamp("send")
         except ChildDied as exc:
             self.watch.died, self.watch.died_reason = exc.exitcode, str(exc)
         else:
@@ -215,12 +220,14 @@ class Attempt:
                     progress=w.progress or None,
                     child_pid=process.pid,
                 )
+                self.stamp("heartbeat")
                 last_write = last_cancel_check = now
                 dirty = False
                 if cancel is not None:
                     metrics.record_heartbeat(self.worker)
             elif now - last_cancel_check >= CANCEL_POLL_S:
                 cancel = self.db.call(repo.cancel_flag, id=self.job_id, owner=self.owner, write=False)
+                self.stamp("cancel_poll")
                 last_cancel_check = now
             if cancel is None:
                 logger.warning("job %s: lease lost (owner %s); stopping its training", self.job_id, self.owner)
@@ -275,6 +282,7 @@ class Attempt:
                 w.progress["metrics"] = msg.metrics
             return True
         if isinstance(msg, ResultMessage):
+            self.stamp(f"{msg.run}_result_received")
             if msg.run == "model":
                 w.model = msg
             else:
@@ -286,6 +294,8 @@ class Attempt:
                 w.baseline_error = msg.error
         elif isinstance(msg, DoneMessage):
             w.done = True
+            self.stamp.items.extend(msg.stamps)
+            self.stamp("done_received")
         return False
 
     # -- ending ----------------------------------------------------------------------------------
@@ -384,14 +394,17 @@ class Attempt:
             out_dir=self.out_dir,
             now_ms=time.time_ns() // 1_000_000,
         )
+        self.stamp("shape")
         progress = {**w.progress, "phase": "done", "eta_s": 0.0}
         # What the job stores (model files + zip) is counted against the tenant's stored-bytes quota.
         stored_bytes = sum(p.stat().st_size for p in self.out_dir.rglob("*") if p.is_file())
+        self.stamp("stored_bytes")
         self._end(
             ending,
             values={"result": shaped.result, "progress": progress, "artifact_bytes": stored_bytes},
             metric_rows=shaped.metric_rows,
         )
+        self.stamp("end_write")
 
 
 class _JobError(Exception):

@@ -44,6 +44,7 @@ from service.jobs.messages import (
     encode,
     parent_message,
 )
+from service.jobs.stages import Stamps
 from trainers.base import Trainer
 from trainers.callbacks import Callbacks
 
@@ -368,6 +369,8 @@ def run_job(
 ) -> None:
     """Train the job's model and then its baseline; every outcome goes back as a message."""
     received = time.monotonic()
+    stamp = Stamps()
+    stamp("handoff")  # the runner's "send" to here: the pipe, the listener's decoding, the queue
     job_id = msg.job_id
     out_dir = Path(msg.out_dir)
     budget = msg.time_budget_s
@@ -378,6 +381,7 @@ def run_job(
         from trainers.datasets import load_dataset
 
         data = load_dataset(msg.dataset_dir, expected_sha256=msg.dataset_sha256)
+        stamp("load")
         if msg.dataset_sha256 is None:
             data.notes.append(
                 "the dataset was stored before its files were hashed: it was read without a SHA-256 "
@@ -393,16 +397,19 @@ def run_job(
         rss_reset, rss_start = reset_peak_rss(), current_rss()
         result, run_info, plan, cls = _fit(msg, msg.model, data, out_dir / "model", callbacks, left)
         run_info.update(peak_rss(rss_reset, rss_start))
+        stamp("fit")
         callbacks.phase = "saving"
         send(ProgressMessage(job_id=job_id, phase="saving", current=callbacks.current, total=callbacks.total))
         artifact = result.artifact
         sample = _sample_predictions(Path(artifact.directory), artifact.sha256, data, plan, msg.n_threads)
+        stamp("sample_predictions")
         # Files in sub-folders (an ensemble's member copies, each verified by its own manifest) travel too.
         model_dir = Path(artifact.directory)
         nested = sorted(
             p.relative_to(model_dir).as_posix() for p in model_dir.rglob("*") if p.is_file() and p.parent != model_dir
         )
         zip_sha = zip_artifact(model_dir, [*artifact.files, *nested], out_dir / MODEL_ZIP)
+        stamp("zip")
         notes = [*data.notes, *([plan.note] if plan.note else [])]
         send(
             ResultMessage(
@@ -417,6 +424,7 @@ def run_job(
                 notes=notes,
             )
         )
+        stamp("result_sent")
         model_ok = True
     except Exception as exc:  # every failure is reported; the parent decides what it means
         send(_error("model", job_id, exc))
@@ -436,8 +444,10 @@ def run_job(
             send(ResultMessage(run="baseline", job_id=job_id, result=result, round_times=callbacks.round_times))
         except Exception as exc:
             send(_error("baseline", job_id, exc))
+        stamp("baseline")
     del data
-    send(DoneMessage(job_id=job_id))
+    stamp("done")
+    send(DoneMessage(job_id=job_id, stamps=stamp.items))
 
 
 # -- process entry point ------------------------------------------------------------------------

@@ -46,6 +46,10 @@ def test_a_job_runs_to_success_with_metrics_baseline_curves_and_artifact(
     outcome = _run(job_id, db, engine_settings, warm_process)
     assert outcome.claimed and outcome.status == states.SUCCEEDED
     assert outcome.process is not None and outcome.process.alive()  # kept warm for the next job
+    # Where its time went, from both processes (the training process's stamps came back with "done").
+    assert outcome.stages is not None
+    assert {"claim", "send", "handoff", "load", "fit", "zip", "baseline", "end_write"} <= outcome.stages.keys()
+    assert all(ms >= 0 for ms in outcome.stages.values()) and outcome.stages["fit"] > 0
 
     job = get_job(db, job_id)
     assert job.status == "succeeded" and job.attempt == 1 and job.error is None
