@@ -79,11 +79,14 @@ class CpuShare:
             children.setdefault(ppid, []).append(pid)
         parts: dict[int, str] = {}
         for part, pids in self.roots().items():
-            stack = list(pids)
-            while stack:
+            for root in pids:
+                if root in procs:
+                    parts[root] = part
+            stack = [child for root in pids for child in children.get(root, [])]
+            while stack:  # a root's descendants: Celery's pool processes (where the runner runs), and theirs
                 pid = stack.pop()
                 if pid in procs and pid not in parts:
-                    parts[pid] = part
+                    parts[pid] = f"{part}: child processes"
                     stack.extend(children.get(pid, []))
         me = os.getpid()
         for pid, (_, _, name, cmdline) in procs.items():

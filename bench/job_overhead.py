@@ -122,6 +122,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--database", choices=("sqlite", "postgresql"), default="postgresql")
     parser.add_argument("--baseline", action="store_true", help="jobs also train the advisor's baseline")
+    parser.add_argument("--profile", type=int, default=0, help="print the runner's N costliest functions (cProfile)")
     args = parser.parse_args()
 
     from fastapi.testclient import TestClient
@@ -185,13 +186,18 @@ def main() -> None:
                 nonlocal process
                 job_id = client.post("/v1/jobs", json=body).json()["id"]
                 wall, cpu = time.perf_counter(), time.process_time()
+                if profiler is not None:
+                    profiler.enable()
                 outcome = runner.run(job_id, db=db, settings=settings, queue=queue, worker="bench", process=process)
+                if profiler is not None:
+                    profiler.disable()
                 wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
                 if outcome.status != "succeeded":
                     raise RuntimeError(f"job {job_id} ended {outcome.status}: {outcome.reason}")
                 process = outcome.process
                 return outcome, wall, cpu
 
+            profiler = None
             for _ in range(2):  # warm-up: imports, first-call caches, the process's first job
                 in_process()
                 one_fit()
@@ -201,6 +207,10 @@ def main() -> None:
                 s: {"wall": 0.0, "cpu": 0.0, "n": 0} for s in ("one xgboost fit", "in-process", "service")
             }
             stages: list[dict[str, float]] = []
+            if args.profile:
+                import cProfile
+
+                profiler = cProfile.Profile()
             fit_timings: list[dict[str, float]] = []
             for _ in range(args.rounds):
                 for name, fn in (("one xgboost fit", one_fit), ("in-process", in_process)):
@@ -229,6 +239,11 @@ def main() -> None:
                 process.kill()
         db.dispose()
     load_after = os.getloadavg()
+    if profiler is not None:
+        import pstats
+
+        pstats.Stats(profiler).sort_stats("tottime").print_stats(args.profile)
+        pstats.Stats(profiler).sort_stats("cumulative").print_stats(args.profile)
 
     rate = {name: s["n"] / s["wall"] for name, s in sides.items()}
     ratio = rate["service"] / rate["in-process"]

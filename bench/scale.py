@@ -123,7 +123,7 @@ def measure(count: int, args: argparse.Namespace, frame: Any) -> dict[str, Any]:
                 assert job["status"] == "succeeded", job["error"]
                 to_running.append((_started_epoch(job) - sent) * 1000)
 
-            roots = {"api server": server_pids(), f"{count} worker(s): celery + runner": [p.pid for p in procs]}
+            roots = {"api server": server_pids(), f"{count} worker(s)": [p.pid for p in procs]}
             with CpuShare(lambda: roots, database_name(url)) as cpu:
                 first = time.perf_counter()
                 with ThreadPoolExecutor(4) as pool:

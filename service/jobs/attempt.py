@@ -38,6 +38,7 @@ from service.jobs.results import shape
 from service.jobs.stages import Stamps
 from service.observability import metrics
 from service.repositories import jobs as repo
+from service.repositories import tenants as tenants_repo
 from service.services import quotas
 from service.services.races import add_ensemble_if_due, ensemble_members
 from service.settings import Settings
@@ -112,6 +113,10 @@ class Attempt:
         self.requeued = False
         self.reason: str | None = None
         self.follow_up: str | None = None  # a job this attempt's end created (a race's ensemble), to enqueue
+        # Whether the tenant ran as many jobs as it may when this attempt ended (read in the end's transaction,
+        # this job still counted): only then can a job of its be waiting for the slot this end frees. Unknown
+        # (no end written) counts as full: handing a job on twice is harmless, forgetting one is not.
+        self.tenant_was_full = True
         self.members: list[dict[str, Any]] = []  # a race's ensemble: its members' artifacts (from the claim)
         self.job = job
         self.out_dir = settings.artifacts_dir / job.id / str(job.attempt)
@@ -333,7 +338,12 @@ class Attempt:
         update.update(values or {})
 
         def write(*, session: Any) -> bool:
+            if status != states.QUEUED:  # a running slot frees: was a job of the tenant waiting for one?
+                limit, _ = quotas.limits(session, self.settings, self.job.tenant_id)
+                running = tenants_repo.jobs_in(session=session, tenant_id=self.job.tenant_id, status=states.RUNNING)
+                self.tenant_was_full = running >= limit
             if not repo.finish(session=session, id=self.job_id, owner=self.owner, status=status, values=update):
+                self.tenant_was_full = True
                 return False
             repo.add_metrics(session=session, rows=metric_rows or [])
             if states.is_terminal(status) and self.job.callback_url:  # its webhook commits with its end, or neither

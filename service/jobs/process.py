@@ -19,12 +19,23 @@ from service.settings import Settings
 logger = logging.getLogger(__name__)
 _CTX = multiprocessing.get_context("spawn")
 
+# The thread pools' default sizes (OpenMP: XGBoost, LightGBM, scikit-learn; the BLAS libraries under numpy).
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
 
 def child_env(settings: Settings) -> dict[str, str]:
-    """Environment variables a training process sets before it loads any ML library."""
+    """Environment variables a training process sets before it loads any ML library.
+
+    The thread pools default to the job's threads (``threads_per_job``), not to every core: a library call that
+    takes no thread count (XGBoost loading a model, a BLAS product) would otherwise open a parallel region as
+    wide as the machine and wait, at its barrier, for a core another job is using. Measured with the other core
+    busy: loading a 5-round XGBoost model took 13 ms (median) instead of 0.08 ms.
+    """
     env: dict[str, str] = {}
     if settings.job_omp_wait_policy != "inherit":
         env["OMP_WAIT_POLICY"] = settings.job_omp_wait_policy
+    if settings.threads_per_job:
+        env.update(dict.fromkeys(THREAD_VARIABLES, str(settings.threads_per_job)))
     return env
 
 

@@ -134,7 +134,9 @@ def _run(
             queue.enqueue(job_id, job.queue)
         except Exception:  # the reaper re-enqueues queued jobs it finds waiting
             logger.warning("could not re-enqueue job %s; the reaper will", job_id, exc_info=True)
-    elif queue is not None:  # a running slot of the tenant is free: a job it kept waiting may start now
+    elif queue is not None and attempt.tenant_was_full:
+        # A running slot of the tenant is free and it had none before: a job it kept waiting may start now.
+        # (Below its limit no claim was refused, so every queued job still has its message: nothing to hand on.)
         start_next(db, queue, job.tenant_id)
     stamp("start_next")
     stages = breakdown(stamp.items)

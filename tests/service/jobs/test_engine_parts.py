@@ -163,4 +163,14 @@ def test_the_pool_prewarms_processes_with_the_child_environment(
         assert started.wait(10.0)
     finally:
         workers.stop()
-    assert envs == [{"OMP_WAIT_POLICY": "PASSIVE"}]
+    assert envs == [process.child_env(settings)]
+    assert envs[0]["OMP_WAIT_POLICY"] == "PASSIVE"
+
+
+def test_a_training_process_sizes_its_thread_pools_to_the_job(tmp_path: Path) -> None:
+    """OpenMP and BLAS default to the job's threads: a call that takes no thread count stays within them."""
+    from service.jobs.process import THREAD_VARIABLES, child_env
+
+    settings = Settings(data_dir=tmp_path, workers=1, threads_per_job=1, job_omp_wait_policy="inherit")
+    assert child_env(settings) == dict.fromkeys(THREAD_VARIABLES, "1")
+    assert "OMP_NUM_THREADS" in THREAD_VARIABLES

@@ -307,3 +307,20 @@ def test_a_tenant_at_its_running_quota_waits_queued_and_starts_when_a_slot_frees
     assert done.claimed and done.status == "succeeded"
     assert queue.waiting() == {waiting}
     assert _run(waiting, db, one_at_a_time, warm_process).status == "succeeded"
+
+
+def test_a_tenant_below_its_running_quota_gets_no_job_handed_on(
+    db: Database, engine_settings: Settings, bc_dataset: str, warm_process: list[TrainingProcess | None]
+) -> None:
+    """Below its limit no claim of the tenant was refused, so its queued jobs still have their messages: an end
+    publishes nothing (a broker would deliver a duplicate per job)."""
+    from service.services import tenants
+
+    tenant = db.call(tenants.ensure_tenant, name="roomy").id
+    first = insert_job(db, bc_dataset, tenant_id=tenant)
+    behind = insert_job(db, bc_dataset, tenant_id=tenant)
+    queue = InProcessQueue()
+    done = _run(first, db, engine_settings, warm_process, queue=queue)
+    assert done.claimed and done.status == "succeeded"
+    assert engine_settings.tenant_max_concurrent_jobs > 1 and queue.waiting() == frozenset()
+    db.call(repo.cancel_queued, id=behind, now=utcnow())  # leave the shared database with nothing pending
