@@ -1,7 +1,7 @@
 """Lean jobs: a tiny job through the service's worker path vs the same fit in-process, and where each ms goes.
 
 The tiny job of ``bench/scale.py``: XGBoost, 5 rounds, depth 3, on scikit-learn's breast cancer table (569 rows),
-one thread, no baseline. Measured side by side in one run, interleaved in ``--rounds`` rounds:
+one thread, no baseline. Measured side by side in one run, one job of each side in turn:
 
 * in-process: what a Celery task that trains in its own process would run, ``trainers.run.fit_and_evaluate``
   on the table already in memory, writing the artifact into a fresh folder: the same fit (the split, the
@@ -16,7 +16,7 @@ It prints jobs/s of both, the ratio (target: service >= 0.5x in-process), CPU se
 service's includes its training process), and the mean milliseconds of every stage of the service's path
 (:mod:`service.jobs.stages`), with what each one buys.
 
-Usage: ``python bench/job_overhead.py [--jobs 20] [--rounds 3] [--database sqlite|postgresql] [--baseline]``
+Usage: ``python bench/job_overhead.py [--jobs 60] [--database sqlite|postgresql] [--baseline] [--profile N]``
 """
 
 from __future__ import annotations
@@ -118,8 +118,7 @@ class _Queue:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--jobs", type=int, default=20, help="jobs per side per round")
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--jobs", type=int, default=60, help="jobs per side (one of each side in turn)")
     parser.add_argument("--database", choices=("sqlite", "postgresql"), default="postgresql")
     parser.add_argument("--baseline", action="store_true", help="jobs also train the advisor's baseline")
     parser.add_argument("--profile", type=int, default=0, help="print the runner's N costliest functions (cProfile)")
@@ -212,29 +211,28 @@ def main() -> None:
 
                 profiler = cProfile.Profile()
             fit_timings: list[dict[str, float]] = []
-            for _ in range(args.rounds):
+            # One job of each side in turn: a burst of other work on the machine hits all sides alike.
+            for i in range(args.jobs):
                 for name, fn in (("one xgboost fit", one_fit), ("in-process", in_process)):
                     wall, cpu = time.perf_counter(), time.process_time()
-                    for _ in range(args.jobs):
-                        fn()
+                    fn()
                     side = sides[name]
                     side["wall"] += time.perf_counter() - wall
                     side["cpu"] += time.process_time() - cpu
-                    side["n"] += args.jobs
-                shutil.rmtree(scratch, ignore_errors=True)
-
-                side = sides["service"]
-                for _ in range(args.jobs):
-                    # Only runner.run is timed: the POST that stores the job is the API's work, not the worker's.
-                    assert process is not None
-                    child_cpu = cpu_seconds(process.pid or 0)
-                    outcome, wall_s, cpu_s = service()
-                    stages.append({**(outcome.stages or {}), "_wall": wall_s * 1000})
-                    assert process is not None
-                    side["wall"] += wall_s
-                    side["cpu"] += cpu_s + cpu_seconds(process.pid or 0) - child_cpu
                     side["n"] += 1
+                # Only runner.run is timed: the POST that stores the job is the API's work, not the worker's.
+                assert process is not None
+                child_cpu = cpu_seconds(process.pid or 0)
+                outcome, wall_s, cpu_s = service()
+                assert process is not None
+                side = sides["service"]
+                side["wall"] += wall_s
+                side["cpu"] += cpu_s + cpu_seconds(process.pid or 0) - child_cpu
+                side["n"] += 1
+                stages.append({**(outcome.stages or {}), "_wall": wall_s * 1000})
                 fit_timings.append(last_fit_timings(db, outcome.job_id))
+                if i % 10 == 9:
+                    shutil.rmtree(scratch, ignore_errors=True)
             if process is not None:
                 process.kill()
         db.dispose()
@@ -249,9 +247,7 @@ def main() -> None:
     ratio = rate["service"] / rate["in-process"]
     backend = "PostgreSQL" if url.startswith("postgresql") else "SQLite"
     extra = ", with the baseline" if args.baseline else ""
-    print(
-        f"tiny job (XGBoost 5 rounds, 569 rows, 1 thread{extra}), {args.rounds} x {args.jobs} jobs per side, {backend}"
-    )
+    print(f"tiny job (XGBoost 5 rounds, 569 rows, 1 thread{extra}), {args.jobs} jobs per side in turn, {backend}")
     print(f"load average (1 min) before {load_before[0]:.2f}, after {load_after[0]:.2f}, on {os.cpu_count()} cores")
     for name, s in sides.items():
         print(

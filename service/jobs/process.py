@@ -48,6 +48,14 @@ def start_training_process(settings: Settings) -> TrainingProcess:
     return TrainingProcess(env=child_env(settings))
 
 
+# A warm process is replaced once its resident memory, idle after a job, is this many times what it was after its
+# first job (the libraries jobs use loaded) and at least RETIRE_MIN_GROWTH bytes more: what a large job left
+# allocated (allocator pools, fragmentation) goes back to the system. Job counts alone bound it too
+# (``job_max_per_child``): a respawn costs about 1.2 CPU-seconds of imports.
+RETIRE_GROWTH = 2.0
+RETIRE_MIN_GROWTH = 256 << 20
+
+
 class ChildDied(Exception):
     """The training process exited (or was killed) while the parent was waiting for it."""
 
@@ -82,6 +90,7 @@ class TrainingProcess:
         self._proc.start()
         child_conn.close()
         self.jobs_run = 0
+        self.settled_rss: int | None = None  # resident bytes, idle after its first job
         self.host: dict[str, Any] | None = None
         self._dead = False
 
@@ -98,6 +107,32 @@ class TrainingProcess:
     def alive(self) -> bool:
         """Whether the process runs and its pipe is open."""
         return not self._dead and self._proc.is_alive()
+
+    def rss_bytes(self) -> int | None:
+        """Resident memory now, in bytes (Linux ``VmRSS``); None where it cannot be read."""
+        try:
+            with open(f"/proc/{self.pid}/status", encoding="ascii", errors="replace") as fh:
+                for line in fh:
+                    if line.startswith("VmRSS:"):
+                        return int(line.split()[1]) * 1024
+        except (OSError, ValueError):
+            pass
+        return None
+
+    def retire_reason(self, max_jobs: int) -> str | None:
+        """Why this idle process should be replaced before its next job (None: keep it warm): it has run
+        ``max_jobs`` jobs, or it holds far more memory than after its first job (see :data:`RETIRE_GROWTH`)."""
+        if self.jobs_run >= max_jobs:
+            return f"it ran {self.jobs_run} jobs"
+        rss = self.rss_bytes()
+        if rss is None:
+            return None
+        if self.settled_rss is None:
+            self.settled_rss = rss
+            return None
+        if rss > RETIRE_GROWTH * self.settled_rss and rss - self.settled_rss > RETIRE_MIN_GROWTH:
+            return f"it holds {rss >> 20} MiB, {self.settled_rss >> 20} MiB after its first job"
+        return None
 
     def send(self, message: dict[str, Any]) -> None:
         """Send one JSON message; :class:`ChildDied` if the process is gone."""

@@ -324,3 +324,15 @@ def test_a_tenant_below_its_running_quota_gets_no_job_handed_on(
     assert done.claimed and done.status == "succeeded"
     assert engine_settings.tenant_max_concurrent_jobs > 1 and queue.waiting() == frozenset()
     db.call(repo.cancel_queued, id=behind, now=utcnow())  # leave the shared database with nothing pending
+
+
+def test_a_process_that_ran_its_jobs_is_replaced_once_its_last_job_has_ended(
+    db: Database, engine_settings: Settings, bc_dataset: str, warm_process: list[TrainingProcess | None]
+) -> None:
+    one_job = engine_settings.model_copy(update={"job_max_per_child": 1})
+    retired = warm_process[0] or TrainingProcess()
+    retired.jobs_run = 0
+    outcome = _run(insert_job(db, bc_dataset), db, one_job, [retired])
+    assert outcome.status == states.SUCCEEDED and outcome.process is None  # the worker starts a fresh one
+    assert not retired.alive()
+    warm_process[0] = None
