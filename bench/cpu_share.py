@@ -150,6 +150,13 @@ class CpuShare:
             )
         idle = max(0.0, cores * wall - sum(seconds.values()))
         print(f"    {'idle':40s} {idle:7.2f} s      {'':16s} {100 * idle / wall / cores:5.1f} %")
+        others = seconds["other (rest of the machine)"]
+        ours = sum(seconds.values()) - others
+        per_job = ours / max(1, jobs)
+        print(
+            f"    this run's own CPU: {1000 * per_job:.1f} ms/job, so {cores / per_job:.1f} jobs/s at most on {cores} "
+            f"free cores; the rest of the machine took {others / wall:.2f} of the {cores} cores meanwhile"
+        )
         return seconds
 
 

@@ -267,6 +267,63 @@ class ProgressCallbacks(Callbacks):
         self._emit()
 
 
+# -- the dataset ----------------------------------------------------------------------------------
+class DatasetCache:
+    """The last small dataset this process loaded, parsed, so the next job on it (a race's entries, a batch of
+    jobs) skips reading and decoding it again.
+
+    Its files are still verified for every job (SHA-256, before anything is used): the same digests mean the same
+    bytes, so the parse kept is the parse they would give. Each job gets its own deep copy (a trainer may change
+    what it is given); only hashed datasets of at most :attr:`max_bytes` on disk are kept.
+    """
+
+    def __init__(self, max_bytes: int = 4 << 20) -> None:
+        self.max_bytes = max_bytes
+        self._key: tuple[str, tuple[tuple[str, str], ...]] | None = None
+        self._data: Any = None
+        self.hits = 0
+
+    def load(self, folder: str, expected_sha256: Mapping[str, str] | None) -> Any:
+        """The dataset in ``folder`` (a :class:`trainers.datasets.LoadedDataset` this job may change)."""
+        from trainers.datasets import load_dataset, verify_files
+
+        if expected_sha256 is None:  # nothing to check the bytes against: read as they are
+            return load_dataset(folder)
+        key = (folder, tuple(sorted(expected_sha256.items())))
+        if key == self._key and self._data is not None:
+            verify_files(Path(folder), expected_sha256)
+            self.hits += 1
+            return _copy_dataset(self._data)
+        self._key = self._data = None
+        data = load_dataset(folder, expected_sha256=expected_sha256)
+        size = sum((Path(folder) / name).stat().st_size for name in expected_sha256)
+        if size <= self.max_bytes:
+            self._key, self._data = key, _copy_dataset(data)
+        return data
+
+
+def _copy_dataset(data: Any) -> Any:
+    """A deep copy of a loaded dataset: frame, arrays, lists and schema."""
+    import copy
+    import dataclasses
+
+    return dataclasses.replace(
+        data,
+        schema=copy.deepcopy(data.schema),
+        classes=copy.deepcopy(data.classes),
+        frame=None if data.frame is None else data.frame.copy(deep=True),
+        feature_columns=None if data.feature_columns is None else list(data.feature_columns),
+        text_columns=list(data.text_columns),
+        x=None if data.x is None else data.x.copy(),
+        y=None if data.y is None else data.y.copy(),
+        lengths=None if data.lengths is None else data.lengths.copy(),
+        notes=list(data.notes),
+    )
+
+
+DATASETS = DatasetCache()
+
+
 # -- one job ------------------------------------------------------------------------------------
 def trainer_class(name: str) -> type[Trainer]:
     """The registered trainer ``name`` (the registry imports a torch trainer's module on first use)."""
@@ -378,9 +435,7 @@ def run_job(
     model_ok = False
     data = None
     try:
-        from trainers.datasets import load_dataset
-
-        data = load_dataset(msg.dataset_dir, expected_sha256=msg.dataset_sha256)
+        data = DATASETS.load(msg.dataset_dir, msg.dataset_sha256)
         stamp("load")
         if msg.dataset_sha256 is None:
             data.notes.append(
