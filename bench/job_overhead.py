@@ -48,7 +48,8 @@ STAGES: dict[str, str] = {
     "prepare": "runner: the job message, a clean attempt folder, a warm process checked (crash isolation)",
     "send": "runner: the job message as JSON down the pipe",
     "handoff": "pipe + the process's listener decoding and validating the message",
-    "load": "training process: the stored dataset verified (SHA-256 of its files) and read from Parquet",
+    "load": "training process: the stored dataset's files verified (SHA-256), and read from Parquet unless this "
+    "process parsed the same files last (then a private copy of that parse)",
     "fit": "training process: fit_and_evaluate (the fit itself: split, folds, refit, metrics, artifact saved "
     "and hashed) and the peak-RSS reading",
     "sample_predictions": "training process: the saved model reloaded (its digests checked) and five rows "
@@ -121,7 +122,9 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=60, help="jobs per side (one of each side in turn)")
     parser.add_argument("--database", choices=("sqlite", "postgresql"), default="postgresql")
     parser.add_argument("--baseline", action="store_true", help="jobs also train the advisor's baseline")
-    parser.add_argument("--profile", type=int, default=0, help="print the runner's N costliest functions (cProfile)")
+    parser.add_argument(
+        "--profile", type=int, default=0, help="print the runner's N costliest functions by CPU time (cProfile)"
+    )
     args = parser.parse_args()
 
     from fastapi.testclient import TestClient
@@ -214,7 +217,7 @@ def main() -> None:
             if args.profile:
                 import cProfile
 
-                profiler = cProfile.Profile()
+                profiler = cProfile.Profile(time.process_time)  # CPU, not waits
             fit_timings: list[dict[str, float]] = []
             # One job of each side in turn: a burst of other work on the machine hits all sides alike.
             for i in range(args.jobs):

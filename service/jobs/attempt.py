@@ -15,7 +15,9 @@ import time
 from datetime import datetime
 from typing import Any, Literal
 
-from service.db.models import Dataset, Job
+from sqlalchemy import func, select
+
+from service.db.models import Dataset, Job, Tenant
 from service.db.session import Database
 from service.db.types import utcnow
 from service.jobs import states
@@ -38,7 +40,6 @@ from service.jobs.results import shape
 from service.jobs.stages import Stamps
 from service.observability import metrics
 from service.repositories import jobs as repo
-from service.repositories import tenants as tenants_repo
 from service.services import quotas
 from service.services.races import add_ensemble_if_due, ensemble_members
 from service.settings import Settings
@@ -74,10 +75,20 @@ def claim(
         members = ensemble_members(session=session, race_id=job.race_id, tenant_id=job.tenant_id)
     else:
         members = []
-    dataset = session.get(Dataset, job.dataset_id) if job.dataset_id else None
+    # Two columns, not the dataset's whole row (its profile, warnings...): all a runner reads of it.
+    where = select(Dataset.storage_path, Dataset.details).where(Dataset.id == job.dataset_id)
+    dataset = session.execute(where).first() if job.dataset_id else None
     if dataset is None:
         return job, None, None, members
     return job, dataset.storage_path, (dataset.details or {}).get("file_sha256"), members
+
+
+def _tenant_full(session: Any, settings: Settings, tenant_id: str) -> bool:
+    """Whether the tenant runs as many jobs as it may (its own limit, else the settings'), in one statement."""
+    running = select(func.count()).select_from(Job).where(Job.tenant_id == tenant_id, Job.status == states.RUNNING)
+    own = select(Tenant.max_concurrent_jobs).where(Tenant.id == tenant_id)
+    count, limit = session.execute(select(running.scalar_subquery(), own.scalar_subquery())).one()
+    return int(count or 0) >= (limit if limit is not None else settings.tenant_max_concurrent_jobs)
 
 
 class Attempt:
@@ -345,9 +356,7 @@ class Attempt:
 
         def write(*, session: Any) -> bool:
             if status != states.QUEUED:  # a running slot frees: was a job of the tenant waiting for one?
-                limit, _ = quotas.limits(session, self.settings, self.job.tenant_id)
-                running = tenants_repo.jobs_in(session=session, tenant_id=self.job.tenant_id, status=states.RUNNING)
-                self.tenant_was_full = running >= limit
+                self.tenant_was_full = _tenant_full(session, self.settings, self.job.tenant_id)
             if not repo.finish(session=session, id=self.job_id, owner=self.owner, status=status, values=update):
                 self.tenant_was_full = True
                 return False
