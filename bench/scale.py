@@ -45,6 +45,12 @@ def _reachable(port: int) -> bool:
         return False
 
 
+# The API and the workers this bench starts import this checkout's code, not whichever copy is installed.
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    p for p in (str(Path(__file__).resolve().parents[1]), os.environ.get("PYTHONPATH")) if p
+)
+
+
 @contextmanager
 def database(tmp: Path) -> Iterator[str]:
     """A fresh PostgreSQL database (dropped afterwards), or a SQLite file if PostgreSQL is down."""
