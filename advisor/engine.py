@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
@@ -14,6 +15,7 @@ from advisor.portfolio import rank as rank_by_evidence
 from advisor.profile import Constraints, DatasetProfile
 from advisor.recommendation import Candidate, ChecklistItem, Decision, Recommendation, build
 from advisor.rules.base import Arch, Context, Rule
+from advisor.rules.checklist import Item
 
 TRAINERS = {
     "mlp": "torch_mlp",
@@ -57,42 +59,85 @@ def _resolve(profile: DatasetProfile, constraints: Constraints) -> tuple[Context
     assumed: list[Decision] = []
     p_updates: dict[str, Any] = {}
     c_updates: dict[str, Any] = {}
+    given_p, given_c = profile.__dict__, constraints.__dict__
     for rule in policy.ASSUMPTIONS:
-        if not rule.applies(ctx):
-            continue
+        field = rule.FIELD  # type: ignore[attr-defined]
+        on_profile = rule.TARGET == "profile"  # type: ignore[attr-defined]
+        if (given_p if on_profile else given_c)[field] is not None or not rule.applies(ctx):
+            continue  # given (no assumption reads a field a caller gave), or not relevant here
         d = rule.decide(ctx)
         assumed.append(d)
-        field = rule.FIELD  # type: ignore[attr-defined]
-        if rule.TARGET == "profile":  # type: ignore[attr-defined]
+        if on_profile:
             p_updates[field] = tuple(d.value) if field == "image_size" else d.value
         else:
             c_updates[field] = d.value
             if field == "gpu_available":  # the compute assumption reads it next
-                ctx.constraints = build(Constraints, **{**ctx.constraints.__dict__, **c_updates})
+                ctx.constraints = build(Constraints, **{**given_c, **c_updates})
     # the inputs were validated on the way in and the defaults are valid values: no re-validation
-    ctx.profile = build(DatasetProfile, **{**profile.__dict__, **p_updates})
-    ctx.constraints = build(Constraints, **{**constraints.__dict__, **c_updates})
+    ctx.profile = build(DatasetProfile, **{**given_p, **p_updates}) if p_updates else profile
+    ctx.constraints = build(Constraints, **{**given_c, **c_updates}) if c_updates else constraints
     return ctx, assumed
 
 
+# A chain compiled once: (key, steps, the key its shared decision is filed under, whether every rule is SHARED);
+# a step is (the rule's applies, or None where it is Rule's "always", its decide, and the rule's own ID when the
+# rule alone is SHARED in a chain that is not), bound once. Chains share by the rule IDs they hold, so the same
+# rules declared in two chains (input_features in every classical model) are decided once per recommendation.
+_Step = tuple[Callable[[Context], bool] | None, Callable[[Context], Decision], str | None]
+_Plan = tuple[tuple[str, tuple[_Step, ...], int, bool], ...]
+_PLANS: dict[int, tuple[tuple[policy.Chain, ...], _Plan]] = {}
+_CHAIN_KEYS: dict[tuple[str, ...], int] = {}
+
+
+def _plan(chains: tuple[policy.Chain, ...]) -> _Plan:
+    """The compiled form of a candidate's chains (the policy's tuples never change; a new tuple compiles anew)."""
+    found = _PLANS.get(id(chains))
+    if found is not None and found[0] is chains:
+        return found[1]
+    plan = []
+    for key, rules in chains:
+        is_shared = all(r.SHARED for r in rules)
+        steps = tuple(
+            (
+                None if type(r).applies is Rule.applies else r.applies,
+                r.decide,
+                r.ID if r.SHARED and not is_shared else None,
+            )
+            for r in rules
+        )
+        chain_key = _CHAIN_KEYS.setdefault(tuple(r.ID for r in rules), len(_CHAIN_KEYS))
+        plan.append((key, steps, chain_key, is_shared))
+    _PLANS[id(chains)] = (chains, tuple(plan))
+    return tuple(plan)
+
+
 def _run_chains(
-    base: Context, chains: tuple[policy.Chain, ...], shared: dict[int, Decision | None]
+    base: Context, chains: tuple[policy.Chain, ...], shared: dict[int | str, Decision | None]
 ) -> dict[str, Decision]:
-    for chain in chains:
-        key, rules = chain
-        if id(rules) in shared:  # decided for an earlier candidate from the profile alone
-            d = shared[id(rules)]
+    choices = base.choices
+    for key, steps, chain_key, is_shared in _plan(chains):
+        if is_shared and chain_key in shared:  # decided for an earlier candidate from the profile alone
+            d = shared[chain_key]
             if d is not None:
-                base.choices[key] = d
+                choices[key] = d
             continue
         d = None
-        for rule in rules:
-            if rule.applies(base):
-                d = base.choices[key] = rule.decide(base)
+        for applies, decide, rule_key in steps:
+            if rule_key is not None:  # this rule reads only the profile: decided (or not) once
+                if rule_key in shared:
+                    found = shared[rule_key]
+                else:
+                    found = shared[rule_key] = decide(base) if applies is None or applies(base) else None
+                if found is not None:
+                    d = choices[key] = found
+                    break
+                continue
+            if applies is None or applies(base):
+                d = choices[key] = decide(base)
                 break
-        if all(r.SHARED for r in rules):
-            shared[id(rules)] = d
-    return base.choices
+        if is_shared:
+            shared[chain_key] = d
+    return choices
 
 
 def _dl_options(ctx: Context) -> list[tuple[Arch, bool, str]]:
@@ -190,7 +235,7 @@ def _candidate(
     model: str,
     family: str,
     summary: str,
-    shared: dict[int, Decision | None],
+    shared: dict[int | str, Decision | None],
     arch: Arch | None = None,
     use_transfer: bool = False,
     evidence: ModelEvidence | None = None,
@@ -239,21 +284,20 @@ def recommend(
     verdict = decisions[-1].value
     fam, dl_first = verdict["family"], verdict["dl_first"]
 
-    options: list[tuple[str, str, Arch | None, bool, str]] = []
-    dl = [("deep_learning", a, a, tr, s) for a, tr, s in _dl_options(ctx)]
+    Option = tuple[str, str, Arch | None, bool, str]  # family, model, architecture, transfer, summary
+    dl: list[Option] = [("deep_learning", a, a, tr, s) for a, tr, s in _dl_options(ctx)]
     pool, evidence = order_pool(classical_pool(ctx.profile), ctx.profile, portfolio, history)
-    cl = [("classical", e.model, None, False, e.summary) for e in pool.entries]
+    cl: list[Option] = [("classical", e.model, None, False, e.summary) for e in pool.entries]
+    options: list[Option]
     if fam == "deep_learning":
-        options_raw = dl
+        options = dl
     elif fam == "classical":
-        options_raw = cl
+        options = cl
     else:
-        options_raw = dl + cl if dl_first else cl + dl
-    for family_name, model, arch, use_transfer, summary in options_raw:
-        options.append((family_name, model, arch, use_transfer, summary))
+        options = dl + cl if dl_first else cl + dl
 
     candidates: list[Candidate] = []
-    shared: dict[int, Decision | None] = {}
+    shared: dict[int | str, Decision | None] = {}
     top_ctx: Context | None = None
     for rank, (family_name, model, arch, use_transfer, summary) in enumerate(options, start=1):
         cand, cctx = _candidate(
@@ -331,8 +375,10 @@ def _ranking_reason(ctx: Context, fam: str, dl_first: bool, pool: ClassicalPool,
 
 
 def _checklist_item(rule: Rule, ctx: Context) -> ChecklistItem:
+    if isinstance(rule, Item) and type(rule).decide is Item.decide:  # the line without its Decision around it
+        return ChecklistItem(rule.STEP, rule.ITEM, rule.detail(ctx), rule.ID, rule.SECTION)
     v = rule.decide(ctx).value
-    return ChecklistItem(step=v["step"], item=v["item"], detail=v["detail"], rule_id=rule.ID, section=rule.SECTION)
+    return ChecklistItem(v["step"], v["item"], v["detail"], rule.ID, rule.SECTION)
 
 
 def _warnings(ctx: Context, candidates: list[Candidate]) -> list[str]:

@@ -15,13 +15,16 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout first, not an installed copy
 from bench.realdata import RealDataset, select
+from bench.results import report
 
 MODELS = ("random_forest", "extra_trees", "svm", "knn")
 PEERS = Path("/work/shared/peer-scores.json")
@@ -89,6 +92,17 @@ def main() -> None:
         ours = " ".join(f"{m}={v:.3f}" for m, v in res["scores"].items())
         theirs = " ".join(f"{m}={v:.3f}" for m, v in (res["peers"] or {}).items())
         print(f"{ds.name:28s} {ours} | peers {theirs} | fit_s {res['fit_s']}", flush=True)
+    gaps = [
+        v - peer
+        for res in results.values()
+        for m, v in res["scores"].items()
+        if (peer := (res["peers"] or {}).get(m)) is not None
+    ]
+    if gaps:
+        report(
+            f"mean score - peers' untuned score, {len(gaps)} model x dataset pairs", sum(gaps) / len(gaps), "-", None
+        )
+    report("datasets scored", len(results), "-", None)
     if args.json:
         args.json.write_text(json.dumps(results, indent=1, sort_keys=True))
 

@@ -31,6 +31,7 @@ from torch import nn
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from advisor import Constraints, DatasetProfile, recommend
+from bench.results import report, skip
 from trainers.spec import ColumnSpec, FeatureSchema, TrainData
 from trainers.torch.data import make_array_data
 from trainers.torch.models import CNNNet
@@ -226,8 +227,7 @@ def main() -> int:
     parser.add_argument("--cnn-epochs", type=int, default=20)
     args = parser.parse_args()
     if not torch.cuda.is_available():
-        print("no CUDA device: this check runs on a GPU machine only")
-        return 2
+        skip("GPU only: no CUDA device on this machine")
     torch.backends.cuda.matmul.allow_tf32 = True
     torch.backends.cudnn.allow_tf32 = True
     print(f"torch {torch.__version__}, CUDA {torch.version.cuda}, {torch.cuda.get_device_name()}")
@@ -240,6 +240,7 @@ def main() -> int:
         print(f"  trainer {r['trainer_samples_per_s']:>12,} samples/s   peak {r['trainer_peak_mib']:.0f} MiB")
         print(f"  hand    {r['hand_samples_per_s']:>12,} samples/s   peak {r['hand_peak_mib']:.0f} MiB")
         print(f"  ratio   {r['ratio']:.2f} (target ≥ 0.8)")
+        report(f"{name}: trainer / hand-loop samples/s", r["ratio"], ">= 0.8", r["ratio"] >= 0.8, "x")
         extra = {k: v for k, v in r.items() if "accuracy" in k}
         if extra:
             print(f"  {extra}")

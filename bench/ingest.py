@@ -31,6 +31,9 @@ import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout first, not an installed copy
+from bench.results import report
+
 TIME_RATIO_TARGET = 2.5
 RSS_RATIO_TARGET = 3.0
 REPO = Path(__file__).resolve().parent.parent
@@ -239,6 +242,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(f"stored Parquet: {figures['parquet_bytes'] / 1e6:.0f} MB")
     print(f"all runs (s): ingest {figures['all_ingest_s']}, pyarrow {figures['all_pyarrow_s']}")
+    report("ingest() time / pyarrow read_csv", figures["time_ratio"], f"<= {TIME_RATIO_TARGET}x", time_ok, "x")
+    report("ingest() peak RSS / file size", figures["rss_ratio"], f"<= {RSS_RATIO_TARGET}x", rss_ok, "x")
     if http is not None:
         h_time_ok = http["time_ratio"] <= TIME_RATIO_TARGET
         h_rss_ok = http["rss_ratio"] <= RSS_RATIO_TARGET
@@ -250,6 +255,8 @@ def main(argv: list[str] | None = None) -> int:
             f"(target <= {RSS_RATIO_TARGET}x) {'PASS' if h_rss_ok else 'FAIL'}"
         )
         print(f"all HTTP runs (s): {http['all_http_s']}, pyarrow {http['all_pyarrow_s']}")
+        report("HTTP upload time / pyarrow read_csv", http["time_ratio"], f"<= {TIME_RATIO_TARGET}x", h_time_ok, "x")
+        report("server peak RSS / file size", http["rss_ratio"], f"<= {RSS_RATIO_TARGET}x", h_rss_ok, "x")
     return 0 if (time_ok and rss_ok) or not args.check else 1
 
 

@@ -4,7 +4,7 @@
 
 Prints figures; the HTTP figure is a ratio against a trivial FastAPI endpoint (a small constant JSON)
 served the same way (uvicorn subprocess, one worker, loopback, access log off) in the same run.
-Targets: in-process median < 200 µs; HTTP >= 0.70x trivial.
+Targets: in-process median < 100 µs (worst profile); HTTP >= 0.5x trivial, every recommendation stored.
 """
 
 import argparse
@@ -19,6 +19,9 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout first, not an installed copy
+from bench.results import report
 
 PROFILES: dict[str, dict[str, Any]] = {
     "image-small-transfer": {
@@ -63,6 +66,8 @@ PROFILES: dict[str, dict[str, Any]] = {
     },
 }
 HTTP_BODY = PROFILES["image-small-transfer"]
+TARGET_US = 100  # in-process median of the worst profile
+TARGET_HTTP = 0.5  # POST /v1/recommendations, stored, against the trivial route
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -71,6 +76,7 @@ HTTP_BODY = PROFILES["image-small-transfer"]
 
 def bench_inprocess(calls: int) -> None:
     import advisor
+    from service.services.recommendations import document_json
 
     print(f"advisor.recommend in-process (median of {calls} calls; tables {advisor.TABLES_VERSION})")
     medians = []
@@ -79,22 +85,27 @@ def bench_inprocess(calls: int) -> None:
         constraints = advisor.Constraints(**body["constraints"])
         for _ in range(50):
             advisor.recommend(profile, constraints)
-        samples, dump = [], []
+        samples, dump, fast = [], [], []
         for _ in range(calls):
             t0 = time.perf_counter_ns()
             answer = advisor.recommend(profile, constraints)
             t1 = time.perf_counter_ns()
             answer.model_dump_json()
-            dump.append(time.perf_counter_ns() - t1)
+            t2 = time.perf_counter_ns()
+            document_json(answer)  # the same bytes, as the service writes them
+            fast.append(time.perf_counter_ns() - t2)
+            dump.append(t2 - t1)
             samples.append(t1 - t0)
         med = statistics.median(samples) / 1000
         medians.append(med)
         print(
             f"  {name:28s} recommend {med:7.1f} µs  p90 {statistics.quantiles(samples, n=10)[-1] / 1000:7.1f} µs"
             f"   + model_dump_json {statistics.median(dump) / 1000:6.1f} µs"
+            f" (the service's document_json {statistics.median(fast) / 1000:5.1f} µs)"
         )
     worst = max(medians)
-    print(f"  worst median {worst:.1f} µs (target < 200 µs): {'OK' if worst < 200 else 'MISSED'}")
+    print(f"  worst median {worst:.1f} µs (target < {TARGET_US} µs): {'OK' if worst < TARGET_US else 'MISSED'}")
+    report("advisor.recommend, worst profile's median", worst, f"< {TARGET_US} µs", worst < TARGET_US, "µs")
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -122,6 +133,7 @@ def serve_recommend_only(port: int) -> None:
 
     import advisor
     from service.schemas.recommendations import RecommendationCreate
+    from service.services.recommendations import document_json
 
     app = FastAPI()
 
@@ -129,7 +141,7 @@ def serve_recommend_only(port: int) -> None:
     async def recommend_only(body: RecommendationCreate) -> Response:
         assert body.profile is not None
         answer = advisor.recommend(body.profile, body.constraints)
-        return Response(answer.model_dump_json(), status_code=201, media_type="application/json")
+        return Response(document_json(answer), status_code=201, media_type="application/json")
 
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
 
@@ -141,7 +153,9 @@ def serve_advisor(port: int, data_dir: str) -> None:
     from service.main import create_app
     from service.settings import Settings
 
-    settings = Settings(data_dir=Path(data_dir), database_url="")
+    # No prewarm: it imports the ML libraries on a thread for seconds after startup, a one-off cost that would
+    # land in whichever rounds run first; this bench measures the steady state of the recommendation route.
+    settings = Settings(data_dir=Path(data_dir), database_url="", worker_prewarm=False)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     migrate.upgrade(settings.database_url)
     uvicorn.run(create_app(settings), host="127.0.0.1", port=port, log_level="warning", access_log=False)
@@ -153,22 +167,24 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _start(args: list[str]) -> tuple[subprocess.Popen[bytes], int]:
+def _launch(args: list[str]) -> tuple[subprocess.Popen[bytes], int]:
     port = _free_port()
     proc = subprocess.Popen(
         [sys.executable, __file__, *args[:1], str(port), *args[1:]], env={**os.environ, "PYTHONUNBUFFERED": "1"}
     )
-    deadline = time.monotonic() + 60
+    return proc, port
+
+
+def _wait_listening(proc: subprocess.Popen[bytes], port: int, name: str, deadline: float) -> None:
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"server {args[0]} exited with {proc.returncode}")
+            raise RuntimeError(f"server {name} exited with {proc.returncode}")
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return proc, port
+                return
         except OSError:
             time.sleep(0.1)
-    proc.kill()
-    raise RuntimeError("server did not start")
+    raise RuntimeError(f"server {name} did not start")
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -224,9 +240,12 @@ def bench_http(seconds: float, concurrency: int, rounds: int = 5) -> None:
         }
         procs, ports = [], {}
         try:
-            for name, (server, _, _) in targets.items():
-                proc, ports[name] = _start(server)
+            for name, (server, _, _) in targets.items():  # all start at once, then each is waited for
+                proc, ports[name] = _launch(server)
                 procs.append(proc)
+            deadline = time.monotonic() + 120
+            for proc, name in zip(procs, targets, strict=True):
+                _wait_listening(proc, ports[name], name, deadline)
             totals = {name: [0, 0.0] for name in targets}
 
             async def run_all() -> None:
@@ -251,9 +270,11 @@ def bench_http(seconds: float, concurrency: int, rounds: int = 5) -> None:
     ratio = rate["POST /v1/recommendations"] / trivial
     own = rate["POST /v1/recommendations"] / rate["recommend-only POST (no DB)"]
     print(
-        f"  POST /v1/recommendations = {ratio:.2f}x trivial (target >= 0.70x): {'OK' if ratio >= 0.70 else 'MISSED'};"
-        f" {own:.2f}x the same work without storage  [{rows} rows stored]"
+        f"  POST /v1/recommendations = {ratio:.2f}x trivial (target >= {TARGET_HTTP}x):"
+        f" {'OK' if ratio >= TARGET_HTTP else 'MISSED'}; {own:.2f}x the same work without storage  [{rows} rows stored]"
     )
+    report("POST /v1/recommendations (stored) / trivial GET", ratio, f">= {TARGET_HTTP}x", ratio >= TARGET_HTTP, "x")
+    report("the same without storage / trivial GET", rate["recommend-only POST (no DB)"] / trivial, "-", None, "x")
 
 
 def _count_rows(path: Path) -> int:

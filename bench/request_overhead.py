@@ -28,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from fastapi import FastAPI
 
+from bench.results import report
 from service.auth import authenticate
 from service.db import migrate
 from service.db.session import Database
@@ -126,6 +127,8 @@ async def main_async(n: int, rounds: int) -> None:
     for name, values in times.items():
         median = statistics.median(values)
         print(f"  {name:11} {median * 1e6:8.1f} µs   {median / base:5.2f}x baseline")
+        if name != "baseline":
+            report(f"GET through {name} / bare FastAPI route", median / base, "-", None, "x")
     route = statistics.median(times["route"])
     for name in ("keyless", "key"):
         extra = statistics.median(times[name]) - route

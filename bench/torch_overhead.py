@@ -14,13 +14,17 @@ shared machine slows both sides alike rather than one.
 from __future__ import annotations
 
 import argparse
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
 from torch import nn
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout first, not an installed copy
+from bench.results import report
 from trainers.spec import ColumnSpec, FeatureSchema, TrainData
 from trainers.torch.trainers import TorchMLPTrainer
 
@@ -125,6 +129,7 @@ def main() -> None:
     print(f"hand-written loop, one epoch:          {h:7.2f} s  ({args.rows / h:,.0f} samples/s)")
     print(f"trainer fit (frame → fitted model):   {t:7.2f} s  ratio {t / h:.2f}×  (target ≤ 1.2×)")
     print(f"trainer loop only (+ validation pass): {loop:7.2f} s  ratio {loop / h:.2f}×")
+    report("torch_mlp trainer fit / hand-written loop", t / h, "<= 1.2x", t / h <= 1.2, "x")
 
 
 if __name__ == "__main__":

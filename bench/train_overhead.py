@@ -33,6 +33,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout first, not an installed copy
+from bench.results import report
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from dispatch import serve, upload, wait_terminal  # a sibling script, not a package
 
@@ -164,6 +167,7 @@ def main() -> None:
     print(
         f"direct xgboost.train: {d:.2f} s   service (POST → succeeded): {s:.2f} s   ratio {s / d:.3f} (target ≤ 1.15)"
     )
+    report("API job (POST -> succeeded) / direct xgboost.train", s / d, "<= 1.15x", s / d <= 1.15, "x")
     print(
         f"  inside the job: prepare {t['model_prepare_s']:.2f} s, fit {t['model_fit_s']:.2f} s, "
         f"predict+metrics {t['model_predict_s']:.2f} s, save {t['model_save_s']:.2f} s, "

@@ -11,7 +11,7 @@ import json
 import logging
 from collections.abc import Mapping, Sequence
 from http import HTTPStatus
-from typing import Any, ClassVar
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -31,9 +31,10 @@ _TYPE_PREFIX = "urn:model-advisor:problem:"
 class ServiceError(Exception):
     """Base of every error the service answers on purpose; subclasses set status, type and title."""
 
-    status: ClassVar[int] = 500
-    type: ClassVar[str] = "about:blank"
-    title: ClassVar[str] = "Internal Server Error"
+    # Set by each subclass; an error described by another layer (a data problem) sets them per instance.
+    status: int = 500
+    type: str = "about:blank"
+    title: str = "Internal Server Error"
 
     def __init__(self, detail: str, *, headers: Mapping[str, str] | None = None, **extensions: Any) -> None:
         super().__init__(detail)

@@ -230,7 +230,7 @@ class Settings(BaseSettings):
         # Oversubscription: jobs × threads > cores made a 13 s fit take 48 s here (ARCHITECTURE.md).
         cores = available_cores()
         if self.threads_per_job is None:
-            self.threads_per_job = max(1, cores // max(1, self.workers))
+            self.threads_per_job = self._default_threads(cores)
         elif self.workers * self.threads_per_job > cores:
             raise ValueError(
                 f"workers × threads_per_job = {self.workers} × {self.threads_per_job} exceeds the {cores} cores"
@@ -240,6 +240,16 @@ class Settings(BaseSettings):
         if self.queue == "celery" and not self.broker_url:
             raise ValueError("queue=celery needs broker_url (ADVISOR_BROKER_URL=redis://… or amqp://…)")
         return self
+
+    @property
+    def job_threads(self) -> int:
+        """``threads_per_job`` as validation resolved it (``cores // workers`` when not set)."""
+        if self.threads_per_job is None:  # only a settings object built without validation (model_construct)
+            return self._default_threads(available_cores())
+        return self.threads_per_job
+
+    def _default_threads(self, cores: int) -> int:
+        return max(1, cores // max(1, self.workers))
 
     @property
     def artifacts_dir(self) -> Path:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from email.message import Message
+from email.utils import collapse_rfc2231_value
 from pathlib import Path
 from typing import IO
 
@@ -34,9 +35,13 @@ class Upload:
 
 
 def _disposition(raw: str) -> tuple[str | None, str | None]:
+    """A part's field name and file name; an RFC 2231 ``name*=`` is decoded as the file name already is."""
     msg = Message()
     msg["content-disposition"] = raw
-    return msg.get_param("name", header="content-disposition"), msg.get_filename()  # type: ignore[return-value]
+    name = msg.get_param("name", header="content-disposition")
+    if isinstance(name, tuple):  # (charset, language, value)
+        name = collapse_rfc2231_value(name)
+    return name, msg.get_filename()
 
 
 async def receive_multipart(request: Request, *, dest: Path, limit: int) -> Upload:

@@ -27,7 +27,7 @@ import zipfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -35,6 +35,9 @@ from trainers.errors import DataError
 from trainers.ingest.archive import check_members, read_member
 from trainers.ingest.limits import DEFAULT_LIMITS, IngestLimits
 from trainers.ingest.sniff import detect_format
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 _PNG, _JPEG = b"\x89PNG", b"\xff\xd8\xff"
 _MODES = {1: "L", 3: "RGB", 4: "RGBA"}
@@ -79,6 +82,14 @@ class ModelInput:
         return f"rows with the columns {', '.join(self.columns or [])}"
 
 
+def _image_size(size: Sequence[Any] | None) -> tuple[int, int, int] | None:
+    """A stored ``[H, W, C]`` as ints (``None`` when absent)."""
+    if not size:
+        return None
+    h, w, c = (int(v) for v in size)
+    return h, w, c
+
+
 def model_input(model: Any, dataset_modality: str, details: Mapping[str, Any]) -> ModelInput:
     """What ``model`` takes, from the model itself and its dataset's stored ``details``."""
     spec: dict[str, Any] = model.input_spec()
@@ -93,7 +104,7 @@ def model_input(model: Any, dataset_modality: str, details: Mapping[str, Any]) -
             modality="tabular",
             source=source,
             columns=list(model.schema_.feature_names),
-            image_size=tuple(int(v) for v in size) if size else None,  # type: ignore[arg-type]
+            image_size=_image_size(size),
             steps=int(steps) if steps is not None else None,
             features=int(features) if features is not None else None,
             sequence_columns=sequence_columns,
@@ -102,7 +113,7 @@ def model_input(model: Any, dataset_modality: str, details: Mapping[str, Any]) -
     return ModelInput(
         modality=modality,
         source=modality,
-        image_size=tuple(int(v) for v in size) if size else None,  # type: ignore[arg-type]
+        image_size=_image_size(size),
         steps=spec.get("steps"),
         features=spec.get("features"),
         sequence_columns=sequence_columns,
@@ -144,8 +155,10 @@ def read_file(path: Path, filename: str | None, spec: ModelInput, limits: Ingest
     if fmt == "npz":
         from trainers.ingest.npz import load_npz_x
 
-        samples = _npz_samples(load_npz_x(path, limits, warnings), spec, warnings)
-        return Inputs(samples, None, warnings) if spec.reads == "tabular" else _finish(samples, None, spec, warnings)
+        x = load_npz_x(path, limits, warnings)
+        if spec.reads == "tabular":
+            return Inputs(_npz_table(x), None, warnings)
+        return _finish(_npz_samples(x, spec, warnings), None, spec, warnings)
     from trainers.ingest.csv_tabular import read_csv, read_parquet
 
     known = _known_columns(spec)
@@ -398,18 +411,20 @@ def _long_sequences(table: Any, spec: ModelInput, warnings: list[str]) -> tuple[
 
 # -- npz and JSON ---------------------------------------------------------------------------------------------
 def _npz_samples(x: np.ndarray, spec: ModelInput, warnings: list[str]) -> np.ndarray:
+    """``x`` as the images, sequences or texts ``spec`` reads (a table model's rows: :func:`_npz_table`)."""
     if spec.reads == "image":
         return pixels(x, spec, warnings, "x")
     if spec.reads == "sequence":
         return _sequence_array(x, spec, "x")
-    if spec.reads == "text":
-        if x.ndim != 1 or x.dtype.kind not in "US":
-            raise DataError(
-                "invalid-arrays", f"x must be a 1-D array of texts; got {x.dtype} of shape {list(x.shape)}."
-            )
-        return np.asarray(
-            [str(v) for v in (np.char.decode(x, "utf-8", "replace") if x.dtype.kind == "S" else x)], dtype=object
-        )
+    if x.ndim != 1 or x.dtype.kind not in "US":  # texts
+        raise DataError("invalid-arrays", f"x must be a 1-D array of texts; got {x.dtype} of shape {list(x.shape)}.")
+    return np.asarray(
+        [str(v) for v in (np.char.decode(x, "utf-8", "replace") if x.dtype.kind == "S" else x)], dtype=object
+    )
+
+
+def _npz_table(x: np.ndarray) -> pd.DataFrame:
+    """``x`` as a table model's rows: N×D numbers, columns ``x0``, ``x1``..."""
     if x.ndim != 2 or x.dtype.kind not in "biuf":
         raise DataError(
             "invalid-arrays",
@@ -418,7 +433,7 @@ def _npz_samples(x: np.ndarray, spec: ModelInput, warnings: list[str]) -> np.nda
         )
     import pandas as pd
 
-    return pd.DataFrame(x, columns=[f"x{i}" for i in range(x.shape[1])])  # type: ignore[return-value]
+    return pd.DataFrame(x, columns=[f"x{i}" for i in range(x.shape[1])])
 
 
 def read_json(values: Sequence[Any], spec: ModelInput) -> Inputs:

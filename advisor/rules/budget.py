@@ -126,6 +126,14 @@ def seconds_per_epoch(ctx: Context, cost: Cost) -> float:
     return flops / t.FLOPS_PER_SECOND[device_of(ctx)]
 
 
+def epoch_seconds(ctx: Context) -> float:
+    """:func:`seconds_per_epoch` for the candidate's network, computed once per candidate."""
+    found: float | None = ctx.cache.get("epoch_seconds")
+    if found is None:
+        found = ctx.cache["epoch_seconds"] = seconds_per_epoch(ctx, network_cost(ctx))
+    return found
+
+
 def _sig(x: float, digits: int = 3) -> float:
     """Round to significant digits so estimates read as the rough figures they are."""
     if x == 0 or not math.isfinite(x):
@@ -205,24 +213,25 @@ class TimeEstimate(Rule):
     CONDITIONS = {"flops_per_second": t.FLOPS_PER_SECOND, "train_flops": "≈ 6 × weights per sample (3× forward)"}
 
     def decide(self, ctx: Context) -> Decision:
-        cost = network_cost(ctx)
-        per_epoch = seconds_per_epoch(ctx, cost)
+        per_epoch = epoch_seconds(ctx)
         epochs = int(ctx.value("epochs"))
         total = per_epoch * epochs
         budget = ctx.constraints.time_budget_s or t.DEFAULT_TIME_BUDGET_S
+        device = device_of(ctx)
+        per_epoch_sig, total_sig = _sig(per_epoch), _sig(total)
         value = {
-            "device": device_of(ctx),
-            "seconds_per_epoch": _sig(per_epoch),
+            "device": device,
+            "seconds_per_epoch": per_epoch_sig,
             "max_epochs": epochs,
-            "total_seconds_upper_bound": _sig(total),
+            "total_seconds_upper_bound": total_sig,
             "within_budget": total <= budget,
             "time_budget_s": budget,
         }
         verdict = "within" if total <= budget else "over"
         return self.make(
             value,
-            f"About {_sig(per_epoch):g} s per epoch on the {device_of(ctx)}, at most "
-            f"{_sig(total):g} s for {epochs} epochs ({verdict} the {budget:g} s budget; early "
+            f"About {per_epoch_sig:g} s per epoch on the {device}, at most "
+            f"{total_sig:g} s for {epochs} epochs ({verdict} the {budget:g} s budget; early "
             "stopping usually ends sooner). A rough FLOP-based figure.",
             extrapolated=True,
         )

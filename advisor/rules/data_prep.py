@@ -49,6 +49,7 @@ class ImputeNative(Rule):
 class ImputeMedian(Rule):
     """§10 "Handle missing values": median for numbers, most frequent for categories, with missing flags."""
 
+    SHARED = True
     ID = "data.imputation_median"
     SECTION = "§10"
     DECIDES = "imputation"
@@ -90,6 +91,7 @@ class ScaleNative(Rule):
 class ScaleForNetworks(Rule):
     """§10 "Normalize/scale features" for networks: standardize columns, scale pixels to [0, 1]."""
 
+    SHARED = True
     ID = "data.scaling_networks"
     SECTION = "§10"
     DECIDES = "scaling"

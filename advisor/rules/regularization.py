@@ -7,7 +7,7 @@ import math
 from advisor import tables as t
 from advisor.recommendation import Decision
 from advisor.rules.base import Context, Rule
-from advisor.rules.budget import network_cost, seconds_per_epoch
+from advisor.rules.budget import epoch_seconds
 
 
 def base_epochs(n_rows: int) -> int:
@@ -18,18 +18,33 @@ def base_epochs(n_rows: int) -> int:
     return t.EPOCHS_HUGE
 
 
-def _nominal_epochs(ctx: Context) -> tuple[int, str]:
+def _nominal(ctx: Context) -> tuple[int, int, int, bool]:
+    """(planned epochs, the epochs before any raise, steps per epoch, raised?), once per candidate."""
+    found: tuple[int, int, int, bool] | None = ctx.cache.get("nominal_epochs")
+    if found is not None:
+        return found
     if ctx.use_transfer:
-        strategy = ctx.value("transfer")["strategy"]
-        epochs = t.TRANSFER_EPOCHS[strategy]
-        why = f"{epochs} epochs for {strategy.replace('_', ' ')} (the §8 workflow)"
+        first = t.TRANSFER_EPOCHS[ctx.value("transfer")["strategy"]]
     else:
-        epochs = base_epochs(ctx.profile.n_rows)
-        why = f"at most {epochs} epochs for {ctx.profile.n_rows:,} rows; early stopping (§6) ends sooner"
+        first = base_epochs(ctx.profile.n_rows)
     n_train = max(1, int(ctx.profile.n_rows * t.SPLIT["train"]))
     steps_per_epoch = math.ceil(n_train / int(ctx.value("batch_size")))
-    if epochs * steps_per_epoch < t.MIN_OPTIMIZER_STEPS:
+    epochs = first
+    raised = epochs * steps_per_epoch < t.MIN_OPTIMIZER_STEPS
+    if raised:
         epochs = min(t.MAX_EPOCHS, math.ceil(t.MIN_OPTIMIZER_STEPS / steps_per_epoch))
+    found = ctx.cache["nominal_epochs"] = (epochs, first, steps_per_epoch, raised)
+    return found
+
+
+def _nominal_epochs(ctx: Context) -> tuple[int, str]:
+    epochs, first, steps_per_epoch, raised = _nominal(ctx)
+    if ctx.use_transfer:
+        strategy = ctx.value("transfer")["strategy"]
+        why = f"{first} epochs for {strategy.replace('_', ' ')} (the §8 workflow)"
+    else:
+        why = f"at most {first} epochs for {ctx.profile.n_rows:,} rows; early stopping (§6) ends sooner"
+    if raised:
         why += (
             f", raised to {epochs} so that {steps_per_epoch} step(s) per epoch add up to at least "
             f"{t.MIN_OPTIMIZER_STEPS} weight updates"
@@ -39,7 +54,7 @@ def _nominal_epochs(ctx: Context) -> tuple[int, str]:
 
 def _epochs_that_fit(ctx: Context) -> int:
     budget = ctx.constraints.time_budget_s or t.DEFAULT_TIME_BUDGET_S
-    per_epoch = seconds_per_epoch(ctx, network_cost(ctx))
+    per_epoch = epoch_seconds(ctx)
     return max(1, math.floor(budget / per_epoch)) if per_epoch > 0 else 10**9
 
 
@@ -56,7 +71,7 @@ class EpochsBudgetCut(Rule):
     EXTRAPOLATED = True
 
     def applies(self, ctx: Context) -> bool:
-        return _epochs_that_fit(ctx) < _nominal_epochs(ctx)[0]
+        return _epochs_that_fit(ctx) < _nominal(ctx)[0]
 
     def decide(self, ctx: Context) -> Decision:
         _, why = _nominal_epochs(ctx)

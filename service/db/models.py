@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 
 from sqlalchemy import BigInteger, Boolean, CheckConstraint, Float, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from service.db.base import Base
-from service.db.types import ModelJSON, StrictJSON, UTCDateTime, new_id, utcnow
+from service.db.types import CompactText, ModelJSON, StrictJSON, UTCDateTime, new_id, utcnow
+from service.jobs.states import JobStatus
 from service.jobs.stored import JobResult
 
 DEFAULT_TENANT_ID = "default"
@@ -66,7 +68,7 @@ class Recommendation(Base):
     family: Mapped[str] = mapped_column(String(32))
     modality: Mapped[str] = mapped_column(String(32))
     task: Mapped[str] = mapped_column(String(32))
-    document: Mapped[str] = mapped_column(Text)
+    document: Mapped[str] = mapped_column(CompactText())  # zlib on SQLite, text elsewhere (no migration)
     tenant_id: Mapped[str] = mapped_column(
         String(36), ForeignKey("tenants.id", ondelete="CASCADE"), default=DEFAULT_TENANT_ID
     )
@@ -96,7 +98,7 @@ class Dataset(Base):
         String(36), ForeignKey("tenants.id", ondelete="CASCADE"), default=DEFAULT_TENANT_ID
     )
     name: Mapped[str] = mapped_column(String(200))
-    source: Mapped[str] = mapped_column(String(16))  # "upload" | "metadata"
+    source: Mapped[Literal["upload", "metadata"]] = mapped_column(String(16))
     modality: Mapped[str] = mapped_column(String(16))
     task: Mapped[str] = mapped_column(String(16))
     task_reason: Mapped[str | None] = mapped_column(Text, default=None)
@@ -150,7 +152,7 @@ class Job(Base):
     # "request" | "recommendation" | "recommendation_capped" | "default"; null for jobs older than the column.
     time_budget_source: Mapped[str | None] = mapped_column(String(32), default=None)
     queue: Mapped[str] = mapped_column(String(16), default="cpu")  # "cpu" | "gpu": routing for scale-out workers
-    status: Mapped[str] = mapped_column(String(16), default="queued")
+    status: Mapped[JobStatus] = mapped_column(String(16), default="queued")
     attempt: Mapped[int] = mapped_column(Integer, default=0)  # claims so far
     max_attempts: Mapped[int] = mapped_column(Integer, default=1)
     lease_owner: Mapped[str | None] = mapped_column(String(100), default=None)

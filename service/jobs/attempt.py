@@ -152,7 +152,7 @@ class Attempt:
             model=RunSpec(trainer=job.trainer, params=job.params),
             baseline=RunSpec.model_validate(job.baseline_spec) if job.baseline_spec else None,
             seed=job.seed,
-            n_threads=self.settings.threads_per_job,
+            n_threads=self.settings.job_threads,
             time_budget_s=self.time_budget_s,
             members=self._members() if job.trainer == ENSEMBLE_TRAINER else [],
         )

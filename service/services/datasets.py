@@ -40,9 +40,9 @@ class DataProblem(ServiceError):
 
     def __init__(self, error: DataError) -> None:
         super().__init__(error.detail, **error.extra)
-        self.status = DATA_PROBLEM_STATUS[error.kind]  # type: ignore[misc]
-        self.type = f"urn:model-advisor:problem:{error.type_slug}"  # type: ignore[misc]
-        self.title = error.title  # type: ignore[misc]
+        self.status = DATA_PROBLEM_STATUS[error.kind]
+        self.type = f"urn:model-advisor:problem:{error.type_slug}"
+        self.title = error.title
 
 
 def fingerprint(sha256: str, fields: dict[str, str], tenant_id: str) -> str:
@@ -65,7 +65,7 @@ def to_read(row: Dataset) -> DatasetRead:
         id=row.id,
         created_at=row.created_at,
         name=row.name,
-        source=row.source,  # type: ignore[arg-type]
+        source=row.source,
         trainable=row.storage_path is not None,
         modality=row.modality,
         task=row.task,

@@ -383,7 +383,7 @@ def _entry(job: Job, metric: str) -> RaceEntry:
         rank=job.candidate or None,
         is_baseline=job.candidate == 0,
         is_ensemble=job.trainer == jobs_service.ENSEMBLE_TRAINER,
-        status=job.status,  # type: ignore[arg-type]
+        status=job.status,
         score=_valid(job).get(metric) if ok else None,
         score_sd=validation.sd.get(metric) if ok and validation else None,
         validation=method if ok else None,

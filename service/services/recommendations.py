@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import orjson
+from pydantic import BaseModel
+
 import advisor
 from advisor.portfolio import EvidenceRow, Portfolio, default_portfolio
 from service.db.models import Recommendation
@@ -26,6 +31,35 @@ async def _resolve_profile(*, db: Database, tenant_id: str, data: Recommendation
     if row is None:
         raise NotFound(f"There is no dataset with id {data.dataset_id!r}.")
     return advisor.DatasetProfile.model_validate(row.profile)
+
+
+_FIELDS: dict[type[BaseModel], tuple[str, ...]] = {}
+
+
+def _model_fields(obj: Any) -> dict[str, Any]:
+    """A pydantic model's fields in declaration order, for orjson (which writes dataclasses itself)."""
+    if not isinstance(obj, BaseModel):
+        raise TypeError(f"{type(obj).__name__} is not JSON serializable here")
+    cls = type(obj)
+    names = _FIELDS.get(cls)
+    if names is None:
+        names = _FIELDS[cls] = tuple(cls.model_fields)
+    data = obj.__dict__
+    return data if tuple(data) == names else {k: data[k] for k in names}
+
+
+def document_json(answer: advisor.Recommendation) -> str:
+    """``answer.model_dump_json()``, byte for byte, in a fraction of the time.
+
+    The document is pydantic models (fields in declaration order), the advisor's dataclasses and plain JSON
+    values; orjson writes the same compact UTF-8 text and shortest round-trip floats as pydantic (the stored
+    corpus in ``tests/advisor`` proves it on every case). Anything else (a set, an int over 64 bits, ...)
+    falls back to pydantic.
+    """
+    try:
+        return orjson.dumps(answer, default=_model_fields).decode()
+    except TypeError:
+        return answer.model_dump_json()
 
 
 def advise(
@@ -61,7 +95,7 @@ async def create(
         family=answer.family,
         modality=profile.modality,
         task=profile.task,
-        document=answer.model_dump_json(),
+        document=document_json(answer),
         dataset_id=data.dataset_id,
         tenant_id=tenant_id,
     )

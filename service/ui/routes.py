@@ -9,7 +9,7 @@ nothing more. Pages are ``/ui/...``; what page scripts fetch (JSON, Server-Sent 
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
 from urllib.parse import quote
 
@@ -58,7 +58,7 @@ class UiRoute(APIRoute):
     """Pages answer errors as pages: a missing login redirects to the login page, a service error renders the
     error page with its status. Data endpoints keep the API's problem+json."""
 
-    def get_route_handler(self) -> Callable[[Request], Awaitable[Response]]:
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
 
         async def ui_handler(request: Request) -> Response:

@@ -210,7 +210,7 @@ def to_read(job: Job, *, include_curves: bool = True) -> JobRead:
         links["model"] = artifact.url
     return JobRead(
         id=job.id,
-        status=job.status,  # type: ignore[arg-type]
+        status=job.status,
         attempt=job.attempt,
         max_attempts=job.max_attempts,
         created_at=job.created_at,

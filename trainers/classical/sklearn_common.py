@@ -207,7 +207,7 @@ class SklearnPipelineTrainer(Trainer):
         scale = scaler(self.params, self.DEFAULT_SCALING)
         if scale is not None:
             steps.append(("scale", scale))
-        parts: list[tuple[str, Any, list[int]]] = []
+        parts: list[tuple[str, Any, list[int] | int]] = []  # a list of column indices, or one (a text column)
         if num:
             parts.append(("numeric", Pipeline(steps) if steps else "passthrough", num))
         if cat:
@@ -222,7 +222,7 @@ class SklearnPipelineTrainer(Trainer):
                 parts.append(("categorical", onehot, cat))
         for i in text:
             # A scalar column index hands the vectorizer a 1-D column of strings.
-            parts.append((f"text_{i}", tfidf_vectorizer(n_rows), i))  # type: ignore[arg-type]
+            parts.append((f"text_{i}", tfidf_vectorizer(n_rows), i))
         # TF-IDF stays sparse (one column per term); without text the model gets a dense matrix as before.
         pre = ColumnTransformer(parts, remainder="drop", sparse_threshold=1.0 if text else 0.0)
         return Pipeline([("preprocess", pre), ("model", self._estimator(schema))])

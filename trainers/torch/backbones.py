@@ -11,13 +11,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import torch
 from torch import nn
 
 from trainers.base import TrainerCapabilityError
 from trainers.torch.models import CNNNet, activation
+
+if TYPE_CHECKING:
+    from transformers import BertModel
 
 # Per-channel statistics each built-in vision model was trained with (inputs scaled to [0, 1] first).
 IMAGENET_LITE_STATS = ([127.0 / 255] * 3, [128.0 / 255] * 3)  # EfficientNet-Lite: (x - 127) / 128 on 0-255
@@ -150,11 +153,14 @@ class LocalCNNBackbone(Backbone):
 
 
 class HFTextBackbone(Backbone):
-    """A transformers encoder (MiniLM) pooled to one vector per text (``cls`` or masked ``mean``)."""
+    """A transformers encoder (MiniLM) pooled to one vector per text (``cls`` or masked ``mean``).
+
+    The encoder is of the BERT family (MiniLM is one): its embeddings, layer stack and pooler are read by name.
+    """
 
     input_kind: Literal["image", "tokens"] = "tokens"
 
-    def __init__(self, encoder: nn.Module, pooling: str) -> None:
+    def __init__(self, encoder: BertModel, pooling: str) -> None:
         super().__init__()
         self.encoder = encoder
         self.pooling = pooling

@@ -26,12 +26,12 @@ import pandas as pd
 import torch
 from torch import nn
 
-from trainers.base import ADVISORY_PARAMS, Trainer, TrainerParamError
+from trainers.base import ADVISORY_PARAMS, Trainer, TrainerParamError, curve_values
 from trainers.callbacks import Callbacks
 from trainers.spec import CurveSet, Task, TrainData
 from trainers.torch.artifact import TorchArtifact, amp_name, load_artifact, save_artifact
 from trainers.torch.backbones import BackboneModel
-from trainers.torch.data import ArrayData, check_array
+from trainers.torch.data import ArrayData, check_array, is_array_modality
 from trainers.torch.encoders import ImageEncoder, SequenceEncoder, WordEncoder
 from trainers.torch.loop import LoopConfig, TensorBatches, metric_name, probe_dead_relus
 from trainers.torch.loop import predict as loop_predict
@@ -41,7 +41,7 @@ from trainers.torch.models import count_parameters
 from trainers.torch.optim import ParamGroup, Schedule, build_optimizer
 from trainers.torch.recipe import BackboneArchitecture, TorchRecipe
 from trainers.torch.runtime import amp_dtype_for, reproducibility, resolve_device, seed_everything, torch_threads
-from trainers.torch.transfer import BackboneChoice, apply_plan, load_pretrained, resolve_backbone
+from trainers.torch.transfer import BackboneChoice, Domain, apply_plan, load_pretrained, resolve_backbone
 
 # The library settings a torch recipe holds (the advisory keys, e.g. ``device``, are the base class's).
 RECIPE_KEYS = frozenset(TorchRecipe.model_fields) - ADVISORY_PARAMS
@@ -74,6 +74,11 @@ class TorchTrainer(Trainer):
     LIBRARIES: ClassVar[tuple[str, ...]] = ("numpy", "pandas", "torch", "safetensors")
     # The typed recipe this trainer trains (its architecture model says which networks it builds).
     RECIPE: ClassVar[type[TorchRecipe]] = TorchRecipe
+
+    # Set by a fit: the recipe parsed by ``RECIPE`` (each subclass narrows it to its own recipe class), and
+    # what the run did (device, reproducibility, notes); a loaded artifact may have no run record.
+    recipe_: TorchRecipe
+    run_info_: dict[str, Any] | None
 
     # -- checks ----------------------------------------------------------------------------------------------
     @classmethod
@@ -198,18 +203,18 @@ class TorchTrainer(Trainer):
         name = metric_name(task)
         self.curves_ = CurveSet(
             loss_name=str(r.loss["name"]),
-            train_loss=result.train_loss,
-            val_loss=result.val_loss,
+            train_loss=curve_values(result.train_loss),
+            val_loss=curve_values(result.val_loss),
             metric_name=name,
-            train_metric=result.train_metric,
-            val_metric=result.val_metric,
+            train_metric=curve_values(result.train_metric),
+            val_metric=curve_values(result.val_metric),
             metric_higher_is_better=task != "regression",
             baseline_loss=baseline,
             dead_relu_fraction=relu.fraction,
             history={
-                "train": {"loss": result.train_loss, name: result.train_metric},
-                "valid": {"loss": result.val_loss, name: result.val_metric},
-                "learning_rate": result.lr,
+                "train": {"loss": curve_values(result.train_loss), name: curve_values(result.train_metric)},
+                "valid": {"loss": curve_values(result.val_loss), name: curve_values(result.val_metric)},
+                "learning_rate": {group: curve_values(rates) for group, rates in result.lr.items()},
             },
         )
         bit_repro, repro_why = reproducibility(device, self.n_threads)
@@ -218,7 +223,7 @@ class TorchTrainer(Trainer):
         notes.extend(getattr(parts.encoder, "notes", lambda: [])())
         if result.partial_epoch:
             notes.append("time ran out inside the first epoch: the model is the weights reached so far")
-        self.run_info_: dict[str, Any] = {
+        self.run_info_ = {
             "device": device.type,
             "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
             "gpu": device.type == "cuda",
@@ -309,10 +314,11 @@ class TorchTrainer(Trainer):
 
         ``warnings`` collects what applying the schema to a frame ignored or encoded as unknown."""
         self._check_fitted()
-        if self.modality_ == "tabular":
+        modality = self.modality_
+        if not is_array_modality(modality):  # tabular
             return super().predict_output(X, warnings=warnings)
         x = X.x if isinstance(X, ArrayData) else X
-        x = check_array(x, self.modality_)
+        x = check_array(x, modality)
         if hasattr(self.encoder_, "check"):
             self.encoder_.check(x)
         return self._predict_inputs(self.encoder_.transform(x))
@@ -443,9 +449,9 @@ class TorchTrainer(Trainer):
         return SequenceEncoder.fit(train.x, self.recipe_.scaling, max_length), features
 
     def _backbone_parts(
-        self, name: str, domain: str, pooling: str = "cls"
+        self, name: str, domain: Domain, pooling: str = "cls"
     ) -> tuple[BackboneChoice, Any, dict[str, Any]]:
-        choice = resolve_backbone(name, domain)  # type: ignore[arg-type]
+        choice = resolve_backbone(name, domain)
         backbone, record = load_pretrained(choice, pooling=pooling)
         return choice, backbone, record
 

@@ -11,13 +11,14 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, TypeGuard, get_args
 
 import numpy as np
 
 from trainers.spec import ColumnSpec, FeatureSchema, Label, Task
 
 ArrayModality = Literal["image", "sequence", "audio", "text"]
+_ARRAY_MODALITIES: frozenset[str] = frozenset(get_args(ArrayModality))
 _TOKEN = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
 
 
@@ -41,6 +42,11 @@ class ArrayData:
     def subset(self, idx: np.ndarray) -> ArrayData:
         """The rows at positions ``idx`` (same schema)."""
         return ArrayData(self.x[idx], self.y[idx], self.schema, self.modality)
+
+
+def is_array_modality(modality: str) -> TypeGuard[ArrayModality]:
+    """Whether ``modality`` is one that travels as :class:`ArrayData` (not ``"tabular"``)."""
+    return modality in _ARRAY_MODALITIES
 
 
 def check_array(x: np.ndarray, modality: ArrayModality) -> np.ndarray:

@@ -70,7 +70,7 @@ class TabularEncoder:
         categorical = [c for c in schema.columns if c.kind == "categorical"]
         num = X[numeric].to_numpy(dtype=np.float64) if numeric else np.zeros((len(X), 0))
         missing = np.isnan(num)
-        any_missing = missing.any(axis=0)
+        any_missing = np.any(missing, axis=0)  # per column (the method form is typed as possibly a scalar)
         how = imp.get("numeric", "median")
         with np.errstate(all="ignore"):
             if how in ("median", "mean") and len(num):
@@ -235,7 +235,7 @@ class ImageEncoder:
             x = F.interpolate(x, size=(mh, mw), mode="bilinear", align_corners=False)
         if training and self._s["augmentation"]:
             x = augment(x, self._s["augmentation"])
-        if self._mean is None or self._mean.device != x.device:
+        if self._mean is None or self._std is None or self._mean.device != x.device:
             self._mean = torch.tensor(self._s["mean"], device=x.device).view(1, -1, 1, 1)
             self._std = torch.tensor(self._s["std"], device=x.device).view(1, -1, 1, 1)
         return ((x - self._mean) / self._std,)

@@ -14,12 +14,14 @@ from typing import Any
 
 import numpy as np
 
+from trainers.base import TrainerCapabilityError
 from trainers.callbacks import CallbackList, Callbacks, TimeBudget
 from trainers.metrics import evaluate
 from trainers.registry import get_trainer
 from trainers.run import finish_run
 from trainers.spec import TrainResult, TrainSpec
 from trainers.splits import split_rows
+from trainers.torch.base import TorchTrainer
 from trainers.torch.data import ArrayData
 
 
@@ -35,6 +37,8 @@ def fit_and_evaluate_arrays(
     cls = get_trainer(spec.trainer)
     task = data.task
     cls.check(task, data.modality, device=spec.params.get("device"))
+    if not issubclass(cls, TorchTrainer):  # check() has refused any other: only the torch trainers take arrays
+        raise TrainerCapabilityError(f"{spec.trainer} does not train on {data.modality} arrays")
     cls.check_params(spec.params, task)
     parts = split_rows(np.asarray(data.y), task, spec.resolved_split(), spec.seed)
     train, valid, test = data.subset(parts.train), data.subset(parts.validation), data.subset(parts.test)
@@ -63,4 +67,4 @@ def fit_and_evaluate_arrays(
         out_dir=out_dir,
         marks=(started, prepared, fitted, predicted),
     )
-    return result, trainer.run_info_
+    return result, trainer.run_info_ or {}  # a fit always records its run

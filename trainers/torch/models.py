@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 from torch import nn
-from torch.nn.utils.rnn import pack_padded_sequence
+from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence
 
 from trainers.base import TrainerParamError
 
@@ -153,6 +153,8 @@ class MLPNet(nn.Module):
 
     def forward(self, x_num: torch.Tensor, x_cat: torch.Tensor | None = None) -> torch.Tensor:
         if len(self.embeddings):
+            if x_cat is None:
+                raise ValueError("this network embeds categorical columns: it needs their codes (x_cat)")
             parts = [x_num, *(emb(x_cat[:, i]) for i, emb in enumerate(self.embeddings))]
             x_num = torch.cat(parts, dim=1)
         return self.out(self.body(x_num))
@@ -224,11 +226,16 @@ class RNNNet(nn.Module):
         embedding_dim: int | None = None,
     ) -> None:
         super().__init__()
-        self.embedding = nn.Embedding(vocab_size, embedding_dim, padding_idx=0) if vocab_size else None
+        embedding = None
+        if vocab_size:  # word ids: the recurrent layers read their embeddings
+            if embedding_dim is None:
+                raise ValueError("word ids (vocab_size) need an embedding_dim")
+            embedding, input_size = nn.Embedding(vocab_size, embedding_dim, padding_idx=0), embedding_dim
+        self.embedding = embedding
         rnn_cls = nn.LSTM if cell == "lstm" else nn.GRU
         # torch applies inter-layer dropout only between stacked layers; with one layer there is none.
         self.rnn = rnn_cls(
-            embedding_dim if vocab_size else input_size,
+            input_size,
             hidden_size,
             num_layers=num_layers,
             batch_first=True,
@@ -245,9 +252,10 @@ class RNNNet(nn.Module):
         """The final hidden state (both directions concatenated when bidirectional)."""
         if self.embedding is not None:
             x = self.embedding(x)
+        steps: torch.Tensor | PackedSequence = x
         if lengths is not None:
-            x = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
-        _, hidden = self.rnn(x)
+            steps = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
+        _, hidden = self.rnn(steps)
         h = hidden[0] if isinstance(hidden, tuple) else hidden  # LSTM returns (h, c)
         if self.rnn.bidirectional:
             return torch.cat([h[-2], h[-1]], dim=1)

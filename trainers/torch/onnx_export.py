@@ -61,6 +61,16 @@ class _Head(nn.Module):
 class _TabularGraph(nn.Module):
     """feature_matrix rows → TabularEncoder's numeric block and codes → MLP → head."""
 
+    # The encoder's state, as buffers (registered in __init__).
+    num_idx: torch.Tensor
+    fill: torch.Tensor
+    center: torch.Tensor
+    spread: torch.Tensor
+    indicators: torch.Tensor
+    cat_idx: torch.Tensor
+    cat_fill: torch.Tensor
+    cat_levels: torch.Tensor
+
     def __init__(self, net: nn.Module, state: dict[str, Any], columns: list[str], head: _Head) -> None:
         super().__init__()
         self.net = net
@@ -115,6 +125,9 @@ class _ImageGraph(nn.Module):
 class _SequenceGraph(nn.Module):
     """float32 N×T×F sequences → SequenceEncoder.transform (last max_length steps, standardised) → network → head."""
 
+    mean: torch.Tensor  # buffers (registered in __init__)
+    std: torch.Tensor
+
     def __init__(self, net: nn.Module, state: dict[str, Any], head: _Head) -> None:
         super().__init__()
         self.net = net
@@ -142,7 +155,8 @@ def _export(module: nn.Module, example: torch.Tensor, input_name: str, dynamic_s
             torch.onnx.export(
                 module,
                 (example,),
-                buffer,
+                # The TorchScript exporter (dynamo=False) writes to a file-like object; the stub says paths only.
+                buffer,  # type: ignore[arg-type]
                 input_names=[input_name],
                 output_names=["out"],
                 dynamic_axes={input_name: {0: "N", 1: "T"} if dynamic_steps else {0: "N"}, "out": {0: "N"}},

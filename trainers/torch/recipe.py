@@ -325,7 +325,7 @@ class MLPRecipe(TorchRecipe):
     """``torch_mlp``."""
 
     ARCHITECTURES: ClassVar[dict[str, type[Architecture]]] = {"mlp": MLPArchitecture}
-    architecture: MLPArchitecture  # type: ignore[assignment]
+    architecture: MLPArchitecture
 
 
 class CNNRecipe(TorchRecipe):
@@ -335,7 +335,7 @@ class CNNRecipe(TorchRecipe):
         "cnn": CNNArchitecture,
         "cnn_backbone": CNNBackboneArchitecture,
     }
-    architecture: CNNArchitecture | CNNBackboneArchitecture  # type: ignore[assignment]
+    architecture: CNNArchitecture | CNNBackboneArchitecture
 
 
 class RNNRecipe(TorchRecipe):
@@ -343,7 +343,7 @@ class RNNRecipe(TorchRecipe):
 
     ARCHITECTURES: ClassVar[dict[str, type[Architecture]]] = {"lstm": RNNArchitecture, "gru": RNNArchitecture}
     DEFAULT_ACTIVATION: ClassVar[str] = "tanh"
-    architecture: RNNArchitecture  # type: ignore[assignment]
+    architecture: RNNArchitecture
 
     @field_validator("hidden_activation")
     @classmethod
@@ -368,7 +368,7 @@ class TransformerRecipe(TorchRecipe):
         "transformer_backbone": TransformerBackboneArchitecture,
     }
     DEFAULT_ACTIVATION: ClassVar[str] = "gelu"
-    architecture: TransformerArchitecture | TransformerBackboneArchitecture  # type: ignore[assignment]
+    architecture: TransformerArchitecture | TransformerBackboneArchitecture
 
     @field_validator("normalization")
     @classmethod

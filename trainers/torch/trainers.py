@@ -8,7 +8,7 @@ predicting and saving are shared (:class:`~trainers.torch.base.TorchTrainer`). A
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from trainers.base import TrainerCapabilityError, TrainerParamError
 from trainers.registry import register_trainer
@@ -22,9 +22,7 @@ from trainers.torch.recipe import (
     CNNArchitecture,
     CNNBackboneArchitecture,
     CNNRecipe,
-    MLPArchitecture,
     MLPRecipe,
-    RNNArchitecture,
     RNNRecipe,
     TorchRecipe,
     TransformerBackboneArchitecture,
@@ -39,6 +37,7 @@ class TorchMLPTrainer(TorchTrainer):
     NAME = "torch_mlp"
     MODALITIES: ClassVar[frozenset[str]] = frozenset({"tabular"})
     RECIPE: ClassVar[type[TorchRecipe]] = MLPRecipe
+    recipe_: MLPRecipe
 
     def _eval_batch_size(self, batch_size: int) -> int:
         return max(batch_size, 8192)
@@ -46,7 +45,6 @@ class TorchMLPTrainer(TorchTrainer):
     def _build(self, train: TrainData, valid: TrainData, notes: list[str]) -> FitParts:
         r = self.recipe_
         arch = r.architecture
-        assert isinstance(arch, MLPArchitecture)
         enc = TabularEncoder.fit(train.X, train.schema, r.imputation, r.scaling)
         declared, actual = arch.input_features, len(train.schema.columns)
         if declared is not None and declared != actual:
@@ -54,7 +52,7 @@ class TorchMLPTrainer(TorchTrainer):
                 f"architecture.input_features is {declared} but the data has {actual} feature columns; "
                 "the first layer takes the data's columns"
             )
-        kwargs = {
+        kwargs: dict[str, Any] = {
             "n_numeric": enc.n_numeric,
             "cat_levels": enc.cat_levels,
             "emb_dims": [embedding_dim(arch.categorical_embedding_dim, lv) for lv in enc.cat_levels_raw],
@@ -81,6 +79,7 @@ class TorchCNNTrainer(TorchTrainer):
     NAME = "torch_cnn"
     MODALITIES: ClassVar[frozenset[str]] = frozenset({"image"})
     RECIPE: ClassVar[type[TorchRecipe]] = CNNRecipe
+    recipe_: CNNRecipe
 
     def _eval_batch_size(self, batch_size: int) -> int:
         return max(batch_size * 4, 256)
@@ -117,7 +116,7 @@ class TorchCNNTrainer(TorchTrainer):
                 "recommend for this data's profile",
             )
         enc = ImageEncoder.fit(train.x, backbone_stats=None, augmentation=r.augmentation)
-        kwargs = {
+        kwargs: dict[str, Any] = {
             "in_channels": c,
             "height": h,
             "width": w,
@@ -141,6 +140,7 @@ class TorchLSTMTrainer(TorchTrainer):
     NAME = "torch_lstm"
     MODALITIES: ClassVar[frozenset[str]] = frozenset({"sequence", "audio", "text"})
     RECIPE: ClassVar[type[TorchRecipe]] = RNNRecipe
+    recipe_: RNNRecipe
 
     def _eval_batch_size(self, batch_size: int) -> int:
         return max(batch_size * 4, 256)
@@ -148,30 +148,30 @@ class TorchLSTMTrainer(TorchTrainer):
     def _build(self, train: ArrayData, valid: ArrayData, notes: list[str]) -> FitParts:
         r = self.recipe_
         arch = r.architecture
-        assert isinstance(arch, RNNArchitecture)
-        common = {
+        recurrent_dropout = self._dropout("recurrent")
+        common: dict[str, Any] = {
             "cell": arch.cell_type,
             "hidden_size": arch.hidden_size,
             "num_layers": arch.num_layers,
             "bidirectional": arch.bidirectional,
-            "recurrent_dropout": self._dropout("recurrent"),
+            "recurrent_dropout": recurrent_dropout,
             "normalization": r.normalization,
             "dense_dropout": self._dropout("dense"),
             "out_units": int(r.output_units),
         }
-        if common["num_layers"] == 1 and common["recurrent_dropout"] > 0:
+        if arch.num_layers == 1 and recurrent_dropout > 0:
             notes.append("dropout.recurrent applies between stacked recurrent layers; with one layer there is none")
         if train.modality == "text":
             if arch.vocab_size is None or arch.embedding_dim is None:
                 raise TrainerParamError("architecture", "text needs vocab_size, embedding_dim and max_length")
-            enc = self._word_encoder(train, arch.vocab_size, arch.max_length or 128, notes)
+            words = self._word_encoder(train, arch.vocab_size, arch.max_length or 128, notes)
             kwargs = {
                 **common,
                 "input_size": arch.embedding_dim,
-                "vocab_size": enc.vocab.size,
+                "vocab_size": words.vocab.size,
                 "embedding_dim": arch.embedding_dim,
             }
-            return self._scratch_parts(RNNNet, "rnn", kwargs, enc, "words", train, valid)
+            return self._scratch_parts(RNNNet, "rnn", kwargs, words, "words", train, valid)
         seq, features = self._sequence_encoder(train, arch.input_size, arch.max_length)
         return self._scratch_parts(RNNNet, "rnn", {**common, "input_size": features}, seq, "sequence", train, valid)
 
@@ -183,6 +183,7 @@ class TorchTransformerTrainer(TorchTrainer):
     NAME = "torch_transformer"
     MODALITIES: ClassVar[frozenset[str]] = frozenset({"text", "sequence", "audio"})
     RECIPE: ClassVar[type[TorchRecipe]] = TransformerRecipe
+    recipe_: TransformerRecipe
 
     def _eval_batch_size(self, batch_size: int) -> int:
         return max(batch_size * 4, 128)
@@ -212,7 +213,7 @@ class TorchTransformerTrainer(TorchTrainer):
                 groups=groups,
                 transfer_plan=plan,
             )
-        common = {
+        common: dict[str, Any] = {
             "d_model": arch.d_model,
             "n_heads": arch.n_heads,
             "n_layers": arch.n_layers,
@@ -227,9 +228,9 @@ class TorchTransformerTrainer(TorchTrainer):
         if train.modality == "text":
             if arch.vocab_size is None:
                 raise TrainerParamError("architecture", "text needs vocab_size and max_length")
-            enc = self._word_encoder(train, arch.vocab_size, arch.max_length, notes)
-            kwargs = {**common, "vocab_size": enc.vocab.size}
-            return self._scratch_parts(TransformerNet, "transformer", kwargs, enc, "words", train, valid)
+            words = self._word_encoder(train, arch.vocab_size, arch.max_length, notes)
+            kwargs = {**common, "vocab_size": words.vocab.size}
+            return self._scratch_parts(TransformerNet, "transformer", kwargs, words, "words", train, valid)
         seq, features = self._sequence_encoder(train, arch.input_size, arch.max_length)
         return self._scratch_parts(
             TransformerNet, "transformer", {**common, "input_size": features}, seq, "sequence", train, valid

@@ -221,13 +221,13 @@ def load_pretrained(choice: BackboneChoice, *, pooling: str = "cls") -> tuple[Ba
         raise TrainerCapabilityError(
             f"backbone {choice.used}: only 'cnn' networks load from the folder, got {spec.get('network')!r}"
         )
-    backbone = LocalCNNBackbone(spec["kwargs"])
+    local = LocalCNNBackbone(spec["kwargs"])
     state = load_file(str(choice.weights_path))
     try:
-        backbone.body.load_state_dict(state, strict=True)
+        local.body.load_state_dict(state, strict=True)
     except RuntimeError as exc:
         raise TrainerCapabilityError(f"backbone {choice.used}: weights do not match its json spec: {exc}") from exc
-    return backbone, {"kind": "local-cnn", "spec": spec}
+    return local, {"kind": "local-cnn", "spec": spec}
 
 
 def _params(modules: Sequence[nn.Module]) -> list[nn.Parameter]:

@@ -47,6 +47,9 @@ def test_settings_refuse_oversubscription_and_default_threads(tmp_path: Path) ->
 
     cores = len(os.sched_getaffinity(0))
     assert Settings(data_dir=tmp_path, workers=1).threads_per_job == cores
+    # job_threads is the resolved count as an int, also for settings built without validation.
+    assert Settings(data_dir=tmp_path, workers=1, threads_per_job=1).job_threads == 1
+    assert Settings.model_construct(workers=1, threads_per_job=None).job_threads == cores
     with pytest.raises(ValidationError, match="exceeds"):
         Settings(data_dir=tmp_path, workers=cores, threads_per_job=2)
     with pytest.raises(ValidationError, match="heartbeat"):

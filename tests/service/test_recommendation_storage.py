@@ -1,0 +1,81 @@
+"""A stored recommendation is compact on SQLite (zlib in the same TEXT column) and reads back as the same text;
+rows written as plain text before keep reading as they are."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import text
+
+from service.db.models import Recommendation
+from service.db.session import Database
+from service.db.types import new_id
+from service.repositories import recommendations as repo
+from service.settings import Settings
+
+DOCUMENT = '{"family":"classical","reason":"§9 ' + "forests first, then boosting; " * 200 + '"}'
+
+
+@pytest.fixture
+def db(migrated: Settings) -> Iterator[Database]:
+    database = Database.from_url(migrated.database_url)
+    yield database
+    database.dispose()
+
+
+def _row(document: str) -> Recommendation:
+    return Recommendation(
+        id=new_id(),
+        created_at=datetime.now(UTC),
+        tables_version="t",
+        family="classical",
+        modality="tabular",
+        task="binary",
+        document=document,
+    )
+
+
+def test_the_document_reads_back_as_written(db: Database) -> None:
+    row = _row(DOCUMENT)
+    db.call(repo.insert_many, items=[row])
+    got = db.call(repo.get, id=row.id, tenant_id="default", write=False)
+    assert got is not None and got.document == DOCUMENT
+    page = db.call(repo.list_page, tenant_id="default", limit=5, write=False)
+    assert [r.document for r in page] == [DOCUMENT]
+
+
+def test_sqlite_stores_it_compressed(db: Database, migrated: Settings) -> None:
+    if db.engine.dialect.name != "sqlite":
+        pytest.skip("PostgreSQL compresses large text itself (TOAST); the column holds plain text there")
+    row = _row(DOCUMENT)
+    db.call(repo.insert_many, items=[row])
+    with sqlite3.connect(db.engine.url.database) as conn:
+        kind, size = conn.execute(
+            "SELECT typeof(document), length(document) FROM recommendations WHERE id = ?", (row.id,)
+        ).fetchone()
+    assert kind == "blob"
+    assert size < len(DOCUMENT.encode()) / 5
+
+
+def test_rows_stored_as_text_still_read(db: Database) -> None:
+    row = _row(DOCUMENT)
+    columns = ("id", "created_at", "tables_version", "family", "modality", "task", "document", "tenant_id")
+    with db.transaction() as session:  # as a row written before compression (or by another writer) looks
+        session.execute(
+            text(f"INSERT INTO recommendations ({', '.join(columns)}) VALUES ({', '.join(':' + c for c in columns)})"),
+            {
+                "id": row.id,
+                "created_at": "2026-01-01 00:00:00.000000",
+                "tables_version": "t",
+                "family": "classical",
+                "modality": "tabular",
+                "task": "binary",
+                "document": DOCUMENT,
+                "tenant_id": "default",
+            },
+        )
+    got = db.call(repo.get, id=row.id, tenant_id="default", write=False)
+    assert got is not None and got.document == DOCUMENT
