@@ -1,5 +1,8 @@
 """Learn the advisor's portfolio: which model family (and which of a few configurations) wins on which data.
 
+Over 500 lines on purpose: one runnable experiment (the corpus, the configurations, the cross-validation,
+the leave-one-dataset-out evaluation) kept in one file so that one command reproduces the learned file.
+
 One command re-learns everything::
 
     python bench/learn_portfolio.py                 # writes advisor/data/portfolio.json

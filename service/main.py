@@ -12,7 +12,19 @@ from fastapi import Depends, FastAPI
 
 import advisor
 from service import body_limit, errors, ui
-from service.api import datasets, diagnoses, evaluation, health, jobs, metrics, races, recommendations, rules, tenant
+from service.api import (
+    datasets,
+    diagnoses,
+    evaluation,
+    explanations,
+    health,
+    jobs,
+    metrics,
+    races,
+    recommendations,
+    rules,
+    tenant,
+)
 from service.auth import authenticate, document_auth
 from service.db.keylookup import KeyLookup
 from service.db.session import Database
@@ -66,7 +78,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(metrics.router)
     # Every /v1 route needs a principal (a key, or keyless as the default tenant while none exists):
     # declared here once, so a new router cannot forget it.
-    for module in (datasets, recommendations, rules, diagnoses, jobs, evaluation, races, tenant):
+    for module in (datasets, recommendations, rules, diagnoses, jobs, evaluation, explanations, races, tenant):
         app.include_router(
             module.router, dependencies=[Depends(authenticate)], responses=errors.problem_responses(401, 429)
         )

@@ -250,4 +250,10 @@ def fit_ensemble(
         validation=summary,
         predictions=predictions,
     )
+    # Its importance: the members' own (each measured on rows its fit had not seen), weighted as the ensemble is.
+    from trainers.explain import combine_importances, member_importance, save_importance
+
+    found = [(float(w), member_importance(m.directory)) for w, (m, _, _) in zip(weights, loaded, strict=True)]
+    measured = [(w, imp) for w, imp in found if imp is not None]
+    result = save_importance(result, combine_importances(measured, schema.feature_names, EnsembleTrainer.NAME, task))
     return result.model_copy(update={"diagnosis": []})

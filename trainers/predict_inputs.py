@@ -1,5 +1,9 @@
 """Rows to predict, read in the forms uploads take and shaped the way the model's training data was.
 
+Over 500 lines on purpose: one reader per input form (table, image, sequence, text, JSON values) sharing
+the same checks against :class:`ModelInput`; split per form, the shared checks would have to be imported
+back by each.
+
 The service passes a file (or JSON values) and what the model expects (:class:`ModelInput`, from the loaded
 model and its dataset's stored details). What comes back is what ``predict_output`` takes: a frame for table
 models, uint8 N×H×W×C images, float32 N×T×F sequences or a 1-D array of texts, with ids where the input names

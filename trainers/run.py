@@ -240,7 +240,7 @@ def fit_and_evaluate(
     predictions = prediction_arrays(task, y, valid_rows, valid_pred, parts.test, test_out)
     summary = summary.model_copy(update={"prediction_files": dict(PREDICTION_FILES)})
     predicted = time.perf_counter()
-    return finish_run(
+    result = finish_run(
         served,
         spec,
         task,
@@ -253,6 +253,30 @@ def fit_and_evaluate(
         validation=summary,
         predictions=predictions,
     )
+    return _with_importance(result, trainer, served, valid, spec, budget, callbacks, time.perf_counter() - started)
+
+
+def _with_importance(
+    result: TrainResult,
+    fitted: Trainer,
+    served: Trainer,
+    valid: TrainData,
+    spec: TrainSpec,
+    budget: TimeBudget | None,
+    callbacks: Callbacks | None,
+    elapsed_s: float,
+) -> TrainResult:
+    """The result with ``importance.json`` (:mod:`trainers.explain`) saved beside the model: permutation
+    importance of the train-split fit on the validation rows, in at most :func:`trainers.explain.permutation_limit`
+    seconds (a share of the run so far and of the budget left)."""
+    from trainers.explain import feature_importance, permutation_limit, save_importance
+
+    limit = permutation_limit(elapsed_s, budget.remaining() if budget is not None else None)
+    stopped = "the run was stopped" if callbacks is not None and callbacks.should_stop() else None
+    importance = feature_importance(
+        fitted, served, valid.X, valid.y, seed=spec.seed, max_seconds=limit, stopped=stopped
+    )
+    return save_importance(result, importance)
 
 
 def prediction_arrays(

@@ -268,11 +268,19 @@ async def predict(
         Literal["auto", "batch"],
         Query(description="batch: always answer 202 with a batch prediction (auto: only above the thresholds)."),
     ] = "auto",
+    explain: Annotated[
+        bool,
+        Query(
+            description="Also return each row's contributions per input column to the model's margin (XGBoost and "
+            "LightGBM SHAP values, coefficient x value for linear models; a plain reason for other models). "
+            "At most 1,000 samples, answered directly."
+        ),
+    ] = False,
 ) -> Response:
     """Predict with the job's model, preprocessed exactly as in training: JSON `rows` (tables, texts) or `inputs`
     (images, sequences, texts), or a file in an upload form of the model's modality. Above
     `ADVISOR_PREDICT_BATCH_ROWS` samples or `ADVISOR_PREDICT_BATCH_BYTES` bytes the answer is 202 + Location of a
-    batch prediction."""
+    batch prediction. `explain=true` adds per-row contributions."""
     batches: BatchPool = request.app.state.prediction_batches
     force = mode == "batch"
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
@@ -286,6 +294,7 @@ async def predict(
             request=request,
             batches=batches,
             force_batch=force,
+            explain=explain,
         )
     elif content_type == "application/json" or content_type.endswith("+json"):
         try:
@@ -300,6 +309,7 @@ async def predict(
             body=body,
             batches=batches,
             force_batch=force,
+            explain=explain,
         )
     else:
         raise UnsupportedMediaType(

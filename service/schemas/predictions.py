@@ -7,6 +7,8 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from trainers.explain import Contributions
+
 MAX_JSON_ROWS = 10_000
 MAX_JSON_COLUMNS = 10_000
 
@@ -65,9 +67,18 @@ class PredictionRead(BaseModel):
         "zip, sequence ids of a long table); absent otherwise.",
     )
 
+    contributions: Contributions | None = Field(
+        default=None,
+        description="With explain=true only: each row's contributions per input column to the model's margin "
+        "(XGBoost/LightGBM SHAP values, or coefficient x value for linear models), with the bias; "
+        "available=false and the reason for models that have none.",
+    )
+
     def body(self) -> dict[str, Any]:
-        """The JSON answer: ``ids`` only where the input named its samples (table answers keep their shape)."""
-        return self.model_dump(mode="json", exclude={"ids"} if self.ids is None else None)
+        """The JSON answer: ``ids`` only where the input named its samples (table answers keep their shape), and
+        ``contributions`` only when asked for."""
+        left_out = {name for name in ("ids", "contributions") if getattr(self, name) is None}
+        return self.model_dump(mode="json", exclude=left_out or None)
 
 
 class PredictionBatchRead(BaseModel):

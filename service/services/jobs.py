@@ -1,5 +1,9 @@
 """Create, read, list, cancel and delete training jobs; serve their models, metrics and events.
 
+Over 500 lines on purpose: the one service module of the job resource. Every route in
+:mod:`service.api.jobs` calls into it, and each operation (create, list, get, cancel, delete, model
+download, metrics, events) is short; views live in :mod:`service.views.jobs`, the engine in :mod:`service.jobs`.
+
 Creating a job: the request is checked against the dataset, the recommendation and the trainer (its
 own ``check`` / ``check_params``, so an unknown parameter is refused by name before anything is
 queued), the row is committed, and only then is the id handed to the queue.

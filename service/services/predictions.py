@@ -39,6 +39,8 @@ if TYPE_CHECKING:  # the pool runs batches with this module's functions: it impo
     from service.services.prediction_batches import BatchPool
 
 _CACHE_SIZE = 8
+# explain=true answers directly only: at most this many samples (each carries one number per column and class).
+EXPLAIN_MAX_ROWS = 1_000
 _cache: OrderedDict[tuple[str, str], Any] = OrderedDict()
 _cache_lock = threading.Lock()
 
@@ -136,10 +138,15 @@ def labels_of(model: Any, output: np.ndarray) -> tuple[list[Any], list[Any] | No
     return [classes[i] for i in output.argmax(axis=1)], classes, np.round(output, 6).tolist()
 
 
-def _answer(target: Target, model: Any, inputs: Any) -> PredictionRead:
+def _answer(target: Target, model: Any, inputs: Any, explain: bool = False) -> PredictionRead:
     warnings = list(inputs.warnings)
     output = output_of(model, inputs.data, warnings)
     predictions, classes, probabilities = labels_of(model, output)
+    contributions = None
+    if explain:
+        from trainers.explain import contributions as explain_rows
+
+        contributions = explain_rows(model, inputs.data)
     return PredictionRead(
         job_id=target.job_id,
         model=target.model_name,
@@ -151,6 +158,7 @@ def _answer(target: Target, model: Any, inputs: Any) -> PredictionRead:
         partial_model=bool(getattr(model, "partial_", False)),
         warnings=warnings,
         ids=inputs.ids,
+        contributions=contributions,
     )
 
 
@@ -191,18 +199,32 @@ def file_inputs(target: Target, model: Any, path: Path, filename: str | None) ->
     return _data_problem(read_file, path, filename, target.spec(model))
 
 
-def _predict_json(settings: Settings, target: Target, body: PredictionCreate) -> PredictionRead:
+def _too_many_to_explain(n: int | None) -> InvalidInput:
+    many = f"{n} samples" if n is not None else "a file this large"
+    return InvalidInput(
+        f"explain=true answers at most {EXPLAIN_MAX_ROWS} samples directly, not {many} (nor as a batch "
+        "prediction): send fewer rows, or predict without explain=true.",
+        errors=[{"loc": ["query", "explain"], "msg": "too many samples to explain", "type": "too_many_to_explain"}],
+        limit=EXPLAIN_MAX_ROWS,
+    )
+
+
+def _predict_json(settings: Settings, target: Target, body: PredictionCreate, explain: bool = False) -> PredictionRead:
     model = target.model(settings)
-    return _answer(target, model, json_inputs(target, model, body))
+    return _answer(target, model, json_inputs(target, model, body), explain)
 
 
-def _predict_file(settings: Settings, target: Target, path: Path, filename: str | None) -> PredictionRead | int:
+def _predict_file(
+    settings: Settings, target: Target, path: Path, filename: str | None, explain: bool = False
+) -> PredictionRead | int:
     """The answer, or the number of samples when there are more than a request answers directly."""
     model = target.model(settings)
     inputs = file_inputs(target, model, path, filename)
+    if explain and len(inputs) > EXPLAIN_MAX_ROWS:
+        raise _too_many_to_explain(len(inputs))
     if len(inputs) > settings.predict_batch_rows:
         return len(inputs)
-    return _answer(target, model, inputs)
+    return _answer(target, model, inputs, explain)
 
 
 async def predict_json(
@@ -214,9 +236,13 @@ async def predict_json(
     body: PredictionCreate,
     batches: BatchPool,
     force_batch: bool = False,
+    explain: bool = False,
 ) -> PredictionRead | PredictionBatchRead:
-    """Predict a JSON body; a batch prediction when it holds more than ``predict_batch_rows`` samples."""
+    """Predict a JSON body; a batch prediction when it holds more than ``predict_batch_rows`` samples. With
+    ``explain``, each row's contributions too (at most :data:`EXPLAIN_MAX_ROWS` samples, never as a batch)."""
     job, target = await _target(db, tenant_id, id)
+    if explain and (force_batch or body.n_samples > EXPLAIN_MAX_ROWS):
+        raise _too_many_to_explain(body.n_samples)
     if force_batch or body.n_samples > settings.predict_batch_rows:
         return await batches.start(
             tenant_id=tenant_id,
@@ -224,7 +250,7 @@ async def predict_json(
             json_body=body.model_dump_json().encode(),
             n_rows=body.n_samples,
         )
-    return await run_in_threadpool(_predict_json, settings, target, body)
+    return await run_in_threadpool(_predict_json, settings, target, body, explain)
 
 
 async def predict_upload(
@@ -236,10 +262,14 @@ async def predict_upload(
     request: Request,
     batches: BatchPool,
     force_batch: bool = False,
+    explain: bool = False,
 ) -> PredictionRead | PredictionBatchRead:
     """Predict an uploaded file (multipart field ``file``), read as uploads of the model's modality are; a
-    batch prediction above ``predict_batch_bytes`` bytes or ``predict_batch_rows`` samples."""
+    batch prediction above ``predict_batch_bytes`` bytes or ``predict_batch_rows`` samples. With ``explain``,
+    each row's contributions too (at most :data:`EXPLAIN_MAX_ROWS` samples, never as a batch)."""
     job, target = await _target(db, tenant_id, id)
+    if explain and force_batch:
+        raise _too_many_to_explain(None)
     storage = Storage(settings.data_dir)
     with storage.scratch() as scratch:
         upload = await receive_multipart(request, dest=scratch / "rows.bin", limit=settings.max_upload_bytes)
@@ -248,8 +278,12 @@ async def predict_upload(
                 "The form has no 'file' part: send the samples as file=<CSV, Parquet, .npz, zip or PNG/JPEG>."
             )
         n_rows: int | None = None
+        if explain and upload.size > settings.predict_batch_bytes:
+            raise _too_many_to_explain(None)
         if not force_batch and upload.size <= settings.predict_batch_bytes:
-            answer = await run_in_threadpool(_predict_file, settings, target, upload.file_path, upload.filename)
+            answer = await run_in_threadpool(
+                _predict_file, settings, target, upload.file_path, upload.filename, explain
+            )
             if isinstance(answer, PredictionRead):
                 return answer
             n_rows = answer

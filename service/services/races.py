@@ -1,5 +1,9 @@
 """Races: train a recommendation's top-k candidates and its baseline as sibling jobs, then rank them.
 
+Over 500 lines on purpose: the one service module of the race resource (create, the shared budget, the
+leaderboard read from the children, the verdict, the ensemble's follow-up); each part is short and reads
+the same rows.
+
 The recommendation checked against reality. A race is a parent row; every child is an ordinary job made by
 ``service.services.jobs.create`` (same checks, committed before it is enqueued) with ``race_id`` set. A
 candidate its trainer refuses is not dropped: the race records it as skipped with the trainer's reason.

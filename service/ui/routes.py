@@ -29,6 +29,7 @@ from service.schemas.races import RaceCreate, RaceRead
 from service.schemas.recommendations import RecommendationCreate, RecommendationRead, recommendation_json
 from service.services import datasets as datasets_service
 from service.services import evaluation as evaluation_service
+from service.services import explanations as explanations_service
 from service.services import jobs as jobs_service
 from service.services import races as races_service
 from service.services import recommendations as recommendations_service
@@ -292,15 +293,25 @@ async def _job(db: DatabaseDep, tenant_id: str, id: str) -> JobRead:
 
 
 @router.get("/jobs/{id}")
-async def job_page(request: Request, id: Id, db: DatabaseDep, principal: UiPrincipal) -> Response:
+async def job_page(
+    request: Request, id: Id, db: DatabaseDep, settings: SettingsDep, principal: UiPrincipal
+) -> Response:
     """A job: live status, learning curves, diagnosis, metrics, evaluation plots and feature importance."""
     job = await _job(db, principal.tenant_id, id)
+    importance = None
+    if job.artifact is not None:
+        try:  # the same read as GET /v1/jobs/{id}/importance; a job without one says so on the page
+            importance = await explanations_service.importance(
+                db=db, settings=settings, tenant_id=principal.tenant_id, id=id
+            )
+        except ServiceError:
+            importance = None
     context = {
         "title": f"Job {job.model}",
         "job": job,
         "terminal": is_terminal(job.status),
         "metrics": views.metric_table(job),
-        "importance": views.feature_importance(job),
+        "importance": views.feature_importance(importance),
         "principal": principal,
     }
     return views.page(request, "job.html", context)

@@ -12,8 +12,10 @@ from pydantic import ValidationError
 from starlette.responses import HTMLResponse, Response
 
 from service.schemas.datasets import DatasetRead
+from service.schemas.explanations import ImportanceRead
 from service.schemas.jobs import JobRead
 from service.ui import session
+from trainers.explain import ColumnScore
 
 HERE = Path(__file__).parent
 STATIC_DIR = HERE / "static"
@@ -107,44 +109,21 @@ def metric_table(job: JobRead) -> dict[str, Any]:
     return {"splits": splits, "rows": rows, "has_baseline": bool(baseline)}
 
 
-def _pairs(value: Any) -> list[tuple[str, float]] | None:
-    """``{feature: number}`` or ``[{feature|name, importance|value|mean}]`` as (name, value) pairs."""
-    if isinstance(value, dict) and value and all(isinstance(v, int | float) for v in value.values()):
-        return [(str(k), float(v)) for k, v in value.items()]
-    if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
-        pairs = []
-        for item in value:
-            name = item.get("feature", item.get("name"))
-            number = next((item[k] for k in ("importance", "value", "mean", "score") if k in item), None)
-            if name is None or not isinstance(number, int | float):
-                return None
-            pairs.append((str(name), float(number)))
-        return pairs
-    return None
-
-
-def feature_importance(job: JobRead) -> list[dict[str, Any]] | None:
-    """The job's feature importance, if the job carries one, as named series of (feature, value) sorted by
-    value: one series for a flat mapping or list, one per method for ``{method: mapping-or-list}``."""
-    found = job.model_dump().get("feature_importance")
-    if not found:
+def feature_importance(importance: ImportanceRead | None) -> list[dict[str, Any]] | None:
+    """The job's stored feature importance (``GET /v1/jobs/{id}/importance``) as named series, largest first:
+    permutation importance (the validation loss's growth when a column is shuffled) and the model's own."""
+    if importance is None:
         return None
-    flat = _pairs(found)
-    if flat is not None:
-        groups = [("importance", flat)]
-    elif isinstance(found, dict):
-        groups = []
-        for method, value in found.items():
-            inner = value.get("features", value.get("values")) if isinstance(value, dict) else None
-            pairs = _pairs(value) or _pairs(inner)
-            if pairs:
-                groups.append((str(method), pairs))
-    else:
-        groups = []
+    groups: list[tuple[str, list[ColumnScore]]] = []
+    if importance.permutation is not None:
+        groups.append((f"permutation ({importance.permutation.metric} increase)", importance.permutation.columns))
+    if importance.native is not None:
+        groups.append((f"native ({importance.native.kind})", importance.native.columns))
     return [
-        {"method": method, "features": [n for n, _ in ranked], "values": [v for _, v in ranked]}
-        for method, pairs in groups
-        for ranked in [sorted(pairs, key=lambda p: abs(p[1]), reverse=True)[:30]]
+        {"method": method, "features": [c.column for c in ranked], "values": [c.value for c in ranked]}
+        for method, columns in groups
+        for ranked in [sorted(columns, key=lambda c: abs(c.value), reverse=True)[:30]]
+        if ranked
     ] or None
 
 

@@ -18,7 +18,6 @@ from advisor_client import (
     AsyncAdvisor,
     ClientError,
     Explanation,
-    ExplanationUnavailable,
     Job,
     NotFound,
     ProblemError,
@@ -112,15 +111,17 @@ def test_download_the_model(advisor: Advisor, trained: Job, tmp_path: Path) -> N
         assert "schema.json" in archive.namelist()
 
 
-def test_explain_returns_contributions_or_says_it_cannot(advisor: Advisor, trained: Job, live: Live) -> None:
-    try:
-        explanation = advisor.explain(trained.id, live.new_csv)
-    except (ExplanationUnavailable, ProblemError) as exc:
-        # A server without explanations: a typed error that says so, never a silent empty answer.
-        assert "contributions" in str(exc) or isinstance(exc, ProblemError)
-    else:
-        assert isinstance(explanation, Explanation) and explanation.contributions is not None
-        assert explanation.n_rows == 5
+def test_explain_returns_each_rows_contributions(advisor: Advisor, trained: Job, live: Live) -> None:
+    explanation = advisor.explain(trained.id, live.new_csv)
+    assert isinstance(explanation, Explanation) and explanation.n_rows == 5
+    contributions = explanation.contributions
+    assert isinstance(contributions, dict)
+    if trained.trainer in {"xgboost", "lightgbm", "sklearn_logistic"}:  # SHAP values or coefficient x value
+        assert contributions["available"] is True and len(contributions["values"]) == 5
+        assert len(contributions["values"][0]) == len(contributions["columns"])
+    else:  # forests, k-NN, SVMs: a plain reason, and the predictions still come back
+        assert contributions["available"] is False and contributions["reason"]
+        assert len(explanation.predictions) == 5
 
 
 def test_problems_become_typed_exceptions_with_their_fields(advisor: Advisor, live: Live) -> None:

@@ -454,7 +454,8 @@ def test_artifact_files_and_versions(tmp_path: Path) -> None:
         "test_index.npy",
         "test_target.npy",
     }
-    assert art.format == "skops" and set(art.files) == {"model.skops", "schema.json", "meta.json", *predictions}
+    files = {"model.skops", "schema.json", "meta.json", "importance.json", *predictions}
+    assert art.format == "skops" and set(art.files) == files
     assert {"sklearn", "skops", "numpy", "pandas", "python"} <= set(art.library_versions)
     manifest = json.loads((tmp_path / "manifest.json").read_text())
     assert manifest["sha256"] == art.sha256

@@ -49,6 +49,13 @@ def test_an_ensemble_is_a_verified_artifact_that_predicts(task: Task, tmp_path: 
     assert [m["job_id"] for m in doc["members"]] == trainers
     assert [m["sha256"] for m in doc["members"]] == [r.artifact.sha256 for r in runs]
     assert sum(m["weight"] for m in doc["members"]) == pytest.approx(1.0)
+    # Its importance is the members' own, weighted as the ensemble weighs them, stored and hashed like its files.
+    from trainers.explain import IMPORTANCE_FILE, read_importance
+
+    assert IMPORTANCE_FILE in result.artifact.files
+    importance = read_importance((tmp_path / "ens" / IMPORTANCE_FILE).read_text())
+    assert importance.trainer == "ensemble" and importance.permutation is not None
+    assert "weighted average" in importance.permutation.model and importance.native is None
     # Loads through the generic path (manifest verified), predicts raw rows as the stored test predictions say.
     model = load_artifact(tmp_path / "ens", expected_sha256=result.artifact.sha256)
     frame = mixed_frame(task)

@@ -128,7 +128,7 @@ def test_upload_race_leaderboard_curves(browser: Any, live_server: LiveServer, t
     assert scored, [r.text for r in rows]
     _shot(browser, "3-race-finished")
 
-    # The winner's job: curves, diagnosis, metrics, and its evaluation plots (confusion matrix and ROC).
+    # The winner's job: curves, diagnosis, metrics, evaluation plots (confusion matrix, ROC), importance.
     browser.find_element(By.CSS_SELECTOR, "#leaderboard tbody tr a").click()
     _wait(browser, 15, lambda d: "/ui/jobs/" in d.current_url)
     _wait(browser, 15, lambda d: _plotted(d, "plot-a") and _plotted(d, "plot-b"))
@@ -136,6 +136,7 @@ def test_upload_race_leaderboard_curves(browser: Any, live_server: LiveServer, t
     assert _plotted(browser, "curves-loss") or browser.find_element(By.ID, "curves-empty").is_displayed()
     assert "roc_auc" in browser.find_element(By.ID, "metrics-table").text
     assert browser.find_element(By.ID, "diagnosis").text
+    _wait(browser, 15, lambda d: _plotted(d, "importance-0"))  # the stored importance, drawn
     _shot(browser, "4-job")
 
     errors = _console_errors(browser, log)

@@ -1,4 +1,4 @@
-"""The dashboard's reshaping helpers: feature importance in the shapes a job may carry it, and number formats."""
+"""The dashboard's reshaping helpers: the stored feature importance as ranked series, and number formats."""
 
 from __future__ import annotations
 
@@ -6,49 +6,42 @@ import json
 from pathlib import Path
 from typing import Any
 
-import pytest
-
-from service.schemas.jobs import JobRead
+from service.schemas.explanations import ImportanceRead
 from service.ui import views
 
 
-class _WithImportance(JobRead):
-    feature_importance: Any = None
+def _importance(permutation: dict[str, float] | None, native: dict[str, float] | None) -> ImportanceRead:
+    def scores(values: dict[str, float]) -> list[dict[str, Any]]:
+        return [{"column": k, "value": v} for k, v in values.items()]
 
-
-def _job(importance: Any) -> JobRead:
-    now = "2026-01-01T00:00:00Z"
-    return _WithImportance.model_validate(
+    return ImportanceRead.model_validate(
         {
-            "id": "j", "status": "succeeded", "attempt": 1, "max_attempts": 1, "created_at": now, "updated_at": now,
-            "dataset_id": "d", "recommendation_id": None, "candidate": None, "model": "m", "trainer": "t",
-            "params": {}, "seed": 0, "time_budget_s": 1.0, "queue": "cpu", "cancel_requested": False,
-            "progress": None, "feature_importance": importance,
+            "job_id": "j", "model": "m", "trainer": "xgboost", "task": "binary", "columns": ["a", "b", "c"],
+            "permutation": None if permutation is None else {
+                "metric": "log_loss", "baseline": 0.3, "n_rows": 100, "n_repeats": 3, "seed": 0, "model": "train fit",
+                "columns": scores(permutation),
+            },
+            "permutation_note": None if permutation is not None else "the budget ran out",
+            "native": None if native is None else {
+                "kind": "gain", "description": "total gain", "columns": scores(native),
+            },
         }
     )  # fmt: skip
 
 
-@pytest.mark.parametrize(
-    "importance",
-    [
-        {"a": 0.1, "b": -0.5, "c": 0.3},
-        [{"feature": "a", "importance": 0.1}, {"feature": "b", "importance": -0.5}, {"name": "c", "mean": 0.3}],
-        {"permutation": {"a": 0.1, "b": -0.5, "c": 0.3}},
-        {"permutation": {"features": [{"feature": "a", "value": 0.1}, {"feature": "b", "value": -0.5},
-                                      {"feature": "c", "value": 0.3}]}},
-    ],
-)  # fmt: skip
-def test_feature_importance_in_each_shape_is_ranked_by_size(importance: Any) -> None:
-    groups = views.feature_importance(_job(importance))
-    assert groups is not None and len(groups) == 1
+def test_feature_importance_is_ranked_by_size_per_method() -> None:
+    groups = views.feature_importance(_importance({"a": 0.1, "b": -0.5, "c": 0.3}, {"a": 2.0, "b": 3.0}))
+    assert groups is not None
+    assert [g["method"] for g in groups] == ["permutation (log_loss increase)", "native (gain)"]
     assert groups[0]["features"] == ["b", "c", "a"] and groups[0]["values"] == [-0.5, 0.3, 0.1]
+    assert groups[1]["features"] == ["b", "a"]
 
 
-def test_feature_importance_per_method_and_absent() -> None:
-    groups = views.feature_importance(_job({"permutation": {"a": 1.0}, "gain": {"a": 2.0, "b": 3.0}, "note": "x"}))
-    assert groups is not None and [g["method"] for g in groups] == ["permutation", "gain"]
-    assert views.feature_importance(_job(None)) is None and views.feature_importance(_job({"note": "x"})) is None
-    assert views.feature_importance(_job([1, 2])) is None
+def test_feature_importance_absent() -> None:
+    assert views.feature_importance(None) is None
+    assert views.feature_importance(_importance(None, None)) is None
+    only_native = views.feature_importance(_importance(None, {"c": 1.0}))
+    assert only_native is not None and [g["method"] for g in only_native] == ["native (gain)"]
 
 
 def test_number_formats() -> None:
