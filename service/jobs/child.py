@@ -27,6 +27,8 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any, Literal
 
+from service.jobs.dataset_cache import DATASETS
+from service.jobs.memory import current_rss, peak_rss, reset_peak_rss
 from service.jobs.messages import (
     ChildMessage,
     DeviceRecord,
@@ -162,57 +164,6 @@ def device_record(
     return DeviceRecord(device=used, cpu=host.get("cpu"), gpu=gpu, gpu_unused_reason=reason, threads=n_threads)
 
 
-# -- memory -------------------------------------------------------------------------------------
-def reset_peak_rss() -> bool:
-    """Reset this process's RSS high-water mark (Linux ``/proc/self/clear_refs``), so the next reading is this
-    job's own peak and not an earlier job's in the same warm process. False where it cannot be reset."""
-    try:
-        with open("/proc/self/clear_refs", "w", encoding="ascii") as fh:
-            fh.write("5")
-        return True
-    except OSError:
-        return False
-
-
-def current_rss() -> int | None:
-    """This process's resident set size now, in bytes (Linux ``VmRSS``); None elsewhere."""
-    try:
-        with open("/proc/self/status", encoding="ascii", errors="replace") as fh:
-            for line in fh:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError):
-        pass
-    return None
-
-
-def peak_rss(reset: bool, start: int | None = None) -> dict[str, Any]:
-    """The process's RSS peak in bytes (``VmHWM``), the RSS when the job started, and what they measure."""
-    try:
-        with open("/proc/self/status", encoding="ascii", errors="replace") as fh:
-            for line in fh:
-                if line.startswith("VmHWM:"):
-                    value = int(line.split()[1]) * 1024  # kB
-                    what = "since the job started" if reset else "over the training process's life"
-                    return {
-                        "peak_rss_bytes": value,
-                        "rss_at_start_bytes": start,
-                        "peak_rss_measure": f"training process RSS peak (VmHWM) {what}",
-                    }
-    except (OSError, ValueError):
-        pass
-    try:
-        import resource
-
-        kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        return {
-            "peak_rss_bytes": int(kib) * 1024,
-            "peak_rss_measure": "training process RSS peak (getrusage) over the process's life",
-        }
-    except (ImportError, OSError):
-        return {"peak_rss_bytes": None, "peak_rss_measure": None}
-
-
 # -- callbacks ----------------------------------------------------------------------------------
 class ProgressCallbacks(Callbacks):
     """Sends throttled progress to the parent, records when each round ended, and stops on request."""
@@ -265,63 +216,6 @@ class ProgressCallbacks(Callbacks):
 
     def on_end(self) -> None:
         self._emit()
-
-
-# -- the dataset ----------------------------------------------------------------------------------
-class DatasetCache:
-    """The last small dataset this process loaded, parsed, so the next job on it (a race's entries, a batch of
-    jobs) skips reading and decoding it again.
-
-    Its files are still verified for every job (SHA-256, before anything is used): the same digests mean the same
-    bytes, so the parse kept is the parse they would give. Each job gets its own deep copy (a trainer may change
-    what it is given); only hashed datasets of at most :attr:`max_bytes` on disk are kept.
-    """
-
-    def __init__(self, max_bytes: int = 4 << 20) -> None:
-        self.max_bytes = max_bytes
-        self._key: tuple[str, tuple[tuple[str, str], ...]] | None = None
-        self._data: Any = None
-        self.hits = 0
-
-    def load(self, folder: str, expected_sha256: Mapping[str, str] | None) -> Any:
-        """The dataset in ``folder`` (a :class:`trainers.datasets.LoadedDataset` this job may change)."""
-        from trainers.datasets import load_dataset, verify_files
-
-        if expected_sha256 is None:  # nothing to check the bytes against: read as they are
-            return load_dataset(folder)
-        key = (folder, tuple(sorted(expected_sha256.items())))
-        if key == self._key and self._data is not None:
-            verify_files(Path(folder), expected_sha256)
-            self.hits += 1
-            return _copy_dataset(self._data)
-        self._key = self._data = None
-        data = load_dataset(folder, expected_sha256=expected_sha256)
-        size = sum((Path(folder) / name).stat().st_size for name in expected_sha256)
-        if size <= self.max_bytes:
-            self._key, self._data = key, _copy_dataset(data)
-        return data
-
-
-def _copy_dataset(data: Any) -> Any:
-    """A deep copy of a loaded dataset: frame, arrays, lists and schema."""
-    import copy
-    import dataclasses
-
-    return dataclasses.replace(
-        data,
-        schema=copy.deepcopy(data.schema),
-        classes=copy.deepcopy(data.classes),
-        frame=None if data.frame is None else data.frame.copy(deep=True),
-        feature_columns=None if data.feature_columns is None else list(data.feature_columns),
-        text_columns=list(data.text_columns),
-        x=None if data.x is None else data.x.copy(),
-        y=None if data.y is None else data.y.copy(),
-        lengths=None if data.lengths is None else data.lengths.copy(),
-        notes=list(data.notes),
-    )
-
-
-DATASETS = DatasetCache()
 
 
 # -- one job ------------------------------------------------------------------------------------

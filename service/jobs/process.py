@@ -14,6 +14,7 @@ import time
 from typing import Any
 
 from service.jobs.child import child_main, decode, encode
+from service.jobs.memory import current_rss
 from service.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -110,14 +111,7 @@ class TrainingProcess:
 
     def rss_bytes(self) -> int | None:
         """Resident memory now, in bytes (Linux ``VmRSS``); None where it cannot be read."""
-        try:
-            with open(f"/proc/{self.pid}/status", encoding="ascii", errors="replace") as fh:
-                for line in fh:
-                    if line.startswith("VmRSS:"):
-                        return int(line.split()[1]) * 1024
-        except (OSError, ValueError):
-            pass
-        return None
+        return current_rss(self.pid) if self.pid is not None else None
 
     def retire_reason(self, max_jobs: int) -> str | None:
         """Why this idle process should be replaced before its next job (None: keep it warm): it has run

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from _job_fixtures import breast_cancer
 
-from service.jobs.child import DatasetCache
+from service.jobs.dataset_cache import DatasetCache
 from trainers.datasets import DatasetFolderError
 
 
