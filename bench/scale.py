@@ -8,6 +8,11 @@ queue prefix of its own on the local Redis (or ``--broker amqp://…``):
 * throughput: ``--jobs`` tiny jobs (XGBoost, 5 rounds, scikit-learn's breast cancer table) posted from 4
   client threads; jobs/s from the first POST to the last job's end. Target: 2 workers ≥ 1.7× 1 worker.
 * exactly once: every job succeeded with attempt 1 and one history entry; none missing from the listing.
+* where the cores go during the throughput run (``bench/cpu_share.py``, from ``/proc``): CPU seconds and ms per
+  job of the API server, the workers (Celery and the runner), the training processes, this run's PostgreSQL
+  backends, the broker, the bench client, and the rest of the machine (other users), and the idle share. A single
+  worker is latency-bound (part of a core idles while its job waits on the database, the broker and the hand-off);
+  two are CPU-bound, so the 2-vs-1 ratio also depends on how many cores the rest of the machine takes meanwhile.
 
 Each worker process runs one job at a time with one thread (``--concurrency 1``, ``threads_per_job=1``).
 Usage: ``python bench/scale.py [--jobs 500] [--latency-jobs 30] [--broker redis://127.0.0.1:6379/0]``
