@@ -62,6 +62,7 @@ BENCHES: tuple[Bench, ...] = (
         ("--jobs", "2", "--latency-jobs", "1", "--workers", "1"),
         needs_ports=((6379, "Redis (the Celery broker)"),),
     ),
+    Bench("job_overhead", ("--jobs", "30"), ("--jobs", "1", "--database", "sqlite")),
     Bench("train_direct", ("--rows", "200000", "--rounds", "50"), ("--rows", "3000", "--rounds", "3", "--repeat", "1")),
     Bench("train_overhead", ("--rows", "200000", "--rounds", "50"), ("--rows", "3000", "--rounds", "3")),
     Bench(
@@ -78,8 +79,9 @@ BENCHES: tuple[Bench, ...] = (
     ),
     Bench("race_quality", ("--quick",), ("--quick",), own_smoke_test="tests/test_race_quality_bench.py", reports=False),
 )
-# Not benches: bench/realdata.py (the datasets) and bench/learn_portfolio.py (learns advisor/data/portfolio.json).
-NOT_BENCHES = frozenset({"realdata", "learn_portfolio", "results", "run_all"})
+# Not benches: bench/realdata.py (the datasets), bench/learn_portfolio.py (learns advisor/data/portfolio.json) and
+# bench/cpu_share.py (scale.py's CPU sampler).
+NOT_BENCHES = frozenset({"realdata", "learn_portfolio", "results", "run_all", "cpu_share"})
 
 
 @dataclass

@@ -8,6 +8,11 @@ queue prefix of its own on the local Redis (or ``--broker amqp://…``):
 * throughput: ``--jobs`` tiny jobs (XGBoost, 5 rounds, scikit-learn's breast cancer table) posted from 4
   client threads; jobs/s from the first POST to the last job's end. Target: 2 workers ≥ 1.7× 1 worker.
 * exactly once: every job succeeded with attempt 1 and one history entry; none missing from the listing.
+* where the cores go during the throughput run (``bench/cpu_share.py``, from ``/proc``): CPU seconds and ms per
+  job of the API server, the workers (Celery and the runner), the training processes, this run's PostgreSQL
+  backends, the broker, the bench client, and the rest of the machine (other users), and the idle share. A single
+  worker is latency-bound (part of a core idles while its job waits on the database, the broker and the hand-off);
+  two are CPU-bound, so the 2-vs-1 ratio also depends on how many cores the rest of the machine takes meanwhile.
 
 Each worker process runs one job at a time with one thread (``--concurrency 1``, ``threads_per_job=1``).
 Usage: ``python bench/scale.py [--jobs 500] [--latency-jobs 30] [--broker redis://127.0.0.1:6379/0]``
@@ -31,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout first, not an installed copy
+from cpu_share import CpuShare, database_name, server_pids
 from dispatch import TINY, _epoch, _started_epoch, serve, upload, wait_terminal
 
 from bench.results import report
@@ -45,6 +51,12 @@ def _reachable(port: int) -> bool:
             return True
     except OSError:
         return False
+
+
+# The API and the workers this bench starts import this checkout's code, not whichever copy is installed.
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    p for p in (str(Path(__file__).resolve().parents[1]), os.environ.get("PYTHONPATH")) if p
+)
 
 
 @contextmanager
@@ -110,7 +122,7 @@ def measure(count: int, args: argparse.Namespace, frame: Any) -> dict[str, Any]:
         }
         # The API does not pre-import the trainers (ADVISOR_WORKER_PREWARM=false): the warm-up jobs below do,
         # and the background pre-import can deadlock with a request's get_trainer (reported; see the notes).
-        with serve(Path(tmp), **env, ADVISOR_WORKER_PREWARM="false") as client, workers(count, env):
+        with serve(Path(tmp), **env, ADVISOR_WORKER_PREWARM="false") as client, workers(count, env) as procs:
             dataset = upload(client, frame, "target", "breast_cancer")
             body = {"dataset_id": dataset, "spec": {"trainer": "xgboost", "params": TINY}, "train_baseline": False}
             # warm-up: every worker's training process imports its libraries
@@ -125,11 +137,14 @@ def measure(count: int, args: argparse.Namespace, frame: Any) -> dict[str, Any]:
                 assert job["status"] == "succeeded", job["error"]
                 to_running.append((_started_epoch(job) - sent) * 1000)
 
-            first = time.perf_counter()
-            with ThreadPoolExecutor(4) as pool:
-                ids = list(pool.map(lambda _: client.post("/v1/jobs", json=body).json()["id"], range(args.jobs)))
-            posted = time.perf_counter() - first
-            jobs = [wait_terminal(client, job_id, poll_s=0.2) for job_id in ids]
+            roots = {"api server": server_pids(), f"{count} worker(s)": [p.pid for p in procs]}
+            with CpuShare(lambda: roots, database_name(url)) as cpu:
+                first = time.perf_counter()
+                with ThreadPoolExecutor(4) as pool:
+                    ids = list(pool.map(lambda _: client.post("/v1/jobs", json=body).json()["id"], range(args.jobs)))
+                posted = time.perf_counter() - first
+                jobs = [wait_terminal(client, job_id, poll_s=0.2) for job_id in ids]
+            cpu.report(args.jobs, f"{count} worker(s), {args.jobs} jobs")
             finished = max(_epoch(j["created_at"]) + float(j["timings"]["total_s"] or 0) for j in jobs)
             elapsed = finished - min(_epoch(j["created_at"]) for j in jobs)
             listed: set[str] = set()

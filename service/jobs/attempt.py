@@ -15,7 +15,9 @@ import time
 from datetime import datetime
 from typing import Any, Literal
 
-from service.db.models import Dataset, Job
+from sqlalchemy import func, select
+
+from service.db.models import Dataset, Job, Tenant
 from service.db.session import Database
 from service.db.types import utcnow
 from service.jobs import states
@@ -35,6 +37,7 @@ from service.jobs.messages import (
 from service.jobs.outcome import Ending, Facts, Watch, next_state
 from service.jobs.process import ChildDied, TrainingProcess, start_training_process
 from service.jobs.results import shape
+from service.jobs.stages import Stamps
 from service.observability import metrics
 from service.repositories import jobs as repo
 from service.services import quotas
@@ -73,10 +76,20 @@ def claim(
         members = ensemble_members(session=session, race_id=job.race_id, tenant_id=job.tenant_id)
     else:
         members = []
-    dataset = session.get(Dataset, job.dataset_id) if job.dataset_id else None
+    # Two columns, not the dataset's whole row (its profile, warnings...): all a runner reads of it.
+    where = select(Dataset.storage_path, Dataset.details).where(Dataset.id == job.dataset_id)
+    dataset = session.execute(where).first() if job.dataset_id else None
     if dataset is None:
         return job, None, None, members
     return job, dataset.storage_path, (dataset.details or {}).get("file_sha256"), members
+
+
+def _tenant_full(session: Any, settings: Settings, tenant_id: str) -> bool:
+    """Whether the tenant runs as many jobs as it may (its own limit, else the settings'), in one statement."""
+    running = select(func.count()).select_from(Job).where(Job.tenant_id == tenant_id, Job.status == states.RUNNING)
+    own = select(Tenant.max_concurrent_jobs).where(Tenant.id == tenant_id)
+    count, limit = session.execute(select(running.scalar_subquery(), own.scalar_subquery())).one()
+    return int(count or 0) >= (limit if limit is not None else settings.tenant_max_concurrent_jobs)
 
 
 class Attempt:
@@ -92,8 +105,10 @@ class Attempt:
         db: Database,
         settings: Settings,
         shutdown: threading.Event,
+        stamp: Stamps | None = None,
     ) -> None:
         self.job_id = job.id
+        self.stamp = stamp or Stamps()  # where the attempt's time goes (service.jobs.stages)
         self.storage_path = storage_path
         self.file_sha256 = file_sha256  # None for datasets stored before files were hashed
         self.owner = owner
@@ -110,6 +125,10 @@ class Attempt:
         self.requeued = False
         self.reason: str | None = None
         self.follow_up: str | None = None  # a job this attempt's end created (a race's ensemble), to enqueue
+        # Whether the tenant ran as many jobs as it may when this attempt ended (read in the end's transaction,
+        # this job still counted): only then can a job of its be waiting for the slot this end frees. Unknown
+        # (no end written) counts as full: handing a job on twice is harmless, forgetting one is not.
+        self.tenant_was_full = True
         self.members: list[dict[str, Any]] = []  # a race's ensemble: its members' artifacts (from the claim)
         self.job = job
         self.out_dir = settings.artifacts_dir / job.id / str(job.attempt)
@@ -160,13 +179,15 @@ class Attempt:
             shutil.rmtree(self.out_dir)
         self.out_dir.mkdir(parents=True)
         if process is not None and (not process.alive() or process.jobs_run >= self.settings.job_max_per_child):
-            process.close()
+            process.kill()  # dead, or retired: idle either way, nothing to lose (a graceful exit took 0.6 s)
             process = None
         if process is None:
             process = start_training_process(self.settings)
         process.jobs_run += 1
+        self.stamp("prepare")
         try:
             process.send(to_wire(message))
+            self.stamp("send")
         except ChildDied as exc:
             self.watch.died, self.watch.died_reason = exc.exitcode, str(exc)
         else:
@@ -177,6 +198,12 @@ class Attempt:
         else:
             reuse = process
         self._finalize()
+        if reuse is not None and (why := reuse.retire_reason(self.settings.job_max_per_child)) is not None:
+            # Replaced now, with the job's end already written: the worker starts the next process at once
+            # (prewarm) instead of the next job waiting for this one to exit.
+            logger.info("job %s: replacing its training process (%s)", self.job_id, why)
+            reuse.kill()
+            reuse = None
         return reuse
 
     def _watch(self, process: TrainingProcess) -> None:
@@ -216,12 +243,14 @@ class Attempt:
                     progress=w.progress or None,
                     child_pid=process.pid,
                 )
+                self.stamp("heartbeat")
                 last_write = last_cancel_check = now
                 dirty = False
                 if cancel is not None:
                     metrics.record_heartbeat(self.worker)
             elif now - last_cancel_check >= CANCEL_POLL_S:
                 cancel = self.db.call(repo.cancel_flag, id=self.job_id, owner=self.owner, write=False)
+                self.stamp("cancel_poll")
                 last_cancel_check = now
             if cancel is None:
                 logger.warning("job %s: lease lost (owner %s); stopping its training", self.job_id, self.owner)
@@ -276,6 +305,7 @@ class Attempt:
                 w.progress["metrics"] = msg.metrics
             return True
         if isinstance(msg, ResultMessage):
+            self.stamp(f"{msg.run}_result_received")
             if msg.run == "model":
                 w.model = msg
             else:
@@ -287,6 +317,8 @@ class Attempt:
                 w.baseline_error = msg.error
         elif isinstance(msg, DoneMessage):
             w.done = True
+            self.stamp.items.extend(msg.stamps)
+            self.stamp("done_received")
         return False
 
     # -- ending ----------------------------------------------------------------------------------
@@ -324,7 +356,10 @@ class Attempt:
         update.update(values or {})
 
         def write(*, session: Any) -> bool:
+            if status != states.QUEUED:  # a running slot frees: was a job of the tenant waiting for one?
+                self.tenant_was_full = _tenant_full(session, self.settings, self.job.tenant_id)
             if not repo.finish(session=session, id=self.job_id, owner=self.owner, status=status, values=update):
+                self.tenant_was_full = True
                 return False
             repo.add_metrics(session=session, rows=metric_rows or [])
             if states.is_terminal(status) and self.job.callback_url:  # its webhook commits with its end, or neither
@@ -385,14 +420,17 @@ class Attempt:
             out_dir=self.out_dir,
             now_ms=time.time_ns() // 1_000_000,
         )
+        self.stamp("shape")
         progress = {**w.progress, "phase": "done", "eta_s": 0.0}
         # What the job stores (model files + zip) is counted against the tenant's stored-bytes quota.
         stored_bytes = sum(p.stat().st_size for p in self.out_dir.rglob("*") if p.is_file())
+        self.stamp("stored_bytes")
         self._end(
             ending,
             values={"result": shaped.result, "progress": progress, "artifact_bytes": stored_bytes},
             metric_rows=shaped.metric_rows,
         )
+        self.stamp("end_write")
 
 
 class _JobError(Exception):

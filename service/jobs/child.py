@@ -27,6 +27,8 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any, Literal
 
+from service.jobs.dataset_cache import DATASETS
+from service.jobs.memory import current_rss, peak_rss, reset_peak_rss
 from service.jobs.messages import (
     ChildMessage,
     DeviceRecord,
@@ -44,6 +46,7 @@ from service.jobs.messages import (
     encode,
     parent_message,
 )
+from service.jobs.stages import Stamps
 from trainers.base import Trainer
 from trainers.callbacks import Callbacks
 
@@ -159,57 +162,6 @@ def device_record(
         else:
             reason = f"the job's parameters ask for device {params.get('device', 'cpu')!r}"
     return DeviceRecord(device=used, cpu=host.get("cpu"), gpu=gpu, gpu_unused_reason=reason, threads=n_threads)
-
-
-# -- memory -------------------------------------------------------------------------------------
-def reset_peak_rss() -> bool:
-    """Reset this process's RSS high-water mark (Linux ``/proc/self/clear_refs``), so the next reading is this
-    job's own peak and not an earlier job's in the same warm process. False where it cannot be reset."""
-    try:
-        with open("/proc/self/clear_refs", "w", encoding="ascii") as fh:
-            fh.write("5")
-        return True
-    except OSError:
-        return False
-
-
-def current_rss() -> int | None:
-    """This process's resident set size now, in bytes (Linux ``VmRSS``); None elsewhere."""
-    try:
-        with open("/proc/self/status", encoding="ascii", errors="replace") as fh:
-            for line in fh:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError):
-        pass
-    return None
-
-
-def peak_rss(reset: bool, start: int | None = None) -> dict[str, Any]:
-    """The process's RSS peak in bytes (``VmHWM``), the RSS when the job started, and what they measure."""
-    try:
-        with open("/proc/self/status", encoding="ascii", errors="replace") as fh:
-            for line in fh:
-                if line.startswith("VmHWM:"):
-                    value = int(line.split()[1]) * 1024  # kB
-                    what = "since the job started" if reset else "over the training process's life"
-                    return {
-                        "peak_rss_bytes": value,
-                        "rss_at_start_bytes": start,
-                        "peak_rss_measure": f"training process RSS peak (VmHWM) {what}",
-                    }
-    except (OSError, ValueError):
-        pass
-    try:
-        import resource
-
-        kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        return {
-            "peak_rss_bytes": int(kib) * 1024,
-            "peak_rss_measure": "training process RSS peak (getrusage) over the process's life",
-        }
-    except (ImportError, OSError):
-        return {"peak_rss_bytes": None, "peak_rss_measure": None}
 
 
 # -- callbacks ----------------------------------------------------------------------------------
@@ -368,6 +320,8 @@ def run_job(
 ) -> None:
     """Train the job's model and then its baseline; every outcome goes back as a message."""
     received = time.monotonic()
+    stamp = Stamps()
+    stamp("handoff")  # the runner's "send" to here: the pipe, the listener's decoding, the queue
     job_id = msg.job_id
     out_dir = Path(msg.out_dir)
     budget = msg.time_budget_s
@@ -375,9 +329,8 @@ def run_job(
     model_ok = False
     data = None
     try:
-        from trainers.datasets import load_dataset
-
-        data = load_dataset(msg.dataset_dir, expected_sha256=msg.dataset_sha256)
+        data = DATASETS.load(msg.dataset_dir, msg.dataset_sha256)
+        stamp("load")
         if msg.dataset_sha256 is None:
             data.notes.append(
                 "the dataset was stored before its files were hashed: it was read without a SHA-256 "
@@ -393,16 +346,19 @@ def run_job(
         rss_reset, rss_start = reset_peak_rss(), current_rss()
         result, run_info, plan, cls = _fit(msg, msg.model, data, out_dir / "model", callbacks, left)
         run_info.update(peak_rss(rss_reset, rss_start))
+        stamp("fit")
         callbacks.phase = "saving"
         send(ProgressMessage(job_id=job_id, phase="saving", current=callbacks.current, total=callbacks.total))
         artifact = result.artifact
         sample = _sample_predictions(Path(artifact.directory), artifact.sha256, data, plan, msg.n_threads)
+        stamp("sample_predictions")
         # Files in sub-folders (an ensemble's member copies, each verified by its own manifest) travel too.
         model_dir = Path(artifact.directory)
         nested = sorted(
             p.relative_to(model_dir).as_posix() for p in model_dir.rglob("*") if p.is_file() and p.parent != model_dir
         )
         zip_sha = zip_artifact(model_dir, [*artifact.files, *nested], out_dir / MODEL_ZIP)
+        stamp("zip")
         notes = [*data.notes, *([plan.note] if plan.note else [])]
         send(
             ResultMessage(
@@ -417,6 +373,7 @@ def run_job(
                 notes=notes,
             )
         )
+        stamp("result_sent")
         model_ok = True
     except Exception as exc:  # every failure is reported; the parent decides what it means
         send(_error("model", job_id, exc))
@@ -436,8 +393,10 @@ def run_job(
             send(ResultMessage(run="baseline", job_id=job_id, result=result, round_times=callbacks.round_times))
         except Exception as exc:
             send(_error("baseline", job_id, exc))
+        stamp("baseline")
     del data
-    send(DoneMessage(job_id=job_id))
+    stamp("done")
+    send(DoneMessage(job_id=job_id, stamps=stamp.items))
 
 
 # -- process entry point ------------------------------------------------------------------------

@@ -171,6 +171,10 @@ class DoneMessage(_Message):
 
     t: Literal["done"] = "done"
     job_id: str
+    stamps: list[tuple[str, float]] = Field(
+        default_factory=list,
+        description="When each stage of the job ended in the process (perf_counter seconds; service.jobs.stages).",
+    )
 
 
 ChildMessage = Annotated[

@@ -33,6 +33,7 @@ from service.db.types import utcnow
 from service.jobs.attempt import Attempt, claim
 from service.jobs.process import TrainingProcess
 from service.jobs.queue import InProcessQueue, JobQueue
+from service.jobs.stages import Stamps, breakdown
 from service.observability.request_id import job_context, request_id
 from service.repositories import jobs as repo
 from service.settings import Settings
@@ -50,6 +51,7 @@ class RunOutcome:
     process: TrainingProcess | None = None
     requeued: bool = False
     reason: str | None = None
+    stages: dict[str, float] | None = None  # milliseconds per stage of the attempt (service.jobs.stages)
 
 
 def owner_id(worker: str) -> str:
@@ -90,8 +92,11 @@ def _run(
     process: TrainingProcess | None,
     shutdown: threading.Event | None,
 ) -> RunOutcome:
+    stamp = Stamps()
+    stamp("start")
     owner = owner_id(worker)
     claimed = db.call(claim, id=job_id, owner=owner, now=utcnow(), lease_s=settings.lease_s, settings=settings)
+    stamp("claim")
     if claimed is None:
         logger.debug("job %s not claimed (not queued any more)", job_id)
         return RunOutcome(job_id, None, False, process)
@@ -101,7 +106,14 @@ def _run(
     job, storage_path, file_sha256, members = claimed
     request_id.set(job.request_id)
     attempt = Attempt(
-        job, owner, storage_path, file_sha256, db=db, settings=settings, shutdown=shutdown or threading.Event()
+        job,
+        owner,
+        storage_path,
+        file_sha256,
+        db=db,
+        settings=settings,
+        shutdown=shutdown or threading.Event(),
+        stamp=stamp,
     )
     attempt.members = members
     try:
@@ -122,9 +134,14 @@ def _run(
             queue.enqueue(job_id, job.queue)
         except Exception:  # the reaper re-enqueues queued jobs it finds waiting
             logger.warning("could not re-enqueue job %s; the reaper will", job_id, exc_info=True)
-    elif queue is not None:  # a running slot of the tenant is free: a job it kept waiting may start now
+    elif queue is not None and attempt.tenant_was_full:
+        # A running slot of the tenant is free and it had none before: a job it kept waiting may start now.
+        # (Below its limit no claim was refused, so every queued job still has its message: nothing to hand on.)
         start_next(db, queue, job.tenant_id)
-    return RunOutcome(job_id, attempt.final_status, True, process, attempt.requeued, attempt.reason)
+    stamp("start_next")
+    stages = breakdown(stamp.items)
+    logger.debug("job %s: stages (ms) %s", job_id, {k: round(v, 2) for k, v in stages.items()})
+    return RunOutcome(job_id, attempt.final_status, True, process, attempt.requeued, attempt.reason, stages)
 
 
 def start_next(db: Database, queue: JobQueue, tenant_id: str) -> None:

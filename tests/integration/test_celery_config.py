@@ -107,6 +107,7 @@ def test_celery_prewarmed_processes_get_the_child_environment(tmp_path: Path, mo
         state = tasks._process_state()
         assert state.take_process() is not None
         state.give_back(None)  # a killed process is replaced right away
-        assert _RecordedProcess.started == [{"OMP_WAIT_POLICY": "PASSIVE"}] * 2
+        assert _RecordedProcess.started == [process.child_env(state.settings)] * 2
+        assert _RecordedProcess.started[0]["OMP_WAIT_POLICY"] == "PASSIVE"
     finally:
         tasks._process_state().close()

@@ -166,4 +166,28 @@ def test_the_pool_prewarms_processes_with_the_child_environment(
         assert started.wait(10.0)
     finally:
         workers.stop()
-    assert envs == [{"OMP_WAIT_POLICY": "PASSIVE"}]
+    assert envs == [process.child_env(settings)]
+    assert envs[0]["OMP_WAIT_POLICY"] == "PASSIVE"
+
+
+def test_a_training_process_sizes_its_thread_pools_to_the_job(tmp_path: Path) -> None:
+    """OpenMP and BLAS default to the job's threads: a call that takes no thread count stays within them."""
+    from service.jobs.process import THREAD_VARIABLES, child_env
+
+    settings = Settings(data_dir=tmp_path, workers=1, threads_per_job=1, job_omp_wait_policy="inherit")
+    assert child_env(settings) == dict.fromkeys(THREAD_VARIABLES, "1")
+    assert "OMP_NUM_THREADS" in THREAD_VARIABLES
+
+
+def test_a_warm_process_is_replaced_after_its_job_count_or_when_it_holds_far_more_memory() -> None:
+    from service.jobs.process import TrainingProcess
+
+    proc = object.__new__(TrainingProcess)  # the policy alone: no process spawned
+    proc.jobs_run, proc.settled_rss = 1, None
+    sizes = iter([300 << 20, 450 << 20, 700 << 20])
+    proc.rss_bytes = lambda: next(sizes)  # type: ignore[method-assign]
+    assert proc.retire_reason(500) is None  # after its first job: the size it settles at
+    assert proc.retire_reason(500) is None  # grown, but less than twice
+    assert proc.retire_reason(500) == "it holds 700 MiB, 300 MiB after its first job"
+    proc.jobs_run = 500
+    assert proc.retire_reason(500) == "it ran 500 jobs"

@@ -46,6 +46,10 @@ def test_a_job_runs_to_success_with_metrics_baseline_curves_and_artifact(
     outcome = _run(job_id, db, engine_settings, warm_process)
     assert outcome.claimed and outcome.status == states.SUCCEEDED
     assert outcome.process is not None and outcome.process.alive()  # kept warm for the next job
+    # Where its time went, from both processes (the training process's stamps came back with "done").
+    assert outcome.stages is not None
+    assert {"claim", "send", "handoff", "load", "fit", "zip", "baseline", "end_write"} <= outcome.stages.keys()
+    assert all(ms >= 0 for ms in outcome.stages.values()) and outcome.stages["fit"] > 0
 
     job = get_job(db, job_id)
     assert job.status == "succeeded" and job.attempt == 1 and job.error is None
@@ -303,3 +307,32 @@ def test_a_tenant_at_its_running_quota_waits_queued_and_starts_when_a_slot_frees
     assert done.claimed and done.status == "succeeded"
     assert queue.waiting() == {waiting}
     assert _run(waiting, db, one_at_a_time, warm_process).status == "succeeded"
+
+
+def test_a_tenant_below_its_running_quota_gets_no_job_handed_on(
+    db: Database, engine_settings: Settings, bc_dataset: str, warm_process: list[TrainingProcess | None]
+) -> None:
+    """Below its limit no claim of the tenant was refused, so its queued jobs still have their messages: an end
+    publishes nothing (a broker would deliver a duplicate per job)."""
+    from service.services import tenants
+
+    tenant = db.call(tenants.ensure_tenant, name="roomy").id
+    first = insert_job(db, bc_dataset, tenant_id=tenant)
+    behind = insert_job(db, bc_dataset, tenant_id=tenant)
+    queue = InProcessQueue()
+    done = _run(first, db, engine_settings, warm_process, queue=queue)
+    assert done.claimed and done.status == "succeeded"
+    assert engine_settings.tenant_max_concurrent_jobs > 1 and queue.waiting() == frozenset()
+    db.call(repo.cancel_queued, id=behind, now=utcnow())  # leave the shared database with nothing pending
+
+
+def test_a_process_that_ran_its_jobs_is_replaced_once_its_last_job_has_ended(
+    db: Database, engine_settings: Settings, bc_dataset: str, warm_process: list[TrainingProcess | None]
+) -> None:
+    one_job = engine_settings.model_copy(update={"job_max_per_child": 1})
+    retired = warm_process[0] or TrainingProcess()
+    retired.jobs_run = 0
+    outcome = _run(insert_job(db, bc_dataset), db, one_job, [retired])
+    assert outcome.status == states.SUCCEEDED and outcome.process is None  # the worker starts a fresh one
+    assert not retired.alive()
+    warm_process[0] = None
