@@ -49,6 +49,7 @@ from service.jobs.messages import (
 from service.jobs.stages import Stamps
 from trainers.base import Trainer
 from trainers.callbacks import Callbacks
+from trainers.errors import TrainerError
 
 # What a warm process imports before its first job: the table path and the trainers every job uses
 # (each job also trains a linear baseline). Torch and LightGBM load on first use.
@@ -302,10 +303,11 @@ def _error(run: Literal["model", "baseline"], job_id: str, exc: BaseException) -
     error: dict[str, Any] = {"type": kind, "message": str(exc) or type(exc).__name__}
     if isinstance(exc, TrainingStopped):
         error["reason"] = exc.reason
-    for attr in ("key", "column", "reason"):
-        value = getattr(exc, attr, None)
-        if isinstance(value, str):
-            error.setdefault(attr, value)
+    if isinstance(exc, TrainerError):  # the family's errors name what they are about (a parameter, a column)
+        for attr in ("key", "column", "reason"):
+            value = getattr(exc, attr, None)
+            if isinstance(value, str):
+                error.setdefault(attr, value)
     if not isinstance(exc, TrainingStopped):
         error["traceback"] = "".join(traceback.format_exception(exc, limit=-4))[-2000:]
     return ErrorMessage(run=run, job_id=job_id, error=RunError(**error))
