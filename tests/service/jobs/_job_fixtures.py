@@ -4,6 +4,7 @@ shared: oversubscribed OpenMP threads made a 500-row XGBoost fit take seconds)."
 
 from __future__ import annotations
 
+import io
 import time
 import uuid
 from collections.abc import Callable
@@ -12,6 +13,7 @@ from typing import Any
 
 import pandas as pd
 from _testdb import database_url
+from fastapi.testclient import TestClient
 
 from service.db.models import Dataset, Job
 from service.db.session import Database
@@ -179,3 +181,34 @@ def stored_result(
         validation=ValidationSummary.model_validate(validation) if validation else None,
     )
     return JobResult(model=model, zip=ModelZip(path="j/1/model.zip"))
+
+
+def upload_frame(client: TestClient, frame: pd.DataFrame, target: str, name: str) -> str:
+    """Upload ``frame`` as a CSV through the API; the dataset's id."""
+    buffer = io.BytesIO()
+    frame.to_csv(buffer, index=False)
+    response = client.post(
+        "/v1/datasets", files={"file": (name, buffer.getvalue(), "text/csv")}, data={"target": target}
+    )
+    assert response.status_code in (200, 201), response.text
+    return str(response.json()["id"])
+
+
+def train_spec(
+    client: TestClient, dataset_id: str, trainer: str, params: dict[str, Any], timeout: float = 180
+) -> dict[str, Any]:
+    """Train ``trainer`` with ``params`` (no baseline) through the API and wait for success; the job."""
+    response = client.post(
+        "/v1/jobs",
+        json={"dataset_id": dataset_id, "spec": {"trainer": trainer, "params": params}, "train_baseline": False},
+    )
+    assert response.status_code == 202, response.text
+    job_id = response.json()["id"]
+
+    def done() -> dict[str, Any] | None:
+        job: dict[str, Any] = client.get(f"/v1/jobs/{job_id}").json()
+        return job if job["status"] in ("succeeded", "failed", "cancelled") else None
+
+    job = wait_for(done, timeout=timeout)
+    assert job["status"] == "succeeded", job["error"]
+    return job

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from _job_fixtures import breast_cancer, insert_job, wait_for
+from _job_fixtures import breast_cancer, insert_job, train_spec, upload_frame
 from fastapi.testclient import TestClient
 
 from service.db.session import Database
@@ -26,32 +26,6 @@ URL = "/v1/jobs"
 def client(engine_settings: Settings) -> Iterator[TestClient]:
     with TestClient(create_app(engine_settings)) as c:
         yield c
-
-
-def upload(client: TestClient, frame: pd.DataFrame, target: str, name: str) -> str:
-    buffer = io.BytesIO()
-    frame.to_csv(buffer, index=False)
-    response = client.post(
-        "/v1/datasets", files={"file": (name, buffer.getvalue(), "text/csv")}, data={"target": target}
-    )
-    assert response.status_code in (200, 201), response.text
-    return str(response.json()["id"])
-
-
-def train(client: TestClient, dataset_id: str, trainer: str, params: dict[str, Any]) -> dict[str, Any]:
-    response = client.post(
-        URL, json={"dataset_id": dataset_id, "spec": {"trainer": trainer, "params": params}, "train_baseline": False}
-    )
-    assert response.status_code == 202, response.text
-    job_id = response.json()["id"]
-
-    def done() -> dict[str, Any] | None:
-        job: dict[str, Any] = client.get(f"{URL}/{job_id}").json()
-        return job if job["status"] in ("succeeded", "failed", "cancelled") else None
-
-    job = wait_for(done, timeout=180)
-    assert job["status"] == "succeeded", job["error"]
-    return job
 
 
 def problem(response: Any, status: int, type_suffix: str | None = None) -> dict[str, Any]:
@@ -80,34 +54,34 @@ def _diabetes() -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def bc(client: TestClient) -> str:
-    return upload(client, breast_cancer(), "target", "breast_cancer.csv")
+    return upload_frame(client, breast_cancer(), "target", "breast_cancer.csv")
 
 
 @pytest.fixture(scope="module")
 def xgb_job(client: TestClient, bc: str) -> dict[str, Any]:
-    return train(client, bc, "xgboost", {"objective": "binary:logistic", "n_estimators": 20, "max_depth": 3})
+    return train_spec(client, bc, "xgboost", {"objective": "binary:logistic", "n_estimators": 20, "max_depth": 3})
 
 
 @pytest.fixture(scope="module")
 def logistic_job(client: TestClient, bc: str) -> dict[str, Any]:
-    return train(client, bc, "sklearn_logistic", {"C": 1.0, "max_iter": 500})
+    return train_spec(client, bc, "sklearn_logistic", {"C": 1.0, "max_iter": 500})
 
 
 @pytest.fixture(scope="module")
 def forest_job(client: TestClient, bc: str) -> dict[str, Any]:
-    return train(client, bc, "sklearn_random_forest", {"n_estimators": 20})
+    return train_spec(client, bc, "sklearn_random_forest", {"n_estimators": 20})
 
 
 @pytest.fixture(scope="module")
 def iris_lgbm_job(client: TestClient) -> dict[str, Any]:
-    dataset_id = upload(client, _iris(), "target", "iris.csv")
-    return train(client, dataset_id, "lightgbm", {"objective": "multiclass", "n_estimators": 20, "num_leaves": 7})
+    dataset_id = upload_frame(client, _iris(), "target", "iris.csv")
+    return train_spec(client, dataset_id, "lightgbm", {"objective": "multiclass", "n_estimators": 20, "num_leaves": 7})
 
 
 @pytest.fixture(scope="module")
 def ridge_job(client: TestClient) -> dict[str, Any]:
-    dataset_id = upload(client, _diabetes(), "target", "diabetes.csv")
-    return train(client, dataset_id, "sklearn_ridge", {"alpha": 1.0})
+    dataset_id = upload_frame(client, _diabetes(), "target", "diabetes.csv")
+    return train_spec(client, dataset_id, "sklearn_ridge", {"alpha": 1.0})
 
 
 def _rows(frame: pd.DataFrame, target: str, n: int = 25) -> list[dict[str, Any]]:

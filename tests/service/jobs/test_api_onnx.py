@@ -4,7 +4,6 @@ documented in headers and metadata, cached beside the artifact; 409 problem+json
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -14,7 +13,7 @@ import onnx
 import onnxruntime as ort
 import pandas as pd
 import pytest
-from _job_fixtures import breast_cancer, wait_for
+from _job_fixtures import breast_cancer, train_spec, upload_frame, wait_for
 from fastapi.testclient import TestClient
 
 from service.main import create_app
@@ -27,32 +26,6 @@ URL = "/v1/jobs"
 def client(engine_settings: Settings) -> Iterator[TestClient]:
     with TestClient(create_app(engine_settings)) as c:
         yield c
-
-
-def _upload(client: TestClient, frame: pd.DataFrame, target: str, name: str) -> str:
-    buffer = io.BytesIO()
-    frame.to_csv(buffer, index=False)
-    response = client.post(
-        "/v1/datasets", files={"file": (name, buffer.getvalue(), "text/csv")}, data={"target": target}
-    )
-    assert response.status_code in (200, 201), response.text
-    return str(response.json()["id"])
-
-
-def _train(client: TestClient, dataset_id: str, trainer: str, params: dict[str, Any]) -> dict[str, Any]:
-    response = client.post(
-        URL, json={"dataset_id": dataset_id, "spec": {"trainer": trainer, "params": params}, "train_baseline": False}
-    )
-    assert response.status_code == 202, response.text
-    job_id = response.json()["id"]
-
-    def done() -> dict[str, Any] | None:
-        job: dict[str, Any] = client.get(f"{URL}/{job_id}").json()
-        return job if job["status"] in ("succeeded", "failed", "cancelled") else None
-
-    job = wait_for(done, timeout=120)
-    assert job["status"] == "succeeded", job["error"]
-    return job
 
 
 def _problem(response: Any, status: int) -> dict[str, Any]:
@@ -70,8 +43,8 @@ def frame() -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def logistic_job(client: TestClient, frame: pd.DataFrame) -> dict[str, Any]:
-    dataset_id = _upload(client, frame, "target", "breast_cancer.csv")
-    return _train(client, dataset_id, "sklearn_logistic", {"C": 1.0, "max_iter": 500})
+    dataset_id = upload_frame(client, frame, "target", "breast_cancer.csv")
+    return train_spec(client, dataset_id, "sklearn_logistic", {"C": 1.0, "max_iter": 500})
 
 
 def mixed(n: int = 300, seed: int = 1) -> pd.DataFrame:
@@ -152,8 +125,8 @@ def test_zip_stays_the_default_download(client: TestClient, logistic_job: dict[s
 def test_categorical_xgboost_job_exports(client: TestClient) -> None:
     """A table with a categorical column and gaps: the XGBoost job's graph gives the job's own probabilities."""
     frame = mixed()
-    dataset_id = _upload(client, frame, "label", "mixed.csv")
-    job = _train(
+    dataset_id = upload_frame(client, frame, "label", "mixed.csv")
+    job = train_spec(
         client,
         dataset_id,
         "xgboost",
