@@ -25,7 +25,6 @@ import argparse
 import io
 import os
 import shutil
-import socket
 import statistics
 import sys
 import tempfile
@@ -38,8 +37,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout first, not an installed copy
 
+from scale import database as scale_database
+
 TINY = {"objective": "binary:logistic", "n_estimators": 5, "max_depth": 3}
-PG_SERVER = os.environ.get("ADVISOR_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 
 # What each stage of the service's path is and buys (service.jobs.stages stamps; "→" = where the time is spent).
 STAGES: dict[str, str] = {
@@ -70,34 +70,14 @@ STAGES: dict[str, str] = {
 }
 
 
-def _reachable(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=1):
-            return True
-    except OSError:
-        return False
-
-
 @contextmanager
 def database(kind: str, tmp: Path) -> Iterator[str]:
-    """A fresh PostgreSQL database (dropped afterwards), or a SQLite file."""
-    if kind == "sqlite" or not _reachable(5432):
-        if kind != "sqlite":
-            print("PostgreSQL not reachable on 127.0.0.1:5432: using SQLite")
+    """A SQLite file, or (``postgres``) scale.py's fresh PostgreSQL database, dropped afterwards."""
+    if kind == "sqlite":
         yield f"sqlite:///{tmp / 'advisor.db'}"
         return
-    from sqlalchemy import create_engine, text
-
-    name = f"advisor_bench_{uuid.uuid4().hex[:10]}"
-    admin = create_engine(PG_SERVER, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield PG_SERVER.rsplit("/", 1)[0] + f"/{name}"
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with scale_database(tmp) as url:
+        yield url
 
 
 def cpu_seconds(pid: int) -> float:
