@@ -9,9 +9,9 @@ from html.parser import HTMLParser
 from typing import Any
 
 import pytest
-from _job_fixtures import breast_cancer, wait_for
+from _job_fixtures import breast_cancer, upload_frame, wait_for
 from fastapi.testclient import TestClient
-from test_api_explain import problem, upload
+from test_api_explain import problem
 
 from service.main import create_app
 from service.settings import Settings
@@ -69,7 +69,7 @@ def _wait(client: TestClient, job_id: str) -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def recommended_job(client: TestClient) -> dict[str, Any]:
     """A job trained from a recommendation's first candidate, with its baseline."""
-    dataset_id = upload(client, breast_cancer(), "target", "breast_cancer.csv")
+    dataset_id = upload_frame(client, breast_cancer(), "target", "breast_cancer.csv")
     rec = client.post("/v1/recommendations", json={"dataset_id": dataset_id})
     assert rec.status_code in (200, 201), rec.text
     response = client.post(
@@ -84,7 +84,7 @@ def recommended_job(client: TestClient) -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def race(client: TestClient) -> dict[str, Any]:
     """A small race (top 1 candidate + the baseline) on breast cancer."""
-    dataset_id = upload(client, breast_cancer().sample(300, random_state=0), "target", "bc300.csv")
+    dataset_id = upload_frame(client, breast_cancer().sample(300, random_state=0), "target", "bc300.csv")
     response = client.post(f"/v1/datasets/{dataset_id}/race", json={"top_k": 1, "time_budget_s": 120})
     assert response.status_code in (201, 202), response.text
     race_id = response.json()["id"]
@@ -137,7 +137,7 @@ def test_a_report_escapes_what_it_shows(client: TestClient) -> None:
     """Column names come from uploads: shown as text, never as markup."""
     frame = breast_cancer().iloc[:, [0, 1, 2, -1]].copy()
     frame.columns = ["<img src=x onerror=alert(1)>", "b&c", "plain", "target"]
-    dataset_id = upload(client, frame, "target", "hostile.csv")
+    dataset_id = upload_frame(client, frame, "target", "hostile.csv")
     response = client.post(
         URL,
         json={
