@@ -389,6 +389,7 @@ def rank(
     n_tenant = sum(r.source == "tenant" for r in near)
     metrics = sorted({r.metric for r in near})
     unit = metrics[0] if len(metrics) == 1 else "metric units"
+    described = _describe(features)
     out: list[tuple[tuple[float, int, str], ModelEvidence]] = []
     for fam in fams:
         local = _config_regrets(near, fam, names, known.get(fam.model))
@@ -414,7 +415,7 @@ def rank(
             f"similar {features.task} datasets (nearest by rows, columns, categorical and missing share, "
             f"classes{tenant_note}: {', '.join(similar[:3])}{' …' if len(similar) > 3 else ''}); mean shortfall "
             f"{mean_local:.4f} {unit} there, {mean_all:.4f} over all {len(overall[ci])} {features.task} datasets. "
-            f"Your data: {_describe(features)}."
+            f"Your data: {described}."
         )
         ev = ModelEvidence(
             model=fam.model,
