@@ -14,6 +14,7 @@ from advisor.portfolio import EvidenceRow, ModelEvidence, Portfolio
 from advisor.portfolio import rank as rank_by_evidence
 from advisor.profile import Constraints, DatasetProfile
 from advisor.recommendation import Candidate, ChecklistItem, Decision, Recommendation, build
+from advisor.rules.assumptions import Assume
 from advisor.rules.base import Arch, Context, Rule
 from advisor.rules.checklist import Item
 
@@ -53,6 +54,19 @@ class RuleInfo(BaseModel):
     stage: str
 
 
+def _assume_step(rule: Rule) -> tuple[str, bool, Callable[[Context], bool] | None, Callable[[Context], Decision]]:
+    """An assumption as (field, on the profile?, its test once the field is known missing or None, decide)."""
+    assert isinstance(rule, Assume)
+    if type(rule).applies is not Assume.applies:
+        applies: Callable[[Context], bool] | None = rule.applies
+    else:  # Assume.applies = the field is missing (checked by the caller) and relevant
+        applies = None if type(rule).relevant is Assume.relevant else rule.relevant
+    return rule.FIELD, rule.TARGET == "profile", applies, rule.decide
+
+
+_ASSUME_STEPS = tuple(_assume_step(r) for r in policy.ASSUMPTIONS)
+
+
 def _resolve(profile: DatasetProfile, constraints: Constraints) -> tuple[Context, list[Decision]]:
     """Fill every missing field with its stated default; the decisions say what was assumed."""
     ctx = Context(profile=profile, constraints=constraints)
@@ -60,12 +74,10 @@ def _resolve(profile: DatasetProfile, constraints: Constraints) -> tuple[Context
     p_updates: dict[str, Any] = {}
     c_updates: dict[str, Any] = {}
     given_p, given_c = profile.__dict__, constraints.__dict__
-    for rule in policy.ASSUMPTIONS:
-        field = rule.FIELD  # type: ignore[attr-defined]
-        on_profile = rule.TARGET == "profile"  # type: ignore[attr-defined]
-        if (given_p if on_profile else given_c)[field] is not None or not rule.applies(ctx):
+    for field, on_profile, applies, decide in _ASSUME_STEPS:
+        if (given_p if on_profile else given_c)[field] is not None or (applies is not None and not applies(ctx)):
             continue  # given (no assumption reads a field a caller gave), or not relevant here
-        d = rule.decide(ctx)
+        d = decide(ctx)
         assumed.append(d)
         if on_profile:
             p_updates[field] = tuple(d.value) if field == "image_size" else d.value
@@ -138,6 +150,9 @@ def _run_chains(
         if is_shared:
             shared[chain_key] = d
     return choices
+
+
+_Option = tuple[str, str, Arch | None, bool, str]  # family, model, architecture, transfer, summary
 
 
 def _dl_options(ctx: Context) -> list[tuple[Arch, bool, str]]:
@@ -286,11 +301,10 @@ def recommend(
     verdict = decisions[-1].value
     fam, dl_first = verdict["family"], verdict["dl_first"]
 
-    Option = tuple[str, str, Arch | None, bool, str]  # family, model, architecture, transfer, summary
-    dl: list[Option] = [("deep_learning", a, a, tr, s) for a, tr, s in _dl_options(ctx)]
+    dl: list[_Option] = [("deep_learning", a, a, tr, s) for a, tr, s in _dl_options(ctx)]
     pool, evidence = order_pool(classical_pool(ctx.profile), ctx.profile, portfolio, history)
-    cl: list[Option] = [("classical", e.model, None, False, e.summary) for e in pool.entries]
-    options: list[Option]
+    cl: list[_Option] = [("classical", e.model, None, False, e.summary) for e in pool.entries]
+    options: list[_Option]
     if fam == "deep_learning":
         options = dl
     elif fam == "classical":

@@ -57,6 +57,17 @@ class ClassicalPool:
         return ClassicalPool(tuple(by_model[m] for m in models), reason, self.left_out)
 
 
+_TREES = {  # entries that read nothing of the profile, built once (frozen)
+    m: PoolEntry(m, SUMMARIES[m], why)
+    for m, why in (
+        ("lightgbm", "gradient boosting, the §9 default for tabular data"),
+        ("xgboost", "gradient boosting, the §9 default for tabular data"),
+        ("random_forest", "bagged trees: robust untuned, strongest on small tables in the peer figures"),
+        ("extra_trees", "randomized trees: lower variance than the random forest on small, noisy tables"),
+    )
+}
+
+
 def classical_pool(profile: DatasetProfile) -> ClassicalPool:
     """Every classical model worth training for ``profile``, in the default order, with reasons.
 
@@ -80,13 +91,7 @@ def classical_pool(profile: DatasetProfile) -> ClassicalPool:
             "LightGBM'; on the 23 peer datasets of that size LightGBM matched or beat the random forest on 16), "
             "then random forest and extra trees"
         )
-    why_tree = {
-        "lightgbm": "gradient boosting, the §9 default for tabular data",
-        "xgboost": "gradient boosting, the §9 default for tabular data",
-        "random_forest": "bagged trees: robust untuned, strongest on small tables in the peer figures",
-        "extra_trees": "randomized trees: lower variance than the random forest on small, noisy tables",
-    }
-    entries = [PoolEntry(m, SUMMARIES[m], why_tree[m]) for m in trees]
+    entries = [_TREES[m] for m in trees]
     left_out: list[tuple[str, str]] = []
     tail: list[str] = []
     if n < t.SVM_MAX_ROWS:

@@ -211,11 +211,29 @@ def nearest(features: MetaFeatures, rows: Sequence[EvidenceRow], k: int = DEFAUL
     if not pool:
         return []
     vecs = [_vector(r.features) for r in pool]
-    sd = _spread(vecs)
+    return _nearest(features, pool, list(zip(*vecs, strict=True)), _spread(vecs), [_tag(r) for r in pool], k)
+
+
+def _tag(row: EvidenceRow) -> tuple[bool, str]:
+    """How a row orders among rows at the same distance: the tenant's first, then by name."""
+    return row.source != "tenant", row.dataset
+
+
+def _nearest(
+    features: MetaFeatures,
+    pool: Sequence[EvidenceRow],
+    columns: Sequence[Sequence[float]],
+    sd: list[float],
+    tags: Sequence[tuple[bool, str]],
+    k: int,
+) -> list[tuple[float, EvidenceRow]]:
     x = _vector(features)
-    dist = [math.sqrt(sum(((a - b) / s) ** 2 for a, b, s in zip(x, v, sd, strict=True))) for v in vecs]
-    order = sorted(range(len(pool)), key=lambda i: (round(dist[i], 12), pool[i].source != "tenant", pool[i].dataset))
-    return [(dist[i], pool[i]) for i in order[:k]]
+    # column by column, then each row's terms summed in the same order as a row-by-row pass: the same floats
+    terms = [[((a - b) / s) ** 2 for b in col] for a, s, col in zip(x, sd, columns, strict=True)]
+    dist = [math.sqrt(sum(t)) for t in zip(*terms, strict=True)]
+    # by rounded distance, then tag; the index keeps equal keys in pool order (a stable sort)
+    order = sorted(zip([round(d, 12) for d in dist], tags, range(len(pool)), strict=True))
+    return [(dist[i], pool[i]) for _, _, i in order[:k]]
 
 
 # -- ranking --------------------------------------------------------------------------------------------
@@ -234,25 +252,99 @@ def _describe(features: MetaFeatures) -> str:
     return ", ".join(parts)
 
 
-def _config_regrets(rows: Sequence[EvidenceRow], fam: PortfolioFamily, names: set[str]) -> list[list[float]]:
-    """Per configuration of ``fam``, its regret on each row that tried the family (best score there − its score).
+def _row_regrets(row: EvidenceRow, fam: PortfolioFamily, names: set[str]) -> list[float] | None:
+    """``fam``'s regret per configuration on ``row`` (best score there − its score), None if the row did not try it.
 
     A failed configuration counts as the worst outcome seen on that row; a row with one score for the family
     (e.g. a tenant's race) gives that regret to every configuration.
     """
+    scores = row.scores.get(fam.model)
+    top = _best_score(row, names)
+    if not scores or top is None or all(s is None for s in scores):
+        return None
+    low = min(x for v in row.scores.values() for x in v if x is not None)
+    if len(scores) != len(fam.configs):
+        best = max(x for x in scores if x is not None)
+        scores = [best] * len(fam.configs)
+    return [top - (s if s is not None else low) for s in scores]
+
+
+def _config_regrets(
+    rows: Sequence[EvidenceRow],
+    fam: PortfolioFamily,
+    names: set[str],
+    known: dict[int, list[float] | None] | None = None,
+) -> list[list[float]]:
+    """Per configuration of ``fam``, its regret on each row that tried the family (:func:`_row_regrets`);
+    ``known``: rows' regrets already computed, by ``id``."""
     out: list[list[float]] = [[] for _ in fam.configs]
     for row in rows:
-        scores = row.scores.get(fam.model)
-        top = _best_score(row, names)
-        if not scores or top is None or all(s is None for s in scores):
-            continue
-        low = min(x for v in row.scores.values() for x in v if x is not None)
-        if len(scores) != len(fam.configs):
-            best = max(x for x in scores if x is not None)
-            scores = [best] * len(fam.configs)
-        for i, s in enumerate(scores):
-            out[i].append(top - (s if s is not None else low))
+        key = id(row)
+        regrets = known[key] if known is not None and key in known else _row_regrets(row, fam, names)
+        if regrets is not None:
+            for i, r in enumerate(regrets):
+                out[i].append(r)
     return out
+
+
+class _Same:
+    """A portfolio compared by identity (it holds the object, so the identity stays its own while cached)."""
+
+    __slots__ = ("obj",)
+
+    def __init__(self, obj: Portfolio) -> None:
+        self.obj = obj
+
+    def __hash__(self) -> int:
+        return id(self.obj)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Same) and other.obj is self.obj
+
+
+class _Prepared:
+    """What :func:`rank` reads of a portfolio for one task and set of families, whatever the profile: the rows
+    with a score, their vectors (by column), spread and order tags, and each family's regrets on each row and over
+    them all (the task-wide prior). Keyed by ``id`` of rows this object holds."""
+
+    __slots__ = ("columns", "fams", "names", "overall", "regrets", "rows", "sd", "tags")
+
+    def __init__(self, pf: Portfolio, task: Task, names: frozenset[str]) -> None:
+        self.names = set(names)
+        self.fams = [f for f in pf.families if f.model in names]
+        self.rows = [r for r in pf.evidence if _best_score(r, self.names) is not None and r.features.task == task]
+        vecs = [_vector(r.features) for r in self.rows]
+        self.columns = list(zip(*vecs, strict=True))
+        self.sd = _spread(vecs) if vecs else []
+        self.tags = [_tag(r) for r in self.rows]
+        self.regrets = {f.model: {id(r): _row_regrets(r, f, self.names) for r in self.rows} for f in self.fams}
+        self.overall = {f.model: _config_regrets(self.rows, f, self.names, self.regrets[f.model]) for f in self.fams}
+
+
+@lru_cache(maxsize=16)
+def _prepared(pf: _Same, task: Task, names: frozenset[str]) -> _Prepared:
+    return _Prepared(pf.obj, task, names)
+
+
+def _with_prepared(
+    features: MetaFeatures, prep: _Prepared, extra: Iterable[EvidenceRow], k: int
+) -> tuple[list[EvidenceRow], list[EvidenceRow], dict[str, list[list[float]]]]:
+    """The nearest rows, the task's rows and each family's regrets over them, as :func:`rank` computes them, from
+    the prepared portfolio plus ``extra`` rows (which come after the portfolio's, as in a row-by-row pass)."""
+    names = prep.names
+    more = [r for r in extra if _best_score(r, names) is not None and r.features.task == features.task]
+    if not more:
+        pool, columns, sd, tags, overall = prep.rows, prep.columns, prep.sd, prep.tags, prep.overall
+    else:
+        pool = [*prep.rows, *more]
+        vecs = [list(v) for v in zip(*prep.columns, strict=True)] + [_vector(r.features) for r in more]
+        columns, sd, tags = list(zip(*vecs, strict=True)), _spread(vecs), [*prep.tags, *map(_tag, more)]
+        overall = {}
+        for fam in prep.fams:
+            tail = _config_regrets(more, fam, names)
+            overall[fam.model] = [a + b for a, b in zip(prep.overall[fam.model], tail, strict=True)]
+    near = [r for _, r in _nearest(features, pool, columns, sd, tags, k)] if pool else []
+    return near, pool, overall
 
 
 def rank(
@@ -281,19 +373,27 @@ def rank(
     fams = [f for f in pf.families if features.task in f.tasks and (wanted is None or f.model in wanted)]
     names = {f.model for f in fams}
     skip = set(exclude)
-    rows = [r for r in (*pf.evidence, *extra) if r.dataset not in skip and _best_score(r, names) is not None]
-    pool = [r for r in rows if r.features.task == features.task]
-    near = [r for _, r in nearest(features, pool, k)]
+    if skip:  # leave-one-dataset-out: nothing prepared applies
+        rows = [r for r in (*pf.evidence, *extra) if r.dataset not in skip and _best_score(r, names) is not None]
+        pool = [r for r in rows if r.features.task == features.task]
+        near = [r for _, r in nearest(features, pool, k)]
+        overall_of = {fam.model: _config_regrets(pool, fam, names) for fam in fams}
+        known: dict[str, dict[int, list[float] | None]] = {}
+    else:
+        prep = _prepared(_Same(pf), features.task, frozenset(names))
+        near, pool, overall_of = _with_prepared(features, prep, extra, k)
+        known = prep.regrets
     if not near:
         return []
     similar = [r.dataset for r in near]
     n_tenant = sum(r.source == "tenant" for r in near)
     metrics = sorted({r.metric for r in near})
     unit = metrics[0] if len(metrics) == 1 else "metric units"
+    described = _describe(features)
     out: list[tuple[tuple[float, int, str], ModelEvidence]] = []
     for fam in fams:
-        local = _config_regrets(near, fam, names)
-        overall = _config_regrets(pool, fam, names)
+        local = _config_regrets(near, fam, names, known.get(fam.model))
+        overall = overall_of[fam.model]
         blended: list[float] = []
         for loc, glob in zip(local, overall, strict=True):
             if not loc:
@@ -315,7 +415,7 @@ def rank(
             f"similar {features.task} datasets (nearest by rows, columns, categorical and missing share, "
             f"classes{tenant_note}: {', '.join(similar[:3])}{' …' if len(similar) > 3 else ''}); mean shortfall "
             f"{mean_local:.4f} {unit} there, {mean_all:.4f} over all {len(overall[ci])} {features.task} datasets. "
-            f"Your data: {_describe(features)}."
+            f"Your data: {described}."
         )
         ev = ModelEvidence(
             model=fam.model,

@@ -12,17 +12,32 @@ from advisor.profile import Constraints, DatasetProfile
 M = TypeVar("M", bound=BaseModel)
 
 
+# BaseModel's own slots, set through their descriptors: half the cost of object.__setattr__ by name
+_new = object.__new__
+_slots = BaseModel.__dict__
+_set_dict = _slots["__dict__"].__set__
+_set_fields_set = _slots["__pydantic_fields_set__"].__set__
+_set_extra = _slots["__pydantic_extra__"].__set__
+_set_private = _slots["__pydantic_private__"].__set__
+
+
 def build(cls: type[M], **data: Any) -> M:
     """Construct a model from trusted engine values without validation.
 
     The rules are our own code and their output is covered by tests that validate it; skipping
     validation (and ``model_construct``'s per-field bookkeeping) keeps a recommendation under 200 µs.
+    Models with private attributes or a ``__new__`` of their own are not built here.
     """
-    obj = cls.__new__(cls)
-    object.__setattr__(obj, "__dict__", data)
-    object.__setattr__(obj, "__pydantic_fields_set__", set(data))
-    object.__setattr__(obj, "__pydantic_extra__", None)
-    object.__setattr__(obj, "__pydantic_private__", None)
+    return adopt(cls, data)
+
+
+def adopt(cls: type[M], data: dict[str, Any]) -> M:
+    """:func:`build` on a dict of field values in declaration order, which becomes the model's own."""
+    obj: M = _new(cls)
+    _set_dict(obj, data)
+    _set_fields_set(obj, set(data))
+    _set_extra(obj, None)
+    _set_private(obj, None)
     return obj
 
 

@@ -29,9 +29,7 @@ class Assume(Rule):
 
     def decide(self, ctx: Context) -> Decision:
         value, why = self.default(ctx)
-        d = self.make(value, why)
-        d.assumed = True
-        return d
+        return Decision(self.DECIDES, value, self.ID, self.SECTION, why, True, self.EXTRAPOLATED)
 
 
 def _assume(
@@ -43,13 +41,18 @@ def _assume(
     why: str,
     relevant: Any = None,
 ) -> type[Assume]:
-    """Declare a simple assumption rule whose default does not depend on the context."""
+    """Declare a simple assumption rule whose default does not depend on the context (so neither does its
+    decision: made once, shared like every decision, read-only)."""
+    decision = Decision(f"{target}.{field}", default, rule_id, Assume.SECTION, why, True, Assume.EXTRAPOLATED)
 
     def _default(self: Assume, ctx: Context) -> tuple[Any, str]:
         return default, why
 
+    def _decide(self: Assume, ctx: Context) -> Decision:
+        return decision
+
     def _relevant(self: Assume, ctx: Context) -> bool:
-        return True if relevant is None else bool(relevant(ctx))
+        return bool(relevant(ctx))
 
     return type(
         f"Assume_{field}",
@@ -61,7 +64,8 @@ def _assume(
             "FIELD": field,
             "CONDITIONS": conditions,
             "default": _default,
-            "relevant": _relevant,
+            "decide": _decide,
+            **({} if relevant is None else {"relevant": _relevant}),
             "__doc__": f"Assume {field} = {default!r} when it is not given.",
         },
     )

@@ -42,8 +42,13 @@ class Fixed(Rule):
     VALUE: ClassVar[Any]
     WHY: ClassVar[str]
 
+    def __init__(self) -> None:
+        super().__init__()
+        if hasattr(self, "VALUE"):  # the decision depends on nothing: made once, shared (read-only) by every answer
+            self._decision = self.make(self.VALUE, self.WHY)
+
     def decide(self, ctx: Context) -> Decision:
-        return self.make(self.VALUE, self.WHY)
+        return self._decision
 
 
 def fixed(rule_id: str, section: str, key: str, value: Any, why: str, *, extrapolated: bool = True) -> type[Fixed]:

@@ -223,3 +223,48 @@ def test_packaged_configurations_use_the_trainers_parameter_names() -> None:
     for cfg in pf.family("xgboost").configs:
         assert set(cfg.params) <= XGBoostTrainer.PARAMS, cfg
     assert pf.family("random_forest").trainer == "sklearn_random_forest"
+
+
+def _prepared_vs_row_by_row(pf: Portfolio, profile: DatasetProfile, extra: tuple[EvidenceRow, ...]) -> None:
+    # excluding a name that is not there takes the row-by-row path, which prepares nothing
+    reference = rank(profile, pf, extra=extra, exclude=("no such dataset",))
+    assert rank(profile, pf, extra=extra) == reference
+    assert rank(profile, pf, extra=extra, models=["lightgbm", "xgboost"]) == rank(
+        profile, pf, extra=extra, models=["lightgbm", "xgboost"], exclude=("no such dataset",)
+    )
+
+
+@pytest.mark.parametrize("task", ["binary", "multiclass", "regression"])
+def test_the_prepared_portfolio_ranks_exactly_as_a_row_by_row_pass(task: str) -> None:
+    pf = default_portfolio()
+    same_task = [r for r in pf.evidence if r.features.task == task]
+    tenant = tuple(
+        r.model_copy(update={"dataset": f"mine-{i}", "source": "tenant"}) for i, r in enumerate(same_task[:3])
+    )
+    one_score = EvidenceRow(
+        dataset="mine-race",
+        metric=same_task[0].metric,
+        features=same_task[0].features,
+        scores={"lightgbm": [0.99], "random_forest": [0.5]},
+        source="tenant",
+    )
+    for n_rows in (50, 900, 12_000, 300_000, 5_000_000):
+        for n_features in (3, 40, 900):
+            extra_fields: dict[str, Any] = {"n_classes": 7} if task == "multiclass" else {}
+            profile = DatasetProfile(
+                modality="tabular", task=task, n_rows=n_rows, n_features=n_features, missing_share=0.1, **extra_fields
+            )
+            for extra in ((), tenant, (one_score,), (*tenant, one_score)):
+                _prepared_vs_row_by_row(pf, profile, extra)
+    smaller = pf.without(pf.datasets[::2])  # another portfolio object: prepared on its own
+    _prepared_vs_row_by_row(
+        smaller,
+        DatasetProfile(
+            modality="tabular",
+            task=task,
+            n_rows=900,
+            n_features=40,
+            **({"n_classes": 7} if task == "multiclass" else {}),
+        ),
+        (),
+    )
