@@ -229,6 +229,8 @@ def _apply_evidence(choices: dict[str, Decision], evidence: ModelEvidence) -> No
     for key, value in evidence.params.items():
         if key in _EVIDENCE_KEEPS_RULES or key not in choices or choices[key].value == value:
             continue
+        if isinstance(choices[key].value, list):  # the rule searches this value on the data itself at fit time
+            continue
         choices[key] = Decision(
             key=key,
             value=value,

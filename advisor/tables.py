@@ -14,7 +14,7 @@ from typing import Literal
 
 # 2026.12.2: the classical pool is ordered by the learned portfolio (advisor/data/portfolio.json, its own version
 # and provenance inside) and the tenant's finished races; a winning variant configuration sets a model's shape.
-TABLES_VERSION = "2026.12.2"
+TABLES_VERSION = "2026.12.3"
 
 # §9 Decision framework ---------------------------------------------------------------------------
 TABULAR_CLASSICAL_MAX_ROWS = 100_000  # cheatsheet §9 "<100K rows → Classical ML"
@@ -325,10 +325,12 @@ FOREST_N_ESTIMATORS = 300  # common practice: the peers' untuned forest; more tr
 FOREST_LARGE_ROWS = 100_000  # the §9 "large data" threshold, reused: full-depth trees grow with the rows
 FOREST_N_ESTIMATORS_LARGE = 100  # heuristic: keeps memory and fit time bounded on large data (§13)
 FOREST_MIN_SAMPLES_LEAF_LARGE = 5  # heuristic: ~5x fewer leaves per tree on large data (memory, §13)
-# common practice: Breiman's reference forest (R randomForest) grows regression trees to leaves of 5 rows and
-# classification trees to single rows. Dev-set check (bench/classical_pool.py, 4 regression sets, mean test R²):
-# random forest 0.26 → 0.35 and extra trees 0.15 → 0.35 with 5-row leaves (sm_fair: -0.37 → 0.02, -0.77 → -0.01).
-FOREST_MIN_SAMPLES_LEAF_REGRESSION = 5
+# Regression forests choose their leaf size at fit time from these, by out-of-bag error. A fixed size does not
+# carry across tables: on the 16 regression tables of the dev set and corpus (bench split, 300 trees, test R²)
+# leaves of 1 won on clean targets (ggplot2_mpg 0.90 vs 0.79 with 5, MASS_Boston 0.78 vs 0.69) and leaves of
+# 5-10 on noisy ones (sm_fair -0.37 vs 0.01, AER_Affairs -0.16 vs 0.01); the out-of-bag choice summed 8.83
+# against 8.52 for a fixed 5 (Breiman's regression default, used before) and 8.19 for a fixed 1.
+FOREST_MIN_SAMPLES_LEAF_SEARCH = [1, 3, 5, 10]
 KNN_MIN_NEIGHBORS = 5  # scikit-learn's default k, used as the floor of the sqrt(n) rule
 KNN_MAX_NEIGHBORS = 50  # heuristic: beyond ~50 neighbours the vote blurs class boundaries
 SVM_C = 1.0  # scikit-learn's default: the inverse strength of the (§6 L2) margin penalty

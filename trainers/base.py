@@ -153,6 +153,9 @@ class Trainer(ABC):
         self.model_: Any = None  # a failed refit must not leave the previous model looking current
         # Parameters the trainer set from the data (e.g. a robust loss's scale), recorded with the model.
         self.derived_params_: dict[str, Any] = {}
+        # Hyperparameters the fit chose from its training data (e.g. a forest's leaf size from a list, by
+        # out-of-bag error): folds and the refit on more rows reuse them instead of searching again.
+        self.tuned_params_: dict[str, Any] = {}
         self.curves_: CurveSet | None = None
         start = time.perf_counter()
         callbacks.on_start(self._total_rounds())

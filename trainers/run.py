@@ -206,9 +206,17 @@ def fit_and_evaluate(
     elif trainer.partial_:
         note = f"holdout: the saved model's fit was stopped ({trainer.partial_reason_}), no time for folds"
     else:
-        cv, note = _cross_validate(cls, spec, X, y, schema, task, non_test, callbacks, budget, fit_s, output)
+        cv, note = _cross_validate(
+            cls, _tuned(spec, trainer), X, y, schema, task, non_test, callbacks, budget, fit_s, output
+        )
     served, served_how = _refit(
-        cls, spec, trainer, part(non_test), callbacks, budget, fit_s * len(non_test) / max(1, len(train))
+        cls,
+        _tuned(spec, trainer),
+        trainer,
+        part(non_test),
+        callbacks,
+        budget,
+        fit_s * len(non_test) / max(1, len(train)),
     )
     fitted = time.perf_counter()
 
@@ -313,6 +321,14 @@ class _StopOnly(Callbacks):
         return self.inner.stop_reason() if self.inner is not None else "cancelled"
 
 
+def _tuned(spec: TrainSpec, first: Trainer) -> TrainSpec:
+    """``spec`` with the hyperparameters ``first`` chose from its training split fixed, for the folds and the refit:
+    one search per run. The folds then score the chosen value, not the search (its rows overlap theirs), a small
+    optimism of one hyperparameter chosen on out-of-bag rows."""
+    tuned = getattr(first, "tuned_params_", {})
+    return spec.model_copy(update={"params": {**spec.params, **tuned}}) if tuned else spec
+
+
 def _refit_params(cls: type[Trainer], params: dict[str, Any], first: Trainer) -> dict[str, Any] | None:
     """The parameters that refit ``first``'s recipe on more rows, or None where a refit cannot keep its rounds.
 
@@ -359,6 +375,9 @@ def _refit(
     # What the job reports of training is the early-stopped fit's: its curves, rounds and best round (the refit
     # holds best round + 1 rounds, so a prediction limited to the best round still uses all of its trees).
     model.curves_, model.n_rounds_, model.best_iteration_ = first.curves_, first.n_rounds_, first.best_iteration_
+    # What the first fit chose from the data (a searched leaf size) stays on record; the refit's own (a loss scale
+    # measured on more rows) wins.
+    model.derived_params_ = {**first.derived_params_, **model.derived_params_}
     rounds = (
         f", {params['n_estimators']} rounds as early stopping chose"
         if "n_estimators" in params and (cls.ITERATIVE)

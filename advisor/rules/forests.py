@@ -73,8 +73,8 @@ class ForestMaxFeatures(Rule):
 
 
 class ForestMinLeaf(Rule):
-    """Leaves of one row for classification, five for regression (Breiman's reference defaults); at least 5 rows
-    per leaf on large data (§13)."""
+    """Leaves of one row for classification (the reference default); for regression a search over 1, 3, 5 and 10
+    rows per leaf by out-of-bag error at fit time; at least 5 rows per leaf on large data (§13)."""
 
     SHARED = True
     ID = "forest.min_samples_leaf"
@@ -82,7 +82,7 @@ class ForestMinLeaf(Rule):
     DECIDES = "min_samples_leaf"
     CONDITIONS = {
         "n_rows_lt": t.FOREST_LARGE_ROWS,
-        "below": {"classification": 1, "regression": t.FOREST_MIN_SAMPLES_LEAF_REGRESSION},
+        "below": {"classification": 1, "regression": t.FOREST_MIN_SAMPLES_LEAF_SEARCH},
         "at_or_above": t.FOREST_MIN_SAMPLES_LEAF_LARGE,
     }
     EXTRAPOLATED = True
@@ -97,12 +97,14 @@ class ForestMinLeaf(Rule):
                 "the model in memory (§13) and smooths the leaves (cf. §6 'reduce model size').",
             )
         if not ctx.is_classification:
-            m = t.FOREST_MIN_SAMPLES_LEAF_REGRESSION
+            sizes = list(t.FOREST_MIN_SAMPLES_LEAF_SEARCH)
             return self.make(
-                m,
-                f"Leaves of at least {m} rows for regression, the reference random forest's default: "
-                "a leaf's mean of one noisy target overfits (cf. §6); on the dev set's noisy regression "
-                "tables it kept the forests from scoring below the mean (common practice).",
+                sizes,
+                f"Leaf size chosen at fit time from {', '.join(map(str, sizes))} rows by out-of-bag error: a "
+                "leaf's mean is the forest's regularization (cf. §6), a noisy target wants large leaves and a "
+                "clean one full trees, and no table shape tells them apart; each candidate is a bootstrapped "
+                "forest scored on the rows its trees left out, so the choice costs no training rows (common "
+                "practice: tune on held-out data).",
             )
         return self.make(
             1,

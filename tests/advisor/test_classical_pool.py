@@ -134,7 +134,7 @@ def test_forest_choices(model: str, kw: dict[str, Any], expected: dict[str, Any]
     assert set(small.choices) == keys
     assert small.params() | expected == small.params()
     assert small.choices["n_estimators"].value == 300
-    assert small.choices["min_samples_leaf"].value == (5 if kw["task"] == "regression" else 1)
+    assert small.choices["min_samples_leaf"].value == ([1, 3, 5, 10] if kw["task"] == "regression" else 1)
     assert small.choices["max_depth"].value is None and small.choices["scaling"].value == "none"
     assert small.choices["imputation"].rule_id == "data.imputation_median"
     rules = {k: d.rule_id for k, d in small.choices.items()}
@@ -188,7 +188,7 @@ def test_new_rules_are_in_the_catalog_with_their_conditions() -> None:
         "forest.min_samples_leaf": (
             "random_forest",
             "§6",
-            {"n_rows_lt": 100_000, "at_or_above": 5, "below": {"classification": 1, "regression": 5}},
+            {"n_rows_lt": 100_000, "at_or_above": 5, "below": {"classification": 1, "regression": [1, 3, 5, 10]}},
         ),
         "forest.max_features": ("random_forest", "§6", {"classification": "sqrt", "regression": 1.0}),
         "forest.max_depth": ("random_forest", "§6", {"value": None}),

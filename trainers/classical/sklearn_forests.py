@@ -13,13 +13,21 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from sklearn.base import BaseEstimator
+import numpy as np
+from sklearn.base import BaseEstimator, clone
 from sklearn.ensemble import ExtraTreesClassifier, ExtraTreesRegressor, RandomForestClassifier, RandomForestRegressor
+from threadpoolctl import threadpool_limits
 
 from trainers.base import TrainerParamError, check_int, check_number
-from trainers.classical.sklearn_common import SklearnPipelineTrainer, check_class_weight, class_weight_codes
+from trainers.callbacks import Callbacks
+from trainers.classical.sklearn_common import (
+    SklearnPipelineTrainer,
+    check_class_weight,
+    class_weight_codes,
+    model_input,
+)
 from trainers.registry import register_trainer
-from trainers.spec import FeatureSchema, Task
+from trainers.spec import FeatureSchema, Task, TrainData
 
 FOREST_PARAMS = frozenset(
     {
@@ -35,6 +43,11 @@ FOREST_PARAMS = frozenset(
     }
 )
 MAX_FEATURES_NAMES = ("sqrt", "log2")
+# A list of leaf sizes is a search: each candidate is grown as a bootstrapped forest of at most this many trees and
+# scored on its out-of-bag rows (every tree predicts the rows its bootstrap sample left out), so the choice costs
+# no rows of the training data and about one more forest of the requested size.
+LEAF_SEARCH_TREES = 50
+LEAF_SEARCH_MAX_CANDIDATES = 8
 CRITERIA = {
     "classification": ("gini", "entropy", "log_loss"),
     "regression": ("squared_error", "absolute_error", "friedman_mse", "poisson"),
@@ -58,6 +71,38 @@ def check_max_features(params: Mapping[str, Any]) -> None:
     )
 
 
+def check_leaf_sizes(params: Mapping[str, Any]) -> None:
+    """``min_samples_leaf``: an integer ≥ 1, or a list of them to choose from by out-of-bag error."""
+    v = params.get("min_samples_leaf")
+    if not isinstance(v, list | tuple):
+        check_int(params, "min_samples_leaf", minimum=1)
+        return
+    ok = 1 <= len(v) <= LEAF_SEARCH_MAX_CANDIDATES and all(
+        isinstance(x, int | np.integer) and not isinstance(x, bool) and x >= 1 for x in v
+    )
+    if not ok:
+        raise TrainerParamError(
+            "min_samples_leaf",
+            f"expected an integer ≥ 1 or a list of 1 to {LEAF_SEARCH_MAX_CANDIDATES} of them to choose from, got {v!r}",
+        )
+
+
+def oob_score(task: Task, y: np.ndarray, forest: Any) -> float:
+    """Higher is better: R² of the out-of-bag predictions (regression) or minus their log loss (classification),
+    over the rows that some tree left out (a row every tree drew has no out-of-bag prediction)."""
+    if task == "regression":
+        pred = np.asarray(forest.oob_prediction_, dtype=np.float64).reshape(len(y))
+        ok = np.isfinite(pred)
+        resid = float(np.sum((y[ok] - pred[ok]) ** 2))
+        total = float(np.sum((y[ok] - y[ok].mean()) ** 2))
+        return 1.0 - resid / total if total > 0 else -resid
+    proba = np.asarray(forest.oob_decision_function_, dtype=np.float64)
+    ok = np.all(np.isfinite(proba), axis=1)
+    codes = np.searchsorted(forest.classes_, y[ok])
+    picked = proba[ok][np.arange(int(ok.sum())), codes]
+    return float(np.mean(np.log(np.clip(picked, 1e-15, 1.0))))
+
+
 class _Forest(SklearnPipelineTrainer):
     """Shared parameter checks and estimator construction of the two forests."""
 
@@ -75,7 +120,7 @@ class _Forest(SklearnPipelineTrainer):
     @classmethod
     def _check_param_values(cls, params: Mapping[str, Any], task: Task) -> None:
         check_int(params, "n_estimators", minimum=1)
-        check_int(params, "min_samples_leaf", minimum=1)
+        check_leaf_sizes(params)
         check_int(params, "min_samples_split", minimum=2)
         check_int(params, "max_depth", minimum=1, allow_none=True)
         check_max_features(params)
@@ -100,7 +145,7 @@ class _Forest(SklearnPipelineTrainer):
         common: dict[str, Any] = {
             "n_estimators": int(p.get("n_estimators", 100)),
             "max_features": p.get("max_features", "sqrt" if self.task_ != "regression" else 1.0),
-            "min_samples_leaf": int(p.get("min_samples_leaf", 1)),
+            "min_samples_leaf": self._leaf_size(),
             "min_samples_split": int(p.get("min_samples_split", 2)),
             "max_depth": p.get("max_depth"),
             "bootstrap": bool(p.get("bootstrap", self.DEFAULT_BOOTSTRAP)),
@@ -113,6 +158,49 @@ class _Forest(SklearnPipelineTrainer):
         if self.task_ == "regression":
             return self.REGRESSOR(**common)
         return self.CLASSIFIER(**common, class_weight=class_weight_codes(p.get("class_weight"), schema))
+
+    def _leaf_size(self) -> int:
+        """The leaf size to grow: the one chosen by the search, else the requested one (a list's smallest until
+        the search has run)."""
+        if "min_samples_leaf" in self.tuned_params_:
+            return int(self.tuned_params_["min_samples_leaf"])
+        v = self.params.get("min_samples_leaf", 1)
+        return int(min(v)) if isinstance(v, list | tuple) else int(v)
+
+    def _fit(self, train: TrainData, valid: TrainData, callbacks: Callbacks) -> None:
+        leaves = self.params.get("min_samples_leaf")
+        if isinstance(leaves, list | tuple) and "min_samples_leaf" not in self.tuned_params_:
+            chosen, scores = self._leaf_by_oob(train, sorted({int(v) for v in leaves}))
+            self.tuned_params_["min_samples_leaf"] = chosen
+            self.derived_params_["min_samples_leaf"] = chosen
+            self.derived_params_["min_samples_leaf_oob"] = scores
+        super()._fit(train, valid, callbacks)
+
+    def _leaf_by_oob(self, train: TrainData, leaves: list[int]) -> tuple[int, dict[str, float]]:
+        """The leaf size whose bootstrapped forest scores best on its out-of-bag rows (the smallest on a tie), and
+        every candidate's score. Leaf size is how much each leaf averages: the regularization strength of a forest
+        (cf. §6), which no rule can read off a table's shape (a noisy target wants large leaves, a clean one full
+        trees), so it is measured."""
+        if len(leaves) == 1:
+            return leaves[0], {}
+        schema = train.schema
+        pre = clone(self._pipeline(schema, len(train)).named_steps["preprocess"])
+        trees = min(LEAF_SEARCH_TREES, int(self.params.get("n_estimators", 100)))
+        y = np.asarray(train.y)
+        scores: dict[str, float] = {}
+        best, best_score = leaves[0], -np.inf
+        with threadpool_limits(limits=self.n_threads):
+            A = pre.fit_transform(model_input(train.X, schema), y)
+            for leaf in leaves:
+                est = self._estimator(schema).set_params(
+                    n_estimators=trees, min_samples_leaf=leaf, bootstrap=True, oob_score=True, max_samples=None
+                )
+                est.fit(A, y)
+                score = oob_score(self.task_, y, est)
+                scores[str(leaf)] = round(score, 6)
+                if score > best_score + 1e-12:
+                    best, best_score = leaf, score
+        return best, scores
 
 
 @register_trainer("sklearn_random_forest")
