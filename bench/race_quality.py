@@ -283,9 +283,19 @@ def _csv(df: pd.DataFrame) -> bytes:
 
 
 def race_one(
-    client: Any, ds: RealDataset, train: pd.DataFrame, test: pd.DataFrame, timeout_s: float
+    client: Any,
+    ds: RealDataset,
+    train: pd.DataFrame,
+    test: pd.DataFrame,
+    timeout_s: float,
+    dump: Path | None = None,
 ) -> tuple[float, float, str]:
-    """Upload, race with defaults, predict the test part with the winner: (test score, race wall seconds, winner)."""
+    """Upload, race with defaults, predict the test part with the winner: (test score, race wall seconds, winner).
+
+    With ``dump``, every succeeded entry also predicts the test part (after the wall time is taken), and the
+    race document plus each entry's held-out score are written to ``dump/<dataset>.json``: what a study of
+    selection rules needs without racing again.
+    """
 
     def ok(resp: Any, *codes: int) -> dict[str, Any]:
         if resp.status_code not in codes:
@@ -321,7 +331,24 @@ def race_one(
         ),
         200,
     )
-    return score_predictions(ds.task, test[ds.target], answer), wall, f"{win['model']} ({win['trainer']})"
+    score = score_predictions(ds.task, test[ds.target], answer)
+    if dump is not None:
+        held_out: dict[str, float | None] = {}
+        for entry in race["leaderboard"]:
+            if entry.get("status") != "succeeded" or not entry.get("job_id"):
+                continue
+            resp = client.post(
+                f"/v1/jobs/{entry['job_id']}/predictions",
+                files={"file": ("test.csv", _csv(test.drop(columns=[ds.target])), "text/csv")},
+            )
+            held_out[entry["job_id"]] = (
+                score_predictions(ds.task, test[ds.target], resp.json()) if resp.status_code == 200 else None
+            )
+        dump.mkdir(parents=True, exist_ok=True)
+        (dump / f"{ds.name.replace('/', '__')}.json").write_text(
+            json.dumps({"dataset": ds.name, "task": ds.task, "race": race, "held_out": held_out}, indent=1)
+        )
+    return score, wall, f"{win['model']} ({win['trainer']})"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -338,6 +365,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--portfolio", type=Path, default=None, help="portfolio for --lodo (default: the packaged one)")
     ap.add_argument("--race-timeout", type=float, default=1800.0, help="seconds one race may take")
+    ap.add_argument(
+        "--dump", type=Path, default=None, help="folder for each race's document and every entry's held-out score"
+    )
     args = ap.parse_args(argv)
 
     import httpx
@@ -381,7 +411,9 @@ def main(argv: list[str] | None = None) -> int:
                             tmp_file = lodo_path.with_suffix(".tmp")
                             tmp_file.write_text(portfolio.without([ds.name]).model_dump_json())
                             os.replace(tmp_file, lodo_path)
-                        res.race, res.race_s, res.winner = race_one(client, ds, train, test, args.race_timeout)
+                        res.race, res.race_s, res.winner = race_one(
+                            client, ds, train, test, args.race_timeout, args.dump
+                        )
                         res.lightgbm = default_lightgbm(ds, train, test)
                         if args.flaml:
                             res.flaml, res.flaml_s = run_flaml(ds, train, test)

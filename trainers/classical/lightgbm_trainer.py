@@ -17,7 +17,7 @@ import pandas as pd
 
 from trainers.base import Trainer, TrainerParamError, check_int, check_number, curve_values, metric_list
 from trainers.callbacks import Callbacks
-from trainers.classical.boosting import base_params, check_objective, scaled_loss_params
+from trainers.classical.boosting import base_params, check_objective, fit_threads, scaled_loss_params
 from trainers.export.onnx import lightgbm_graph
 from trainers.metrics import best_round, higher_is_better
 from trainers.registry import register_trainer
@@ -134,6 +134,7 @@ class LightGBMTrainer(Trainer):
     def _fit(self, train: TrainData, valid: TrainData, callbacks: Callbacks) -> None:
         task = train.task
         params = self._booster_params(task, train.schema.n_classes)
+        params["num_threads"] = fit_threads("lightgbm", self.n_threads, len(train), train.X.shape[1])
         if task == "regression":
             self.derived_params_ = scaled_loss_params(params, train.y, _SCALE_KEYS)
         dtrain = lgb.Dataset(train.X, label=train.y, categorical_feature="auto", free_raw_data=True)
