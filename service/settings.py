@@ -79,8 +79,15 @@ class Settings(BaseSettings):
         description="Where job ids are sent: the embedded worker pool of `advisor serve`, or a Celery broker "
         "(`celery`: the API only accepts and reports jobs; `advisor worker` processes train them).",
     )
+    # Two slots by default: a race's entries train two at a time, each on half the cores. Most fits of a race
+    # on a small table are serial anyway (boosting below trainers.classical.boosting.SERIAL_MAX_CELLS, the
+    # loading, scoring and saving around every fit), so one slot left a core idle for most of a race.
     workers: int = Field(
-        default=1, ge=0, le=64, description="Jobs trained at once by the embedded pool (0: this process trains none)."
+        default=2,
+        ge=0,
+        le=64,
+        description="Jobs trained at once by the embedded pool (0: this process trains none); each job gets "
+        "threads_per_job threads.",
     )
     threads_per_job: int | None = Field(
         default=None, ge=1, le=1024, description="Threads each job gives its ML library; default cores // workers."

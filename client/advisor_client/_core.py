@@ -293,15 +293,16 @@ def race_flow(
     dataset_id: str | None = None,
     recommendation_id: str | None = None,
     constraints: Mapping[str, Any] | None = None,
-    top_k: int = 3,
+    top_k: int | None = None,
     seed: int = 0,
     time_budget_s: float | None = None,
     callback_url: str | None = None,
     progress: bool = False,
 ) -> Flow[Race]:
     dataset = yield from dataset_flow(data, target, dataset_id, progress)
-    body: dict[str, Any] = {"top_k": top_k, "seed": seed}
+    body: dict[str, Any] = {"seed": seed}
     optional = {
+        "top_k": top_k,
         "recommendation_id": recommendation_id,
         "constraints": dict(constraints) if constraints else None,
         "time_budget_s": time_budget_s,

@@ -375,7 +375,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-
 
     race = add("race", help="upload data and race the top-k candidates and the baseline")
     _data_args(race)
-    race.add_argument("--top-k", type=int, default=3)
+    race.add_argument("--top-k", type=int, default=None, help="candidates to train (default: the service's)")
     race.add_argument("--seed", type=int, default=0)
     race.add_argument("--time-budget", type=float, default=None, help="seconds for the whole race")
     race.add_argument("--wait", action="store_true", help="follow the race to its end, then print the leaderboard")

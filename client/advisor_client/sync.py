@@ -151,8 +151,8 @@ class Advisor:
     def race(self, data: Any = None, target: str | None = None, **options: Any) -> RaceHandle:
         """Race a recommendation's ``top_k`` candidates and its baseline; return the race's handle.
 
-        ``data`` or ``dataset_id=``; options: ``recommendation_id``, ``constraints``, ``top_k`` (3), ``seed``,
-        ``time_budget_s`` (of the whole race), ``callback_url``, ``progress`` (the upload's bar).
+        ``data`` or ``dataset_id=``; options: ``recommendation_id``, ``constraints``, ``top_k`` (default: the
+        service's), ``seed``, ``time_budget_s`` (of the whole race), ``callback_url``, ``progress`` (the upload's bar).
         """
         return RaceHandle(self, self._run(_core.race_flow(data, target, **options)))
 

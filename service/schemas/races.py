@@ -13,6 +13,10 @@ from service.schemas.common import ID_PATTERN
 
 # A race can train a wide pool (boosting, forests, linear, k-NN, SVM, neural networks) when its budget allows.
 MAX_TOP_K = 12
+# Five of the ranked candidates by default (with the baseline, six entries): on a small table every pool
+# member trains in a few seconds, the embedded pool runs two at a time, and the ensemble has more to combine.
+# The budget still decides how many fit (services.races.plan_budget); the rest are listed as not trained.
+DEFAULT_TOP_K = 5
 
 
 class RaceBudget(BaseModel):
@@ -47,7 +51,7 @@ class RaceCreate(BaseModel):
         default=None, description="For the new recommendation made when recommendation_id is omitted."
     )
     top_k: int = Field(
-        default=3,
+        default=DEFAULT_TOP_K,
         ge=1,
         le=MAX_TOP_K,
         description="How many of the ranked candidates to train: the race trains the top-k that fit its budget.",

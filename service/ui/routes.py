@@ -25,7 +25,7 @@ from service.jobs.states import is_terminal
 from service.schemas.common import ID_PATTERN
 from service.schemas.evaluation import EvaluationSplit
 from service.schemas.jobs import JobCreate, JobRead
-from service.schemas.races import RaceCreate, RaceRead
+from service.schemas.races import DEFAULT_TOP_K, RaceCreate, RaceRead
 from service.schemas.recommendations import RecommendationCreate, RecommendationRead, recommendation_json
 from service.services import datasets as datasets_service
 from service.services import evaluation as evaluation_service
@@ -167,6 +167,7 @@ async def dataset_page(request: Request, id: Id, db: DatabaseDep, principal: UiP
         "jobs": jobs,
         "race_ids": list(dict.fromkeys(j.race_id for j in jobs if j.race_id)),
         "principal": principal,
+        "default_top_k": DEFAULT_TOP_K,
     }
     return views.page(request, "dataset.html", context)
 
@@ -214,7 +215,7 @@ async def race(
     db: DatabaseDep,
     settings: SettingsDep,
     principal: UiPrincipal,
-    top_k: Annotated[str, Form(max_length=8)] = "3",
+    top_k: Annotated[str, Form(max_length=8)] = "",
     time_budget_s: Annotated[str, Form(max_length=16)] = "",
     csrf: CsrfField = "",
 ) -> Response:
@@ -222,7 +223,10 @@ async def race(
     session.check_csrf(request, csrf)
     try:
         data = RaceCreate.model_validate(
-            {"top_k": top_k or 3, **({"time_budget_s": time_budget_s} if time_budget_s.strip() else {})}
+            {
+                **({"top_k": top_k} if top_k.strip() else {}),
+                **({"time_budget_s": time_budget_s} if time_budget_s.strip() else {}),
+            }
         )
     except ValidationError as exc:
         return views.invalid_form(request, exc)

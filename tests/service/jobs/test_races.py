@@ -319,3 +319,22 @@ def test_a_race_without_a_budget_states_its_default(client: TestClient, dataset_
     assert budget["source"] == "default" and budget["time_budget_s"] == pytest.approx(60 + 569 * 30 / 100_000, abs=1e-3)
     assert "569 rows × 30 feature columns" in budget["reason"]
     wait_for(lambda: client.get(f"/v1/races/{race['id']}").json()["status"] == "finished", timeout=120, interval=0.5)
+
+
+def test_a_default_race_trains_five_candidates_two_at_a_time(tmp_path: Any) -> None:
+    from types import SimpleNamespace
+
+    from service.schemas.races import DEFAULT_TOP_K, RaceCreate
+
+    settings = Settings(data_dir=tmp_path)  # the embedded defaults
+    assert settings.workers == 2 and races.concurrent_slots(settings) == 2
+    dataset = SimpleNamespace(n_rows=300, profile={"n_features": 8, "n_classes": 2})
+    data = RaceCreate()
+    assert data.top_k == DEFAULT_TOP_K == 5
+    budget, fits = races.plan_budget(data, dataset, settings, n_candidates=6)  # type: ignore[arg-type]
+    # Five candidates and the baseline on two lanes: three waves share 90% of 60 s less the ensemble's 5 s.
+    assert fits == 5 and budget.entries == 6 and budget.slots == 2
+    assert budget.per_entry_s == pytest.approx((60 * 0.9 - 5) / 3, abs=1e-3)
+    # Behind a broker the race cannot count on two slots: one wave per entry.
+    celery = Settings(data_dir=tmp_path, queue="celery", broker_url="redis://127.0.0.1:6379/0")
+    assert races.concurrent_slots(celery) == 1
