@@ -236,6 +236,11 @@ class Settings(BaseSettings):
     def _job_threads(self) -> Settings:
         # Oversubscription: jobs × threads > cores made a 13 s fit take 48 s here (ARCHITECTURE.md).
         cores = available_cores()
+        if "workers" not in self.model_fields_set:
+            # Slots not given: the default, but no more than the cores hold at the given threads per job (one
+            # core gets one slot; THREADS_PER_JOB=2 alone on two cores gets one slot of two threads).
+            width = self.threads_per_job or 1
+            self.workers = max(1, min(self.workers, cores // width))
         if self.threads_per_job is None:
             self.threads_per_job = self._default_threads(cores)
         elif self.workers * self.threads_per_job > cores:

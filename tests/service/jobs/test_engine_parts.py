@@ -54,6 +54,21 @@ def test_settings_refuse_oversubscription_and_default_threads(tmp_path: Path) ->
         Settings(data_dir=tmp_path, workers=cores, threads_per_job=2)
     with pytest.raises(ValidationError, match="heartbeat"):
         Settings(data_dir=tmp_path, lease_s=4, heartbeat_s=3)
+
+
+@pytest.mark.parametrize(
+    ("cores", "threads_per_job", "workers", "threads"),
+    [(8, None, 2, 4), (2, None, 2, 1), (1, None, 1, 1), (2, 2, 1, 2), (8, 2, 2, 2), (8, 8, 1, 8)],
+)
+def test_default_slots_fit_the_cores(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cores: int, threads_per_job: int | None, workers: int, threads: int
+) -> None:
+    import service.settings as settings_module
+
+    monkeypatch.setattr(settings_module, "available_cores", lambda: cores)
+    given = {} if threads_per_job is None else {"threads_per_job": threads_per_job}
+    s = Settings(data_dir=tmp_path, **given)
+    assert (s.workers, s.job_threads) == (workers, threads)
     assert Settings(data_dir=tmp_path).artifacts_dir == tmp_path.resolve() / "artifacts"
 
 

@@ -331,10 +331,12 @@ def test_a_default_race_trains_five_candidates_two_at_a_time(tmp_path: Any) -> N
     dataset = SimpleNamespace(n_rows=300, profile={"n_features": 8, "n_classes": 2})
     data = RaceCreate()
     assert data.top_k == DEFAULT_TOP_K == 5
-    budget, fits = races.plan_budget(data, dataset, settings, n_candidates=6)  # type: ignore[arg-type]
-    # Five candidates and the baseline on two lanes: three waves share 90% of 60 s less the ensemble's 5 s.
+    # Six ranked candidates; the race asks for the top five (races.create passes min(top_k, candidates)).
+    budget, fits = races.plan_budget(data, dataset, settings, n_candidates=min(data.top_k, 6))  # type: ignore[arg-type]
+    # Five candidates and the baseline on two lanes: three waves share 90% of the budget less the ensemble's 5 s.
     assert fits == 5 and budget.entries == 6 and budget.slots == 2
-    assert budget.per_entry_s == pytest.approx((60 * 0.9 - 5) / 3, abs=1e-3)
+    total = races.default_budget(300, 8, 2, cap_s=settings.job_default_time_budget_s)[0]  # 60 s + 2,400 units
+    assert budget.per_entry_s == pytest.approx((total * 0.9 - 5) / 3, abs=1e-3)
     # Behind a broker the race cannot count on two slots: one wave per entry.
     celery = Settings(data_dir=tmp_path, queue="celery", broker_url="redis://127.0.0.1:6379/0")
     assert races.concurrent_slots(celery) == 1
