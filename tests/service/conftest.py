@@ -25,7 +25,9 @@ def anyio_backend() -> str:
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     # SQLite by default; ADVISOR_TEST_DATABASE_URL=postgresql+psycopg://… runs the suite on PostgreSQL.
-    return Settings(data_dir=tmp_path, database_url=database_url(tmp_path))
+    # One slot: an app here warms one training process, not the default two (tests/service/jobs/test_races.py
+    # checks the default's slots); the API tests need no second one.
+    return Settings(data_dir=tmp_path, database_url=database_url(tmp_path), workers=1)
 
 
 @pytest.fixture
