@@ -4,7 +4,7 @@ Runner-independent: the job engine calls it in a child process with its own call
 cancel, heartbeat) and stores the returned :class:`~trainers.spec.TrainResult`. The prediction side is
 :func:`predict_frame` on a model from :func:`trainers.artifacts.load_artifact`.
 
-Validation (what a race selects on; the test split is scored once, by the saved model, for the report):
+Validation (what a race selects on; the test split is scored once, for the report):
 
 * up to :data:`trainers.splits.CV_MAX_ROWS` non-test rows, seeded :data:`~trainers.splits.CV_FOLDS`-fold
   cross-validation over the train + validation rows (stratified for classification): the validation score is
@@ -15,9 +15,12 @@ Validation (what a race selects on; the test split is scored once, by the saved 
   or on a stop request during the folds, the holdout validation split as before (``validation.note`` says
   which).
 
-The saved model that serves predictions is, either way, the fit on the train split early-stopped on the
-validation split: the folds only score. Folds depend on ``(target, seed)`` alone, so every entry of a race
-sees the same folds and the same test rows.
+The folds only score. The test split is scored once, by the train-split fit's recipe refit on train +
+validation (boosting for the rounds early stopping chose); the saved model that serves predictions is then,
+where ``TrainSpec.refit_all`` (the default) and the budget allow, that recipe refit on every row, test rows
+included (``validation.served_model`` says which): the reported test score is the recipe's without the test
+rows, and what serves has learnt from all of them. Folds depend on ``(target, seed)`` alone, so every entry of
+a race sees the same folds and the same test rows.
 
 Prediction files written into the artifact directory and listed (with SHA-256) in its manifest, written
 and read with ``allow_pickle=False``; ``n_out`` is the number of classes (probabilities, columns in
@@ -30,7 +33,7 @@ file                   shape             dtype      what
 ``valid_pred.npy``     (n_valid, n_out)  float32    out-of-fold (kfold) or holdout-validation output
 ``valid_index.npy``    (n_valid,)        int64      their row positions, ascending
 ``valid_target.npy``   (n_valid,)        int64/f64  their targets (class codes 0..k-1, or values)
-``test_pred.npy``      (n_test, n_out)   float32    the saved model's output on the test split
+``test_pred.npy``      (n_test, n_out)   float32    the output on the test split that scored it
 ``test_index.npy``     (n_test,)         int64      their row positions, ascending
 ``test_target.npy``    (n_test,)         int64/f64  their targets
 =====================  ================  =========  ===============================================
@@ -218,12 +221,24 @@ def fit_and_evaluate(
         budget,
         fit_s * len(non_test) / max(1, len(train)),
     )
+    valid_out = output(trainer, valid)  # the train-split fit: the validation rows are unseen by it
+    test_out = output(served, test)  # scored once, by a model that has not seen the test rows
+    if spec.refit_all and len(parts.test) and served is not trainer:
+        served, served_how = _refit_all(
+            cls,
+            _tuned(spec, trainer),
+            trainer,
+            served,
+            served_how,
+            part(np.arange(len(y))),
+            callbacks,
+            budget,
+            fit_s * len(y) / max(1, len(train)),
+        )
     fitted = time.perf_counter()
 
     metrics: dict[str, dict[str, float | None]] = {}
     notes: dict[str, dict[str, str]] = {}
-    valid_out = output(trainer, valid)  # the train-split fit: the validation rows are unseen by it
-    test_out = output(served, test)
     for name, data, out in (("validation", valid, valid_out), ("test", test, test_out)):
         metrics[name], part_notes = evaluate(task, data.y, out)
         if part_notes:
@@ -342,6 +357,47 @@ def _refit_params(cls: type[Trainer], params: dict[str, Any], first: Trainer) ->
     return None
 
 
+def _refit_on(
+    cls: type[Trainer],
+    params: dict[str, Any],
+    spec: TrainSpec,
+    first: Trainer,
+    rows: TrainData,
+    callbacks: Callbacks | None,
+    budget: TimeBudget | None,
+    expected_s: float,
+    what: str,
+) -> Trainer | str:
+    """``first``'s recipe (``params``) fitted on ``rows``, or why not (a reason naming ``what`` was to be refit)."""
+    if budget is not None and budget.remaining() < expected_s * FOLD_TIME_MARGIN:
+        return f"no time left to refit it on {what}"
+    model = cls(params, seed=spec.seed, n_threads=spec.n_threads)
+    stoppers: list[Callbacks] = [_StopOnly(callbacks)]
+    if budget is not None:
+        stoppers.append(TimeBudget(max(budget.remaining(), 1e-3)))
+    try:
+        model.fit(rows, rows, CallbackList(*stoppers))
+    except Exception as exc:  # a stop request, or a library refusing the larger set: serve the earlier fit
+        return f"the refit on {what} failed: {type(exc).__name__}"
+    if model.partial_:
+        return f"the refit on {what} was stopped"
+    # What the job reports of training is the early-stopped fit's: its curves, rounds and best round (the refit
+    # holds best round + 1 rounds, so a prediction limited to the best round still uses all of its trees).
+    model.curves_, model.n_rounds_, model.best_iteration_ = first.curves_, first.n_rounds_, first.best_iteration_
+    # What the first fit chose from the data (a searched leaf size) stays on record; the refit's own (a loss scale
+    # measured on more rows) wins.
+    model.derived_params_ = {**first.derived_params_, **model.derived_params_}
+    return model
+
+
+def _rounds(cls: type[Trainer], params: dict[str, Any]) -> str:
+    return (
+        f", {params['n_estimators']} rounds as early stopping chose"
+        if "n_estimators" in params and cls.ITERATIVE
+        else ""
+    )
+
+
 def _refit(
     cls: type[Trainer],
     spec: TrainSpec,
@@ -351,7 +407,7 @@ def _refit(
     budget: TimeBudget | None,
     expected_s: float,
 ) -> tuple[Trainer, str]:
-    """The model that serves predictions, and what it is: ``first`` (fit on the train split, early-stopped on the
+    """The model that scores the test split, and what it is: ``first`` (fit on the train split, early-stopped on the
     validation split) refit on train + validation, once selection is done, where the recipe allows it and the
     budget holds it; else ``first`` itself. The refit keeps ``first``'s learning curves and rounds (what the
     diagnosis reads: its validation curve is on rows it did not train on)."""
@@ -360,30 +416,35 @@ def _refit(
         return first, SERVED_MODEL
     if first.partial_:
         return first, f"{SERVED_MODEL} (its fit was stopped: no refit)"
-    if budget is not None and budget.remaining() < expected_s * FOLD_TIME_MARGIN:
-        return first, f"{SERVED_MODEL} (no time left to refit it on train + validation)"
-    model = cls(params, seed=spec.seed, n_threads=spec.n_threads)
-    stoppers: list[Callbacks] = [_StopOnly(callbacks)]
-    if budget is not None:
-        stoppers.append(TimeBudget(max(budget.remaining(), 1e-3)))
-    try:
-        model.fit(rows, rows, CallbackList(*stoppers))
-    except Exception as exc:  # a stop request, or a library refusing the larger set: serve the first fit
-        return first, f"{SERVED_MODEL} (the refit on train + validation failed: {type(exc).__name__})"
-    if model.partial_:
-        return first, f"{SERVED_MODEL} (the refit on train + validation was stopped)"
-    # What the job reports of training is the early-stopped fit's: its curves, rounds and best round (the refit
-    # holds best round + 1 rounds, so a prediction limited to the best round still uses all of its trees).
-    model.curves_, model.n_rounds_, model.best_iteration_ = first.curves_, first.n_rounds_, first.best_iteration_
-    # What the first fit chose from the data (a searched leaf size) stays on record; the refit's own (a loss scale
-    # measured on more rows) wins.
-    model.derived_params_ = {**first.derived_params_, **model.derived_params_}
-    rounds = (
-        f", {params['n_estimators']} rounds as early stopping chose"
-        if "n_estimators" in params and (cls.ITERATIVE)
-        else ""
+    model = _refit_on(cls, params, spec, first, rows, callbacks, budget, expected_s, "train + validation")
+    if isinstance(model, str):
+        return first, f"{SERVED_MODEL} ({model})"
+    return model, f"refit on the train and validation splits ({len(rows)} rows{_rounds(cls, params)}) after validation"
+
+
+def _refit_all(
+    cls: type[Trainer],
+    spec: TrainSpec,
+    first: Trainer,
+    scored: Trainer,
+    scored_how: str,
+    rows: TrainData,
+    callbacks: Callbacks | None,
+    budget: TimeBudget | None,
+    expected_s: float,
+) -> tuple[Trainer, str]:
+    """The saved model once the test split is scored: ``scored``'s recipe refit on every row (test rows included:
+    the test score is already taken, and the model that serves should learn from all the data, as AutoML
+    libraries' final refits do), where the budget holds it; else ``scored`` itself, with why."""
+    params = _refit_params(cls, dict(spec.params), first)
+    assert params is not None  # ``scored`` is a refit, so the recipe allows one
+    model = _refit_on(cls, params, spec, first, rows, callbacks, budget, expected_s, "all rows")
+    if isinstance(model, str):
+        return scored, f"{scored_how}; not refit on all rows: {model}"
+    return model, (
+        f"refit on all {len(rows)} rows (train, validation and test{_rounds(cls, params)}); the test split was "
+        f"scored before, by the {scored_how}"
     )
-    return model, f"refit on the train and validation splits ({len(rows)} rows{rounds}) after validation"
 
 
 def _cross_validate(

@@ -123,6 +123,15 @@ class TrainSpec(BaseModel):
     split: SplitSpec | None = Field(
         default=None, description="Overrides params['split']; the default is 70/15/15, stratified."
     )
+    refit_all: bool = Field(
+        default=True,
+        description=(
+            "Once the test split is scored (by the fit on train + validation), refit the saved model on every row, "
+            "test rows included, where the recipe and the budget allow: the model that serves has seen all the "
+            "data, and the test score stays that of the same recipe without the test rows. False saves the model "
+            "the test split scored."
+        ),
+    )
 
     def resolved_split(self) -> SplitSpec:
         """The split to use: explicit ``split``, else ``params['split']``, else 70/15/15 stratified."""

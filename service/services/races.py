@@ -73,11 +73,12 @@ DEFAULT_UNITS_PER_S = 100_000
 SELECTION = (
     "Entries are ordered by their validation score of the primary metric: the mean ± sd over "
     f"{CV_FOLDS} stratified, seeded folds of the non-test rows up to {CV_MAX_ROWS:,} of them, else the holdout "
-    "validation split; every entry sees the same folds and test rows. The model each entry serves is refit on "
-    "the train and validation splits once it is validated (boosting for the rounds early stopping chose on the "
-    "validation split), where its budget holds the refit, else its fit on the train split; each job's "
-    "validation.served_model says which. The test split is scored once by the served model, shown beside the "
-    "validation score, and never used to select."
+    "validation split; every entry sees the same folds and test rows. Once validated, each entry is refit on "
+    "the train and validation splits (boosting for the rounds early stopping chose on the validation split), "
+    "that refit scores the test split once, and the model it serves is then refit on all rows, test rows "
+    "included, where its budget holds each refit (else the last fit that did); each job's "
+    "validation.served_model says which. The test score is shown beside the validation score and never used to "
+    "select."
 )
 
 

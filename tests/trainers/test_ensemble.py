@@ -56,12 +56,21 @@ def test_an_ensemble_is_a_verified_artifact_that_predicts(task: Task, tmp_path: 
     importance = read_importance((tmp_path / "ens" / IMPORTANCE_FILE).read_text())
     assert importance.trainer == "ensemble" and importance.permutation is not None
     assert "weighted average" in importance.permutation.model and importance.native is None
-    # Loads through the generic path (manifest verified), predicts raw rows as the stored test predictions say.
+    # Loads through the generic path (manifest verified) and predicts raw rows as its members' saved models, weighted.
     model = load_artifact(tmp_path / "ens", expected_sha256=result.artifact.sha256)
     frame = mixed_frame(task)
     test_index = np.load(tmp_path / "ens" / "test_index.npy", allow_pickle=False)
-    out = model.predict_output(frame.drop(columns="label").iloc[test_index])
-    assert np.allclose(out, np.load(tmp_path / "ens" / "test_pred.npy", allow_pickle=False), atol=1e-4)
+    rows = frame.drop(columns="label").iloc[test_index]
+    out = model.predict_output(rows)
+    weights = [m["weight"] for m in doc["members"]]
+    saved = [load_artifact(Path(r.artifact.directory)).predict_output(rows) for r in runs]
+    assert np.allclose(out, sum(w * o for w, o in zip(weights, saved, strict=True)), atol=1e-4)
+    # Its test score is the members' stored test predictions, weighted: those of fits that never saw the test rows
+    # (the members' saved models were refit on all rows after).
+    stored = [np.load(Path(r.artifact.directory) / "test_pred.npy", allow_pickle=False) for r in runs]
+    test_pred = np.load(tmp_path / "ens" / "test_pred.npy", allow_pickle=False)
+    assert np.allclose(test_pred, sum(w * o for w, o in zip(weights, stored, strict=True)), atol=1e-4)
+    assert not np.allclose(out, test_pred, atol=1e-4)
     # The ensemble is never worse on validation loss than its best member (it may pick that member alone).
     loss = "log_loss" if task != "regression" else "rmse"
     pooled = []

@@ -36,7 +36,8 @@ def reviews(n: int = 300, seed: int = 0) -> pd.DataFrame:
 
 def test_logistic_on_text_learns_saves_and_predicts_from_raw_strings(tmp_path: Path) -> None:
     frame = reviews()
-    spec = TrainSpec(trainer="sklearn_logistic", params={"C": 1.0, "max_iter": 1000}, seed=0)
+    # refit_all=False: the saved model is the one the test split scored, so its predictions can be compared.
+    spec = TrainSpec(trainer="sklearn_logistic", params={"C": 1.0, "max_iter": 1000}, seed=0, refit_all=False)
     result = fit_and_evaluate(
         spec, frame, "label", "binary", ["review", "stars"], None, tmp_path, text_columns=["review"]
     )

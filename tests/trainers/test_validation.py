@@ -48,9 +48,14 @@ def test_a_small_table_is_cross_validated(tmp_path: Path) -> None:
         assert v.sd[name] > 0
     # The job's validation metrics are the fold means: what a race selects on.
     assert result.metrics["validation"] == v.mean
-    # The served model is refit on train + validation once selection is done, for the rounds early stopping chose.
-    assert v.served_model.startswith(f"refit on the train and validation splits ({non_test} rows, ")
-    assert f"{result.best_iteration + 1} rounds" in v.served_model
+    # The test split is scored by a refit on train + validation for the rounds early stopping chose; the saved
+    # model is then refit on every row for the same rounds.
+    n_all = non_test + result.split.test_size
+    rounds = f"{result.best_iteration + 1} rounds as early stopping chose"
+    assert v.served_model.startswith(f"refit on all {n_all} rows (train, validation and test, {rounds});")
+    assert f"scored before, by the refit on the train and validation splits ({non_test} rows, {rounds})" in (
+        v.served_model
+    )
 
 
 def test_above_the_cut_off_the_holdout_split_validates(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -96,11 +101,16 @@ def test_out_of_fold_rows_cover_the_non_test_rows_and_the_test_split_is_only_rep
     assert np.intersect1d(valid_index, test_index).size == 0
     assert np.array_equal(_load(result, "valid_target"), y[valid_index])
     assert np.array_equal(_load(result, "test_target"), y[test_index])
-    # The test score is the saved model's, on exactly the stored test rows.
+    # The test score is the stored test predictions', on exactly the stored test rows: those of the refit on train +
+    # validation, which never saw them. The saved model was refit on all rows afterwards, so its output differs.
+    test_pred = _load(result, "test_pred").astype(np.float64)
+    assert result.metrics["test"]["roc_auc"] == pytest.approx(
+        evaluate("binary", y[test_index], test_pred)[0]["roc_auc"]
+    )
+    assert result.validation is not None and result.validation.served_model.startswith(f"refit on all {len(y)} rows")
     model = load_artifact(result.artifact.directory, expected_sha256=result.artifact.sha256)
     test_out = model.predict_output(frame.drop(columns="target").iloc[test_index])
-    assert np.allclose(test_out, _load(result, "test_pred"), atol=1e-6)
-    assert result.metrics["test"]["roc_auc"] == pytest.approx(evaluate("binary", y[test_index], test_out)[0]["roc_auc"])
+    assert not np.allclose(test_out, test_pred, atol=1e-6)
     # The out-of-fold predictions are fold models' (not the saved model's): their pooled score differs.
     oof_auc = evaluate("binary", y[valid_index], _load(result, "valid_pred").astype(np.float64))[0]["roc_auc"]
     assert oof_auc is not None and 0.9 < oof_auc <= 1.0
@@ -158,3 +168,39 @@ def test_a_stop_request_during_the_folds_keeps_the_saved_model_and_validates_on_
     assert not result.partial and v is not None and v.method == "holdout"
     assert "fold 1 of 5" in (v.note or "")
     assert _load(result, "valid_index").shape == (result.split.validation_size,)
+
+
+def test_without_refit_all_the_saved_model_is_the_one_the_test_split_scored(tmp_path: Path) -> None:
+    result = _run("sklearn_logistic", "binary", tmp_path, frame_task="real", refit_all=False)
+    frame = real_frame("binary")
+    _, y, _ = prepare_frame(frame, "target", None, "binary")
+    test_index = _load(result, "test_index")
+    model = load_artifact(result.artifact.directory, expected_sha256=result.artifact.sha256)
+    test_out = model.predict_output(frame.drop(columns="target").iloc[test_index])
+    assert np.allclose(test_out, _load(result, "test_pred"), atol=1e-6)
+    assert result.metrics["test"]["roc_auc"] == pytest.approx(evaluate("binary", y[test_index], test_out)[0]["roc_auc"])
+    assert result.validation is not None and result.validation.served_model.startswith(
+        "refit on the train and validation splits"
+    )
+
+
+def test_the_refit_on_all_rows_yields_to_the_budget(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[str] = []
+    real = run_module._refit_on
+
+    def refuse_all_rows(*args: object, **kwargs: object) -> object:
+        what = args[-1]
+        calls.append(str(what))
+        return "no time left to refit it on all rows" if what == "all rows" else real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(run_module, "_refit_on", refuse_all_rows)
+    result = _run("sklearn_logistic", "binary", tmp_path, frame_task="real")
+    assert calls == ["train + validation", "all rows"]
+    v = result.validation
+    assert v is not None and v.served_model.startswith("refit on the train and validation splits")
+    assert v.served_model.endswith("; not refit on all rows: no time left to refit it on all rows")
+    # What serves is then the model the test split scored.
+    frame = real_frame("binary")
+    model = load_artifact(result.artifact.directory, expected_sha256=result.artifact.sha256)
+    test_out = model.predict_output(frame.drop(columns="target").iloc[_load(result, "test_index")])
+    assert np.allclose(test_out, _load(result, "test_pred"), atol=1e-6)

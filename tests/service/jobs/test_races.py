@@ -245,6 +245,7 @@ def test_the_leaderboard_selects_on_validation_not_on_the_test_split() -> None:
     assert read.leaderboard[0].score == 0.90 and read.leaderboard[0].score_sd == 0.01
     assert read.leaderboard[0].validation == "kfold" and read.leaderboard[0].folds == 5
     assert "refit on the train and validation splits" in read.selection and "never used to select" in read.selection
+    assert "refit on all rows, test rows included" in read.selection
     assert read.agrees_with_recommendation is True
     assert read.verdict.startswith("The advisor's first choice a won on validation roc_auc (0.9 ± 0.01 (5-fold)")
     # The primary metric is decided from validation: one validation roc_auc missing → balanced_accuracy.
