@@ -8,9 +8,9 @@ Validation (what a race selects on; the test split is scored once, for the repor
 
 * up to :data:`trainers.splits.CV_MAX_ROWS` non-test rows, seeded :data:`~trainers.splits.CV_FOLDS`-fold
   cross-validation over the train + validation rows (stratified for classification): the validation score is
-  the mean ± sd over folds, and every non-test row gets one out-of-fold prediction. Each fold model is
-  early-stopped on its own validation fold (as bagged AutoML fold models are): a small optimism in one
-  hyperparameter, the round count, against a much smaller variance than one small holdout;
+  the mean ± sd over folds, and every non-test row gets one out-of-fold prediction. Each fold model of a
+  boosting recipe fits the rounds early stopping chose for the train-split fit (on the validation split), not
+  rounds chosen on its own validation fold, which would flatter its score on small folds;
 * above it, or when the budget left after the saved model's fit cannot hold k more fits of the same length,
   or on a stop request during the folds, the holdout validation split as before (``validation.note`` says
   which).
@@ -209,8 +209,20 @@ def fit_and_evaluate(
     elif trainer.partial_:
         note = f"holdout: the saved model's fit was stopped ({trainer.partial_reason_}), no time for folds"
     else:
+        tuned = _tuned(spec, trainer)
         cv, note = _cross_validate(
-            cls, _tuned(spec, trainer), X, y, schema, task, non_test, callbacks, budget, fit_s, output
+            cls,
+            tuned,
+            _refit_params(cls, dict(tuned.params), trainer),
+            X,
+            y,
+            schema,
+            task,
+            non_test,
+            callbacks,
+            budget,
+            fit_s,
+            output,
         )
     served, served_how = _refit(
         cls,
@@ -450,6 +462,7 @@ def _refit_all(
 def _cross_validate(
     cls: type[Trainer],
     spec: TrainSpec,
+    fixed: dict[str, Any] | None,
     X: pd.DataFrame,
     y: np.ndarray,
     schema: Any,
@@ -465,6 +478,11 @@ def _cross_validate(
     The folds share what is left of the run's budget: they start only if it holds k fits as long as the
     saved model's (``fit_s``, with a margin), each fold gets an equal share of what is left, and a fold cut
     short by its share or by a stop request abandons them all (a shortened fold model would bias the score).
+
+    ``fixed`` (the refit's parameters: boosting for the rounds early stopping chose on the validation split, with
+    early stopping off) is what each fold fits where the recipe has it. A fold model early-stopped on its own
+    validation fold would pick its round count on the rows it is scored on: on a fold of a few dozen rows that
+    choice flatters iterative models against one-shot ones (forests, SVMs), whose score involves no such choice.
     """
     folds = kfold_rows(y, task, non_test, spec.seed, CV_FOLDS)
     k = folds.k
@@ -479,7 +497,7 @@ def _cross_validate(
         stoppers: list[Callbacks] = [_StopOnly(callbacks)]
         if budget is not None:
             stoppers.append(TimeBudget(max(budget.remaining(), 1e-3) / (k - i)))
-        model = cls(spec.params, seed=spec.seed, n_threads=spec.n_threads)
+        model = cls(fixed if fixed is not None else spec.params, seed=spec.seed, n_threads=spec.n_threads)
         fold_train = TrainData(X.iloc[tr].reset_index(drop=True), y[tr], schema)
         fold_valid = TrainData(X.iloc[va].reset_index(drop=True), y[va], schema)
         try:

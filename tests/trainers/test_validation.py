@@ -204,3 +204,27 @@ def test_the_refit_on_all_rows_yields_to_the_budget(tmp_path: Path, monkeypatch:
     model = load_artifact(result.artifact.directory, expected_sha256=result.artifact.sha256)
     test_out = model.predict_output(frame.drop(columns="target").iloc[_load(result, "test_index")])
     assert np.allclose(test_out, _load(result, "test_pred"), atol=1e-6)
+
+
+def test_boosting_folds_fit_the_rounds_the_validation_split_chose(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A fold model never early-stops on the fold it is scored on: it fits the train-split fit's best round + 1."""
+    from trainers.classical.xgboost_trainer import XGBoostTrainer
+
+    seen: list[dict[str, object]] = []
+    init = XGBoostTrainer.__init__
+
+    def record(self: XGBoostTrainer, params: Mapping[str, object], *args: object, **kwargs: object) -> None:
+        seen.append(dict(params))
+        init(self, params, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(XGBoostTrainer, "__init__", record)
+    result = _run("xgboost", "binary", tmp_path)
+    assert result.validation is not None and result.validation.method == "kfold"
+    first, *folds, refit, refit_all = seen
+    assert first["early_stopping_rounds"] == 10  # the train-split fit early-stops
+    assert len(folds) == 5
+    rounds = result.best_iteration + 1  # type: ignore[operator]
+    for params in (*folds, refit, refit_all):
+        assert params["n_estimators"] == rounds and params["early_stopping_rounds"] is None
