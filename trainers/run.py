@@ -2,7 +2,8 @@
 
 Runner-independent: the job engine calls it in a child process with its own callbacks (progress,
 cancel, heartbeat) and stores the returned :class:`~trainers.spec.TrainResult`. The prediction side is
-:func:`predict_frame` on a model from :func:`trainers.artifacts.load_artifact`.
+:func:`predict_frame` on a model from :func:`trainers.artifacts.load_artifact`. Over 500 lines on purpose: the
+run's fits (train split, folds, the two refits) share one budget and one order, which a reader checks in one place.
 
 Validation (what a race selects on; the test split is scored once, for the report):
 

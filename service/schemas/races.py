@@ -107,8 +107,8 @@ class RaceEntry(BaseModel):
     folds: int | None = Field(default=None, description="k, for kfold.")
     test_score: float | None = Field(
         default=None,
-        description="The primary metric on the test split, scored once by the saved model: reported, "
-        "never used to select.",
+        description="The primary metric on the test split, scored once by the entry's refit on train + "
+        "validation (the model that serves may then be refit on all rows): reported, never used to select.",
     )
     partial: bool | None = Field(default=None, description="The entry ran out of budget and kept its best model.")
     metrics: dict[str, dict[str, float | None]] | None = None
