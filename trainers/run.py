@@ -9,9 +9,12 @@ Validation (what a race selects on; the test split is scored once, for the repor
 
 * up to :data:`trainers.splits.CV_MAX_ROWS` non-test rows, seeded :data:`~trainers.splits.CV_FOLDS`-fold
   cross-validation over the train + validation rows (stratified for classification): the validation score is
-  the mean ± sd over folds, and every non-test row gets one out-of-fold prediction. Each fold model of a
-  boosting recipe fits the rounds early stopping chose for the train-split fit (on the validation split), not
-  rounds chosen on its own validation fold, which would flatter its score on small folds;
+  the mean ± sd over folds, and every non-test row gets one out-of-fold prediction. Up to
+  :data:`~trainers.splits.CV_REPEAT_MAX_ROWS` rows the folds are drawn :data:`~trainers.splits.CV_REPEATS` times
+  with different seeds, as the budget allows: the score is the mean over every fold, each row's output the mean
+  over its repeats. Each fold model of a boosting recipe fits the rounds early stopping chose for the
+  train-split fit (on the validation split), not rounds chosen on its own validation fold, which would flatter
+  its score on small folds;
 * above it, or when the budget left after the saved model's fit cannot hold k more fits of the same length,
   or on a stop request during the folds, the holdout validation split as before (``validation.note`` says
   which).
@@ -31,7 +34,7 @@ and read with ``allow_pickle=False``; ``n_out`` is the number of classes (probab
 =====================  ================  =========  ===============================================
 file                   shape             dtype      what
 =====================  ================  =========  ===============================================
-``valid_pred.npy``     (n_valid, n_out)  float32    out-of-fold (kfold) or holdout-validation output
+``valid_pred.npy``     (n_valid, n_out)  float32    out-of-fold (kfold; mean over repeats) or holdout-validation output
 ``valid_index.npy``    (n_valid,)        int64      their row positions, ascending
 ``valid_target.npy``   (n_valid,)        int64/f64  their targets (class codes 0..k-1, or values)
 ``test_pred.npy``      (n_test, n_out)   float32    the output on the test split that scored it
@@ -68,7 +71,7 @@ from trainers.spec import (
     TrainSpec,
     ValidationSummary,
 )
-from trainers.splits import CV_FOLDS, kfold_rows, split_rows, use_kfold
+from trainers.splits import CV_FOLDS, cv_repeats, kfold_rows, split_rows, use_kfold
 
 SERVED_MODEL = "the fit on the train split, early-stopped on the validation split"
 # Names of the prediction files (see the module docstring), by role.
@@ -257,8 +260,10 @@ def fit_and_evaluate(
         if part_notes:
             notes[name] = part_notes
     if cv is not None:
-        fold_scores, oof = cv
-        summary = _summary_kfold(fold_scores, len(non_test), note).model_copy(update={"served_model": served_how})
+        fold_scores, oof, repeats = cv
+        summary = _summary_kfold(fold_scores, len(non_test), note, repeats).model_copy(
+            update={"served_model": served_how}
+        )
         metrics["validation"] = dict(summary.mean)
         notes.pop("validation", None)
         valid_rows, valid_pred = non_test, oof
@@ -473,7 +478,7 @@ def _cross_validate(
     budget: TimeBudget | None,
     fit_s: float,
     output: Any,
-) -> tuple[tuple[list[MetricValues], np.ndarray] | None, str | None]:
+) -> tuple[tuple[list[MetricValues], np.ndarray, int] | None, str | None]:
     """k-fold scores and out-of-fold outputs over ``non_test``, or ``None`` and why not (then: holdout).
 
     The folds share what is left of the run's budget: they start only if it holds k fits as long as the
@@ -485,36 +490,44 @@ def _cross_validate(
     validation fold would pick its round count on the rows it is scored on: on a fold of a few dozen rows that
     choice flatters iterative models against one-shot ones (forests, SVMs), whose score involves no such choice.
     """
-    folds = kfold_rows(y, task, non_test, spec.seed, CV_FOLDS)
-    k = folds.k
-    if budget is not None and budget.remaining() < k * fit_s * FOLD_TIME_MARGIN:
-        return None, (
-            f"holdout: {budget.remaining():.1f} s of budget left cannot hold {k} folds of ~{fit_s:.1f} s each"
-        )
+    k = kfold_rows(y, task, non_test, spec.seed, CV_FOLDS).k
+    # As many partitions as the row count calls for (splits.CV_REPEATS on small tables) and the budget holds.
+    repeats = cv_repeats(len(non_test))
+    if budget is not None:
+        while repeats > 1 and budget.remaining() < repeats * k * fit_s * FOLD_TIME_MARGIN:
+            repeats -= 1
+        if budget.remaining() < k * fit_s * FOLD_TIME_MARGIN:
+            return None, (
+                f"holdout: {budget.remaining():.1f} s of budget left cannot hold {k} folds of ~{fit_s:.1f} s each"
+            )
+    folds = kfold_rows(y, task, non_test, spec.seed, CV_FOLDS, repeats)
+    n_fits = len(folds.validation)
     n_out = schema.n_classes or 1
     oof = np.zeros((len(y), n_out) if n_out > 1 else (len(y),), dtype=np.float64)
     scores: list[MetricValues] = []
     for i, (tr, va) in enumerate(zip(folds.train, folds.validation, strict=True)):
+        where = f"fold {i % k + 1} of {k}" + (f" (repeat {i // k + 1} of {repeats})" if repeats > 1 else "")
         stoppers: list[Callbacks] = [_StopOnly(callbacks)]
         if budget is not None:
-            stoppers.append(TimeBudget(max(budget.remaining(), 1e-3) / (k - i)))
+            stoppers.append(TimeBudget(max(budget.remaining(), 1e-3) / (n_fits - i)))
         model = cls(fixed if fixed is not None else spec.params, seed=spec.seed, n_threads=spec.n_threads)
         fold_train = TrainData(X.iloc[tr].reset_index(drop=True), y[tr], schema)
         fold_valid = TrainData(X.iloc[va].reset_index(drop=True), y[va], schema)
         try:
             model.fit(fold_train, fold_valid, CallbackList(*stoppers))
         except Exception as exc:  # TrainingStopped, or a fold the library cannot fit (one class left, ...)
-            return None, f"holdout: fold {i + 1} of {k} could not be fitted ({type(exc).__name__}: {exc})"
+            return None, f"holdout: {where} could not be fitted ({type(exc).__name__}: {exc})"
         if model.partial_:
-            return None, f"holdout: fold {i + 1} of {k} was stopped ({model.partial_reason_})"
+            return None, f"holdout: {where} was stopped ({model.partial_reason_})"
         out = output(model, fold_valid)
-        oof[va] = out
+        oof[va] += out  # each row is in one validation fold per partition: the sum over partitions
         scores.append(evaluate(task, y[va], out)[0])
-    return (scores, oof[non_test]), folds.note
+    oof /= repeats
+    return (scores, oof[non_test], repeats), folds.note
 
 
-def _summary_kfold(scores: list[MetricValues], n_rows: int, note: str | None) -> ValidationSummary:
-    """Mean and sample sd over the folds, per metric (None where a fold has no value)."""
+def _summary_kfold(scores: list[MetricValues], n_rows: int, note: str | None, repeats: int = 1) -> ValidationSummary:
+    """Mean and sample sd over the folds (of every partition), per metric (None where a fold has no value)."""
     mean: MetricValues = {}
     sd: MetricValues = {}
     for name in scores[0]:
@@ -527,7 +540,8 @@ def _summary_kfold(scores: list[MetricValues], n_rows: int, note: str | None) ->
         sd[name] = float(arr.std(ddof=1)) if len(arr) > 1 else None
     return ValidationSummary(
         method="kfold",
-        k=len(scores),
+        k=len(scores) // repeats,
+        repeats=repeats,
         n_rows=n_rows,
         mean=mean,
         sd=sd,

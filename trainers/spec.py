@@ -266,10 +266,18 @@ class ValidationSummary(BaseModel):
         "members' stored validation predictions, see trainers.ensemble)."
     )
     k: int | None = Field(default=None, description="Number of folds (None for holdout).")
+    repeats: int = Field(
+        default=1,
+        ge=1,
+        description="How many seeded partitions into k folds were scored (more than one on small tables, see "
+        "trainers.splits.CV_REPEATS); the mean and sd are over all repeats × k folds.",
+    )
     n_rows: int = Field(description="Rows scored for validation (all non-test rows for kfold).")
     mean: MetricValues = Field(description="Metric → mean over folds (the holdout score for holdout).")
     sd: MetricValues = Field(description="Metric → sample standard deviation over folds (None for holdout).")
-    folds: list[MetricValues] = Field(default_factory=list, description="Each fold's scores, in fold order.")
+    folds: list[MetricValues] = Field(
+        default_factory=list, description="Each fold's scores, in fold order (partition by partition)."
+    )
     served_model: str = Field(
         description="Which model is saved and serves predictions: the fit on the train split early-stopped on "
         "the validation split (the folds only score)."

@@ -105,6 +105,9 @@ class RaceEntry(BaseModel):
         "ensemble) its weighted members' stored validation predictions.",
     )
     folds: int | None = Field(default=None, description="k, for kfold.")
+    repeats: int | None = Field(
+        default=None, description="For kfold: how many seeded partitions into k folds were scored (1 or more)."
+    )
     test_score: float | None = Field(
         default=None,
         description="The primary metric on the test split, scored once by the entry's refit on train + "

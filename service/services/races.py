@@ -46,7 +46,7 @@ from service.services import jobs as jobs_service
 from service.services import quotas
 from service.services import recommendations as recommendations_service
 from service.settings import Settings
-from trainers.splits import CV_FOLDS, CV_MAX_ROWS
+from trainers.splits import CV_FOLDS, CV_MAX_ROWS, CV_REPEAT_MAX_ROWS, CV_REPEATS
 
 PREFIX = "/v1/races"
 
@@ -72,10 +72,11 @@ DEFAULT_UNITS_PER_S = 100_000
 
 SELECTION = (
     "Entries are ordered by their validation score of the primary metric: the mean ± sd over "
-    f"{CV_FOLDS} stratified, seeded folds of the non-test rows up to {CV_MAX_ROWS:,} of them, else the holdout "
-    "validation split; every entry sees the same folds and test rows. Once validated, each entry is refit on "
-    "the train and validation splits (boosting for the rounds early stopping chose on the validation split), "
-    "that refit scores the test split once, and the model it serves is then refit on all rows, test rows "
+    f"{CV_FOLDS} stratified, seeded folds of the non-test rows up to {CV_MAX_ROWS:,} of them (the folds drawn "
+    f"{CV_REPEATS} times with different seeds up to {CV_REPEAT_MAX_ROWS:,} rows, as the budget allows), else "
+    "the holdout validation split; every entry sees the same folds and test rows. Once validated, each entry is "
+    "refit on the train and validation splits (boosting for the rounds early stopping chose on the validation "
+    "split), that refit scores the test split once, and the model it serves is then refit on all rows, test rows "
     "included, where its budget holds each refit (else the last fit that did); each job's "
     "validation.served_model says which. The test score is shown beside the validation score and never used to "
     "select."
@@ -393,6 +394,7 @@ def _entry(job: Job, metric: str) -> RaceEntry:
         score_sd=validation.sd.get(metric) if ok and validation else None,
         validation=method if ok else None,
         folds=validation.k if ok and validation else None,
+        repeats=validation.repeats if ok and validation and validation.method == "kfold" else None,
         test_score=_test(job).get(metric) if ok else None,
         partial=job.result.partial if job.result else None,
         metrics=job.result.model.metrics if job.result else None,
@@ -415,9 +417,8 @@ def _fmt(value: float | None) -> str:
 
 def _scored(e: RaceEntry) -> str:
     """'0.95 ± 0.01 (5-fold), test 0.94' or '0.95 (holdout), test 0.94'."""
-    how = {"kfold": f"{e.folds}-fold", "ensemble": "its members' validation predictions"}.get(
-        str(e.validation), "holdout"
-    )
+    folds = f"{e.repeats}×{e.folds}-fold" if e.repeats and e.repeats > 1 else f"{e.folds}-fold"
+    how = {"kfold": folds, "ensemble": "its members' validation predictions"}.get(str(e.validation), "holdout")
     sd = f" ± {_fmt(e.score_sd)}" if e.score_sd is not None else ""
     return f"{_fmt(e.score)}{sd} ({how}), test {_fmt(e.test_score)}"
 

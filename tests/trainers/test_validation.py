@@ -16,6 +16,7 @@ from trainers.artifacts import load_artifact, read_manifest
 from trainers.callbacks import Callbacks
 from trainers.metrics import evaluate
 from trainers.preprocess import prepare_frame
+from trainers.registry import get_trainer
 from trainers.run import PREDICTION_FILES, fit_and_evaluate
 from trainers.spec import Task, TrainResult, TrainSpec
 
@@ -39,8 +40,11 @@ def test_kfold_up_to_the_cut_off_and_holdout_above() -> None:
 def test_a_small_table_is_cross_validated(tmp_path: Path) -> None:
     result = _run("xgboost", "multiclass", tmp_path)
     v = result.validation
-    assert v is not None and v.method == "kfold" and v.k == 5 and len(v.folds) == 5 and v.note is None
     non_test = result.split.train_size + result.split.validation_size
+    # 340 non-test rows: below the repeat cut-off, so 3 partitions of 5 folds are scored.
+    assert non_test <= splits.CV_REPEAT_MAX_ROWS and splits.CV_REPEATS == 3
+    assert v is not None and v.method == "kfold" and v.k == 5 and v.repeats == 3 and v.note is None
+    assert len(v.folds) == 15
     assert v.n_rows == non_test
     for name in ("accuracy", "balanced_accuracy", "log_loss"):
         values = np.array([f[name] for f in v.folds])
@@ -56,6 +60,73 @@ def test_a_small_table_is_cross_validated(tmp_path: Path) -> None:
     assert f"scored before, by the refit on the train and validation splits ({non_test} rows, {rounds})" in (
         v.served_model
     )
+
+
+def test_repeated_folds_are_whole_partitions_and_the_first_is_the_unrepeated_one() -> None:
+    assert splits.cv_repeats(splits.CV_REPEAT_MAX_ROWS) == splits.CV_REPEATS
+    assert splits.cv_repeats(splits.CV_REPEAT_MAX_ROWS + 1) == 1
+    frame = mixed_frame("multiclass")
+    _, y, _ = prepare_frame(frame, "label", None, "multiclass")
+    rows = np.arange(30, len(y))
+    once = splits.kfold_rows(y, "multiclass", rows, seed=7)
+    thrice = splits.kfold_rows(y, "multiclass", rows, seed=7, repeats=3)
+    assert thrice.k == 5 and thrice.repeats == 3 and len(thrice.validation) == 15
+    partitions = [thrice.validation[r * 5 : (r + 1) * 5] for r in range(3)]
+    for r, part in enumerate(partitions):
+        assert np.array_equal(np.sort(np.concatenate(part)), rows)  # each row validated once per partition
+        for tr, va in zip(thrice.train[r * 5 : (r + 1) * 5], part, strict=True):
+            assert np.intersect1d(tr, va).size == 0 and len(tr) + len(va) == len(rows)
+    assert all(np.array_equal(a, b) for a, b in zip(once.validation, partitions[0], strict=True))
+    assert not all(np.array_equal(a, b) for a, b in zip(partitions[0], partitions[1], strict=True))
+
+
+def test_above_the_repeat_cut_off_one_partition_is_scored(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(splits, "CV_REPEAT_MAX_ROWS", 100)  # 340 non-test rows, above it
+    result = _run("sklearn_logistic", "binary", tmp_path)
+    v = result.validation
+    assert v is not None and v.method == "kfold" and v.k == 5 and v.repeats == 1 and len(v.folds) == 5
+
+
+class _Budget:
+    """A budget with a fixed number of seconds left."""
+
+    def __init__(self, left: float) -> None:
+        self.left = left
+
+    def remaining(self) -> float:
+        return self.left
+
+
+@pytest.mark.parametrize(("fits_left", "repeats"), [(16, 3), (11, 2), (6, 1), (4, None)])
+def test_the_budget_decides_how_many_partitions_are_scored(fits_left: int, repeats: int | None) -> None:
+    frame = real_frame("binary")
+    X, y, schema = prepare_frame(frame, "target", None, "binary")
+    spec = TrainSpec(trainer="sklearn_logistic", params=small_params("sklearn_logistic", "binary"))
+    cls = get_trainer("sklearn_logistic")
+    fit_s = 1.0  # each fit is taken to last a second; the budget holds ``fits_left`` of them, with the margin
+    budget = _Budget(fits_left * fit_s * run_module.FOLD_TIME_MARGIN)
+    non_test = np.arange(len(y))
+    cv, note = run_module._cross_validate(
+        cls,
+        spec,
+        None,
+        X,
+        y,
+        schema,
+        "binary",
+        non_test,
+        None,
+        budget,
+        fit_s,  # type: ignore[arg-type]
+        lambda model, data: model._predict_output(data.X),
+    )
+    if repeats is None:
+        assert cv is None and "cannot hold 5 folds" in (note or "")
+        return
+    assert cv is not None
+    scores, oof, got = cv
+    assert got == repeats and len(scores) == 5 * repeats and oof.shape == (len(y), 2)
+    assert np.allclose(oof.sum(axis=1), 1.0)  # the mean of each row's repeats is still a distribution
 
 
 def test_above_the_cut_off_the_holdout_split_validates(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -224,7 +295,7 @@ def test_boosting_folds_fit_the_rounds_the_validation_split_chose(
     assert result.validation is not None and result.validation.method == "kfold"
     first, *folds, refit, refit_all = seen
     assert first["early_stopping_rounds"] == 10  # the train-split fit early-stops
-    assert len(folds) == 5
+    assert len(folds) == 5 * splits.CV_REPEATS  # a small table: every partition's folds
     rounds = result.best_iteration + 1  # type: ignore[operator]
     for params in (*folds, refit, refit_all):
         assert params["n_estimators"] == rounds and params["early_stopping_rounds"] is None

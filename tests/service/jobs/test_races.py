@@ -94,15 +94,16 @@ def test_a_race_trains_top_k_and_the_baseline_then_ranks_them(client: TestClient
     for e in board:
         assert e["status"] == "succeeded", e
         if not e["is_ensemble"]:
-            # Ordered on the 5-fold validation mean (569 rows: k-fold), the test score reported beside it.
-            assert e["validation"] == "kfold" and e["folds"] == 5 and e["score_sd"] > 0
+            # Ordered on the 5-fold validation mean (569 rows: k-fold; ~480 non-test rows, so drawn 3 times), the
+            # test score reported beside it.
+            assert e["validation"] == "kfold" and e["folds"] == 5 and e["repeats"] == 3 and e["score_sd"] > 0
             assert e["metrics"]["validation"]["roc_auc"] == e["score"] and e["train_s"] > 0
             assert e["metrics"]["test"]["roc_auc"] == e["test_score"]
     assert isinstance(done["agrees_with_recommendation"], bool)
     singles = [e for e in board if not e["is_ensemble"]]
     assert done["agrees_with_recommendation"] == (singles[0]["rank"] == 1)
     assert done["verdict"].endswith(".") and singles[0]["model"] in done["verdict"]
-    assert "validation roc_auc" in done["verdict"] and "5-fold" in done["verdict"]
+    assert "validation roc_auc" in done["verdict"] and "3×5-fold" in done["verdict"]
     # The children are ordinary jobs.
     job = client.get(f"/v1/jobs/{done['job_ids'][0]}").json()
     assert job["status"] == "succeeded" and job["recommendation_id"] == done["recommendation_id"]
