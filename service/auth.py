@@ -17,7 +17,6 @@ from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from service.db.keylookup import KeyLookup
-from service.deps import SettingsDep
 from service.errors import TooManyRequests, Unauthorized
 from service.ratelimit import Limiter
 from service.services import tenants
@@ -35,11 +34,13 @@ bearer = HTTPBearer(
 
 async def authenticate(
     request: Request,
-    settings: SettingsDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> Principal:
     """The caller's principal; 401 for a missing (when needed), malformed, unknown or revoked key; 429 when
-    the key is over its rate limit."""
+    the key is over its rate limit. Also left in ``request.state.principal``."""
+    # The app's settings straight from its state (what SettingsDep returns): every /v1 request runs this, and
+    # each sub-dependency is one more for FastAPI to solve per request.
+    settings: Settings = request.app.state.settings
     header = request.headers.get("authorization")
     if header is not None and credentials is None:
         raise Unauthorized("Send the API key as `Authorization: Bearer <key>`.", error="invalid_request")
@@ -68,7 +69,7 @@ async def authenticate(
     return principal
 
 
-def _rate_limit(request: Request, settings: SettingsDep, principal: Principal) -> None:
+def _rate_limit(request: Request, settings: Settings, principal: Principal) -> None:
     limiter: Limiter = request.app.state.rate_limiter
     per_minute = principal.rate_limit_per_minute or settings.rate_limit_per_minute
     burst = settings.rate_limit_burst or max(1, per_minute // 10)

@@ -19,6 +19,7 @@ from service.schemas.recommendations import (
     recommendation_json,
 )
 from service.services import recommendations as service
+from service.services.tenants import Principal
 
 PREFIX = "/v1/recommendations"
 router = APIRouter(prefix=PREFIX, tags=["recommendations"])
@@ -34,10 +35,12 @@ router = APIRouter(prefix=PREFIX, tags=["recommendations"])
     dependencies=[JSONBody],
     responses=problem_responses(400, 404, 415, 422),
 )
-async def create_recommendation(body: RecommendationCreate, request: Request, principal: PrincipalDep) -> Response:
+async def create_recommendation(body: RecommendationCreate, request: Request) -> Response:
     """Recommend a model family, ranked candidates and a training recipe (every value with its rule)."""
     # The hot route: the database and settings straight from the app's state (what DatabaseDep and SettingsDep
-    # return) rather than two more dependencies to resolve per request.
+    # return), and the principal as the router's authenticate dependency left it (what PrincipalDep returns),
+    # rather than more dependencies for FastAPI to solve per request.
+    principal: Principal = request.state.principal
     state = request.app.state
     row = await service.create(db=state.db, tenant_id=principal.tenant_id, data=body, settings=state.settings)
     return Response(

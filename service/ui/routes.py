@@ -94,12 +94,10 @@ def _engine(request: Request) -> JobEngine:
 
 # -- login ------------------------------------------------------------------------------------------
 @router.get("/login")
-async def login_page(
-    request: Request, settings: SettingsDep, next: str | None = Query(None, max_length=512)
-) -> Response:
+async def login_page(request: Request, next: str | None = Query(None, max_length=512)) -> Response:
     """The login form, unless this browser's key (or keyless access) already works."""
     try:
-        await session.principal_for(request, settings, session.session_key(request))
+        await session.principal_for(request, session.session_key(request))
         return RedirectResponse(_safe_next(next), status_code=303)
     except Unauthorized:
         pass
@@ -109,7 +107,6 @@ async def login_page(
 @router.post("/login")
 async def login(
     request: Request,
-    settings: SettingsDep,
     key: Annotated[str, Form(max_length=512)] = "",
     next: Annotated[str, Form(max_length=512)] = f"{PREFIX}/",
     csrf: CsrfField = "",
@@ -120,7 +117,7 @@ async def login(
     try:
         if not key:
             raise Unauthorized("Enter an API key.")
-        await session.principal_for(request, settings, key)
+        await session.principal_for(request, key)
     except Unauthorized as exc:
         context = {"title": "Log in", "next": _safe_next(next), "error": exc.detail}
         return views.page(request, "login.html", context, status_code=401)

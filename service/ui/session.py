@@ -25,7 +25,6 @@ from fastapi.security import HTTPAuthorizationCredentials
 from starlette.responses import Response
 
 from service.auth import authenticate
-from service.deps import SettingsDep
 from service.errors import ServiceError, Unauthorized
 from service.services.tenants import Principal
 
@@ -63,17 +62,18 @@ def session_key(request: Request) -> str | None:
     return key or None
 
 
-async def principal_for(request: Request, settings: SettingsDep, key: str | None) -> Principal:
-    """The API's principal for ``key`` (None: keyless), by the API's own :func:`authenticate`."""
+async def principal_for(request: Request, key: str | None) -> Principal:
+    """The API's principal for ``key`` (None: keyless), by the API's own :func:`authenticate` (which reads the
+    app's settings from its state)."""
     credentials = HTTPAuthorizationCredentials(scheme="Bearer", credentials=key) if key else None
-    return await authenticate(request, settings, credentials)
+    return await authenticate(request, credentials)
 
 
-async def ui_principal(request: Request, settings: SettingsDep) -> Principal:
+async def ui_principal(request: Request) -> Principal:
     """The dashboard's caller: the session cookie's key, or keyless while the service allows it."""
     key = session_key(request)
     try:
-        return await principal_for(request, settings, key)
+        return await principal_for(request, key)
     except Unauthorized as exc:
         raise LoginRequired(exc.detail) from exc
 
