@@ -1,4 +1,4 @@
-"""The engine's chains specialized to a candidate's shape (advisor.engine._SPECIALIZED) decide as the full chains.
+"""The engine's chains specialized to a candidate's shape (advisor.chains._SPECIALIZED) decide as the full chains.
 
 The stored corpus (test_recommendation_corpus) proves byte identity over 390 inputs; these tests check the
 mechanism itself: a fresh engine state and a warmed one give the same documents, a test that reads the data's
@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 import pytest
 
-from advisor import Constraints, DatasetProfile, engine, policy, recommend
+from advisor import Constraints, DatasetProfile, chains, policy, recommend
 from advisor.recommendation import Decision
 from advisor.rules.base import Context
 
@@ -26,7 +26,7 @@ OTHERS = [
 @pytest.fixture
 def fresh_shapes(monkeypatch: pytest.MonkeyPatch) -> dict[tuple[object, ...], object]:
     shapes: dict[tuple[object, ...], object] = {}
-    monkeypatch.setattr(engine, "_SPECIALIZED", shapes)
+    monkeypatch.setattr(chains, "_SPECIALIZED", shapes)
     return shapes
 
 
@@ -49,7 +49,7 @@ def _chain(key: str, profile: DatasetProfile, arch: str) -> list[tuple[bool, Cal
     (whether it is tested, its decide)."""
     recommend(profile)
     shape = (id(policy.DEEP_LEARNING), "deep_learning", arch, arch, False, profile.modality, profile.task)
-    _, plan = engine._SPECIALIZED[shape]
+    _, plan = chains._SPECIALIZED[shape]
     steps = dict((k, s) for k, s, _, _ in plan)[key]
     return [(applies is not None, decide) for applies, decide, _ in steps]
 
@@ -72,11 +72,11 @@ def test_tests_that_read_only_the_shape_are_resolved_and_those_that_read_numbers
 def test_a_probe_records_what_a_test_reads() -> None:
     ctx = Context(profile=SEQUENCE, constraints=Constraints(), arch="lstm", model="lstm", family="deep_learning")
     reads: set[str] = set()
-    probe = engine._probe(ctx, reads)
+    probe = chains._probe(ctx, reads)
     assert probe.arch == "lstm" and probe.is_classification is False
     assert reads == {"arch", "profile.task"}  # the property itself is not a read, the field it reads is
     assert probe.profile.n_rows == 5_000
-    assert "profile.n_rows" in reads and not reads <= engine._SHAPE_READS
+    assert "profile.n_rows" in reads and not reads <= chains._SHAPE_READS
     # a rule that set an attribute would set it on the real context (and its result would not count as constant)
     reads.clear()
     probe.model = "transformer"

@@ -1,0 +1,207 @@
+"""Rule chains compiled for the engine: each candidate's chains as bound steps, specialized per candidate shape.
+
+``run_chains(ctx, chains, shared)`` decides a candidate's keys as the policy's chains read (for each key, the first
+rule whose ``applies`` is true decides it), from a plan compiled once per chains and specialized once per shape.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from advisor import policy
+from advisor.recommendation import Decision
+from advisor.rules.base import Context, Rule
+
+# A chain compiled once: (key, steps, the key its shared decision is filed under, whether every rule is SHARED);
+# a step is (the rule's applies, or None where it is Rule's "always", its decide, and the rule's own ID when the
+# rule alone is SHARED in a chain that is not), bound once. Chains share by the rule IDs they hold, so the same
+# rules declared in two chains (input_features in every classical model) are decided once per recommendation.
+_Step = tuple[Callable[[Context], bool] | None, Callable[[Context], Decision], str | None]
+_Plan = tuple[tuple[str, tuple[_Step, ...], int, bool], ...]
+_PLANS: dict[int, tuple[tuple[policy.Chain, ...], _Plan]] = {}
+_CHAIN_KEYS: dict[tuple[str, ...], int] = {}
+
+
+def _plan(chains: tuple[policy.Chain, ...]) -> _Plan:
+    """The compiled form of a candidate's chains (the policy's tuples never change; a new tuple compiles anew)."""
+    found = _PLANS.get(id(chains))
+    if found is not None and found[0] is chains:
+        return found[1]
+    plan = []
+    for key, rules in chains:
+        is_shared = all(r.SHARED for r in rules)
+        steps = tuple(
+            (
+                None if type(r).applies is Rule.applies else r.applies,
+                r.decide,
+                r.ID if r.SHARED and not is_shared else None,
+            )
+            for r in rules
+        )
+        chain_key = _CHAIN_KEYS.setdefault(tuple(r.ID for r in rules), len(_CHAIN_KEYS))
+        plan.append((key, steps, chain_key, is_shared))
+    _PLANS[id(chains)] = (chains, tuple(plan))
+    return tuple(plan)
+
+
+def run_chains(
+    base: Context, chains: tuple[policy.Chain, ...], shared: dict[int | str, Decision | None]
+) -> dict[str, Decision]:
+    shape = (
+        id(chains),
+        base.family,
+        base.arch,
+        base.model,
+        base.use_transfer,
+        base.profile.modality,
+        base.profile.task,
+    )
+    found = _SPECIALIZED.get(shape)
+    if found is not None and found[0] is chains:
+        return _execute(base, found[1], shared)
+    plan = _plan(chains)
+    probed: _Probed = {}
+    choices = _execute(base, _probing(plan, probed), shared)
+    _SPECIALIZED[shape] = (chains, _specialize(plan, probed))
+    return choices
+
+
+def _execute(base: Context, plan: _Plan, shared: dict[int | str, Decision | None]) -> dict[str, Decision]:
+    choices = base.choices
+    for key, steps, chain_key, is_shared in plan:
+        if is_shared and chain_key in shared:  # decided for an earlier candidate from the profile alone
+            d = shared[chain_key]
+            if d is not None:
+                choices[key] = d
+            continue
+        d = None
+        for applies, decide, rule_key in steps:
+            if rule_key is not None:  # this rule reads only the profile: decided (or not) once
+                if rule_key in shared:
+                    found = shared[rule_key]
+                else:
+                    found = shared[rule_key] = decide(base) if applies is None or applies(base) else None
+                if found is not None:
+                    d = choices[key] = found
+                    break
+                continue
+            if applies is None or applies(base):
+                d = choices[key] = decide(base)
+                break
+        if is_shared:
+            shared[chain_key] = d
+    return choices
+
+
+# Chains specialized to a candidate's shape: what a rule can read without reading the data's numbers (the
+# chains, family, architecture, model, transfer, and the profile's modality and task). A test (``applies``) that
+# read nothing else answers the same for every candidate of that shape: where it said no, the rule is left out
+# of the shape's plan; where it said yes, the rule decides unconditionally and the rules after it are left out.
+# A decision (``decide``) that read nothing else is the same for every candidate of the shape: it is made once
+# and the plan hands out that Decision (the engine already shares Decisions between candidates; nothing changes
+# one once made). What each test and decision read is recorded on the shape's first candidate (_Probe); one that
+# read anything else (a count, a share, a constraint, an earlier choice, the candidate's cache) stays as it is.
+# The rules are pure functions of what they read (the engine is deterministic), so a shape's plan decides
+# exactly as the full chains do (the stored corpus in tests/advisor proves it byte for byte).
+_SPECIALIZED: dict[tuple[object, ...], tuple[tuple[policy.Chain, ...], _Plan]] = {}
+_SHAPE_READS = frozenset({"family", "arch", "model", "use_transfer", "profile.modality", "profile.task"})
+_CONTEXT_PROPERTIES = frozenset(n for n, v in vars(Context).items() if isinstance(v, property))
+
+
+class _Fields:
+    """The profile or constraints as a ``_Probe`` hands them out: each field read is recorded."""
+
+    def __init__(self, real: object, owner: str, reads: set[str]) -> None:
+        self._real, self._owner, self._reads = real, owner, reads
+
+    def __getattr__(self, name: str) -> Any:
+        self._reads.add(f"{self._owner}.{name}")
+        return getattr(self._real, name)
+
+
+class _Probe(Context):
+    """A candidate's context that records every attribute a rule reads (a property is not a read itself: what
+    it reads is). It shares the context's choices and cache; an attribute set on it is set on the context."""
+
+    def __getattribute__(self, name: str) -> Any:
+        data = object.__getattribute__(self, "__dict__")
+        if name in _CONTEXT_PROPERTIES or name == "__dict__":
+            return object.__getattribute__(self, name)
+        reads: set[str] = data["_reads"]
+        if name in ("profile", "constraints"):
+            return _Fields(data[name], name, reads)
+        reads.add(name)
+        return object.__getattribute__(self, name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        data = object.__getattribute__(self, "__dict__")
+        data["_reads"].add(name)
+        setattr(data["_real"], name, value)
+        data[name] = value
+
+
+def _probe(ctx: Context, reads: set[str]) -> Context:
+    probe = object.__new__(_Probe)
+    object.__getattribute__(probe, "__dict__").update(ctx.__dict__, _reads=reads, _real=ctx)
+    return probe
+
+
+_Probed = dict[tuple[str, int, int], Any]  # ("applies" | "decide", chain, step) -> answer / Decision, or None
+
+
+def _probing(plan: _Plan, probed: _Probed) -> _Plan:
+    """``plan`` with every test and decision recording into ``probed`` its answer (a bool or the Decision)
+    where it read only the shape, else None."""
+
+    def recording(fn: Callable[[Context], Any], at: tuple[str, int, int]) -> Callable[[Context], Any]:
+        def run(ctx: Context) -> Any:
+            reads: set[str] = set()
+            answer = fn(_probe(ctx, reads))
+            probed[at] = answer if reads <= _SHAPE_READS else None
+            return answer
+
+        return run
+
+    return tuple(
+        (
+            key,
+            tuple(
+                (
+                    None if applies is None else recording(applies, ("applies", c, i)),
+                    recording(decide, ("decide", c, i)),
+                    rule_key,
+                )
+                for i, (applies, decide, rule_key) in enumerate(steps)
+            ),
+            chain_key,
+            is_shared,
+        )
+        for c, (key, steps, chain_key, is_shared) in enumerate(plan)
+    )
+
+
+def _made(decision: Decision) -> Callable[[Context], Decision]:
+    def decide(ctx: Context) -> Decision:
+        return decision
+
+    return decide
+
+
+def _specialize(plan: _Plan, probed: _Probed) -> _Plan:
+    out = []
+    for c, (key, steps, chain_key, is_shared) in enumerate(plan):
+        kept: list[_Step] = []
+        for i, (applies, decide, rule_key) in enumerate(steps):
+            made = probed.get(("decide", c, i))
+            if made is not None:
+                decide = _made(made)
+            answer = probed.get(("applies", c, i))
+            if applies is None or answer is True:  # fires for every candidate of the shape: the rest never runs
+                kept.append((None, decide, rule_key))
+                break
+            if answer is False:  # never fires for this shape
+                continue
+            kept.append((applies, decide, rule_key))
+        out.append((key, tuple(kept), chain_key, is_shared))
+    return tuple(out)
