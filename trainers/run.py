@@ -71,7 +71,7 @@ from trainers.spec import (
     TrainSpec,
     ValidationSummary,
 )
-from trainers.splits import CV_FOLDS, cv_repeats, kfold_rows, split_rows, use_kfold
+from trainers.splits import CV_FOLDS, cv_repeats, fold_count, kfold_rows, split_rows, use_kfold
 
 SERVED_MODEL = "the fit on the train split, early-stopped on the validation split"
 # Names of the prediction files (see the module docstring), by role.
@@ -490,7 +490,7 @@ def _cross_validate(
     validation fold would pick its round count on the rows it is scored on: on a fold of a few dozen rows that
     choice flatters iterative models against one-shot ones (forests, SVMs), whose score involves no such choice.
     """
-    k = kfold_rows(y, task, non_test, spec.seed, CV_FOLDS).k
+    k = fold_count(len(non_test), CV_FOLDS)
     # As many partitions as the row count calls for (splits.CV_REPEATS on small tables) and the budget holds.
     repeats = cv_repeats(len(non_test))
     if budget is not None:

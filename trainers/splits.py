@@ -178,6 +178,11 @@ def use_kfold(n_non_test: int) -> bool:
     return n_non_test <= CV_MAX_ROWS
 
 
+def fold_count(n_rows: int, k: int = CV_FOLDS) -> int:
+    """The folds ``kfold_rows`` draws over ``n_rows`` rows: ``k``, or fewer when there are fewer than ``2 k``."""
+    return max(2, min(k, n_rows // 2))
+
+
 def cv_repeats(n_non_test: int) -> int:
     """How many partitions k-fold validation draws for ``n_non_test`` train + validation rows."""
     return CV_REPEATS if n_non_test <= CV_REPEAT_MAX_ROWS else 1
@@ -194,7 +199,7 @@ def kfold_rows(y: np.ndarray, task: Task, rows: np.ndarray, seed: int, k: int = 
     from sklearn.model_selection import KFold, StratifiedKFold
 
     rows = np.sort(np.asarray(rows))
-    k = max(2, min(k, len(rows) // 2))
+    k = fold_count(len(rows), k)
     repeats = max(1, repeats)
     note = None
     stratify = task != "regression"
