@@ -289,12 +289,15 @@ def race_one(
     test: pd.DataFrame,
     timeout_s: float,
     dump: Path | None = None,
+    artifacts: Path | None = None,
 ) -> tuple[float, float, str]:
     """Upload, race with defaults, predict the test part with the winner: (test score, race wall seconds, winner).
 
     With ``dump``, every succeeded entry also predicts the test part (after the wall time is taken), and the
     race document plus each entry's held-out score are written to ``dump/<dataset>.json``: what a study of
-    selection rules needs without racing again.
+    selection rules needs without racing again. With ``artifacts`` (the service's artifact folder) as well,
+    ``dump/<dataset>/`` keeps each entry's answer on the test part and its stored validation predictions
+    (:func:`_dump_predictions`): what a study of ensembles needs.
     """
 
     def ok(resp: Any, *codes: int) -> dict[str, Any]:
@@ -334,6 +337,7 @@ def race_one(
     score = score_predictions(ds.task, test[ds.target], answer)
     if dump is not None:
         held_out: dict[str, float | None] = {}
+        answers: dict[str, Any] = {}
         for entry in race["leaderboard"]:
             if entry.get("status") != "succeeded" or not entry.get("job_id"):
                 continue
@@ -344,11 +348,32 @@ def race_one(
             held_out[entry["job_id"]] = (
                 score_predictions(ds.task, test[ds.target], resp.json()) if resp.status_code == 200 else None
             )
+            if resp.status_code == 200:
+                answers[entry["job_id"]] = resp.json()
         dump.mkdir(parents=True, exist_ok=True)
-        (dump / f"{ds.name.replace('/', '__')}.json").write_text(
+        name = ds.name.replace("/", "__")
+        (dump / f"{name}.json").write_text(
             json.dumps({"dataset": ds.name, "task": ds.task, "race": race, "held_out": held_out}, indent=1)
         )
+        _dump_predictions(dump / name, ds, test, answers, artifacts)
     return score, wall, f"{win['model']} ({win['trainer']})"
+
+
+def _dump_predictions(
+    folder: Path, ds: RealDataset, test: pd.DataFrame, answers: dict[str, Any], artifacts: Path | None
+) -> None:
+    """Per entry: its answer on the held-out part (``<job>.answer.json``) and, from the service's artifact folder,
+    its out-of-fold predictions with their row indices and targets (``<job>.valid_*.npy``); plus the held-out
+    targets (``truth.json``). Enough to rebuild any ensemble of the entries offline and score it as served."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "truth.json").write_text(json.dumps([_label(v) for v in test[ds.target]]))
+    for job_id, answer in answers.items():
+        (folder / f"{job_id}.answer.json").write_text(json.dumps(answer))
+        # the model folder is <artifacts>/<job>/<attempt>/model/; the last attempt's is the one served
+        found = sorted((artifacts / job_id).glob("*/model/valid_pred.npy")) if artifacts is not None else []
+        for role in ("valid_pred", "valid_index", "valid_target"):
+            if found and (found[-1].parent / f"{role}.npy").exists():
+                (folder / f"{job_id}.{role}.npy").write_bytes((found[-1].parent / f"{role}.npy").read_bytes())
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -412,7 +437,7 @@ def main(argv: list[str] | None = None) -> int:
                             tmp_file.write_text(portfolio.without([ds.name]).model_dump_json())
                             os.replace(tmp_file, lodo_path)
                         res.race, res.race_s, res.winner = race_one(
-                            client, ds, train, test, args.race_timeout, args.dump
+                            client, ds, train, test, args.race_timeout, args.dump, data_dir / "artifacts"
                         )
                         res.lightgbm = default_lightgbm(ds, train, test)
                         if args.flaml:

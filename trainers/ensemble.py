@@ -8,8 +8,10 @@ member's weight is how often it was picked, over the rounds.
 
 Validation rows are those every member has a prediction for (all non-test rows when every member was
 cross-validated, the holdout rows otherwise). The weights are chosen on those predictions, so the ensemble's
-validation score is optimistic by that choice (``validation.note`` says so); its test score is the weighted
-members' saved-model predictions on the shared test rows, reported only.
+validation score is optimistic by that choice (``validation.note`` says so). Each member is scored on those
+same rows the same way (``validation.members``): a race compares the ensemble with its members on those terms,
+not with their fold means. Its test score is the weighted members' saved-model predictions on the shared test
+rows, reported only.
 
 The artifact (format ``ensemble-json``): ``ensemble.json`` lists each member's job id, trainer, artifact
 SHA-256, weight and sub-folder; each member's whole artifact is copied into ``member-<i>/`` and verified
@@ -225,6 +227,8 @@ def fit_ensemble(
     )
     if left_out:
         note += "; left out: " + "; ".join(left_out)
+    # Each member scored as the ensemble is, on the same rows: what a race compares the ensemble with.
+    members_scored = {m.job_id: evaluate(task, y[rows], p)[0] for (m, _, _), p in zip(loaded, valid_preds, strict=True)}
     summary = ValidationSummary(
         method="ensemble",
         k=None,
@@ -234,6 +238,7 @@ def fit_ensemble(
         served_model="the weighted average of the members' saved models",
         note=note,
         prediction_files=dict(PREDICTION_FILES),
+        members=members_scored,
     )
     predictions = prediction_arrays(task, y, rows, valid_out, parts.test, test_out)
     predicted = time.perf_counter()

@@ -286,6 +286,13 @@ class ValidationSummary(BaseModel):
     prediction_files: dict[str, str] = Field(
         default_factory=dict, description="Role → .npy file in the artifact (see trainers.run)."
     )
+    members: dict[str, MetricValues] = Field(
+        default_factory=dict,
+        description="For an ensemble: each member's (job id) metrics on the same shared validation rows, scored "
+        "as the ensemble is (all their out-of-fold predictions at once), so a race compares the ensemble with its "
+        "members on equal terms (a fold mean and a pooled score of the same predictions differ: an RMSE pooled "
+        "over all rows is never below the mean of its folds' RMSEs).",
+    )
 
 
 class TrainResult(BaseModel):

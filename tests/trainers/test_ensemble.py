@@ -79,6 +79,11 @@ def test_an_ensemble_is_a_verified_artifact_that_predicts(task: Task, tmp_path: 
         y = np.load(d / "valid_target.npy", allow_pickle=False)
         pooled.append(evaluate(task, y, np.load(d / "valid_pred.npy", allow_pickle=False).astype(np.float64))[0][loss])
     assert result.metrics["validation"][loss] <= min(pooled) + 1e-6
+    # Each member is scored as the ensemble is, on the same rows (every member here was cross-validated over all
+    # non-test rows): what a race compares the ensemble with.
+    assert list(result.validation.members) == trainers
+    assert [m[loss] for m in result.validation.members.values()] == pytest.approx(pooled)
+    assert set(result.validation.members[trainers[0]]) == set(result.validation.mean)
     # A member's copy that changed is refused at load.
     (tmp_path / "ens" / "member-0" / "schema.json").write_text("{}")
     with pytest.raises(ArtifactError):
