@@ -391,7 +391,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--portfolio", type=Path, default=None, help="portfolio for --lodo (default: the packaged one)")
     ap.add_argument("--race-timeout", type=float, default=1800.0, help="seconds one race may take")
     ap.add_argument(
-        "--dump", type=Path, default=None, help="folder for each race's document and every entry's held-out score"
+        "--dump",
+        type=Path,
+        default=None,
+        help="folder for each race's document, every entry's held-out score and answer, and its stored "
+        "out-of-fold predictions (what a study of selection rules and ensembles needs without racing again)",
     )
     args = ap.parse_args(argv)
 

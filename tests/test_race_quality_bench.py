@@ -3,6 +3,9 @@ on a tiny dataset made here (the full bench needs a running service and takes mi
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -83,9 +86,32 @@ def test_quick_selection_covers_every_task() -> None:
 
 
 @pytest.mark.slow
-def test_quick_run_through_the_http_api(capsys: pytest.CaptureFixture[str]) -> None:
-    """The bench itself: a real ``advisor serve``, a race, its predictions scored here (the smallest setting)."""
-    assert race_quality.main(["--datasets", "dev/iris"]) == 0
+def test_quick_run_through_the_http_api(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """The bench itself: a real ``advisor serve``, a race, its predictions scored here (the smallest setting),
+    with ``--dump``: every entry's held-out score, answer and stored out-of-fold predictions kept for study."""
+    assert race_quality.main(["--datasets", "dev/iris", "--dump", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "dev/iris: race " in out and "dev/iris: race       -" not in out
     assert "failed datasets: 0" in out and "mean regret vs hindsight best: race" in out
+    doc = json.loads((tmp_path / "dev__iris.json").read_text())
+    succeeded = [e for e in doc["race"]["leaderboard"] if e["status"] == "succeeded"]
+    assert succeeded and set(doc["held_out"]) == {e["job_id"] for e in succeeded}
+    folder = tmp_path / "dev__iris"
+    truth = json.loads((folder / "truth.json").read_text())
+    for e in succeeded:
+        answer = json.loads((folder / f"{e['job_id']}.answer.json").read_text())
+        assert len(answer["predictions"]) == len(truth) == 30
+        if not e["is_ensemble"]:  # the members' out-of-fold predictions, rows and targets (the ensemble's too)
+            valid = np.load(folder / f"{e['job_id']}.valid_pred.npy")
+            rows = np.load(folder / f"{e['job_id']}.valid_index.npy")
+            targets = np.load(folder / f"{e['job_id']}.valid_target.npy")
+            assert valid.shape == (len(rows), 3) and len(targets) == len(rows)
+    # The selection study replays its rules on that dump: every rule's pick scored on the held-out rows.
+    selection_study = pytest.importorskip("bench.selection_study")
+    assert selection_study.main([str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "dev/iris" in out and "mean regret (n=1)" in out
+    doc = selection_study._load(tmp_path, "dev__iris")
+    picks = selection_study.picks(doc)
+    assert set(picks) == set(selection_study.RULES) and all(0.0 <= v <= 1.0 for v in picks.values())
+    assert picks["leaderboard"] == doc["held_out"][next(e["job_id"] for e in succeeded if e["position"] == 1)]

@@ -1,0 +1,159 @@
+"""Which entry should a race serve? Selection rules replayed offline on a ``race_quality.py --dump`` folder.
+
+    python bench/race_quality.py --lodo --dump /tmp/rq     # once: races every dataset, keeps every entry's output
+    python bench/selection_study.py /tmp/rq                # then any number of rules, in seconds, no racing
+
+Every rule picks from the same finished races, so the differences are the rules' alone. A rule's pick is scored
+on the held-out 20% the service never saw: an entry by its own answer, an ensemble by the weighted average of
+its members' answers (what the ensemble serves). Regret is against the best of the recorded peers (untuned
+families and FLAML-60s, ``../shared/peer-scores.json``), as in ``race_quality.py`` without the race itself, so
+every rule is measured against the same bar. Rules:
+
+- ``leaderboard``: what the race served (its position 1), whatever rule the service had when the dump was made;
+- ``best-single``: the best single entry by its validation score (fold mean), no ensemble;
+- ``always-ensemble``: the race's ensemble whenever it has one;
+- ``equal-terms``: the ensemble when its out-of-fold score is at least each member's, all pooled on the same
+  rows (the service's rule, recomputed here from the stored predictions so older dumps can be compared);
+- ``top-3-mean``: the plain average of the three best single entries by validation score.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from bench.race_quality import DEFAULT_PEERS, score_predictions  # noqa: E402
+
+RULES = ("leaderboard", "best-single", "always-ensemble", "equal-terms", "top-3-mean")
+
+
+def _primary(task: str, y: np.ndarray, out: np.ndarray) -> float:
+    """The race's primary metric, higher is better (RMSE negated), as trainers.metrics scores it."""
+    from trainers.metrics import evaluate
+
+    metrics = evaluate(task, y, out)[0]  # type: ignore[arg-type]
+    if task == "regression":
+        return -float(metrics["rmse"] or np.inf)
+    value = metrics.get("roc_auc")
+    return float(value if value is not None else metrics["balanced_accuracy"] or 0.0)
+
+
+def _served(task: str, truth: list[str], members: list[dict[str, Any]], weights: list[float]) -> float:
+    """The held-out score of the weighted average of ``members``' answers."""
+    y = pd.Series(truth)
+    if task == "regression":
+        out = sum(
+            w * np.asarray(m["answer"]["predictions"], dtype=float) for w, m in zip(weights, members, strict=True)
+        )
+        return score_predictions(task, y, {"predictions": np.asarray(out).tolist()})
+    classes = members[0]["answer"]["classes"]
+    proba = sum(
+        w * np.asarray(m["answer"]["probabilities"], dtype=float) for w, m in zip(weights, members, strict=True)
+    )
+    proba = np.asarray(proba)
+    answer = {"predictions": [classes[i] for i in proba.argmax(1)], "classes": classes, "probabilities": proba.tolist()}
+    return score_predictions(task, y, answer)
+
+
+def _load(dump: Path, name: str) -> dict[str, Any] | None:
+    doc = json.loads((dump / f"{name}.json").read_text())
+    folder = dump / name
+    if not (folder / "truth.json").exists():
+        return None  # dumped before answers and predictions were kept
+    entries = []
+    for e in doc["race"]["leaderboard"]:
+        job = e.get("job_id")
+        if e.get("status") != "succeeded" or not job or not (folder / f"{job}.answer.json").exists():
+            continue
+        entry = {**e, "answer": json.loads((folder / f"{job}.answer.json").read_text())}
+        if (folder / f"{job}.valid_pred.npy").exists():
+            entry["valid"] = {
+                r: np.load(folder / f"{job}.valid_{r}.npy", allow_pickle=False) for r in ("pred", "index", "target")
+            }
+        entries.append(entry)
+    return {**doc, "truth": json.loads((folder / "truth.json").read_text()), "entries": entries}
+
+
+def picks(doc: dict[str, Any]) -> dict[str, float]:
+    """Each rule's held-out score on one dumped race."""
+    task, entries, higher = doc["task"], doc["entries"], doc["race"]["higher_is_better"]
+    singles = [e for e in entries if not e["is_ensemble"] and e.get("score") is not None]
+    ensemble = next((e for e in entries if e["is_ensemble"] and e.get("score") is not None), None)
+    held = doc["held_out"]
+    if not singles:
+        return {}
+    by_validation = sorted(singles, key=lambda e: -e["score"] if higher else e["score"])
+    out = {
+        "leaderboard": held[next(e for e in entries if e.get("position") == 1)["job_id"]],
+        "best-single": held[by_validation[0]["job_id"]],
+    }
+    out["always-ensemble"] = held[ensemble["job_id"]] if ensemble is not None else out["best-single"]
+    out["equal-terms"] = out["best-single"]
+    with_valid = [e for e in singles if "valid" in e]
+    if ensemble is not None and len(with_valid) >= 2:
+        rows = with_valid[0]["valid"]["index"]
+        for e in with_valid[1:]:
+            rows = np.intersect1d(rows, e["valid"]["index"])
+        preds = [e["valid"]["pred"][np.searchsorted(e["valid"]["index"], rows)].astype(float) for e in with_valid]
+        first = with_valid[0]["valid"]
+        y = first["target"][np.searchsorted(first["index"], rows)]
+        from trainers.ensemble import greedy_selection
+
+        weights, _ = greedy_selection(preds, y, task)
+        own = _primary(task, y, sum(w * p for w, p in zip(weights, preds, strict=True)))  # type: ignore[arg-type]
+        if all(own >= _primary(task, y, p) for p in preds):
+            out["equal-terms"] = _served(task, doc["truth"], with_valid, [float(w) for w in weights])
+    top = by_validation[:3]
+    out["top-3-mean"] = _served(task, doc["truth"], top, [1 / len(top)] * len(top))
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("dump", type=Path, help="a race_quality.py --dump folder")
+    ap.add_argument("--peer-scores", type=Path, default=DEFAULT_PEERS)
+    args = ap.parse_args(argv)
+    peers = json.loads(args.peer_scores.read_text())["datasets"] if args.peer_scores.exists() else {}
+    regrets: dict[str, list[float]] = {r: [] for r in RULES}
+    tasks: list[str] = []
+    print(f"{'dataset':34s} " + " ".join(f"{r:>15s}" for r in RULES))
+    for path in sorted(args.dump.glob("*.json")):
+        doc = _load(args.dump, path.stem)
+        if doc is None:
+            continue
+        peer = peers.get(doc["dataset"], {})
+        bar = [*(peer.get("families_untuned") or {}).values(), (peer.get("flaml_60s") or {}).get("score")]
+        bar = [b for b in bar if b is not None]
+        scores = picks(doc)
+        if not scores or not bar:
+            continue
+        tasks.append(doc["task"])
+        line = f"{doc['dataset']:34s} "
+        for r in RULES:
+            regrets[r].append(max(0.0, max(bar) - scores[r]))
+            line += f" {regrets[r][-1]:15.4f}"
+        print(line)
+    if not tasks:
+        print("no dumped race with answers and predictions")
+        return 1
+    print(f"{'mean regret (n=' + str(len(tasks)) + ')':34s} " + " ".join(f"{np.mean(regrets[r]):15.4f}" for r in RULES))
+    for task in ("binary", "multiclass", "regression"):
+        idx = [i for i, t in enumerate(tasks) if t == task]
+        if idx:
+            label = f"  {task} (n={len(idx)})"
+            print(f"{label:34s} " + " ".join(f"{np.mean([regrets[r][i] for i in idx]):15.4f}" for r in RULES))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
