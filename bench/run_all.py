@@ -79,9 +79,10 @@ BENCHES: tuple[Bench, ...] = (
     ),
     Bench("race_quality", ("--quick",), ("--quick",), own_smoke_test="tests/test_race_quality_bench.py", reports=False),
 )
-# Not benches: bench/realdata.py (the datasets), bench/learn_portfolio.py (learns advisor/data/portfolio.json) and
-# bench/cpu_share.py (scale.py's CPU sampler).
-NOT_BENCHES = frozenset({"realdata", "learn_portfolio", "results", "run_all", "cpu_share"})
+# Not benches: bench/realdata.py (the datasets), bench/learn_portfolio.py (learns advisor/data/portfolio.json),
+# bench/cpu_share.py (scale.py's CPU sampler) and bench/selection_study.py (replays a race_quality.py --dump; its
+# smoke test is race_quality's).
+NOT_BENCHES = frozenset({"realdata", "learn_portfolio", "results", "run_all", "cpu_share", "selection_study"})
 
 
 @dataclass

@@ -7,7 +7,7 @@ Every rule picks from the same finished races, so the differences are the rules'
 on the held-out 20% the service never saw: an entry by its own answer, an ensemble by the weighted average of
 its members' answers (what the ensemble serves). Regret is against the best of the recorded peers (untuned
 families and FLAML-60s, ``../shared/peer-scores.json``), as in ``race_quality.py`` without the race itself, so
-every rule is measured against the same bar. Rules:
+every rule is measured against the same bar; without peer figures, against the best of the race's own entries. Rules:
 
 - ``leaderboard``: what the race served (its position 1), whatever rule the service had when the dump was made;
 - ``best-single``: the best single entry by its validation score (fold mean), no ensemble;
@@ -134,6 +134,8 @@ def main(argv: list[str] | None = None) -> int:
         peer = peers.get(doc["dataset"], {})
         bar = [*(peer.get("families_untuned") or {}).values(), (peer.get("flaml_60s") or {}).get("score")]
         bar = [b for b in bar if b is not None]
+        if not bar:  # no recorded peers for it (or no peer file here): the best of the race's own entries
+            bar = [max(v for v in doc["held_out"].values() if v is not None)]
         scores = picks(doc)
         if not scores or not bar:
             continue
