@@ -435,10 +435,14 @@ def _ensemble_leads(jobs: list[Job], metric: str, higher_is_better: bool) -> tup
     if validation is None or not validation.members:
         return None
     own = validation.mean.get(metric)
-    scored = {job_id: m.get(metric) for job_id, m in validation.members.items()}
-    if own is None or any(v is None for v in scored.values()):
+    values: dict[str, float] = {}
+    for job_id, member in validation.members.items():
+        value = member.get(metric)
+        if value is None:
+            return None
+        values[job_id] = float(value)
+    if own is None:
         return None
-    values = {k: float(v) for k, v in scored.items() if v is not None}
     best_id = (max if higher_is_better else min)(values, key=lambda k: values[k])
     best = values[best_id]
     leads = own >= best if higher_is_better else own <= best
@@ -469,12 +473,11 @@ def _verdict(
     if not finished:
         return f"Running: {n_ended} of {n_jobs} jobs have ended; the leaderboard is final once all have."
     singles = [e for e in board if not e.is_ensemble]
-    verdict = _single_verdict(singles, metric)
+    verdict = _single_verdict(singles, metric, ensemble_leads=leads is not None and leads[0])
     ensemble = next((e for e in board if e.is_ensemble and e.score is not None), None)
     best = next((e for e in singles if e.score is not None), None)
     if ensemble is not None and leads is not None:
         ahead, model, score = leads
-        verdict = verdict.replace(" won on ", " was the best single entry on ", 1) if ahead else verdict
         verdict += (
             f" The ensemble of the entries scored {_fmt(ensemble.score)} {metric} on its members' shared validation "
             f"rows, {'at least as well as' if ahead else 'below'} its best member scored the same way on those rows "
@@ -494,26 +497,27 @@ def _verdict(
     return verdict
 
 
-def _single_verdict(board: list[RaceEntry], metric: str) -> str:
+def _single_verdict(board: list[RaceEntry], metric: str, ensemble_leads: bool = False) -> str:
     scored = [e for e in board if e.score is not None]
     if not scored:
         return f"No job produced a validation {metric}, so the race cannot check the recommendation."
     win = scored[0]
     first = next((e for e in board if e.rank == 1), None)
     on = f"validation {metric}"
+    won = "was the best single entry on" if ensemble_leads else "won on"
     if win.rank == 1:
         if len(scored) == 1:
             return f"The advisor's first choice {win.model} was the only one scored ({on} {_scored(win)})."
         runner_up = scored[1]
         return (
-            f"The advisor's first choice {win.model} won on {on} ({_scored(win)}), ahead of "
+            f"The advisor's first choice {win.model} {won} {on} ({_scored(win)}), ahead of "
             f"{runner_up.model} ({_scored(runner_up)})."
         )
     who = f"The baseline {win.model}" if win.is_baseline else f"{win.model} (rank {win.rank})"
     if first is None:
-        return f"{who} won on {on} ({_scored(win)}); the advisor's first choice was not raced."
+        return f"{who} {won} {on} ({_scored(win)}); the advisor's first choice was not raced."
     if first.score is None:
-        return f"{who} won on {on} ({_scored(win)}): the advisor's first choice {first.model} was {first.status}."
+        return f"{who} {won} {on} ({_scored(win)}): the advisor's first choice {first.model} was {first.status}."
     return f"{who} beat the advisor's first choice {first.model} on {on}: {_scored(win)} vs {_scored(first)}."
 
 
