@@ -14,7 +14,11 @@ every rule is measured against the same bar; without peer figures, against the b
 - ``always-ensemble``: the race's ensemble whenever it has one;
 - ``equal-terms``: the ensemble when its out-of-fold score is at least each member's, all pooled on the same
   rows (the service's rule, recomputed here from the stored predictions so older dumps can be compared);
-- ``top-3-mean``: the plain average of the three best single entries by validation score.
+- ``top-3-mean``: the plain average of the three best single entries by validation score;
+- ``sorted-init``: Caruana et al.'s sorted initialisation (the three best entries by their own out-of-fold loss
+  start the ensemble, then greedy rounds add with replacement), under the equal-terms rule;
+- ``bagged``: Caruana et al.'s bagged selection over rows (greedy selection on each of 20 bootstrap samples of
+  the shared rows, the weights averaged), under the equal-terms rule.
 """
 
 from __future__ import annotations
@@ -34,7 +38,46 @@ if str(ROOT) not in sys.path:
 
 from bench.race_quality import DEFAULT_PEERS, score_predictions  # noqa: E402
 
-RULES = ("leaderboard", "best-single", "always-ensemble", "equal-terms", "top-3-mean")
+RULES = ("leaderboard", "best-single", "always-ensemble", "equal-terms", "top-3-mean", "sorted-init", "bagged")
+ROUNDS = 25
+
+
+def _loss(task: str, y: np.ndarray, out: np.ndarray) -> float:
+    """The selection loss (log loss, or RMSE for regression), as trainers.metrics computes it, only faster."""
+    if task == "regression":
+        return float(np.sqrt(np.mean((y - out) ** 2)))
+    clipped = np.clip(out, 1e-15, 1.0)
+    clipped = clipped / clipped.sum(axis=1, keepdims=True)
+    return float(-np.mean(np.log(clipped[np.arange(len(y)), y.astype(np.int64)])))
+
+
+def _greedy(preds: list[np.ndarray], y: np.ndarray, task: str, start: np.ndarray | None = None) -> np.ndarray:
+    """Forward selection with replacement up to ROUNDS picks, from the ``start`` counts (none by default)."""
+    counts = np.zeros(len(preds)) if start is None else start.astype(float).copy()
+    total = sum((c * p for c, p in zip(counts, preds, strict=True)), np.zeros_like(preds[0], dtype=float))
+    while counts.sum() < ROUNDS:
+        r = counts.sum() + 1
+        losses = [_loss(task, y, (total + p) / r) for p in preds]
+        best = int(np.argmin(losses))
+        counts[best] += 1
+        total = total + preds[best]
+    return counts / counts.sum()
+
+
+def _sorted_init(preds: list[np.ndarray], y: np.ndarray, task: str, n: int = 3) -> np.ndarray:
+    own = np.array([_loss(task, y, p) for p in preds])
+    start = np.zeros(len(preds))
+    start[np.argsort(own, kind="stable")[:n]] = 1
+    return _greedy(preds, y, task, start)
+
+
+def _bagged(preds: list[np.ndarray], y: np.ndarray, task: str, bags: int = 20) -> np.ndarray:
+    rng = np.random.default_rng(0)
+    w = np.zeros(len(preds))
+    for _ in range(bags):
+        idx = rng.integers(0, len(y), len(y))
+        w += _greedy([p[idx] for p in preds], y[idx], task)
+    return w / bags
 
 
 def _primary(task: str, y: np.ndarray, out: np.ndarray) -> float:
@@ -99,6 +142,7 @@ def picks(doc: dict[str, Any]) -> dict[str, float]:
     }
     out["always-ensemble"] = held[ensemble["job_id"]] if ensemble is not None else out["best-single"]
     out["equal-terms"] = out["best-single"]
+    out["sorted-init"] = out["bagged"] = out["best-single"]
     with_valid = [e for e in singles if "valid" in e]
     if ensemble is not None and len(with_valid) >= 2:
         rows = with_valid[0]["valid"]["index"]
@@ -110,9 +154,17 @@ def picks(doc: dict[str, Any]) -> dict[str, float]:
         from trainers.ensemble import greedy_selection
 
         weights, _ = greedy_selection(preds, y, task)
-        own = _primary(task, y, sum(w * p for w, p in zip(weights, preds, strict=True)))  # type: ignore[arg-type]
-        if all(own >= _primary(task, y, p) for p in preds):
-            out["equal-terms"] = _served(task, doc["truth"], with_valid, [float(w) for w in weights])
+        member_scores = [_primary(task, y, p) for p in preds]
+        for rule, w in (
+            ("equal-terms", weights),
+            ("sorted-init", _sorted_init(preds, y, task)),
+            ("bagged", _bagged(preds, y, task)),
+        ):
+            own = _primary(task, y, sum(wi * p for wi, p in zip(w, preds, strict=True)))  # type: ignore[arg-type]
+            if all(own >= s for s in member_scores):
+                out[rule] = _served(task, doc["truth"], with_valid, [float(wi) for wi in w])
+            else:
+                out[rule] = out["best-single"]
     top = by_validation[:3]
     out["top-3-mean"] = _served(task, doc["truth"], top, [1 / len(top)] * len(top))
     return out

@@ -65,9 +65,10 @@ def test_default_lightgbm_and_report_on_a_tiny_dataset() -> None:
         flaml=0.95,
         flaml_s=60.0,
         families={"linear": 0.93, "rf": 0.80},
+        n_test=80,
     )
     behind = race_quality.Result(
-        "tiny2", "accuracy", race=0.80, race_s=90.0, flaml=0.70, flaml_s=60.0, families={"linear": 0.60}
+        "tiny2", "accuracy", race=0.80, race_s=90.0, flaml=0.70, flaml_s=60.0, families={"linear": 0.60}, n_test=400
     )
     failed = race_quality.Result("broken", "r2", error="RuntimeError: boom")
     assert ok.hindsight == 0.95 and ok.regret(ok.race) == pytest.approx(0.05)
@@ -75,6 +76,9 @@ def test_default_lightgbm_and_report_on_a_tiny_dataset() -> None:
     text = race_quality.report([ok, behind, failed])
     assert "broken                           FAILED: RuntimeError: boom" in text
     assert "mean regret vs hindsight best: race 0.0250 (n=2)" in text
+    assert "held-out part of 0-99 rows: race 0.0500 (n=1), FLAML-60s 0.0000 (n=1)" in text
+    assert "held-out part of 300+ rows: race 0.0000 (n=1), FLAML-60s 0.1000 (n=1)" in text
+    assert "100-299" not in text  # no dataset in that band
     assert "race ≥ FLAML-60s on 1 of 2 datasets" in text
     assert "race wall time / FLAML wall time: 1.00 in total" in text
     assert "failed datasets: 1" in text
@@ -115,3 +119,29 @@ def test_quick_run_through_the_http_api(capsys: pytest.CaptureFixture[str], tmp_
     picks = selection_study.picks(doc)
     assert set(picks) == set(selection_study.RULES) and all(0.0 <= v <= 1.0 for v in picks.values())
     assert picks["leaderboard"] == doc["held_out"][next(e["job_id"] for e in succeeded if e["position"] == 1)]
+
+
+@pytest.mark.parametrize("task", ["multiclass", "regression"])
+def test_the_studys_selection_variants_match_the_services_greedy_selection(task: str) -> None:
+    """The study's fast greedy selection picks what trainers.ensemble's does; sorted initialisation starts from
+    the three members with the best own loss; bagged weights are a distribution over the members."""
+    from trainers.ensemble import greedy_selection
+
+    selection_study = pytest.importorskip("bench.selection_study")
+    rng = np.random.default_rng(0)
+    n = 120
+    if task == "regression":
+        y = rng.normal(size=n)
+        preds = [y + rng.normal(0, s, n) for s in (0.3, 0.5, 0.8, 2.0)]
+    else:
+        y = rng.integers(0, 3, n)
+        preds = []
+        for s in (0.5, 1.0, 2.0, 4.0):
+            logits = np.eye(3)[y] * 2 + rng.normal(0, s, (n, 3))
+            preds.append(np.exp(logits) / np.exp(logits).sum(1, keepdims=True))
+    service, _ = greedy_selection(preds, y, task)  # type: ignore[arg-type]
+    assert np.allclose(selection_study._greedy(preds, y, task), service)
+    sorted_init = selection_study._sorted_init(preds, y, task)
+    assert np.isclose(sorted_init.sum(), 1.0) and (sorted_init[:3] >= 1 / selection_study.ROUNDS).all()
+    bagged = selection_study._bagged(preds, y, task)
+    assert np.isclose(bagged.sum(), 1.0) and (bagged >= 0).all()
