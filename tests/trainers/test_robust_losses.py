@@ -19,7 +19,7 @@ from trainers.run import fit_and_evaluate
 from trainers.spec import TrainSpec
 
 
-def price_frame(n: int = 3000, seed: int = 0) -> pd.DataFrame:
+def price_frame(n: int = 2000, seed: int = 0) -> pd.DataFrame:
     """Log-normal prices around 20,000 driven by three features; ~6% luxury listings (a fourth feature) cost
     six times as much: gross outliers by Tukey's fences, but real ones a model can learn."""
     rng = np.random.default_rng(seed)
