@@ -37,38 +37,18 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench.race_quality import DEFAULT_PEERS, score_predictions  # noqa: E402
+from trainers.ensemble import greedy_selection  # noqa: E402
+from trainers.metrics import evaluate, selection_loss  # noqa: E402
 
 RULES = ("leaderboard", "best-single", "always-ensemble", "equal-terms", "top-3-mean", "sorted-init", "bagged")
-ROUNDS = 25
-
-
-def _loss(task: str, y: np.ndarray, out: np.ndarray) -> float:
-    """The selection loss (log loss, or RMSE for regression), as trainers.metrics computes it, only faster."""
-    if task == "regression":
-        return float(np.sqrt(np.mean((y - out) ** 2)))
-    clipped = np.clip(out, 1e-15, 1.0)
-    clipped = clipped / clipped.sum(axis=1, keepdims=True)
-    return float(-np.mean(np.log(clipped[np.arange(len(y)), y.astype(np.int64)])))
-
-
-def _greedy(preds: list[np.ndarray], y: np.ndarray, task: str, start: np.ndarray | None = None) -> np.ndarray:
-    """Forward selection with replacement up to ROUNDS picks, from the ``start`` counts (none by default)."""
-    counts = np.zeros(len(preds)) if start is None else start.astype(float).copy()
-    total = sum((c * p for c, p in zip(counts, preds, strict=True)), np.zeros_like(preds[0], dtype=float))
-    while counts.sum() < ROUNDS:
-        r = counts.sum() + 1
-        losses = [_loss(task, y, (total + p) / r) for p in preds]
-        best = int(np.argmin(losses))
-        counts[best] += 1
-        total = total + preds[best]
-    return counts / counts.sum()
 
 
 def _sorted_init(preds: list[np.ndarray], y: np.ndarray, task: str, n: int = 3) -> np.ndarray:
-    own = np.array([_loss(task, y, p) for p in preds])
-    start = np.zeros(len(preds))
-    start[np.argsort(own, kind="stable")[:n]] = 1
-    return _greedy(preds, y, task, start)
+    own = np.array([selection_loss(task, y, p) for p in preds], dtype=float)  # type: ignore[arg-type]
+    initial = [0] * len(preds)
+    for i in np.argsort(own, kind="stable")[:n]:
+        initial[i] = 1
+    return greedy_selection(preds, y, task, initial=initial)[0]  # type: ignore[arg-type]
 
 
 def _bagged(preds: list[np.ndarray], y: np.ndarray, task: str, bags: int = 20) -> np.ndarray:
@@ -76,14 +56,12 @@ def _bagged(preds: list[np.ndarray], y: np.ndarray, task: str, bags: int = 20) -
     w = np.zeros(len(preds))
     for _ in range(bags):
         idx = rng.integers(0, len(y), len(y))
-        w += _greedy([p[idx] for p in preds], y[idx], task)
+        w += greedy_selection([p[idx] for p in preds], y[idx], task)[0]  # type: ignore[arg-type]
     return w / bags
 
 
 def _primary(task: str, y: np.ndarray, out: np.ndarray) -> float:
     """The race's primary metric, higher is better (RMSE negated), as trainers.metrics scores it."""
-    from trainers.metrics import evaluate
-
     metrics = evaluate(task, y, out)[0]  # type: ignore[arg-type]
     if task == "regression":
         return -float(metrics["rmse"] or np.inf)
@@ -151,8 +129,6 @@ def picks(doc: dict[str, Any]) -> dict[str, float]:
         preds = [e["valid"]["pred"][np.searchsorted(e["valid"]["index"], rows)].astype(float) for e in with_valid]
         first = with_valid[0]["valid"]
         y = first["target"][np.searchsorted(first["index"], rows)]
-        from trainers.ensemble import greedy_selection
-
         weights, _ = greedy_selection(preds, y, task)
         member_scores = [_primary(task, y, p) for p in preds]
         for rule, w in (

@@ -24,6 +24,7 @@ import json
 import re
 import shutil
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -34,7 +35,7 @@ import pandas as pd
 from trainers.artifacts import ArtifactError, load_artifact, read_manifest
 from trainers.base import Trainer, TrainerCapabilityError, check_int
 from trainers.callbacks import Callbacks
-from trainers.metrics import evaluate
+from trainers.metrics import evaluate, selection_loss
 from trainers.preprocess import prepare_frame
 from trainers.registry import register_trainer
 from trainers.run import PREDICTION_FILES, finish_run, prediction_arrays
@@ -58,18 +59,28 @@ class Member:
 
 
 def greedy_selection(
-    predictions: list[np.ndarray], y: np.ndarray, task: Task, rounds: int = ROUNDS
+    predictions: list[np.ndarray],
+    y: np.ndarray,
+    task: Task,
+    rounds: int = ROUNDS,
+    initial: Sequence[int] | None = None,
 ) -> tuple[np.ndarray, list[float]]:
     """Caruana et al.'s forward selection with replacement: member weights (summing to 1) and the loss of the
-    ensemble after each round. ``predictions[i]`` is member i's output on the rows of ``y``."""
+    ensemble after each round. ``predictions[i]`` is member i's output on the rows of ``y``. ``initial`` (picks
+    per member, e.g. the N best members once each: the paper's sorted initialisation) starts the ensemble; rounds
+    then add members until ``rounds`` picks in all."""
     loss_name = SELECTION_LOSS[task]
     counts = np.zeros(len(predictions), dtype=np.int64)
     total = np.zeros_like(predictions[0], dtype=np.float64)
+    for i, c in enumerate(initial or ()):
+        if c:
+            counts[i] += c
+            total += c * predictions[i]
     path: list[float] = []
-    for r in range(1, rounds + 1):
+    for r in range(int(counts.sum()) + 1, rounds + 1):
         best_i, best_loss = -1, np.inf
         for i, p in enumerate(predictions):
-            loss = evaluate(task, y, (total + p) / r)[0].get(loss_name)
+            loss = selection_loss(task, y, (total + p) / r)
             if loss is not None and loss < best_loss:
                 best_i, best_loss = i, loss
         if best_i < 0:

@@ -77,14 +77,32 @@ def classification_metrics(y: np.ndarray, proba: np.ndarray) -> tuple[MetricValu
     values["roc_auc"] = auc
     if auc_note:
         notes["roc_auc"] = auc_note
-    clipped = np.clip(proba, 1e-15, 1.0)
-    clipped = clipped / clipped.sum(axis=1, keepdims=True)
-    values["log_loss"] = float(-np.mean(np.log(clipped[np.arange(len(y)), y])))
+    values["log_loss"] = _log_loss(y, proba)
     for name, v in list(values.items()):
         if v is not None and not math.isfinite(v):
             values[name] = None
             notes.setdefault(name, "not finite")
     return values, notes
+
+
+def _log_loss(y: np.ndarray, proba: np.ndarray) -> float:
+    clipped = np.clip(proba, 1e-15, 1.0)
+    clipped = clipped / clipped.sum(axis=1, keepdims=True)
+    return float(-np.mean(np.log(clipped[np.arange(len(y)), y])))
+
+
+def _rmse(y: np.ndarray, pred: np.ndarray) -> float:
+    return float(np.sqrt(np.mean((y - pred) ** 2)))
+
+
+def selection_loss(task: Task, y: np.ndarray, output: np.ndarray) -> float | None:
+    """The one loss a greedy ensemble selection minimises, alone: log loss for classifiers, RMSE for regressors,
+    the same value :func:`evaluate` reports for it (None where it reports None), without the other metrics
+    (ROC AUC's per-class sorts are most of ``evaluate``'s cost)."""
+    out = np.asarray(output, dtype=np.float64)
+    if len(y) == 0 or (out.size and not np.isfinite(out).all()):
+        return None
+    return finite_or_none(_rmse(y, out) if task == "regression" else _log_loss(y, out))
 
 
 def regression_metrics(y: np.ndarray, pred: np.ndarray) -> tuple[MetricValues, dict[str, str]]:
@@ -95,7 +113,7 @@ def regression_metrics(y: np.ndarray, pred: np.ndarray) -> tuple[MetricValues, d
         return dict.fromkeys(REGRESSION_METRICS), dict.fromkeys(REGRESSION_METRICS, "no rows")
     pred = np.asarray(pred, dtype=np.float64)
     values: MetricValues = {
-        "rmse": float(np.sqrt(np.mean((y - pred) ** 2))),
+        "rmse": _rmse(y, pred),
         "mae": float(mean_absolute_error(y, pred)),
     }
     notes: dict[str, str] = {}

@@ -12,7 +12,7 @@ from _fixtures_classical import mixed_frame, small_params
 
 from trainers.artifacts import ArtifactError, load_artifact
 from trainers.ensemble import ENSEMBLE_FILE, Member, fit_ensemble, greedy_selection
-from trainers.metrics import evaluate
+from trainers.metrics import evaluate, selection_loss
 from trainers.run import fit_and_evaluate
 from trainers.spec import Task, TrainResult, TrainSpec
 
@@ -34,6 +34,35 @@ def test_greedy_selection_picks_with_replacement_and_never_loses_to_the_best_mem
     best_single = min(evaluate("binary", y, p)[0]["log_loss"] for p in (useless, noisy, good))
     assert path[0] == pytest.approx(best_single) and path[-1] <= path[0] + 1e-12
     assert len(path) == 10
+
+
+def test_greedy_selection_can_start_from_given_picks() -> None:
+    """Caruana et al.'s sorted initialisation: the given picks start the ensemble, rounds add up to ``rounds``."""
+    rng = np.random.default_rng(1)
+    y = rng.normal(size=200)
+    preds = [y + rng.normal(0, s, 200) for s in (0.2, 0.4, 3.0)]
+    weights, path = greedy_selection(preds, y, "regression", rounds=10, initial=[0, 1, 1])
+    assert len(path) == 8 and weights.sum() == pytest.approx(1.0)
+    assert weights[2] >= 0.1 and weights[0] > weights[1]  # the bad member keeps its one pick; rounds add the best
+    plain, _ = greedy_selection(preds, y, "regression", rounds=10)
+    assert np.array_equal(plain, greedy_selection(preds, y, "regression", rounds=10, initial=[0, 0, 0])[0])
+
+
+@pytest.mark.parametrize("task", ["binary", "multiclass", "regression"])
+def test_the_selection_loss_is_the_loss_evaluate_reports(task: Task) -> None:
+    rng = np.random.default_rng(2)
+    if task == "regression":
+        y, out = rng.normal(size=50), rng.normal(size=50)
+        name = "rmse"
+    else:
+        k = 2 if task == "binary" else 4
+        y = rng.integers(0, k, 50)
+        out = rng.dirichlet(np.ones(k), 50)
+        out[0] = 0.0  # clipped as evaluate clips it
+        name = "log_loss"
+    assert selection_loss(task, y, out) == evaluate(task, y, out)[0][name]
+    out[1] = np.nan
+    assert selection_loss(task, y, out) is None and evaluate(task, y, out)[0][name] is None
 
 
 @pytest.mark.parametrize("task", ["multiclass", "regression"])
