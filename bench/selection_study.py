@@ -37,7 +37,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench.race_quality import DEFAULT_PEERS, score_predictions  # noqa: E402
-from trainers.ensemble import greedy_selection  # noqa: E402
+from trainers.ensemble import bagged_selection, greedy_selection  # noqa: E402
 from trainers.metrics import evaluate, selection_loss  # noqa: E402
 
 RULES = ("leaderboard", "best-single", "always-ensemble", "equal-terms", "top-3-mean", "sorted-init", "bagged")
@@ -49,15 +49,6 @@ def _sorted_init(preds: list[np.ndarray], y: np.ndarray, task: str, n: int = 3) 
     for i in np.argsort(own, kind="stable")[:n]:
         initial[i] = 1
     return greedy_selection(preds, y, task, initial=initial)[0]  # type: ignore[arg-type]
-
-
-def _bagged(preds: list[np.ndarray], y: np.ndarray, task: str, bags: int = 20) -> np.ndarray:
-    rng = np.random.default_rng(0)
-    w = np.zeros(len(preds))
-    for _ in range(bags):
-        idx = rng.integers(0, len(y), len(y))
-        w += greedy_selection([p[idx] for p in preds], y[idx], task)[0]  # type: ignore[arg-type]
-    return w / bags
 
 
 def _primary(task: str, y: np.ndarray, out: np.ndarray) -> float:
@@ -134,7 +125,7 @@ def picks(doc: dict[str, Any]) -> dict[str, float]:
         for rule, w in (
             ("equal-terms", weights),
             ("sorted-init", _sorted_init(preds, y, task)),
-            ("bagged", _bagged(preds, y, task)),
+            ("bagged", bagged_selection(preds, y, task)),  # type: ignore[arg-type]
         ):
             own = _primary(task, y, sum(wi * p for wi, p in zip(w, preds, strict=True)))  # type: ignore[arg-type]
             if all(own >= s for s in member_scores):

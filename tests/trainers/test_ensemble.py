@@ -11,7 +11,7 @@ import pytest
 from _fixtures_classical import mixed_frame, small_params
 
 from trainers.artifacts import ArtifactError, load_artifact
-from trainers.ensemble import ENSEMBLE_FILE, Member, fit_ensemble, greedy_selection
+from trainers.ensemble import ENSEMBLE_FILE, Member, bagged_selection, fit_ensemble, greedy_selection
 from trainers.metrics import evaluate, selection_loss
 from trainers.run import fit_and_evaluate
 from trainers.spec import Task, TrainResult, TrainSpec
@@ -46,6 +46,20 @@ def test_greedy_selection_can_start_from_given_picks() -> None:
     assert weights[2] >= 0.1 and weights[0] > weights[1]  # the bad member keeps its one pick; rounds add the best
     plain, _ = greedy_selection(preds, y, "regression", rounds=10)
     assert np.array_equal(plain, greedy_selection(preds, y, "regression", rounds=10, initial=[0, 0, 0])[0])
+
+
+def test_bagged_selection_averages_selections_on_resampled_rows() -> None:
+    """Weights are a distribution, reproducible by seed; where one member is clearly best every bag picks it
+    most; where two are equally good, the bags share the weight instead of one pick of the rows deciding."""
+    rng = np.random.default_rng(3)
+    y = rng.normal(size=150)
+    a, b = y + rng.normal(0, 0.5, 150), y + rng.normal(0, 0.5, 150)
+    bad = y + rng.normal(0, 3.0, 150)
+    w = bagged_selection([a, b, bad], y, "regression", rounds=10, bags=8, seed=1)
+    assert w.sum() == pytest.approx(1.0) and w[2] < 0.1
+    assert np.array_equal(w, bagged_selection([a, b, bad], y, "regression", rounds=10, bags=8, seed=1))
+    assert min(w[0], w[1]) > 0.2  # two equal members: both carry weight
+    assert not np.array_equal(w, bagged_selection([a, b, bad], y, "regression", rounds=10, bags=8, seed=2))
 
 
 @pytest.mark.parametrize("task", ["binary", "multiclass", "regression"])
