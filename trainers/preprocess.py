@@ -220,7 +220,7 @@ def prepare_frame(
 
 
 def coerce_column(
-    s: pd.Series, spec: ColumnSpec, warnings: list[str] | None = None
+    s: pd.Series, spec: ColumnSpec, warnings: list[str] | None = None, *, unreadable_as_missing: bool = False
 ) -> np.ndarray | pd.Categorical[str]:
     """The model's values for one column: floats (numeric; boolean as 0/1) or categories on the training levels.
 
@@ -234,7 +234,9 @@ def coerce_column(
       which every trainer treats as unknown (and ``warnings`` says how many rows had one);
     * text: every value as a string (an object array), missing values as ``""``.
 
-    Raises :class:`SchemaMismatch` naming the column when a value cannot be read as its type.
+    Raises :class:`SchemaMismatch` naming the column when a value cannot be read as its type; with
+    ``unreadable_as_missing`` (new rows to predict on, see :func:`apply_schema`) such a value becomes missing
+    instead, as an unseen category does, and ``warnings`` says how many rows had one.
     """
     if spec.kind == "text":
         return text_values(s)
@@ -249,17 +251,31 @@ def coerce_column(
             )
         return values
     numbers = _numeric_or_none(s)
+    lenient = warnings if unreadable_as_missing else None
     if spec.kind == "boolean":
         if numbers is None:
-            return _boolean_words(s, spec.name)
-        seen = numbers[~np.isnan(numbers)]
-        if seen.size and not np.isin(seen, (0.0, 1.0)).all():
-            bad = seen[~np.isin(seen, (0.0, 1.0))][0]
-            raise SchemaMismatch(spec.name, f"expected true/false (yes/no, y/n, t/f or 1/0), got {bad!r}")
+            return _boolean_words(s, spec.name, lenient, unreadable_as_missing)
+        wrong = ~np.isnan(numbers) & ~np.isin(numbers, (0.0, 1.0))
+        if wrong.any():
+            if not unreadable_as_missing:
+                raise SchemaMismatch(
+                    spec.name, f"expected true/false (yes/no, y/n, t/f or 1/0), got {numbers[wrong][0]!r}"
+                )
+            _warn_unreadable(lenient, spec.name, "true/false", int(wrong.sum()), list(numbers[wrong]))
+            numbers = np.where(wrong, np.nan, numbers)
         return numbers
     if numbers is None:
-        numbers = _numbers_from_text(s, spec.name)
+        numbers = _numbers_from_text(s, spec.name, lenient, unreadable_as_missing)
     return numbers
+
+
+def _warn_unreadable(warnings: list[str] | None, name: str, kind: str, count: int, examples: list[Any]) -> None:
+    if warnings is not None:
+        shown = ", ".join(repr(v) for v in list(dict.fromkeys(examples))[:3])
+        warnings.append(
+            f"Column {name!r}: {count} row(s) hold values that do not read as {kind} ({shown}); they are treated "
+            "as missing."
+        )
 
 
 def text_values(s: pd.Series) -> np.ndarray:
@@ -269,8 +285,11 @@ def text_values(s: pd.Series) -> np.ndarray:
     return s.astype("string").fillna("").to_numpy(dtype=object)
 
 
-def _boolean_words(s: pd.Series, name: str) -> np.ndarray:
-    """0/1 floats (NaN = missing) from text or mixed values, read by :func:`trainers.coercion.parse_booleans`."""
+def _boolean_words(
+    s: pd.Series, name: str, warnings: list[str] | None = None, unreadable_as_missing: bool = False
+) -> np.ndarray:
+    """0/1 floats (NaN = missing) from text or mixed values, read by :func:`trainers.coercion.parse_booleans`;
+    an unknown word raises, or is missing (and warned about) with ``unreadable_as_missing``."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -280,19 +299,26 @@ def _boolean_words(s: pd.Series, name: str) -> np.ndarray:
     text = s.astype("string").to_numpy(dtype=object, na_value=None)  # type: ignore[call-overload]
     values, unreadable = parse_booleans(pa.array(text, type=pa.string()))
     if len(unreadable):
-        raise SchemaMismatch(name, f"expected true/false (yes/no, y/n, t/f or 1/0), got {unreadable[0].as_py()!r}")
+        if not unreadable_as_missing:
+            raise SchemaMismatch(name, f"expected true/false (yes/no, y/n, t/f or 1/0), got {unreadable[0].as_py()!r}")
+        _warn_unreadable(warnings, name, "true/false", len(unreadable), unreadable[:3].to_pylist())
     return np.asarray(pc.cast(values, pa.float64()).to_numpy(zero_copy_only=False), dtype=np.float64)
 
 
-def _numbers_from_text(s: pd.Series, name: str) -> np.ndarray:
-    """Floats from a text (or mixed) column whose every present value reads as a number."""
+def _numbers_from_text(
+    s: pd.Series, name: str, warnings: list[str] | None = None, unreadable_as_missing: bool = False
+) -> np.ndarray:
+    """Floats from a text (or mixed) column whose every present value reads as a number; one that does not
+    raises, or is missing (and warned about) with ``unreadable_as_missing``."""
     if pd.api.types.is_datetime64_any_dtype(s.dtype) or pd.api.types.is_timedelta64_dtype(s.dtype):
         raise SchemaMismatch(name, f"expected numeric values, got {s.dtype}")
     plain = s.astype(object) if isinstance(s.dtype, pd.CategoricalDtype) else s
     numbers = pd.to_numeric(plain, errors="coerce")
     bad = plain.notna() & numbers.isna()
     if bad.any():
-        raise SchemaMismatch(name, f"expected numeric values, got {s.dtype} (e.g. {plain[bad].iloc[0]!r})")
+        if not unreadable_as_missing:
+            raise SchemaMismatch(name, f"expected numeric values, got {s.dtype} (e.g. {plain[bad].iloc[0]!r})")
+        _warn_unreadable(warnings, name, "numbers", int(bad.sum()), plain[bad].iloc[:3].tolist())
     return _float_column(numbers.to_numpy(dtype=np.float64, na_value=np.nan))
 
 
@@ -305,9 +331,11 @@ def apply_schema(df: pd.DataFrame, schema: FeatureSchema, warnings: list[str] | 
     """Rebuild the training-time feature frame from new rows (columns in model order, same types).
 
     Every column goes through :func:`coerce_column`, as at training. Extra columns (the target included)
-    are ignored and unseen category levels are encoded as unknown; both are reported in ``warnings``
-    when a list is given. Raises :class:`SchemaMismatch` naming every missing column at once, or the
-    first column whose values cannot be read as its type.
+    are ignored, unseen category levels are encoded as unknown, and values a numeric or true/false column
+    cannot read (``"rotary"`` among cylinder counts, ``"maybe"`` among yes/no) are missing, as an unseen level
+    is: one odd value does not refuse the other rows. Each is reported in ``warnings`` when a list is given.
+    Raises :class:`SchemaMismatch` naming every missing column at once, or a column whose type cannot be read at
+    all (dates where numbers were trained, a column name twice).
     """
     names = schema.feature_names
     missing = [name for name in names if name not in df.columns]
@@ -326,7 +354,7 @@ def apply_schema(df: pd.DataFrame, schema: FeatureSchema, warnings: list[str] | 
         s = df[spec.name]
         if isinstance(s, pd.DataFrame):
             raise SchemaMismatch(spec.name, "the table has several columns with this name")
-        data[spec.name] = coerce_column(s, spec, warnings)
+        data[spec.name] = coerce_column(s, spec, warnings, unreadable_as_missing=True)
     return pd.DataFrame(data, index=pd.RangeIndex(len(df)))
 
 

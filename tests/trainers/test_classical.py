@@ -248,11 +248,29 @@ def test_apply_schema_names_the_missing_or_mistyped_column() -> None:
         apply_schema(rows.drop(columns="x2"), schema)
     assert exc.value.column == "x2" and "missing" in exc.value.reason
     with pytest.raises(SchemaMismatch) as exc:
-        apply_schema(rows.assign(x3="high"), schema)
+        apply_schema(rows.assign(x3=pd.Timestamp("2024-01-01")), schema)
     assert exc.value.column == "x3" and "numeric" in exc.value.reason
-    with pytest.raises(SchemaMismatch) as exc:
-        apply_schema(rows.assign(flag=2), schema)
-    assert exc.value.column == "flag"
+
+
+def test_apply_schema_reads_unreadable_values_as_missing_and_says_so() -> None:
+    """A value a numeric or true/false column cannot read is missing, as an unseen category is, instead of
+    refusing every row; the warning names the column, the count and the values."""
+    frame = mixed_frame("binary")
+    _, _, schema = prepare_frame(frame, "label", None, "binary")
+    rows = frame.drop(columns="label").head(4).reset_index(drop=True)
+    rows["x3"] = rows["x3"].astype(object)
+    rows.loc[1, "x3"] = "rotary"
+    rows["flag"] = ["yes", "maybe", 2, None]
+    warnings: list[str] = []
+    out = apply_schema(rows, schema, warnings)
+    assert np.isnan(out["x3"][1]) and not np.isnan(out["x3"][[0, 2, 3]]).any()
+    assert out["flag"][0] == 1.0 and np.isnan(out["flag"][1:]).all()
+    assert len(warnings) == 2, warnings
+    assert "'x3'" in warnings[0] and "1 row(s)" in warnings[0] and "'rotary'" in warnings[0]
+    assert "'flag'" in warnings[1] and "'maybe'" in warnings[1] and "missing" in warnings[1]
+    # training reads a column by its own values and stays strict: a type it cannot read is an error there
+    with pytest.raises(SchemaMismatch, match="numeric"):
+        prepare_frame(mixed_frame("binary"), "label", None, "regression")
 
 
 def test_apply_schema_accepts_json_rows_and_unseen_levels() -> None:
