@@ -13,12 +13,13 @@ every rule is measured against the same bar; without peer figures, against the b
 - ``best-single``: the best single entry by its validation score (fold mean), no ensemble;
 - ``always-ensemble``: the race's ensemble whenever it has one;
 - ``equal-terms``: the ensemble when its out-of-fold score is at least each member's, all pooled on the same
-  rows (the service's rule, recomputed here from the stored predictions so older dumps can be compared);
+  rows, its weights from one greedy selection on all those rows (the service's rule before bagging, recomputed
+  here from the stored predictions so older dumps can be compared);
 - ``top-3-mean``: the plain average of the three best single entries by validation score;
 - ``sorted-init``: Caruana et al.'s sorted initialisation (the three best entries by their own out-of-fold loss
   start the ensemble, then greedy rounds add with replacement), under the equal-terms rule;
-- ``bagged``: Caruana et al.'s bagged selection over rows (greedy selection on each of 20 bootstrap samples of
-  the shared rows, the weights averaged), under the equal-terms rule.
+- ``bagged``: bagged selection over rows (greedy selection on each of 20 bootstrap samples of the shared rows,
+  the weights averaged: ``trainers.ensemble.bagged_selection``), under the equal-terms rule: the service's rule.
 """
 
 from __future__ import annotations
@@ -125,7 +126,7 @@ def picks(doc: dict[str, Any]) -> dict[str, float]:
         for rule, w in (
             ("equal-terms", weights),
             ("sorted-init", _sorted_init(preds, y, task)),
-            ("bagged", bagged_selection(preds, y, task)),  # type: ignore[arg-type]
+            ("bagged", bagged_selection(preds, y, task)[0]),  # type: ignore[arg-type]
         ):
             own = _primary(task, y, sum(wi * p for wi, p in zip(w, preds, strict=True)))  # type: ignore[arg-type]
             if all(own >= s for s in member_scores):

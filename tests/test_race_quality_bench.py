@@ -152,5 +152,5 @@ def test_the_studys_selection_variants(task: str) -> None:
             preds.append(np.exp(logits) / np.exp(logits).sum(1, keepdims=True))
     sorted_init = selection_study._sorted_init(preds, y, task)
     assert np.isclose(sorted_init.sum(), 1.0) and (sorted_init[:3] >= 1 / 25).all()
-    bagged = selection_study.bagged_selection(preds, y, task)
+    bagged = selection_study.bagged_selection(preds, y, task)[0]
     assert np.isclose(bagged.sum(), 1.0) and (bagged >= 0).all()

@@ -91,7 +91,7 @@ class RaceEntry(BaseModel):
     is_ensemble: bool = Field(
         default=False,
         description="The ensemble of the other entries (greedy selection over their validation "
-        "predictions), trained once they ended.",
+        "predictions, averaged over bootstrap samples of those rows), trained once they ended.",
     )
     status: JobStatus | Literal["skipped"]
     score: float | None = Field(

@@ -60,6 +60,9 @@ USABLE_SHARE = 0.9
 # The ensemble entry's share (at least MIN_ENTRY_S): it trains nothing, it loads the members and averages.
 ENSEMBLE_SHARE = 0.05
 ENSEMBLE_ROUNDS = 25
+# Its selection is repeated on this many bootstrap samples of the shared validation rows, the weights averaged
+# (trainers.ensemble.bagged_selection: why, and what it was measured on).
+ENSEMBLE_BAGS = 20
 # Below this an entry cannot load its data and fit: such candidates are not trained.
 MIN_ENTRY_S = 5.0
 # The default budget: DEFAULT_FLOOR_S (an AutoML peer's whole budget on small tables), plus one second per
@@ -316,7 +319,7 @@ def add_ensemble_if_due(*, session: Session, race_id: str) -> Job | None:
         candidate=None,
         model="ensemble",
         trainer=jobs_service.ENSEMBLE_TRAINER,
-        params={"rounds": ENSEMBLE_ROUNDS},
+        params={"rounds": ENSEMBLE_ROUNDS, "bags": ENSEMBLE_BAGS},
         baseline_spec=None,
         seed=int(params.get("seed") or 0),
         time_budget_s=float(params["budget"]["ensemble_s"]),
