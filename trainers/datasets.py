@@ -179,6 +179,8 @@ def _load_table(data: LoadedDataset, file: Path) -> None:
     import pandas as pd
     import pyarrow.parquet as pq
 
+    from trainers.preprocess import temporal_seconds
+
     columns = data.schema.get("columns") or []
     table = pq.read_table(file)
     frame = table.to_pandas(split_blocks=True, self_destruct=True)
@@ -193,9 +195,14 @@ def _load_table(data: LoadedDataset, file: Path) -> None:
             text_columns.append(name)
             continue
         if kind == "datetime" or pd.api.types.is_datetime64_any_dtype(frame[name].dtype):
-            values = pd.to_datetime(frame[name], utc=True)
-            frame[name] = (values - pd.Timestamp(0, tz="UTC")).dt.total_seconds()
-            data.notes.append(f"datetime column {name!r} was given to the model as seconds since 1970-01-01 UTC")
+            seconds = temporal_seconds(frame[name])
+            if seconds is None:  # a datetime column stored as text: read as ingestion typed it
+                seconds = temporal_seconds(pd.Series(pd.to_datetime(frame[name], utc=True)))
+            frame[name] = seconds
+            data.notes.append(
+                f"datetime column {name!r} was given to the model as seconds (since 1970-01-01 UTC for dates, "
+                "since midnight for times of day)"
+            )
         features.append(name)
     if not columns:  # a schema without column roles: every column but the target
         features = [c for c in frame.columns if c != data.target]

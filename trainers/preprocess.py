@@ -96,6 +96,61 @@ def _numeric_or_none(s: pd.Series) -> np.ndarray | None:
     return None
 
 
+_TEMPORAL_INFERRED = frozenset({"datetime64", "datetime", "date", "time", "timedelta64", "timedelta"})
+
+
+def temporal_seconds(s: pd.Series) -> np.ndarray | None:
+    """A date, time or duration column as the number a model takes (floats, NaN = missing), or None when ``s``
+    holds no such values: dates and date-times as seconds since 1970-01-01 UTC (time-zone-less values taken as
+    UTC), times of day as seconds since midnight, durations as seconds.
+
+    The one reading of temporal values, at training (:func:`trainers.datasets.load_dataset` turns an upload's
+    datetime columns into these numbers) and at prediction (:func:`coerce_column`: rows may bring the same column
+    as Arrow dates, Python ``date``/``time`` objects or ISO text), so both give a model the same number."""
+    import datetime as dt
+
+    dtype = s.dtype
+    if pd.api.types.is_datetime64_any_dtype(dtype):
+        stamps = pd.to_datetime(s, utc=True)
+        return _float_column((stamps - pd.Timestamp(0, tz="UTC")).dt.total_seconds().to_numpy(dtype=np.float64))
+    if pd.api.types.is_timedelta64_dtype(dtype):
+        return _float_column(s.dt.total_seconds().to_numpy(dtype=np.float64))
+    if not (pd.api.types.is_object_dtype(dtype) or pd.api.types.is_string_dtype(dtype)):
+        return None
+    inferred = pd.api.types.infer_dtype(s, skipna=True)
+    if inferred == "time":
+        return np.array(
+            [
+                v.hour * 3600 + v.minute * 60 + v.second + v.microsecond / 1e6 if isinstance(v, dt.time) else np.nan
+                for v in s
+            ],
+            dtype=np.float64,
+        )
+    if inferred in _TEMPORAL_INFERRED:
+        if inferred.startswith("timedelta"):
+            return temporal_seconds(pd.to_timedelta(s))
+        return temporal_seconds(pd.Series(pd.to_datetime(s, utc=True)))
+    return None
+
+
+def _iso_seconds(text: pd.Series) -> np.ndarray | None:
+    """Seconds (as :func:`temporal_seconds`) of ISO dates, date-times or ``hh:mm[:ss]`` times written as text,
+    or None unless every present value reads as one of them."""
+    present = text.dropna().astype(str)
+    if present.empty:
+        return None
+    stamps = pd.to_datetime(present, utc=True, errors="coerce", format="ISO8601")
+    if stamps.notna().all():
+        out = np.full(len(text), np.nan)
+        out[text.notna().to_numpy()] = (stamps - pd.Timestamp(0, tz="UTC")).dt.total_seconds().to_numpy()
+        return out
+    if present.str.fullmatch(r"\s*\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?\s*").all():
+        out = np.full(len(text), np.nan)
+        out[text.notna().to_numpy()] = pd.to_timedelta(present.str.strip()).dt.total_seconds().to_numpy()
+        return out
+    return None
+
+
 def _kind_of(s: pd.Series) -> ColumnKind:
     dtype = s.dtype
     if pd.api.types.is_datetime64_any_dtype(dtype) or pd.api.types.is_timedelta64_dtype(dtype):
@@ -310,11 +365,16 @@ def _numbers_from_text(
 ) -> np.ndarray:
     """Floats from a text (or mixed) column whose every present value reads as a number; one that does not
     raises, or is missing (and warned about) with ``unreadable_as_missing``."""
-    if pd.api.types.is_datetime64_any_dtype(s.dtype) or pd.api.types.is_timedelta64_dtype(s.dtype):
-        raise SchemaMismatch(name, f"expected numeric values, got {s.dtype}")
+    seconds = temporal_seconds(s)
+    if seconds is not None:  # dates, times or durations: the numbers training gave the model for them
+        return seconds
     plain = s.astype(object) if isinstance(s.dtype, pd.CategoricalDtype) else s
     numbers = pd.to_numeric(plain, errors="coerce")
     bad = plain.notna() & numbers.isna()
+    if bad.any() and not numbers.notna().any():  # no value is a number: dates or times written as text?
+        seconds = _iso_seconds(plain)
+        if seconds is not None:
+            return _float_column(seconds)
     if bad.any():
         if not unreadable_as_missing:
             raise SchemaMismatch(name, f"expected numeric values, got {s.dtype} (e.g. {plain[bad].iloc[0]!r})")
@@ -334,8 +394,9 @@ def apply_schema(df: pd.DataFrame, schema: FeatureSchema, warnings: list[str] | 
     are ignored, unseen category levels are encoded as unknown, and values a numeric or true/false column
     cannot read (``"rotary"`` among cylinder counts, ``"maybe"`` among yes/no) are missing, as an unseen level
     is: one odd value does not refuse the other rows. Each is reported in ``warnings`` when a list is given.
-    Raises :class:`SchemaMismatch` naming every missing column at once, or a column whose type cannot be read at
-    all (dates where numbers were trained, a column name twice).
+    Dates, times of day and durations in a numeric column are read as the seconds training gave the model for
+    an uploaded datetime column (:func:`temporal_seconds`). Raises :class:`SchemaMismatch` naming every missing
+    column at once, or a column named twice.
     """
     names = schema.feature_names
     missing = [name for name in names if name not in df.columns]

@@ -176,3 +176,46 @@ def test_extra_columns_and_unseen_categories_are_reported_not_refused(client: Te
     assert len(warnings) == 2, warnings
     assert "'bought'" in warnings[0] and "'note'" in warnings[0] and "ignored" in warnings[0]
     assert "'region'" in warnings[1] and "'west'" in warnings[1] and "unknown" in warnings[1]
+
+
+# -- dates and times of day -----------------------------------------------------------------------------
+
+
+def test_dates_and_times_of_day_predict_as_they_trained(client: TestClient) -> None:
+    """A date column and a time-of-day column (as a marathon table writes finishing times) train as seconds, and
+    prediction rows bring them back as the same numbers whether they come as CSV (read as Arrow dates and times),
+    Parquet (real dates and times) or JSON text; before, the time column failed training and the date column
+    refused every CSV row."""
+    import datetime as dt
+
+    rng = np.random.default_rng(1)
+    n = 300
+    day = pd.Timestamp("2015-01-01") + pd.to_timedelta(rng.integers(0, 700, n), unit="D")
+    secs = rng.integers(2 * 3600, 5 * 3600, n)
+    frame = pd.DataFrame(
+        {
+            "date": day.strftime("%Y-%m-%d"),
+            "time": [f"{s // 3600:02d}:{s % 3600 // 60:02d}:{s % 60:02d}" for s in secs],
+            "noise": rng.normal(size=n).round(3),
+        }
+    )
+    frame["fast"] = np.where((secs < 3.5 * 3600) & (day < pd.Timestamp("2015-12-01")), "yes", "no")
+    dataset_id = _upload(client, frame, "fast", "marathon")
+    job = _finished(client, _submit(client, dataset_id))
+    assert job["metrics"]["test"]["accuracy"] > 0.8  # the model read both columns
+    rows = frame.drop(columns="fast").head(20)
+    as_csv = _predict_csv(client, job["id"], _csv(rows))
+    assert as_csv.status_code == 200, as_csv.text
+    assert as_csv.json()["warnings"] == []
+    parquet = rows.assign(
+        date=pd.to_datetime(rows["date"]).dt.date,
+        time=[dt.time(*map(int, t.split(":"))) for t in rows["time"]],
+    )
+    buffer = io.BytesIO()
+    parquet.to_parquet(buffer, index=False)
+    as_parquet = _predict_csv(client, job["id"], buffer.getvalue(), "rows.parquet")
+    as_json = client.post(f"/v1/jobs/{job['id']}/predictions", json={"rows": rows.to_dict(orient="records")})
+    for other in (as_parquet, as_json):
+        assert other.status_code == 200, other.text
+        assert other.json()["warnings"] == []
+        np.testing.assert_allclose(other.json()["probabilities"], as_csv.json()["probabilities"], atol=1e-9)
