@@ -75,9 +75,13 @@ def _console_errors(driver: Any, seen: list[dict[str, Any]]) -> list[dict[str, A
 
 
 def _wait(driver: Any, timeout: float, check: Any) -> Any:
+    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
     from selenium.webdriver.support.ui import WebDriverWait
 
-    return WebDriverWait(driver, timeout, poll_frequency=0.2).until(check)
+    # The pages re-render what they poll (a race's status, its leaderboard): an element found a moment before can
+    # be replaced before its text is read. That is a reason to look again, not a failure.
+    ignored = (NoSuchElementException, StaleElementReferenceException)
+    return WebDriverWait(driver, timeout, poll_frequency=0.2, ignored_exceptions=ignored).until(check)
 
 
 def _plotted(driver: Any, element_id: str) -> bool:
