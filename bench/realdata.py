@@ -181,7 +181,15 @@ _KEEL_MULTICLASS = (
     "vowel",
 )
 
-_RDATA: tuple[tuple[str, str, str, Task, tuple[str, ...]], ...] = (
+# R data sets as (package, name, target, task, columns dropped).
+_RSpec = tuple[str, str, str, Task, tuple[str, ...]]
+
+
+def _rdata_sets(group: str, specs: tuple[_RSpec, ...]) -> list[RealDataset]:
+    return [RealDataset(f"{group}/{p}_{n}", task, target, _rdata(p, n, drop)) for p, n, target, task, drop in specs]
+
+
+_RDATA: tuple[_RSpec, ...] = (
     ("MASS", "Boston", "medv", "regression", ()),
     ("ISLR", "Hitters", "Salary", "regression", ()),
     ("ISLR", "College", "Apps", "regression", ()),
@@ -209,7 +217,7 @@ CORPUS: tuple[RealDataset, ...] = tuple(
         ],
         key=lambda d: d.name,
     )
-    + [RealDataset(f"corpus/{p}_{n}", task, target, _rdata(p, n, drop)) for p, n, target, task, drop in _RDATA]
+    + _rdata_sets("corpus", _RDATA)
 )
 
 ALL: tuple[RealDataset, ...] = DEV + CORPUS
@@ -217,7 +225,7 @@ ALL: tuple[RealDataset, ...] = DEV + CORPUS
 # Checks only (see the module's docstring): (package, name, target, task, columns dropped). Dropped columns are
 # identifiers and leaks: birthwt's bwt defines low; Cars93's Min/Max.Price bracket Price; CreditCard's
 # expenditure and share are zero exactly when there is no card; Fishing's price and catch are the chosen mode's.
-_CHECKS: tuple[tuple[str, str, str, Task, tuple[str, ...]], ...] = (
+_CHECKS: tuple[_RSpec, ...] = (
     ("MASS", "birthwt", "low", "binary", ("bwt",)),
     ("MASS", "biopsy", "class", "binary", ("ID",)),
     ("Stat2Data", "Titanic", "Survived", "binary", ("Name",)),
@@ -240,9 +248,7 @@ _CHECKS: tuple[tuple[str, str, str, Task, tuple[str, ...]], ...] = (
     ("AER", "TeachingRatings", "eval", "regression", ("prof",)),
     ("datasets", "airquality", "Ozone", "regression", ()),
 )
-CHECKS: tuple[RealDataset, ...] = tuple(
-    RealDataset(f"check/{p}_{n}", task, target, _rdata(p, n, drop)) for p, n, target, task, drop in _CHECKS
-)
+CHECKS: tuple[RealDataset, ...] = tuple(_rdata_sets("check", _CHECKS))
 BY_NAME: dict[str, RealDataset] = {d.name: d for d in (*ALL, *CHECKS)}
 
 

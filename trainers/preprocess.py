@@ -139,16 +139,16 @@ def _iso_seconds(text: pd.Series) -> np.ndarray | None:
     present = text.dropna().astype(str)
     if present.empty:
         return None
-    stamps = pd.to_datetime(present, utc=True, errors="coerce", format="ISO8601")
-    if stamps.notna().all():
-        out = np.full(len(text), np.nan)
-        out[text.notna().to_numpy()] = (stamps - pd.Timestamp(0, tz="UTC")).dt.total_seconds().to_numpy()
-        return out
-    if present.str.fullmatch(r"\s*\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?\s*").all():
-        out = np.full(len(text), np.nan)
-        out[text.notna().to_numpy()] = pd.to_timedelta(present.str.strip()).dt.total_seconds().to_numpy()
-        return out
-    return None
+    parsed: pd.Series = pd.to_datetime(present, utc=True, errors="coerce", format="ISO8601")
+    if not parsed.notna().all():
+        if not present.str.fullmatch(r"\s*\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?\s*").all():
+            return None
+        parsed = pd.to_timedelta(present.str.strip())
+    seconds = temporal_seconds(parsed)
+    assert seconds is not None  # a datetime64 or timedelta64 series
+    out = np.full(len(text), np.nan)
+    out[text.notna().to_numpy()] = seconds
+    return out
 
 
 def _kind_of(s: pd.Series) -> ColumnKind:
@@ -306,21 +306,20 @@ def coerce_column(
             )
         return values
     numbers = _numeric_or_none(s)
-    lenient = warnings if unreadable_as_missing else None
     if spec.kind == "boolean":
         if numbers is None:
-            return _boolean_words(s, spec.name, lenient, unreadable_as_missing)
+            return _boolean_words(s, spec.name, warnings, unreadable_as_missing)
         wrong = ~np.isnan(numbers) & ~np.isin(numbers, (0.0, 1.0))
         if wrong.any():
             if not unreadable_as_missing:
                 raise SchemaMismatch(
                     spec.name, f"expected true/false (yes/no, y/n, t/f or 1/0), got {numbers[wrong][0]!r}"
                 )
-            _warn_unreadable(lenient, spec.name, "true/false", int(wrong.sum()), list(numbers[wrong]))
+            _warn_unreadable(warnings, spec.name, "true/false", int(wrong.sum()), list(numbers[wrong]))
             numbers = np.where(wrong, np.nan, numbers)
         return numbers
     if numbers is None:
-        numbers = _numbers_from_text(s, spec.name, lenient, unreadable_as_missing)
+        numbers = _numbers_from_text(s, spec.name, warnings, unreadable_as_missing)
     return numbers
 
 
