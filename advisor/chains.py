@@ -7,11 +7,13 @@ rule whose ``applies`` is true decides it), from a plan compiled once per chains
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from advisor import policy
 from advisor.recommendation import Decision
 from advisor.rules.base import Context, Rule
+
+T = TypeVar("T")
 
 # A chain compiled once: (key, steps, the key its shared decision is filed under, whether every rule is SHARED);
 # a step is (the rule's applies, or None where it is Rule's "always", its decide, and the rule's own ID when the
@@ -59,11 +61,12 @@ def run_chains(
     )
     found = _SPECIALIZED.get(shape)
     if found is not None and found[0] is chains:
-        return _execute(base, found[1], shared)
+        return found[2](base, shared)
     plan = _plan(chains)
     probed: _Probed = {}
     choices = _execute(base, _probing(plan, probed), shared)
-    _SPECIALIZED[shape] = (chains, _specialize(plan, probed))
+    specialized = _specialize(plan, probed)
+    _SPECIALIZED[shape] = (chains, specialized, _compile(specialized))
     return choices
 
 
@@ -104,7 +107,8 @@ def _execute(base: Context, plan: _Plan, shared: dict[int | str, Decision | None
 # read anything else (a count, a share, a constraint, an earlier choice, the candidate's cache) stays as it is.
 # The rules are pure functions of what they read (the engine is deterministic), so a shape's plan decides
 # exactly as the full chains do (the stored corpus in tests/advisor proves it byte for byte).
-_SPECIALIZED: dict[tuple[object, ...], tuple[tuple[policy.Chain, ...], _Plan]] = {}
+_Run = Callable[[Context, dict[int | str, Decision | None]], dict[str, Decision]]
+_SPECIALIZED: dict[tuple[object, ...], tuple[tuple[policy.Chain, ...], _Plan, _Run]] = {}
 _SHAPE_READS = frozenset({"family", "arch", "model", "use_transfer", "profile.modality", "profile.task"})
 _CONTEXT_PROPERTIES = frozenset(n for n, v in vars(Context).items() if isinstance(v, property))
 
@@ -147,6 +151,14 @@ def _probe(ctx: Context, reads: set[str]) -> Context:
     return probe
 
 
+def read_only_shape(fn: Callable[[Context], T], ctx: Context) -> tuple[T, bool]:
+    """``fn(ctx)``, and whether it read nothing but the candidate's shape (``_SHAPE_READS``): then it answers
+    the same for every candidate of that shape."""
+    reads: set[str] = set()
+    answer = fn(_probe(ctx, reads))
+    return answer, reads <= _SHAPE_READS
+
+
 _Probed = dict[tuple[str, int, int], Any]  # ("applies" | "decide", chain, step) -> answer / Decision, or None
 
 
@@ -181,11 +193,20 @@ def _probing(plan: _Plan, probed: _Probed) -> _Plan:
     )
 
 
-def _made(decision: Decision) -> Callable[[Context], Decision]:
-    def decide(ctx: Context) -> Decision:
-        return decision
+class _Made:
+    """A decision made once for a shape, handed out as its rule's ``decide`` would."""
 
-    return decide
+    __slots__ = ("decision",)
+
+    def __init__(self, decision: Decision) -> None:
+        self.decision = decision
+
+    def __call__(self, ctx: Context) -> Decision:
+        return self.decision
+
+
+def _made(decision: Decision) -> Callable[[Context], Decision]:
+    return _Made(decision)
 
 
 def _specialize(plan: _Plan, probed: _Probed) -> _Plan:
@@ -205,3 +226,73 @@ def _specialize(plan: _Plan, probed: _Probed) -> _Plan:
             kept.append((applies, decide, rule_key))
         out.append((key, tuple(kept), chain_key, is_shared))
     return tuple(out)
+
+
+# A shape's plan compiled to one straight-line function: per key, the steps left in it as an if/elif chain, a
+# decision made once as a constant, a shared chain behind its one lookup. It decides exactly as ``_execute`` does
+# on the same plan (that loop stays the reference and probes each shape's first candidate); what it saves is the
+# loop's own work per key (unpacking steps, testing what kind each is), about a fifth of a recommendation.
+
+
+def _rule_shared(
+    shared: dict[int | str, Decision | None],
+    rule_key: str,
+    applies: Callable[[Context], bool] | None,
+    decide: Callable[[Context], Decision],
+    base: Context,
+) -> Decision | None:
+    """A rule that reads only the profile, in a chain that does not: decided (or not) once per recommendation."""
+    if rule_key in shared:
+        return shared[rule_key]
+    found = shared[rule_key] = decide(base) if applies is None or applies(base) else None
+    return found
+
+
+def _compile(plan: _Plan) -> _Run:
+    env: dict[str, Any] = {"_rule_shared": _rule_shared}
+
+    def bound(obj: object) -> str:
+        name = f"_{len(env)}"
+        env[name] = obj
+        return name
+
+    lines = ["def run(base, shared):", "    choices = base.choices"]
+    for key, steps, chain_key, is_shared in plan:
+        pad = "    "
+        if is_shared:  # decided for an earlier candidate from the profile alone, or decided here and filed
+            lines += [
+                f"    if {chain_key!r} in shared:",
+                f"        d = shared[{chain_key!r}]",
+                "        if d is not None:",
+                f"            choices[{key!r}] = d",
+                "    else:",
+            ]
+            pad = "        "
+        target = f"d = choices[{key!r}]" if is_shared else f"choices[{key!r}]"
+        keyword, settled = "if", False
+        for applies, decide, rule_key in steps:
+            if rule_key is not None:
+                test: str | None = (
+                    f"(found := _rule_shared(shared, {rule_key!r}, {bound(applies)}, {bound(decide)}, base)) "
+                    "is not None"
+                )
+                value = "found"
+            else:
+                test = None if applies is None else f"{bound(applies)}(base)"
+                value = bound(decide.decision) if isinstance(decide, _Made) else f"{bound(decide)}(base)"
+            if test is None:  # decides unconditionally: the last step (``_specialize`` drops what follows)
+                lines += (
+                    [f"{pad}{target} = {value}"] if keyword == "if" else [f"{pad}else:", f"{pad}    {target} = {value}"]
+                )
+                settled = True
+                break
+            lines += [f"{pad}{keyword} {test}:", f"{pad}    {target} = {value}"]
+            keyword = "elif"
+        if is_shared:
+            if not settled:
+                lines += [f"{pad}d = None"] if keyword == "if" else [f"{pad}else:", f"{pad}    d = None"]
+            lines.append(f"{pad}shared[{chain_key!r}] = d")
+    lines.append("    return choices")
+    exec(compile("\n".join(lines), f"<advisor plan {len(_SPECIALIZED)}>", "exec"), env)
+    run: _Run = env["run"]
+    return run

@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
 from advisor import policy
 from advisor import tables as t
-from advisor.chains import run_chains
+from advisor.chains import read_only_shape, run_chains
 from advisor.pool import ClassicalPool, classical_pool
 from advisor.portfolio import EvidenceRow, ModelEvidence, Portfolio
 from advisor.portfolio import rank as rank_by_evidence
 from advisor.profile import Constraints, DatasetProfile
-from advisor.recommendation import Candidate, ChecklistItem, Decision, Recommendation, build
+from advisor.recommendation import Candidate, ChecklistItem, Decision, Recommendation, adopt, build
 from advisor.rules.assumptions import Assume
 from advisor.rules.base import Arch, Context, Rule
 from advisor.rules.checklist import Item
@@ -85,10 +86,10 @@ def _resolve(profile: DatasetProfile, constraints: Constraints) -> tuple[Context
         else:
             c_updates[field] = d.value
             if field == "gpu_available":  # the compute assumption reads it next
-                ctx.constraints = build(Constraints, **{**given_c, **c_updates})
+                ctx.constraints = adopt(Constraints, {**given_c, **c_updates})
     # the inputs were validated on the way in and the defaults are valid values: no re-validation
-    ctx.profile = build(DatasetProfile, **{**given_p, **p_updates}) if p_updates else profile
-    ctx.constraints = build(Constraints, **{**given_c, **c_updates}) if c_updates else constraints
+    ctx.profile = adopt(DatasetProfile, {**given_p, **p_updates}) if p_updates else profile
+    ctx.constraints = adopt(Constraints, {**given_c, **c_updates}) if c_updates else constraints
     return ctx, assumed
 
 
@@ -209,15 +210,17 @@ def _candidate(
     choices = run_chains(c, chains, shared)
     if evidence is not None:
         _apply_evidence(choices, evidence)
-    cand = build(
+    cand = adopt(  # the fields in declaration order, as a dict of its own (no keyword arguments to collect)
         Candidate,
-        rank=rank,
-        model=model,
-        trainer=TRAINERS[model],
-        family=family,
-        summary=summary,
-        choices=choices,
-        evidence=evidence.reason if evidence is not None else None,
+        {
+            "rank": rank,
+            "model": model,
+            "trainer": TRAINERS[model],
+            "family": family,
+            "summary": summary,
+            "choices": choices,
+            "evidence": evidence.reason if evidence is not None else None,
+        },
     )
     return cand, c
 
@@ -295,7 +298,7 @@ def recommend(
     decisions.append(ranking)
 
     assert top_ctx is not None
-    checklist = [_checklist_item(rule, top_ctx) for rule in policy.CHECKLIST if rule.applies(top_ctx)]
+    checklist = _checklist(top_ctx)
     warnings = _warnings(ctx, candidates)
     return build(
         Recommendation,
@@ -328,6 +331,39 @@ def _ranking_reason(ctx: Context, fam: str, dl_first: bool, pool: ClassicalPool,
         return f"{classical} {note}"
     first = "Deep learning first, then classical ML" if dl_first else "Classical ML first, then deep learning"
     return f"{first} (§9 verdict for {ctx.profile.modality} data). {classical} {note}"
+
+
+# The checklist per shape of the top candidate (as for the rule chains, advisor.chains): an item whose test read
+# only the shape is kept or dropped once, and one whose line read only the shape is written once and handed out.
+_ChecklistPlan = tuple[tuple[Rule, bool, ChecklistItem | None], ...]  # (rule, tested?, the line if made once)
+_CHECKLISTS: dict[tuple[object, ...], tuple[tuple[Rule, ...], _ChecklistPlan]] = {}
+
+
+def _checklist(ctx: Context) -> list[ChecklistItem]:
+    """The §10 checklist for the top candidate: every item whose test fires, in policy order."""
+    rules = policy.CHECKLIST
+    shape = (ctx.family, ctx.arch, ctx.model, ctx.use_transfer, ctx.profile.modality, ctx.profile.task)
+    found = _CHECKLISTS.get(shape)
+    if found is not None and found[0] is rules:
+        return [
+            item if item is not None else _checklist_item(rule, ctx)
+            for rule, tested, item in found[1]
+            if not tested or rule.applies(ctx)
+        ]
+    out: list[ChecklistItem] = []
+    plan: list[tuple[Rule, bool, ChecklistItem | None]] = []
+    for rule in rules:
+        fires, fixed = read_only_shape(rule.applies, ctx)
+        if fixed and not fires:
+            continue  # never for this shape
+        once: ChecklistItem | None = None
+        if fires:
+            line, made_once = read_only_shape(partial(_checklist_item, rule), ctx)
+            out.append(line)
+            once = line if made_once else None
+        plan.append((rule, not fixed, once))
+    _CHECKLISTS[shape] = (rules, tuple(plan))
+    return out
 
 
 def _checklist_item(rule: Rule, ctx: Context) -> ChecklistItem:

@@ -9,18 +9,17 @@ weight per sample forward, 6 with the backward pass) over an assumed throughput 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from itertools import pairwise
-from typing import Any
+from typing import Any, NamedTuple
 
 from advisor import tables as t
 from advisor.recommendation import Decision
 from advisor.rules.base import Context, Rule
 
 
-@dataclass(frozen=True)
-class Cost:
-    """Static cost of one candidate network."""
+class Cost(NamedTuple):
+    """Static cost of one candidate network (a named tuple: built for every candidate, and four times cheaper
+    to build than a frozen dataclass)."""
 
     params: int
     trainable: int

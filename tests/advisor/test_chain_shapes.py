@@ -49,7 +49,7 @@ def _chain(key: str, profile: DatasetProfile, arch: str) -> list[tuple[bool, Cal
     (whether it is tested, its decide)."""
     recommend(profile)
     shape = (id(policy.DEEP_LEARNING), "deep_learning", arch, arch, False, profile.modality, profile.task)
-    _, plan = chains._SPECIALIZED[shape]
+    _, plan, _ = chains._SPECIALIZED[shape]
     steps = dict((k, s) for k, s, _, _ in plan)[key]
     return [(applies is not None, decide) for applies, decide, _ in steps]
 
@@ -81,3 +81,24 @@ def test_a_probe_records_what_a_test_reads() -> None:
     reads.clear()
     probe.model = "transformer"
     assert ctx.model == "transformer" and reads == {"model"}
+
+
+def test_checklist_lines_are_written_once_per_shape_unless_they_read_numbers(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from advisor import engine
+
+    monkeypatch.setattr(engine, "_CHECKLISTS", {})
+    cold = recommend(SEQUENCE).checklist  # the shape's first top candidate: probed
+    warm = recommend(SEQUENCE).checklist  # on the shape's plan
+    smaller = SEQUENCE.model_copy(update={"n_rows": 4_000})
+    small = recommend(smaller).checklist  # the same shape (sequence regression, LightGBM first), fewer rows
+    assert [c.rule_id for c in warm] == [c.rule_id for c in cold] == [c.rule_id for c in small]
+    assert warm == cold
+    lines = {c.rule_id: (c, s) for c, s in zip(warm, small, strict=True)}
+    # the split line reads the row count: written for each recommendation
+    split, split_small = lines["checklist.split"]
+    assert "3,500 / 750 / 750" in split.detail and "2,800 / 600 / 600" in split_small.detail
+    # the monitoring line reads nothing: one line for every candidate of the shape
+    monitor, monitor_small = lines["checklist.monitor"]
+    assert monitor is monitor_small
