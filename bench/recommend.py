@@ -5,6 +5,11 @@
 Prints figures; the HTTP figure is a ratio against a trivial FastAPI endpoint (a small constant JSON)
 served the same way (uvicorn subprocess, one worker, loopback, access log off) in the same run.
 Targets: in-process median < 100 µs (worst profile); HTTP >= 0.5x trivial, every recommendation stored.
+
+Beside them, to show where a stored recommendation's time goes, each as a ratio to the trivial route: the same
+body validated and a precomputed copy of the same 22 KB document sent back (the ceiling for any route that gives
+this answer), the advisor's work without storage, and the service's own ``GET /healthz`` (its middleware
+without a route's work).
 """
 
 import argparse
@@ -160,6 +165,30 @@ def serve_recommend_only(port: int) -> None:
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
 
 
+def serve_document_only(port: int) -> None:
+    """The ceiling for any route that answers this request: the same body parsed and validated, and the same
+    22 KB document sent back, precomputed (no advisor, no storage, no middleware). What the answer's size and
+    the request body cost over HTTP on their own."""
+    import uvicorn
+    from fastapi import FastAPI
+    from starlette.responses import Response
+
+    import advisor
+    from service.schemas.recommendations import RecommendationCreate
+    from service.services.recommendations import document_json
+
+    first = RecommendationCreate.model_validate(HTTP_BODY)
+    assert first.profile is not None
+    document = document_json(advisor.recommend(first.profile, first.constraints)).encode()
+    app = FastAPI()
+
+    @app.post("/document-only", status_code=201)
+    async def document_only(body: RecommendationCreate) -> Response:
+        return Response(document, status_code=201, media_type="application/json")
+
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+
+
 def serve_advisor(port: int, data_dir: str) -> None:
     import uvicorn
 
@@ -249,17 +278,23 @@ def bench_http(seconds: float, concurrency: int, rounds: int = 5) -> None:
     with tempfile.TemporaryDirectory(prefix="advisor-bench-") as tmp:
         targets = {
             "trivial GET /ping": (["--serve-trivial"], _request("GET", "/ping", None), 200),
+            "document-only POST": (["--serve-document-only"], _request("POST", "/document-only", body), 201),
             "recommend-only POST (no DB)": (["--serve-recommend-only"], _request("POST", "/recommend-only", body), 201),
+            "service GET /healthz": (["--serve-advisor", tmp], _request("GET", "/healthz", None), 200),
             "POST /v1/recommendations": (["--serve-advisor", tmp], _request("POST", "/v1/recommendations", body), 201),
         }
-        procs, ports = [], {}
+        procs: list[subprocess.Popen[bytes]] = []
+        ports: dict[str, int] = {}
+        servers: dict[tuple[str, ...], int] = {}  # one process per server; the service answers two targets
         try:
             for name, (server, _, _) in targets.items():  # all start at once, then each is waited for
-                proc, ports[name] = _launch(server)
-                procs.append(proc)
+                if tuple(server) not in servers:
+                    proc, servers[tuple(server)] = _launch(server)
+                    procs.append(proc)
+                ports[name] = servers[tuple(server)]
             deadline = time.monotonic() + 120
-            for proc, name in zip(procs, targets, strict=True):
-                _wait_listening(proc, ports[name], name, deadline)
+            for proc, (args, port) in zip(procs, servers.items(), strict=True):
+                _wait_listening(proc, port, args[0], deadline)
             totals = {name: [0, 0.0] for name in targets}
 
             async def run_all() -> None:
@@ -289,6 +324,7 @@ def bench_http(seconds: float, concurrency: int, rounds: int = 5) -> None:
     )
     report("POST /v1/recommendations (stored) / trivial GET", ratio, f">= {TARGET_HTTP}x", ratio >= TARGET_HTTP, "x")
     report("the same without storage / trivial GET", rate["recommend-only POST (no DB)"] / trivial, "-", None, "x")
+    report("the body and the 22 KB answer alone / trivial GET", rate["document-only POST"] / trivial, "-", None, "x")
 
 
 def _count_rows(path: Path) -> int:
@@ -304,6 +340,9 @@ def main() -> None:
         return
     if len(sys.argv) > 1 and sys.argv[1] == "--serve-recommend-only":
         serve_recommend_only(int(sys.argv[2]))
+        return
+    if len(sys.argv) > 1 and sys.argv[1] == "--serve-document-only":
+        serve_document_only(int(sys.argv[2]))
         return
     if len(sys.argv) > 1 and sys.argv[1] == "--serve-advisor":
         serve_advisor(int(sys.argv[2]), sys.argv[3])
