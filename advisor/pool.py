@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from advisor import tables as t
 from advisor.profile import DatasetProfile
+from advisor.text import thousands
 
 SUMMARIES = {
     "lightgbm": "LightGBM with leaf-wise histogram trees (§9)",
@@ -76,18 +77,20 @@ def classical_pool(profile: DatasetProfile) -> ClassicalPool:
     The SVM joins under ``SVM_MAX_ROWS`` rows and k-NN under ``KNN_MAX_ROWS``, last.
     """
     n = profile.n_rows
+    rows, forest_gate = thousands(n), thousands(t.FOREST_FIRST_MAX_ROWS)
+    svm_gate, knn_gate = thousands(t.SVM_MAX_ROWS), thousands(t.KNN_MAX_ROWS)
     forests_first = n < t.FOREST_FIRST_MAX_ROWS
     if forests_first:
         trees = ["random_forest", "extra_trees", "lightgbm", "xgboost"]
         lead = (
-            f"{n:,} rows (under {t.FOREST_FIRST_MAX_ROWS:,}): random forest and extra trees first — on the 38 "
+            f"{rows} rows (under {forest_gate}): random forest and extra trees first — on the 38 "
             "peer datasets of that size an untuned random forest beat untuned LightGBM on 23, and AutoML "
             "settled on extra trees on 15 — then LightGBM and XGBoost (§9)"
         )
     else:
         trees = ["lightgbm", "xgboost", "random_forest", "extra_trees"]
         lead = (
-            f"{n:,} rows (at least {t.FOREST_FIRST_MAX_ROWS:,}): LightGBM and XGBoost first (§9 'XGBoost/"
+            f"{rows} rows (at least {forest_gate}): LightGBM and XGBoost first (§9 'XGBoost/"
             "LightGBM'; on the 23 peer datasets of that size LightGBM matched or beat the random forest on 16), "
             "then random forest and extra trees"
         )
@@ -99,27 +102,25 @@ def classical_pool(profile: DatasetProfile) -> ClassicalPool:
             PoolEntry(
                 "svm",
                 SUMMARIES["svm"],
-                f"kernel model for small data: {n:,} rows is under the "
-                f"{t.SVM_MAX_ROWS:,}-row gate (its fit grows as n² to n³)",
+                f"kernel model for small data: {rows} rows is under the "
+                f"{svm_gate}-row gate (its fit grows as n² to n³)",
             )
         )
-        tail.append(f"the SVM (under {t.SVM_MAX_ROWS:,} rows: its fit grows as n² to n³)")
+        tail.append(f"the SVM (under {svm_gate} rows: its fit grows as n² to n³)")
     else:
-        left_out.append(("svm", f"{n:,} rows is at least {t.SVM_MAX_ROWS:,}: a kernel SVM's fit grows as n² to n³"))
+        left_out.append(("svm", f"{rows} rows is at least {svm_gate}: a kernel SVM's fit grows as n² to n³"))
     if n < t.KNN_MAX_ROWS:
         entries.append(
             PoolEntry(
                 "knn",
                 SUMMARIES["knn"],
-                f"distance model for small data: {n:,} rows is under the "
-                f"{t.KNN_MAX_ROWS:,}-row gate (each prediction scans every training row)",
+                f"distance model for small data: {rows} rows is under the "
+                f"{knn_gate}-row gate (each prediction scans every training row)",
             )
         )
-        tail.append(f"k-NN (under {t.KNN_MAX_ROWS:,} rows: each prediction scans every training row)")
+        tail.append(f"k-NN (under {knn_gate} rows: each prediction scans every training row)")
     else:
-        left_out.append(
-            ("knn", f"{n:,} rows is at least {t.KNN_MAX_ROWS:,}: each k-NN prediction scans every training row")
-        )
+        left_out.append(("knn", f"{rows} rows is at least {knn_gate}: each k-NN prediction scans every training row"))
     reason = lead
     if tail:
         reason += "; then " + " and ".join(tail) + ", which rarely beat trees on tables"

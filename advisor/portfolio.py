@@ -21,6 +21,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from advisor.profile import DatasetProfile, Task
+from advisor.text import thousands
 
 Source = Literal["portfolio", "tenant"]
 # A family is "as good as the best" on a dataset when its score is within this much of the best (metric units:
@@ -244,7 +245,7 @@ def _best_score(row: EvidenceRow, families: set[str]) -> float | None:
 
 def _describe(features: MetaFeatures) -> str:
     cat = (features.n_categorical_features or 0) / features.n_features
-    parts = [f"{features.n_rows:,} rows", f"{features.n_features} columns", f"{cat:.0%} categorical"]
+    parts = [f"{thousands(features.n_rows)} rows", f"{features.n_features} columns", f"{cat:.0%} categorical"]
     if features.n_classes:
         parts.append(f"{features.n_classes} classes")
     if features.missing_share:

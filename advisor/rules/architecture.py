@@ -8,6 +8,7 @@ from typing import Any
 from advisor import tables as t
 from advisor.recommendation import Decision
 from advisor.rules.base import Context, Rule
+from advisor.text import thousands
 
 TEXT_VOCAB_SIZE = 30_000  # heuristic: a word-piece vocabulary of typical size
 CNN_CHANNELS = (32, 64, 128, 256, 256)  # heuristic: double per block, capped
@@ -198,7 +199,7 @@ class ArchitectureTransformer(Rule):
         if p.modality != "text" and (p.sequence_length or 0) > t.TRANSFORMER_MAX_LENGTH:
             why += (
                 f"; attention memory grows with the square of the length, so only the last "
-                f"{t.TRANSFORMER_MAX_LENGTH} of {p.sequence_length:,} steps are kept"
+                f"{t.TRANSFORMER_MAX_LENGTH} of {thousands(p.sequence_length)} steps are kept"
             )
         return self.make(value, why + ".")
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from advisor import tables as t
 from advisor.recommendation import Decision
 from advisor.rules.base import Context, Rule
+from advisor.text import thousands
 
 
 class BatchFull(Rule):
@@ -50,7 +51,7 @@ class BatchLarge(Rule):
     def decide(self, ctx: Context) -> Decision:
         return self.make(
             t.LARGE_BATCH_SIZE,
-            f"{ctx.profile.n_rows:,} rows on ample compute: batch "
+            f"{thousands(ctx.profile.n_rows)} rows on ample compute: batch "
             f"{t.LARGE_BATCH_SIZE} (§5 modern trend), with warmup (§4) to keep the larger steps stable.",
         )
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from advisor.recommendation import Decision
 from advisor.rules.base import Context, Rule
 from advisor.rules.data_prep import TREE_MODELS
+from advisor.text import thousands
 
 
 class Item(Rule):
@@ -68,7 +69,8 @@ class CheckSplit(Item):
     def detail(self, ctx: Context) -> str:
         how = "stratified by class" if ctx.is_classification else "shuffled"
         n = ctx.profile.n_rows
-        return f"70/15/15 {how}: about {int(n * 0.7):,} / {int(n * 0.15):,} / {int(n * 0.15):,} rows."
+        train, held_out = thousands(int(n * 0.7)), thousands(int(n * 0.15))
+        return f"70/15/15 {how}: about {train} / {held_out} / {held_out} rows."
 
 
 class CheckAugment(Item):

@@ -12,6 +12,7 @@ from typing import Any, ClassVar
 from advisor import tables as t
 from advisor.recommendation import Decision
 from advisor.rules.base import Context, Rule
+from advisor.text import thousands
 
 
 def _imbalanced(ctx: Context) -> bool:
@@ -160,7 +161,7 @@ class BoostingLearningRate(Rule):
         if ctx.profile.n_rows >= t.BOOSTING_LARGE_ROWS:
             return self.make(
                 t.BOOSTING_LR_LARGE,
-                f"Shrinkage {t.BOOSTING_LR_LARGE:g} for {ctx.profile.n_rows:,} "
+                f"Shrinkage {t.BOOSTING_LR_LARGE:g} for {thousands(ctx.profile.n_rows)} "
                 "rows: faster convergence where data is plenty (§4 'slow convergence → higher LR').",
             )
         return self.make(

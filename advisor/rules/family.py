@@ -5,6 +5,7 @@ from __future__ import annotations
 from advisor import tables as t
 from advisor.recommendation import Decision
 from advisor.rules.base import Context, Rule
+from advisor.text import thousands
 
 # Each question answers "classical", "deep_learning" or "either" (the cheatsheet's "… OK" / "consider both").
 
@@ -43,14 +44,15 @@ class SizeQuestion(Rule):
 
     def decide(self, ctx: Context) -> Decision:
         n = ctx.profile.n_rows
+        rows, gate = thousands(n), thousands(t.TABULAR_CLASSICAL_MAX_ROWS)
         if n < t.TABULAR_CLASSICAL_MAX_ROWS:
             return self.make(
                 "classical",
-                f"{n:,} rows is under {t.TABULAR_CLASSICAL_MAX_ROWS:,}: §9 question 2 points to classical ML.",
+                f"{rows} rows is under {gate}: §9 question 2 points to classical ML.",
             )
         return self.make(
             "either",
-            f"{n:,} rows is at least {t.TABULAR_CLASSICAL_MAX_ROWS:,}: §9 question 2 says consider both families.",
+            f"{rows} rows is at least {gate}: §9 question 2 says consider both families.",
         )
 
 
@@ -133,7 +135,8 @@ class FamilyVerdict(Rule):
             if p.n_rows < t.TABULAR_CLASSICAL_MAX_ROWS:
                 return self.make(
                     {"family": "classical", "dl_first": False},
-                    f"Tabular data under {t.TABULAR_CLASSICAL_MAX_ROWS:,} rows: classical ML (§9 Q1 and Q2 agree).",
+                    f"Tabular data under {thousands(t.TABULAR_CLASSICAL_MAX_ROWS)} rows: classical ML "
+                    "(§9 Q1 and Q2 agree).",
                 )
             if c.interpretability_required:
                 return self.make(

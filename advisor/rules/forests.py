@@ -13,6 +13,7 @@ from advisor import tables as t
 from advisor.recommendation import Decision
 from advisor.rules.base import Context, Rule
 from advisor.rules.classical import BalancedClassWeight, fixed
+from advisor.text import thousands
 
 FOREST_MODELS = ("random_forest", "extra_trees")
 
@@ -36,7 +37,7 @@ class ForestTrees(Rule):
         if n >= t.FOREST_LARGE_ROWS:
             return self.make(
                 t.FOREST_N_ESTIMATORS_LARGE,
-                f"{t.FOREST_N_ESTIMATORS_LARGE} trees for {n:,} rows: each "
+                f"{t.FOREST_N_ESTIMATORS_LARGE} trees for {thousands(n)} rows: each "
                 "full tree grows with the rows, so fewer trees keep memory and fit time bounded (§13); "
                 "averaging 100 trees already removes most of the variance (common practice).",
             )
@@ -93,7 +94,7 @@ class ForestMinLeaf(Rule):
             m = t.FOREST_MIN_SAMPLES_LEAF_LARGE
             return self.make(
                 m,
-                f"At least {m} rows per leaf on {n:,} rows: about {m}× fewer nodes per tree keeps "
+                f"At least {m} rows per leaf on {thousands(n)} rows: about {m}× fewer nodes per tree keeps "
                 "the model in memory (§13) and smooths the leaves (cf. §6 'reduce model size').",
             )
         if not ctx.is_classification:

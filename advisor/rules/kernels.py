@@ -14,6 +14,7 @@ from advisor import tables as t
 from advisor.recommendation import Decision
 from advisor.rules.base import Context, Rule
 from advisor.rules.classical import BalancedClassWeight, fixed
+from advisor.text import thousands
 
 DISTANCE_MODELS = ("knn", "svm")
 
@@ -57,7 +58,7 @@ class KnnNeighbors(Rule):
         k = min(t.KNN_MAX_NEIGHBORS, max(t.KNN_MIN_NEIGHBORS, round(math.sqrt(max(n_train, 1)))))
         return self.make(
             k,
-            f"k = {k} ≈ √{n_train:,} training rows, kept within {t.KNN_MIN_NEIGHBORS}-"
+            f"k = {k} ≈ √{thousands(n_train)} training rows, kept within {t.KNN_MIN_NEIGHBORS}-"
             f"{t.KNN_MAX_NEIGHBORS} (common rule of thumb): a larger k averages out noise, as "
             "regularization does (cf. §6), and keeps class probabilities away from 0 and 1.",
         )

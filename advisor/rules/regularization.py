@@ -8,6 +8,7 @@ from advisor import tables as t
 from advisor.recommendation import Decision
 from advisor.rules.base import Context, Rule
 from advisor.rules.budget import epoch_seconds
+from advisor.text import thousands
 
 
 def base_epochs(n_rows: int) -> int:
@@ -43,7 +44,7 @@ def _nominal_epochs(ctx: Context) -> tuple[int, str]:
         strategy = ctx.value("transfer")["strategy"]
         why = f"{first} epochs for {strategy.replace('_', ' ')} (the §8 workflow)"
     else:
-        why = f"at most {first} epochs for {ctx.profile.n_rows:,} rows; early stopping (§6) ends sooner"
+        why = f"at most {first} epochs for {thousands(ctx.profile.n_rows)} rows; early stopping (§6) ends sooner"
     if raised:
         why += (
             f", raised to {epochs} so that {steps_per_epoch} step(s) per epoch add up to at least "
@@ -229,7 +230,7 @@ class L2SmallData(Rule):
     def decide(self, ctx: Context) -> Decision:
         return self.make(
             t.L2_SMALL_DATA,
-            f"Under {t.L2_SMALL_DATA_MAX_ROWS:,} rows: L2 λ={t.L2_SMALL_DATA:g}, the "
+            f"Under {thousands(t.L2_SMALL_DATA_MAX_ROWS)} rows: L2 λ={t.L2_SMALL_DATA:g}, the "
             "upper end of §6's range, because small data overfits sooner.",
         )
 
@@ -244,7 +245,8 @@ class L2Default(Rule):
 
     def decide(self, ctx: Context) -> Decision:
         return self.make(
-            t.L2_DEFAULT, f"L2 λ={t.L2_DEFAULT:g}, the lower end of §6's range for {ctx.profile.n_rows:,} rows."
+            t.L2_DEFAULT,
+            f"L2 λ={t.L2_DEFAULT:g}, the lower end of §6's range for {thousands(ctx.profile.n_rows)} rows.",
         )
 
 

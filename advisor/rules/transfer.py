@@ -5,6 +5,7 @@ from __future__ import annotations
 from advisor import tables as t
 from advisor.recommendation import Decision
 from advisor.rules.base import Context, Rule
+from advisor.text import thousands
 
 
 def size_bucket(n_rows: int) -> str:
@@ -107,7 +108,7 @@ class TransferPlan(Rule):
         }
         cell_note = " (an extrapolated cell: the cheatsheet lists only the diagonal)" if cell.extrapolated else ""
         reason = (
-            f"{ctx.profile.n_rows:,} samples is {cell.size} and similarity is {sim}: "
+            f"{thousands(ctx.profile.n_rows)} samples is {cell.size} and similarity is {sim}: "
             f"{cell.strategy.replace('_', ' ')}, {cell.unfreeze_fraction:.0%} of layers unfrozen"
             f"{cell_note}; {cell.why}. {why_model}. {name} recommended; {served.name} "
             f"({served.params / 1e6:.1f}M parameters) will run here because {name}'s weights do not ship with "
