@@ -1,7 +1,8 @@
 """Rule chains compiled for the engine: each candidate's chains as bound steps, specialized per candidate shape.
 
 ``run_chains(ctx, chains, shared)`` decides a candidate's keys as the policy's chains read (for each key, the first
-rule whose ``applies`` is true decides it), from a plan compiled once per chains and specialized once per shape.
+rule whose ``applies`` is true decides it), from a plan compiled once per chains and specialized once per shape; a
+shape's plan then runs as one generated straight-line function (``_compile``).
 """
 
 from __future__ import annotations
