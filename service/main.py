@@ -11,7 +11,7 @@ from contextlib import asynccontextmanager
 from fastapi import Depends, FastAPI
 
 import advisor
-from service import body_limit, errors, ui
+from service import body_limit, errors, gcpolicy, ui
 from service.api import (
     datasets,
     diagnoses,
@@ -56,12 +56,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.jobs = engine = JobEngine(db=db, settings=settings)
         engine.start()
         app.state.prediction_batches = batches = BatchPool(db, settings)
+        gcpolicy.freeze_startup_objects()  # what startup built lives as long as the process
         try:
             yield
         finally:
             batches.close()
             await engine.aclose()
             db.dispose()
+            gcpolicy.thaw()
 
     app = FastAPI(
         title="Model-selection advisor",

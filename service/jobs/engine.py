@@ -10,6 +10,7 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from service import gcpolicy
 from service.db.session import Database
 from service.jobs.pool import PREWARM_DELAY_S, WorkerPool
 from service.jobs.queue import InProcessQueue, JobQueue
@@ -96,6 +97,8 @@ class JobEngine:
                 load(name)
             except Exception:  # an optional library missing: the request naming it will say so
                 logger.debug("could not import %s", name, exc_info=True)
+        if not self._stopping.is_set():
+            gcpolicy.freeze_startup_objects()  # the libraries just imported live as long as the process
 
     async def aclose(self) -> None:
         """:meth:`stop` on a worker thread (it waits for threads), for the app's lifespan."""
