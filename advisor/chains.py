@@ -122,7 +122,30 @@ def _execute(base: Context, plan: _Plan, shared: dict[int | str, Decision | None
 _Run = Callable[[Context, dict[int | str, Decision | None]], dict[str, Decision]]
 _SPECIALIZED: dict[tuple[object, ...], tuple[tuple[policy.Chain, ...], _Plan, _Run]] = {}
 _SHAPE_READS = frozenset({"family", "arch", "model", "use_transfer", "profile.modality", "profile.task"})
-_CONTEXT_PROPERTIES = frozenset(n for n, v in vars(Context).items() if isinstance(v, property))
+# A property or method of the context is not a read itself: what it reads is (``ctx.value(k)`` reads choice k).
+_CONTEXT_PROPERTIES = frozenset(
+    n for n, v in vars(Context).items() if isinstance(v, property) or (callable(v) and not n.startswith("__"))
+)
+_CHOICE = "choice:"  # a read of an earlier choice, recorded as "choice:<key>"
+
+
+class _ChoiceReads:
+    """A candidate's choices as a ``_Probe`` hands them out: each key looked up is recorded."""
+
+    def __init__(self, real: dict[str, Decision], reads: set[str]) -> None:
+        self._real, self._reads = real, reads
+
+    def __getitem__(self, key: str) -> Decision:
+        self._reads.add(_CHOICE + key)
+        return self._real[key]
+
+    def get(self, key: str, default: Any = None) -> Any:
+        self._reads.add(_CHOICE + key)
+        return self._real.get(key, default)
+
+    def __contains__(self, key: object) -> bool:
+        self._reads.add(f"{_CHOICE}{key}")
+        return key in self._real
 
 
 class _Fields:
@@ -147,6 +170,8 @@ class _Probe(Context):
         reads: set[str] = data["_reads"]
         if name in ("profile", "constraints"):
             return _Fields(data[name], name, reads)
+        if name == "choices":
+            return _ChoiceReads(data[name], reads)
         reads.add(name)
         return object.__getattribute__(self, name)
 
@@ -171,18 +196,32 @@ def read_only_shape(fn: Callable[[Context], T], ctx: Context) -> tuple[T, bool]:
     return answer, reads <= _SHAPE_READS
 
 
-_Probed = dict[tuple[str, int, int], Any]  # ("applies" | "decide", chain, step) -> answer / Decision, or None
+# ("applies" | "decide", chain, step) -> (answer / Decision, the earlier choices it read), where it read nothing
+# else but the shape; else None
+_Probed = dict[tuple[str, int, int], tuple[Any, frozenset[str]] | None]
+
+
+def _shape_and_choices(reads: set[str]) -> frozenset[str] | None:
+    """The choice keys among ``reads`` if everything else read is the shape, else None."""
+    keys = []
+    for read in reads:
+        if read.startswith(_CHOICE):
+            keys.append(read[len(_CHOICE) :])
+        elif read not in _SHAPE_READS:
+            return None
+    return frozenset(keys)
 
 
 def _probing(plan: _Plan, probed: _Probed) -> _Plan:
-    """``plan`` with every test and decision recording into ``probed`` its answer (a bool or the Decision)
-    where it read only the shape, else None."""
+    """``plan`` with every test and decision recording into ``probed`` its answer (a bool or the Decision) and
+    the earlier choices it read, where it read nothing else but the shape; else None."""
 
     def recording(fn: Callable[[Context], Any], at: tuple[str, int, int]) -> Callable[[Context], Any]:
         def run(ctx: Context) -> Any:
             reads: set[str] = set()
             answer = fn(_probe(ctx, reads))
-            probed[at] = answer if reads <= _SHAPE_READS else None
+            keys = _shape_and_choices(reads)
+            probed[at] = None if keys is None else (answer, keys)
             return answer
 
         return run
@@ -219,19 +258,28 @@ class _Made:
 
 def _specialize(plan: _Plan, probed: _Probed) -> _Plan:
     out = []
+    made_keys: set[str] = set()  # keys this shape's plan decides with one decision made once, so far
+
+    def fixed(at: tuple[str, int, int]) -> Any:
+        """The probed answer where it read only the shape and earlier choices made once; else None."""
+        found = probed.get(at)
+        return found[0] if found is not None and found[1] <= made_keys else None
+
     for c, (key, steps, chain_key, is_shared) in enumerate(plan):
         kept: list[_Step] = []
         for i, (applies, decide, rule_key) in enumerate(steps):
-            made = probed.get(("decide", c, i))
+            made = fixed(("decide", c, i))
             if made is not None:
                 decide = _Made(made)
-            answer = probed.get(("applies", c, i))
+            answer = fixed(("applies", c, i))
             if applies is None or answer is True:  # fires for every candidate of the shape: the rest never runs
                 kept.append((None, decide, rule_key))
                 break
             if answer is False:  # never fires for this shape
                 continue
             kept.append((applies, decide, rule_key))
+        if len(kept) == 1 and kept[0][0] is None and isinstance(kept[0][1], _Made):
+            made_keys.add(key)  # a later rule that reads this choice reads a constant
         out.append((key, tuple(kept), chain_key, is_shared))
     return tuple(out)
 

@@ -15,7 +15,7 @@ from advisor.pool import ClassicalPool, classical_pool
 from advisor.portfolio import EvidenceRow, ModelEvidence, Portfolio
 from advisor.portfolio import rank as rank_by_evidence
 from advisor.profile import Constraints, DatasetProfile
-from advisor.recommendation import Candidate, ChecklistItem, Decision, Recommendation, adopt, build
+from advisor.recommendation import Candidate, ChecklistItem, Decision, Recommendation, adopt
 from advisor.rules.assumptions import Assume
 from advisor.rules.base import Arch, Context, Rule
 from advisor.rules.checklist import Item
@@ -281,37 +281,39 @@ def recommend(
     )
     baseline, _ = _candidate(ctx, 0, base_model, "baseline", base_summary, shared)
 
-    ranking = Decision(
-        key="ranking",
-        value=[
+    ranking = Decision(  # (key, value, rule_id, section, reason, assumed, extrapolated)
+        "ranking",
+        [
             c.model + ("+transfer" if c.choices["transfer"].value.get("strategy", "none") != "none" else "")
             if "transfer" in c.choices
             else c.model
             for c in candidates
         ],
-        rule_id="family.ranking",
-        section="§9",
-        reason=_ranking_reason(ctx, fam, dl_first, pool, base_model),
-        assumed=False,
-        extrapolated=fam != "deep_learning",
-    )  # the classical order rests on evidence, not §9
+        "family.ranking",
+        "§9",
+        _ranking_reason(ctx, fam, dl_first, pool, base_model),
+        False,
+        fam != "deep_learning",  # the classical order rests on evidence, not §9
+    )
     decisions.append(ranking)
 
     assert top_ctx is not None
     checklist = _checklist(top_ctx)
     warnings = _warnings(ctx, candidates)
-    return build(
+    return adopt(  # the fields in declaration order
         Recommendation,
-        family=fam,
-        tables_version=t.TABLES_VERSION,
-        profile=ctx.profile,
-        constraints=ctx.constraints,
-        assumptions=assumptions,
-        decisions=decisions,
-        candidates=candidates,
-        baseline=baseline,
-        checklist=checklist,
-        warnings=warnings,
+        {
+            "family": fam,
+            "tables_version": t.TABLES_VERSION,
+            "profile": ctx.profile,
+            "constraints": ctx.constraints,
+            "assumptions": assumptions,
+            "decisions": decisions,
+            "candidates": candidates,
+            "baseline": baseline,
+            "checklist": checklist,
+            "warnings": warnings,
+        },
     )
 
 

@@ -41,11 +41,11 @@ class BatchLarge(Rule):
     }
 
     def applies(self, ctx: Context) -> bool:
-        return (
-            ctx.profile.n_rows >= t.LARGE_BATCH_MIN_ROWS
-            and ctx.constraints.compute == "ample"
+        return (  # the shape first: a plan for other data or for transfer leaves the rule out
+            ctx.profile.modality in ("tabular", "sequence")
             and not ctx.use_transfer
-            and ctx.profile.modality in ("tabular", "sequence")
+            and ctx.profile.n_rows >= t.LARGE_BATCH_MIN_ROWS
+            and ctx.constraints.compute == "ample"
         )
 
     def decide(self, ctx: Context) -> Decision:
@@ -65,13 +65,10 @@ class BatchSmallForMemory(Rule):
     CONDITIONS = {"image_pixels_gte": t.LARGE_IMAGE_PIXELS, "compute": "limited", "batch_size": t.SMALL_BATCH_SIZE}
 
     def applies(self, ctx: Context) -> bool:
+        if ctx.profile.modality != "image":  # the shape alone says no: a plan for other data leaves the rule out
+            return False
         size = ctx.profile.image_size
-        return (
-            ctx.profile.modality == "image"
-            and size is not None
-            and size[0] * size[1] >= t.LARGE_IMAGE_PIXELS
-            and ctx.constraints.compute == "limited"
-        )
+        return size is not None and size[0] * size[1] >= t.LARGE_IMAGE_PIXELS and ctx.constraints.compute == "limited"
 
     def decide(self, ctx: Context) -> Decision:
         return self.make(

@@ -133,11 +133,15 @@ def epoch_seconds(ctx: Context) -> float:
     return found
 
 
-def _sig(x: float, digits: int = 3) -> float:
-    """Round to significant digits so estimates read as the rough figures they are."""
+def _sig(x: float) -> float:
+    """Round to three significant digits so estimates read as the rough figures they are.
+
+    The shortest correct form: ``float(f"{x:.3g}")`` is ``round(x, 2 - floor(log10(|x|)))`` (both round the
+    exact binary value half to even; tests/advisor compares them around every power of ten) at a third of
+    the cost, and without the logarithm's own rounding next to a power of ten."""
     if x == 0 or not math.isfinite(x):
         return 0.0
-    return round(x, -math.floor(math.log10(abs(x))) + digits - 1)
+    return float(f"{x:.3g}")
 
 
 class Device(Rule):
@@ -173,23 +177,27 @@ class MemoryEstimate(Rule):
     def decide(self, ctx: Context) -> Decision:
         cost = network_cost(ctx)
         b = t.BYTES_PER_PARAM
-        slots = t.OPTIMIZER_STATE_SLOTS[ctx.value("optimizer")["name"]]
-        batch = int(ctx.value("batch_size"))
-        parts = {
-            "parameter_bytes": cost.params * b,
-            "gradient_bytes": cost.trainable * b,
-            "optimizer_state_bytes": cost.trainable * b * slots,
-            "activation_bytes": batch * cost.activations * b,
-        }
-        total = sum(parts.values())
+        choices = ctx.choices
+        optimizer = choices["optimizer"].value["name"]
+        batch = int(choices["batch_size"].value)
+        params, trainable = cost.params, cost.trainable
+        # the sum in the order the parts are listed (the same float as summing the dict's values)
+        parameter_bytes, gradient_bytes = params * b, trainable * b
+        optimizer_state_bytes = trainable * b * t.OPTIMIZER_STATE_SLOTS[optimizer]
+        activation_bytes = batch * cost.activations * b
+        total = parameter_bytes + gradient_bytes + optimizer_state_bytes + activation_bytes
+        mib = _sig(total / 2**20)
         value: dict[str, float | str] = {
-            "parameters": cost.params,
-            "trainable_parameters": cost.trainable,
-            **parts,
+            "parameters": params,
+            "trainable_parameters": trainable,
+            "parameter_bytes": parameter_bytes,
+            "gradient_bytes": gradient_bytes,
+            "optimizer_state_bytes": optimizer_state_bytes,
+            "activation_bytes": activation_bytes,
             "total_bytes": total,
-            "total_mib": _sig(total / 2**20),
+            "total_mib": mib,
         }
-        arch = ctx.value("architecture")
+        arch = choices["architecture"].value
         on = ""
         if "backbone" in arch:
             served, _ = t.served_backbone(arch["backbone"])
@@ -197,9 +205,8 @@ class MemoryEstimate(Rule):
             on = f"For {served.name}, the backbone that runs here, plus the new head: "
         return self.make(
             value,
-            f"{on}{cost.params:,} parameters × 4 B, gradients and "
-            f"{ctx.value('optimizer')['name']} state for {cost.trainable:,} trainable ones, and "
-            f"activations for a batch of {batch}: about {value['total_mib']:g} MiB (§13).",
+            f"{on}{params:,} parameters × 4 B, gradients and {optimizer} state for {trainable:,} trainable ones, "
+            f"and activations for a batch of {batch}: about {mib:g} MiB (§13).",
         )
 
 

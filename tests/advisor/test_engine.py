@@ -113,3 +113,19 @@ def test_catalog_lists_conditions_for_every_rule() -> None:
 def test_invalid_profiles_are_rejected(bad: dict) -> None:
     with pytest.raises(ValidationError):
         DatasetProfile.model_validate(bad)
+
+
+def test_estimates_round_to_three_significant_digits_as_the_logarithm_rule_does() -> None:
+    import math
+
+    from advisor.rules.budget import _sig
+
+    def by_log(x: float) -> float:  # the rule as first written: round at 2 - floor(log10 |x|) decimals
+        return round(x, -math.floor(math.log10(abs(x))) + 2)
+
+    for e in range(-9, 16):
+        for m in (1, 5, 999, 1000, 1234, 1235, 1245, 9995, 9999):
+            base = m * 10.0**e / 1000
+            for x in (base, math.nextafter(base, 0), math.nextafter(base, math.inf), base * (1 + 1e-12)):
+                assert _sig(x) == by_log(x), x
+    assert _sig(0.0) == 0.0 and _sig(math.inf) == 0.0
