@@ -474,3 +474,43 @@ def test_importing_the_data_layer_is_cheap() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     loaded = set(json.loads(out.stdout))
     assert loaded.isdisjoint({"pyarrow", "PIL", "pandas", "numpy", "torch", "fastapi", "sqlalchemy", "celery"})
+
+
+def _panel(n_ids: int = 30, steps: int = 4) -> pd.DataFrame:
+    """Repeated measures: columns named id and time, ids repeating, a response that changes over time."""
+    rows = [
+        {"id": i, "time": 6 * t, "y": float((i + t) % 3), "sec": i % 2}
+        for i in range(1, n_ids + 1)
+        for t in range(steps)
+    ]
+    return pd.DataFrame(rows)
+
+
+@pytest.mark.parametrize("target", ["y", "time", "id"])
+def test_an_id_and_time_table_is_read_row_by_row_when_it_is_not_one_sequence_per_id(sandbox, target: str) -> None:
+    # The target changes within an id (repeated measures), or is the id or time column itself: each row is one
+    # example, and a warning says why the table was not pivoted into sequences.
+    path = sandbox.upload("panel.csv", _panel().to_csv(index=False))
+
+    result = sandbox.run(path, target=target, task="regression")
+
+    assert result.modality == "tabular" and result.profile.n_rows == 120
+    assert any("each row was read as one example" in w and "modality='tabular'" in w for w in result.warnings)
+
+
+def test_an_id_and_time_table_with_one_label_per_id_is_still_read_as_sequences(sandbox) -> None:
+    frame = _panel()
+    frame["label"] = frame["id"] % 2  # constant within each id
+    path = sandbox.upload("long.csv", frame.drop(columns=["y"]).to_csv(index=False))
+
+    result = sandbox.run(path, target="label")
+
+    assert (result.modality, result.task) == ("sequence", "binary") and result.profile.n_rows == 30
+    assert not any("each row was read" in w for w in result.warnings)
+
+
+def test_asking_for_sequences_with_the_time_column_as_target_says_how_to_predict_it(sandbox) -> None:
+    path = sandbox.upload("panel.csv", _panel().to_csv(index=False))
+    with pytest.raises(DataError) as caught:
+        sandbox.run(path, target="time", modality="sequence")
+    assert caught.value.type_slug == "invalid-modality" and "modality='tabular'" in caught.value.detail

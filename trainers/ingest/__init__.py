@@ -171,7 +171,7 @@ def _ingest(
             "Images must be uploaded as a zip with one folder per class or as an .npz with x and y.",
             extra={"modality": modality},
         )
-    long_format = long_format_columns(table, modality)
+    long_format = long_format_columns(table, modality, target, warnings)
     if long_format is not None:
         return ingest_long_sequences(
             table,

@@ -28,11 +28,16 @@ _TIME_HINTS = ("time", "timestamp", "t", "step", "date", "datetime", "ts")
 PAD_VALUE = 0.0
 
 
-def long_format_columns(table: pa.Table, modality: str | None) -> tuple[str, str] | None:
+def long_format_columns(
+    table: pa.Table, modality: str | None, target: str | None = None, warnings: list[str] | None = None
+) -> tuple[str, str] | None:
     """The (id, time) columns of a long-format sequence table, or ``None`` when the table is not one.
 
     Without a requested modality, only columns literally named ``id`` and ``time`` qualify, and only when
     ids repeat: a table with a unique ``id`` per row is an ordinary table that happens to have a time column.
+    Nor is it one when the ``target`` is the id or the time column, or changes within an id (repeated
+    measures within most ids: one example per row, not one sequence per id); ``warnings`` then says how it
+    was read.
 
     Raises:
         DataError: ``invalid-modality`` when ``modality="sequence"`` was asked but no id/time pair exists.
@@ -40,9 +45,19 @@ def long_format_columns(table: pa.Table, modality: str | None) -> tuple[str, str
     names = table.column_names
     lower = {name.strip().lower(): name for name in names}
     if modality is None and AUTO_ID in lower and AUTO_TIME in lower:
-        auto_id = lower[AUTO_ID]
-        repeats = pc.count_distinct(table[auto_id]).as_py() < table.num_rows
-        return (auto_id, lower[AUTO_TIME]) if repeats else None
+        auto_id, auto_time = lower[AUTO_ID], lower[AUTO_TIME]
+        if pc.count_distinct(table[auto_id]).as_py() == table.num_rows:
+            return None
+        why = _not_one_sequence_per_id(table, auto_id, auto_time, target)
+        if why is not None:
+            if warnings is not None:
+                warnings.append(
+                    f"Columns {auto_id!r} and {auto_time!r} would make this a long-format sequence table (one "
+                    f"sequence per id), but {why}: each row was read as one example of a table. Upload with "
+                    "modality='tabular' to say so."
+                )
+            return None
+        return auto_id, auto_time
     if modality != "sequence":
         return None
     id_col = lower.get(AUTO_ID) or next((n for n in names if is_identifier_name(n)), None)
@@ -55,6 +70,21 @@ def long_format_columns(table: pa.Table, modality: str | None) -> tuple[str, str
             extra={"modality": "sequence", "columns": names[:50]},
         )
     return id_col, time_col
+
+
+def _not_one_sequence_per_id(table: pa.Table, id_col: str, time_col: str, target: str | None) -> str | None:
+    """Why a table with repeated ids is still not one sequence per id (for the target asked), or None."""
+    if target is None or target not in table.column_names:
+        return None  # the sequence reader names the missing target
+    if target in (id_col, time_col):
+        return f"the target is the {'id' if target == id_col else 'time'} column itself"
+    per_id = table.select([id_col, target]).group_by(id_col).aggregate([(target, "count_distinct")])
+    changing = pc.sum(pc.greater(per_id[f"{target}_count_distinct"], pa.scalar(1))).as_py() or 0
+    # Within most ids: measures repeated over time, one example per row. Within a few: sequences with a wrong
+    # label somewhere, which the sequence reader names (malformed-sequence).
+    if changing > per_id.num_rows / 2:
+        return f"the target {target!r} changes within {changing} of the {per_id.num_rows} ids"
+    return None
 
 
 def ingest_long_sequences(
@@ -73,6 +103,14 @@ def ingest_long_sequences(
     The target must be constant within a sequence; features must be numeric or boolean (others are ignored
     with a warning).
     """
+    if target is not None and target in (id_col, time_col):
+        raise DataError(
+            "invalid-modality",
+            f"The target {target!r} is the sequences' {'id' if target == id_col else 'time'} column; as "
+            "sequences the table has one example per id. To predict that column row by row, upload with "
+            "modality='tabular'.",
+            extra={"modality": "sequence", "target": target, "id": id_col, "time": time_col},
+        )
     names = [n for n in table.column_names if n not in (id_col, time_col)]
     target_name = find_column(names, target)
     no_id = table[id_col].null_count
@@ -112,7 +150,8 @@ def ingest_long_sequences(
         bad_id = ids[row].as_py()
         raise DataError(
             "malformed-sequence",
-            f"The target {target_name!r} changes within sequence {bad_id!r}; it must be constant per id.",
+            f"The target {target_name!r} changes within sequence {bad_id!r}; it must be constant per id. To "
+            "predict it row by row, upload with modality='tabular'.",
             extra={"id": str(bad_id), "target": target_name},
         )
     details["sequence_columns"] = {"id": id_col, "time": time_col, "features": feature_names, "ignored": ignored}
