@@ -79,7 +79,7 @@ def _not_one_sequence_per_id(table: pa.Table, id_col: str, time_col: str, target
     if target in (id_col, time_col):
         return f"the target is the {'id' if target == id_col else 'time'} column itself"
     per_id = table.select([id_col, target]).group_by(id_col).aggregate([(target, "count_distinct")])
-    changing = pc.sum(pc.greater(per_id[f"{target}_count_distinct"], pa.scalar(1))).as_py() or 0
+    changing = int(np.count_nonzero(np.asarray(per_id[f"{target}_count_distinct"]) > 1))
     # Within most ids: measures repeated over time, one example per row. Within a few: sequences with a wrong
     # label somewhere, which the sequence reader names (malformed-sequence).
     if changing > per_id.num_rows / 2:
