@@ -39,6 +39,14 @@ def _takes_uploads(scope: Scope) -> bool:
     )
 
 
+def _file_hint(scope: Scope) -> str:
+    """Where an operation also takes its data as a file upload (predictions: JSON rows or a CSV / Parquet file),
+    the way past this limit."""
+    if str(scope.get("method")) != "POST" or not _takes_uploads(scope):
+        return ""
+    return " This operation also takes the data as a file (multipart/form-data: CSV or Parquet), with a larger limit."
+
+
 class BodyLimitMiddleware:
     """Answer 413 (problem+json) to a non-multipart request body longer than ``max_bytes``."""
 
@@ -60,7 +68,9 @@ class BodyLimitMiddleware:
         limit = self.max_bytes
         declared = (_header(scope, b"content-length") or "").strip()
         if declared.isdigit() and int(declared) > limit:
-            error = self._too_large(f"The request body is {int(declared):,} bytes; the limit is {limit:,} bytes.")
+            error = self._too_large(
+                f"The request body is {int(declared):,} bytes; the limit is {limit:,} bytes.{_file_hint(scope)}"
+            )
             await render(error, Request(scope))(scope, receive, send)
             return
 
@@ -77,7 +87,9 @@ class BodyLimitMiddleware:
                 received += len(message.get("body", b""))
                 if received > limit:
                     if not started:
-                        error = self._too_large(f"The request body exceeds the limit of {limit:,} bytes.")
+                        error = self._too_large(
+                            f"The request body exceeds the limit of {limit:,} bytes.{_file_hint(scope)}"
+                        )
                         await render(error, Request(scope))(scope, receive, send)
                     answered = True
                     # The app sees a client that went away, and stops reading.
