@@ -43,6 +43,11 @@ class Callbacks:
         """Why :meth:`should_stop` said True (asked only after it did)."""
         return "cancelled"
 
+    def time_left(self) -> float | None:
+        """Seconds until :meth:`should_stop` says True on time alone; None without a deadline. A trainer whose
+        fit is one long library call (a forest) reads it to fit that call to the time."""
+        return None
+
     def on_end(self) -> None:
         """Training ended (normally, early-stopped or stopped on request)."""
 
@@ -72,6 +77,10 @@ class CallbackList(Callbacks):
     def stop_reason(self) -> StopReason:
         return self._stopper.stop_reason() if self._stopper is not None else "cancelled"
 
+    def time_left(self) -> float | None:
+        left = [t for t in (c.time_left() for c in self.callbacks) if t is not None]
+        return min(left) if left else None
+
     def on_end(self) -> None:
         for c in self.callbacks:
             c.on_end()
@@ -98,6 +107,9 @@ class TimeBudget(Callbacks):
 
     def stop_reason(self) -> StopReason:
         return "time_budget"
+
+    def time_left(self) -> float | None:
+        return self.remaining()
 
 
 class CancelToken(Callbacks):

@@ -353,6 +353,9 @@ class _StopOnly(Callbacks):
     def stop_reason(self) -> Any:
         return self.inner.stop_reason() if self.inner is not None else "cancelled"
 
+    def time_left(self) -> float | None:
+        return self.inner.time_left() if self.inner is not None else None
+
 
 def _tuned(spec: TrainSpec, first: Trainer) -> TrainSpec:
     """``spec`` with the hyperparameters ``first`` chose from its training split fixed, for the folds and the refit:

@@ -44,9 +44,11 @@ def test_the_search_runs_once_and_the_folds_and_refit_reuse_its_choice(
     searches: list[list[int]] = []
     original = sklearn_forests._Forest._leaf_by_oob
 
-    def spy(self: sklearn_forests._Forest, train: object, leaves: list[int]) -> tuple[int, dict[str, float]]:
+    def spy(
+        self: sklearn_forests._Forest, train: object, leaves: list[int], callbacks: object = None
+    ) -> tuple[int, dict[str, float]]:
         searches.append(leaves)
-        return original(self, train, leaves)  # type: ignore[arg-type]
+        return original(self, train, leaves, callbacks)  # type: ignore[arg-type]
 
     monkeypatch.setattr(sklearn_forests._Forest, "_leaf_by_oob", spy)
     spec = TrainSpec(trainer="sklearn_random_forest", params={"n_estimators": 30, "min_samples_leaf": [10, 1]}, seed=0)

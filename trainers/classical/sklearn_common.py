@@ -233,7 +233,7 @@ class SklearnPipelineTrainer(Trainer):
         schema = train.schema
         pipe = self._pipeline(schema, len(train))
         with threadpool_limits(limits=self.n_threads):
-            pipe.fit(model_input(train.X, schema), train.y)
+            self._fit_pipeline(pipe, model_input(train.X, schema), np.asarray(train.y), callbacks)
         if self.PREDICT_SERIAL:
             pipe.set_params(model__n_jobs=1)
         self.model_ = pipe
@@ -260,6 +260,11 @@ class SklearnPipelineTrainer(Trainer):
             metric_higher_is_better=True,
             history={"train": {k: [v] for k, v in tr_m.items()}, "valid": {k: [v] for k, v in va_m.items()}},
         )
+
+    def _fit_pipeline(self, pipe: Pipeline, X: Any, y: np.ndarray, callbacks: Callbacks) -> None:
+        """Fit the Pipeline: one call here; a trainer whose estimator can be grown in parts may fit it to the time
+        left (the forests)."""
+        pipe.fit(X, y)
 
     def _predict_output(self, X: pd.DataFrame) -> np.ndarray:
         with threadpool_limits(limits=self.n_threads):

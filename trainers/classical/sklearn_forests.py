@@ -10,6 +10,8 @@ scikit-learn's own names; the advisor's ``class_weight`` choice applies to class
 
 from __future__ import annotations
 
+import math
+import time
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
@@ -47,6 +49,11 @@ MAX_FEATURES_NAMES = ("sqrt", "log2")
 # scored on its out-of-bag rows (every tree predicts the rows its bootstrap sample left out), so the choice costs
 # no rows of the training data and about one more forest of the requested size.
 LEAF_SEARCH_TREES = 50
+# With a deadline, a forest is grown in parts (_Forest._fit_pipeline): first this share of its trees (at least two
+# per thread), timed; the rest in as few calls as the time left holds at that pace, times TIME_SAFETY (the last
+# trees of a call wait for the slowest thread). On a normal budget that is two calls instead of one.
+FIRST_PART = 0.2
+TIME_SAFETY = 0.8
 LEAF_SEARCH_MAX_CANDIDATES = 8
 CRITERIA = {
     "classification": ("gini", "entropy", "log_loss"),
@@ -159,6 +166,41 @@ class _Forest(SklearnPipelineTrainer):
             return self.REGRESSOR(**common)
         return self.CLASSIFIER(**common, class_weight=class_weight_codes(p.get("class_weight"), schema))
 
+    def _fit_pipeline(self, pipe: Any, X: Any, y: np.ndarray, callbacks: Callbacks) -> None:
+        """Grow the forest to fit the time left, when there is a deadline.
+
+        A forest is one scikit-learn call that cannot look at the clock, and on a large table it ran past its
+        budget until the job was killed. With a deadline, the preprocessing is fitted once and the trees are
+        grown with ``warm_start``: a first part (:data:`FIRST_PART`), timed, then as many of the rest as the
+        time left holds at that pace (:data:`TIME_SAFETY`), all in one call when they fit. A forest stopped short
+        keeps the trees grown so far and is marked partial; the trees are the same as one call's (each tree's seed
+        comes from the same stream). Without a deadline it is one call.
+        """
+        if callbacks.time_left() is None:
+            pipe.fit(X, y)
+            return
+        pre, forest = pipe.named_steps["preprocess"], pipe.named_steps["model"]
+        total = int(forest.n_estimators)
+        A = pre.fit_transform(X, y)
+        started = time.monotonic()
+        grown = min(total, max(2 * self.n_threads, math.ceil(total * FIRST_PART)))
+        forest.set_params(warm_start=True, n_estimators=grown)
+        forest.fit(A, y)
+        while grown < total:
+            left = callbacks.time_left()
+            per_tree = (time.monotonic() - started) / grown
+            fits = int((left or 0.0) * TIME_SAFETY / per_tree) if per_tree > 0 else total
+            if callbacks.should_stop() or fits < 1:
+                self.partial_ = True
+                self.partial_reason_ = callbacks.stop_reason() if callbacks.should_stop() else "time_budget"
+                break
+            grown = min(total, grown + fits)
+            forest.set_params(n_estimators=grown)
+            forest.fit(A, y)
+        forest.set_params(warm_start=False)
+        if grown < total:
+            self.derived_params_["n_estimators_grown"] = grown
+
     def _leaf_size(self) -> int:
         """The leaf size to grow: the one chosen by the search, else the requested one (a list's smallest until
         the search has run)."""
@@ -170,13 +212,15 @@ class _Forest(SklearnPipelineTrainer):
     def _fit(self, train: TrainData, valid: TrainData, callbacks: Callbacks) -> None:
         leaves = self.params.get("min_samples_leaf")
         if isinstance(leaves, list | tuple) and "min_samples_leaf" not in self.tuned_params_:
-            chosen, scores = self._leaf_by_oob(train, sorted({int(v) for v in leaves}))
+            chosen, scores = self._leaf_by_oob(train, sorted({int(v) for v in leaves}), callbacks)
             self.tuned_params_["min_samples_leaf"] = chosen
             self.derived_params_["min_samples_leaf"] = chosen
             self.derived_params_["min_samples_leaf_oob"] = scores
         super()._fit(train, valid, callbacks)
 
-    def _leaf_by_oob(self, train: TrainData, leaves: list[int]) -> tuple[int, dict[str, float]]:
+    def _leaf_by_oob(
+        self, train: TrainData, leaves: list[int], callbacks: Callbacks | None = None
+    ) -> tuple[int, dict[str, float]]:
         """The leaf size whose bootstrapped forest scores best on its out-of-bag rows (the smallest on a tie), and
         every candidate's score. Leaf size is how much each leaf averages: the regularization strength of a forest
         (cf. §6), which no rule can read off a table's shape (a noisy target wants large leaves, a clean one full
@@ -191,7 +235,18 @@ class _Forest(SklearnPipelineTrainer):
         best, best_score = leaves[0], -np.inf
         with threadpool_limits(limits=self.n_threads):
             A = pre.fit_transform(model_input(train.X, schema), y)
-            for leaf in leaves:
+            started = time.monotonic()
+            for i, leaf in enumerate(leaves):
+                left = callbacks.time_left() if callbacks is not None else None
+                if i and left is not None:
+                    # the next candidate and then the forest itself (about n_estimators / trees candidates' worth)
+                    each = (time.monotonic() - started) / i
+                    need = each * (1 + int(self.params.get("n_estimators", 100)) / trees)
+                    if left * TIME_SAFETY < need:
+                        self.derived_params_["min_samples_leaf_search"] = (
+                            f"stopped after {i} of {len(leaves)} sizes: the time left holds the forest, not more"
+                        )
+                        break
                 est = self._estimator(schema).set_params(
                     n_estimators=trees, min_samples_leaf=leaf, bootstrap=True, oob_score=True, max_samples=None
                 )

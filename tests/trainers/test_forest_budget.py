@@ -1,0 +1,65 @@
+"""A forest with a deadline is grown to fit the time left (trainers.classical.sklearn_forests._fit_pipeline)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from _fixtures_classical import prepared
+
+from trainers.callbacks import Callbacks, TimeBudget
+from trainers.registry import get_trainer
+
+
+def _frame(n: int = 600, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 5))
+    y = (X[:, 0] + 0.5 * X[:, 1] ** 2 + rng.normal(scale=0.5, size=n) > 0.5).astype(int)
+    return pd.DataFrame(X, columns=list("abcde")).assign(y=y)
+
+
+class _Deadline(Callbacks):
+    """A deadline that holds the first part of the trees and then says the time is up (no real clock)."""
+
+    def __init__(self, then: float) -> None:
+        self.asked = 0
+        self.then = then
+
+    def time_left(self) -> float | None:
+        self.asked += 1
+        return 60.0 if self.asked == 1 else self.then
+
+    def should_stop(self) -> bool:
+        return False
+
+
+@pytest.mark.parametrize("trainer", ["sklearn_random_forest", "sklearn_extra_trees"])
+def test_a_deadline_that_holds_every_tree_grows_the_same_forest_as_one_call(trainer: str) -> None:
+    train, valid, _ = prepared(_frame(), "y", "binary")
+    params = {"n_estimators": 40, "min_samples_leaf": 1}
+    one_call = get_trainer(trainer)(params, seed=3, n_threads=2)
+    one_call.fit(train, valid, Callbacks())
+    in_parts = get_trainer(trainer)(params, seed=3, n_threads=2)
+    in_parts.fit(train, valid, TimeBudget(600.0))
+    assert not in_parts.partial_ and len(in_parts.model_.named_steps["model"].estimators_) == 40
+    np.testing.assert_array_equal(in_parts._predict_output(valid.X), one_call._predict_output(valid.X))
+
+
+def test_a_forest_out_of_time_keeps_the_trees_grown_so_far_and_says_so() -> None:
+    train, valid, _ = prepared(_frame(), "y", "binary")
+    forest = get_trainer("sklearn_random_forest")({"n_estimators": 100, "min_samples_leaf": 1}, seed=0, n_threads=2)
+    forest.fit(train, valid, _Deadline(then=0.0))
+    grown = len(forest.model_.named_steps["model"].estimators_)
+    assert grown == 20  # the first part (a fifth), then no time for more
+    assert forest.partial_ and forest.partial_reason_ == "time_budget"
+    assert forest.derived_params_["n_estimators_grown"] == 20
+    assert forest._predict_output(valid.X).shape == (len(valid), 2)  # a usable model
+
+
+def test_a_regression_forest_short_of_time_searches_fewer_leaf_sizes() -> None:
+    frame = _frame().assign(y=lambda f: f["a"] * 2.0)
+    train, valid, _ = prepared(frame, "y", "regression")
+    forest = get_trainer("sklearn_random_forest")({"n_estimators": 100, "min_samples_leaf": [1, 3, 5, 10]}, seed=0)
+    forest.fit(train, valid, _Deadline(then=1e-6))
+    assert set(forest.derived_params_["min_samples_leaf_oob"]) == {"1"}
+    assert "stopped after 1 of 4 sizes" in forest.derived_params_["min_samples_leaf_search"]
