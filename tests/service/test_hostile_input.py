@@ -245,7 +245,9 @@ async def test_json_rows_over_the_limit_are_told_the_file_upload_takes_more(
 ) -> None:
     # Predictions take JSON rows or a file: the 413 says how to send more (a recommendation takes JSON only).
     rows = b'{"rows": [' + b",".join(b'{"a": 1}' for _ in range(200)) + b"]}"
-    body = assert_problem(await small_limit_client.post("/v1/jobs/some-job/predictions", content=rows, headers=JSON), 413)
+    body = assert_problem(
+        await small_limit_client.post("/v1/jobs/some-job/predictions", content=rows, headers=JSON), 413
+    )
     assert "as a file (multipart/form-data: CSV or Parquet)" in body["detail"]
     body = assert_problem(await small_limit_client.post(RECOMMEND, content=_big_recommendation(), headers=JSON), 413)
     assert "as a file" not in body["detail"]
