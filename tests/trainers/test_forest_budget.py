@@ -19,15 +19,14 @@ def _frame(n: int = 600, seed: int = 0) -> pd.DataFrame:
 
 
 class _Deadline(Callbacks):
-    """A deadline that holds the first part of the trees and then says the time is up (no real clock)."""
+    """A deadline that answers ``first`` (one after the other), then ``then``: no real clock."""
 
-    def __init__(self, then: float) -> None:
-        self.asked = 0
+    def __init__(self, then: float, first: tuple[float, ...] = (60.0,)) -> None:
+        self.answers = list(first)
         self.then = then
 
     def time_left(self) -> float | None:
-        self.asked += 1
-        return 60.0 if self.asked == 1 else self.then
+        return self.answers.pop(0) if self.answers else self.then
 
     def should_stop(self) -> bool:
         return False
@@ -50,16 +49,30 @@ def test_a_forest_out_of_time_keeps_the_trees_grown_so_far_and_says_so() -> None
     forest = get_trainer("sklearn_random_forest")({"n_estimators": 100, "min_samples_leaf": 1}, seed=0, n_threads=2)
     forest.fit(train, valid, _Deadline(then=0.0))
     grown = len(forest.model_.named_steps["model"].estimators_)
-    assert grown == 20  # the first part (a fifth), then no time for more
+    assert grown == 4  # the first two trees per thread, then no time for more
     assert forest.partial_ and forest.partial_reason_ == "time_budget"
-    assert forest.derived_params_["n_estimators_grown"] == 20
+    assert forest.derived_params_["n_estimators_grown"] == 4
     assert forest._predict_output(valid.X).shape == (len(valid), 2)  # a usable model
 
 
+def _regression() -> tuple[object, object]:
+    train, valid, _ = prepared(_frame().assign(y=lambda f: f["a"] * 2.0), "y", "regression")
+    return train, valid
+
+
 def test_a_regression_forest_short_of_time_searches_fewer_leaf_sizes() -> None:
-    frame = _frame().assign(y=lambda f: f["a"] * 2.0)
-    train, valid, _ = prepared(frame, "y", "regression")
+    train, valid = _regression()
     forest = get_trainer("sklearn_random_forest")({"n_estimators": 100, "min_samples_leaf": [1, 3, 5, 10]}, seed=0)
-    forest.fit(train, valid, _Deadline(then=1e-6))
+    # time for the first size (asked before it and after its first trees), not for a second one
+    forest.fit(train, valid, _Deadline(then=1e-6, first=(60.0, 60.0)))
     assert set(forest.derived_params_["min_samples_leaf_oob"]) == {"1"}
     assert "stopped after 1 of 4 sizes" in forest.derived_params_["min_samples_leaf_search"]
+
+
+def test_a_search_the_time_left_cannot_hold_is_not_run_and_the_middle_size_is_grown() -> None:
+    train, valid = _regression()
+    forest = get_trainer("sklearn_random_forest")({"n_estimators": 100, "min_samples_leaf": [1, 3, 5, 10]}, seed=0)
+    forest.fit(train, valid, _Deadline(then=1e-6))  # time is up once the first size's first trees are timed
+    assert forest.derived_params_["min_samples_leaf"] == 5
+    assert forest.derived_params_["min_samples_leaf_search"].startswith("not run")
+    assert forest.partial_  # and the forest itself is cut short: its first trees only

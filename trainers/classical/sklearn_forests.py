@@ -10,7 +10,6 @@ scikit-learn's own names; the advisor's ``class_weight`` choice applies to class
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Mapping
 from typing import Any, ClassVar
@@ -49,10 +48,10 @@ MAX_FEATURES_NAMES = ("sqrt", "log2")
 # scored on its out-of-bag rows (every tree predicts the rows its bootstrap sample left out), so the choice costs
 # no rows of the training data and about one more forest of the requested size.
 LEAF_SEARCH_TREES = 50
-# With a deadline, a forest is grown in parts (_Forest._fit_pipeline): first this share of its trees (at least two
-# per thread), timed; the rest in as few calls as the time left holds at that pace, times TIME_SAFETY (the last
-# trees of a call wait for the slowest thread). On a normal budget that is two calls instead of one.
-FIRST_PART = 0.2
+# With a deadline, a forest is grown in parts (_Forest._fit_pipeline): first this many trees per thread, timed (one
+# tree of a large table can take seconds); the rest in as few calls as the time left holds at that pace, times
+# TIME_SAFETY (the last trees of a call wait for the slowest thread). On a normal budget that is two calls, not one.
+FIRST_TREES_PER_THREAD = 2
 TIME_SAFETY = 0.8
 LEAF_SEARCH_MAX_CANDIDATES = 8
 CRITERIA = {
@@ -171,7 +170,7 @@ class _Forest(SklearnPipelineTrainer):
 
         A forest is one scikit-learn call that cannot look at the clock, and on a large table it ran past its
         budget until the job was killed. With a deadline, the preprocessing is fitted once and the trees are
-        grown with ``warm_start``: a first part (:data:`FIRST_PART`), timed, then as many of the rest as the
+        grown with ``warm_start``: a first few (:data:`FIRST_TREES_PER_THREAD`), timed, then as many of the rest as the
         time left holds at that pace (:data:`TIME_SAFETY`), all in one call when they fit. A forest stopped short
         keeps the trees grown so far and is marked partial; the trees are the same as one call's (each tree's seed
         comes from the same stream). Without a deadline it is one call.
@@ -183,7 +182,7 @@ class _Forest(SklearnPipelineTrainer):
         total = int(forest.n_estimators)
         A = pre.fit_transform(X, y)
         started = time.monotonic()
-        grown = min(total, max(2 * self.n_threads, math.ceil(total * FIRST_PART)))
+        grown = min(total, FIRST_TREES_PER_THREAD * self.n_threads)
         forest.set_params(warm_start=True, n_estimators=grown)
         forest.fit(A, y)
         while grown < total:
@@ -235,14 +234,14 @@ class _Forest(SklearnPipelineTrainer):
         best, best_score = leaves[0], -np.inf
         with threadpool_limits(limits=self.n_threads):
             A = pre.fit_transform(model_input(train.X, schema), y)
+            forest_trees = int(self.params.get("n_estimators", 100))
             started = time.monotonic()
             for i, leaf in enumerate(leaves):
                 left = callbacks.time_left() if callbacks is not None else None
                 if i and left is not None:
                     # the next candidate and then the forest itself (about n_estimators / trees candidates' worth)
                     each = (time.monotonic() - started) / i
-                    need = each * (1 + int(self.params.get("n_estimators", 100)) / trees)
-                    if left * TIME_SAFETY < need:
+                    if left * TIME_SAFETY < each * (1 + forest_trees / trees):
                         self.derived_params_["min_samples_leaf_search"] = (
                             f"stopped after {i} of {len(leaves)} sizes: the time left holds the forest, not more"
                         )
@@ -250,7 +249,24 @@ class _Forest(SklearnPipelineTrainer):
                 est = self._estimator(schema).set_params(
                     n_estimators=trees, min_samples_leaf=leaf, bootstrap=True, oob_score=True, max_samples=None
                 )
+                if i == 0 and left is not None and callbacks is not None:
+                    # Timed on its first trees (the smallest leaves grow the slowest trees): a search that would
+                    # not leave time for the forest is not started, and the middle size is grown.
+                    probe = min(trees, FIRST_TREES_PER_THREAD * self.n_threads)
+                    est.set_params(warm_start=True, n_estimators=probe, oob_score=False)  # scored once grown
+                    est.fit(A, y)
+                    per_tree = (time.monotonic() - started) / probe
+                    need = per_tree * (trees * len(leaves) + forest_trees)
+                    if (callbacks.time_left() or 0.0) * TIME_SAFETY < need:
+                        middle = leaves[len(leaves) // 2]
+                        self.derived_params_["min_samples_leaf_search"] = (
+                            f"not run: about {need:.0f} s for the search and the forest, more than the time left; "
+                            f"{middle} rows per leaf, the middle size"
+                        )
+                        return middle, {}
+                    est.set_params(n_estimators=trees, oob_score=True)  # the rest of its trees, still warm
                 est.fit(A, y)
+                est.set_params(warm_start=False)
                 score = oob_score(self.task_, y, est)
                 scores[str(leaf)] = round(score, 6)
                 if score > best_score + 1e-12:
