@@ -22,6 +22,18 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from advisor.profile import DatasetProfile, Task
 from advisor.recommendation import adopt
+from advisor.similarity import (
+    best_score,
+    config_regrets,
+    first_best,
+    nearest_fast,
+    nearest_rows,
+    priors,
+    row_regrets,
+    spread,
+    tag,
+    vector,
+)
 from advisor.text import thousands
 
 Source = Literal["portfolio", "tenant"]
@@ -179,71 +191,17 @@ def default_portfolio() -> Portfolio:
     return Portfolio.model_validate_json(text)
 
 
-# -- similarity -----------------------------------------------------------------------------------------
-def _vector(f: MetaFeatures) -> list[float]:
-    """Numbers compared across datasets: sizes on a log scale, shares as they are (None → 0)."""
-    cat_share = (f.n_categorical_features or 0) / f.n_features
-    balance = (f.minority_share or 0.0) * (f.n_classes or 0)  # 1 = balanced classes, towards 0 = imbalanced
-    return [
-        math.log10(f.n_rows),
-        math.log10(f.n_features),
-        cat_share,
-        f.missing_share or 0.0,
-        math.log2(f.n_classes) if f.n_classes else 0.0,
-        balance,
-        f.target_outlier_share or 0.0,
-    ]
-
-
-def _spread(vectors: Sequence[list[float]]) -> list[float]:
-    """Each feature's standard deviation over the pool (a floor keeps a constant feature from dividing by 0)."""
-    n = len(vectors)
-    out = []
-    for j in range(len(vectors[0])):
-        col = [v[j] for v in vectors]
-        mean = sum(col) / n
-        sd = math.sqrt(sum((x - mean) ** 2 for x in col) / n)
-        out.append(max(sd, 0.05))
-    return out
-
-
+# -- similarity (the arithmetic: advisor.similarity) ---------------------------------------------------
 def nearest(features: MetaFeatures, rows: Sequence[EvidenceRow], k: int = DEFAULT_K) -> list[tuple[float, EvidenceRow]]:
     """The ``k`` rows of the same task nearest to ``features`` (z-normalised Euclidean), nearest first."""
     pool = [r for r in rows if r.features.task == features.task]
     if not pool:
         return []
-    vecs = [_vector(r.features) for r in pool]
-    return _nearest(features, pool, list(zip(*vecs, strict=True)), _spread(vecs), [_tag(r) for r in pool], k)
-
-
-def _tag(row: EvidenceRow) -> tuple[bool, str]:
-    """How a row orders among rows at the same distance: the tenant's first, then by name."""
-    return row.source != "tenant", row.dataset
-
-
-def _nearest(
-    features: MetaFeatures,
-    pool: Sequence[EvidenceRow],
-    columns: Sequence[Sequence[float]],
-    sd: list[float],
-    tags: Sequence[tuple[bool, str]],
-    k: int,
-) -> list[tuple[float, EvidenceRow]]:
-    x = _vector(features)
-    # column by column, then each row's terms summed in the same order as a row-by-row pass: the same floats
-    terms = [[((a - b) / s) ** 2 for b in col] for a, s, col in zip(x, sd, columns, strict=True)]
-    dist = [math.sqrt(sum(t)) for t in zip(*terms, strict=True)]
-    # by rounded distance, then tag; the index keeps equal keys in pool order (a stable sort)
-    order = sorted(zip([round(d, 12) for d in dist], tags, range(len(pool)), strict=True))
-    return [(dist[i], pool[i]) for _, _, i in order[:k]]
+    vecs = [vector(r.features) for r in pool]
+    return nearest_rows(features, pool, list(zip(*vecs, strict=True)), spread(vecs), [tag(r) for r in pool], k)
 
 
 # -- ranking --------------------------------------------------------------------------------------------
-def _best_score(row: EvidenceRow, families: set[str]) -> float | None:
-    vals = [s for m, v in row.scores.items() if m in families for s in v if s is not None]
-    return max(vals) if vals else None
-
-
 def _describe(features: MetaFeatures) -> str:
     cat = (features.n_categorical_features or 0) / features.n_features
     parts = [f"{thousands(features.n_rows)} rows", f"{features.n_features} columns", f"{cat:.0%} categorical"]
@@ -252,43 +210,6 @@ def _describe(features: MetaFeatures) -> str:
     if features.missing_share:
         parts.append(f"{features.missing_share:.1%} missing")
     return ", ".join(parts)
-
-
-def _row_regrets(row: EvidenceRow, fam: PortfolioFamily, names: set[str]) -> list[float] | None:
-    """``fam``'s regret per configuration on ``row`` (best score there − its score), None if the row did not try it.
-
-    A failed configuration counts as the worst outcome seen on that row; a row with one score for the family
-    (e.g. a tenant's race) gives that regret to every configuration.
-    """
-    scores = row.scores.get(fam.model)
-    top = _best_score(row, names)
-    if not scores or top is None or all(s is None for s in scores):
-        return None
-    low = min(x for v in row.scores.values() for x in v if x is not None)
-    if len(scores) != len(fam.configs):
-        best = max(x for x in scores if x is not None)
-        scores = [best] * len(fam.configs)
-    return [top - (s if s is not None else low) for s in scores]
-
-
-def _config_regrets(
-    rows: Sequence[EvidenceRow],
-    fam: PortfolioFamily,
-    names: set[str],
-    known: dict[int, list[float] | None] | None = None,
-) -> list[list[float]]:
-    """Per configuration of ``fam``, its regret on each row that tried the family (:func:`_row_regrets`);
-    ``known``: rows' regrets already computed, by ``id``."""
-    if known is None:
-        known = {}
-    found = [
-        regrets
-        for regrets in (known[id(row)] if id(row) in known else _row_regrets(row, fam, names) for row in rows)
-        if regrets is not None
-    ]
-    if not found:
-        return [[] for _ in fam.configs]
-    return [list(column) for column in zip(*found, strict=True)]  # each row gives one regret per configuration
 
 
 class _Same:
@@ -316,19 +237,14 @@ class _Prepared:
     def __init__(self, pf: Portfolio, task: Task, names: frozenset[str]) -> None:
         self.names = set(names)
         self.fams = [f for f in pf.families if f.model in names]
-        self.rows = [r for r in pf.evidence if _best_score(r, self.names) is not None and r.features.task == task]
-        vecs = [_vector(r.features) for r in self.rows]
+        self.rows = [r for r in pf.evidence if best_score(r, self.names) is not None and r.features.task == task]
+        vecs = [vector(r.features) for r in self.rows]
         self.columns = list(zip(*vecs, strict=True))
-        self.sd = _spread(vecs) if vecs else []
-        self.tags = [_tag(r) for r in self.rows]
-        self.regrets = {f.model: {id(r): _row_regrets(r, f, self.names) for r in self.rows} for f in self.fams}
-        self.overall = {f.model: _config_regrets(self.rows, f, self.names, self.regrets[f.model]) for f in self.fams}
-        self.priors = {model: _priors(overall) for model, overall in self.overall.items()}
-
-
-def _priors(overall: list[list[float]]) -> list[float | None]:
-    """Each configuration's mean regret over every dataset of the task (None where it was never tried)."""
-    return [sum(glob) / len(glob) if glob else None for glob in overall]
+        self.sd = spread(vecs) if vecs else []
+        self.tags = [tag(r) for r in self.rows]
+        self.regrets = {f.model: {id(r): row_regrets(r, f, self.names) for r in self.rows} for f in self.fams}
+        self.overall = {f.model: config_regrets(self.rows, f, self.names, self.regrets[f.model]) for f in self.fams}
+        self.priors = {model: priors(overall) for model, overall in self.overall.items()}
 
 
 @lru_cache(maxsize=16)
@@ -343,76 +259,21 @@ def _with_prepared(
     computes them, from the prepared portfolio plus ``extra`` rows (which come after the portfolio's, as in a
     row-by-row pass)."""
     names = prep.names
-    more = [r for r in extra if _best_score(r, names) is not None and r.features.task == features.task]
+    more = [r for r in extra if best_score(r, names) is not None and r.features.task == features.task]
     if not more:
         pool, columns, sd, tags = prep.rows, prep.columns, prep.sd, prep.tags
-        overall, priors = prep.overall, prep.priors
+        overall, means = prep.overall, prep.priors
     else:
         pool = [*prep.rows, *more]
-        vecs = [list(v) for v in zip(*prep.columns, strict=True)] + [_vector(r.features) for r in more]
-        columns, sd, tags = list(zip(*vecs, strict=True)), _spread(vecs), [*prep.tags, *map(_tag, more)]
+        vecs = [list(v) for v in zip(*prep.columns, strict=True)] + [vector(r.features) for r in more]
+        columns, sd, tags = list(zip(*vecs, strict=True)), spread(vecs), [*prep.tags, *map(tag, more)]
         overall = {}
         for fam in prep.fams:
-            tail = _config_regrets(more, fam, names)
+            tail = config_regrets(more, fam, names)
             overall[fam.model] = [a + b for a, b in zip(prep.overall[fam.model], tail, strict=True)]
-        priors = {model: _priors(o) for model, o in overall.items()}
-    near = _nearest_fast(features, pool, columns, sd, tags, k) if pool else []
-    return near, pool, overall, priors
-
-
-def _nearest_fast(
-    features: MetaFeatures,
-    pool: Sequence[EvidenceRow],
-    columns: Sequence[Sequence[float]],
-    sd: list[float],
-    tags: Sequence[tuple[bool, str]],
-    k: int,
-) -> list[EvidenceRow]:
-    """:func:`_nearest`'s rows, computed as it computes them with less work (the service ranks on every tabular
-    recommendation, and this was a third of the ranking).
-
-    - Each distance is the same sum of the same terms in the same order, written out for the seven features.
-    - The order key rounds a distance to 12 digits, and rounding never reverses an order. So the rows are sorted
-      by their exact distance, and only the first ``k``, with any row that rounds to the same key as the k-th, are
-      rounded and sorted by the full key (rounded distance, tag, position).
-    """
-    a0, a1, a2, a3, a4, a5, a6 = _vector(features)
-    s0, s1, s2, s3, s4, s5, s6 = sd
-    sqrt = math.sqrt
-    dist = [
-        sqrt(
-            ((a0 - b0) / s0) ** 2
-            + ((a1 - b1) / s1) ** 2
-            + ((a2 - b2) / s2) ** 2
-            + ((a3 - b3) / s3) ** 2
-            + ((a4 - b4) / s4) ** 2
-            + ((a5 - b5) / s5) ** 2
-            + ((a6 - b6) / s6) ** 2
-        )
-        for b0, b1, b2, b3, b4, b5, b6 in zip(*columns, strict=True)
-    ]
-    by_distance = sorted(range(len(dist)), key=dist.__getitem__)  # stable: equal distances stay in pool order
-    if len(by_distance) > k:
-        edge = round(dist[by_distance[k - 1]], 12)
-        end = k
-        while end < len(by_distance) and round(dist[by_distance[end]], 12) == edge:
-            end += 1
-        by_distance = by_distance[:end]
-    head = sorted((round(dist[i], 12), tags[i], i) for i in by_distance)
-    return [pool[i] for _, _, i in head[:k]]
-
-
-def _first_best(blended: list[float]) -> int:
-    """The configuration with the least blended regret rounded to 12 digits, the first on a tie; -1 if none was
-    tried (all infinite). Rounding never reverses an order, so only values next to the least are rounded."""
-    low = min(blended)
-    if math.isinf(low):
-        return -1
-    key = round(low, 12)
-    for i, b in enumerate(blended):
-        if b - low < 1e-11 and round(b, 12) == key:
-            return i
-    raise AssertionError("unreachable: the least value rounds to its own key")
+        means = {model: priors(o) for model, o in overall.items()}
+    near = nearest_fast(features, pool, columns, sd, tags, k) if pool else []
+    return near, pool, overall, means
 
 
 def rank(
@@ -442,11 +303,11 @@ def rank(
     names = {f.model for f in fams}
     skip = set(exclude)
     if skip:  # leave-one-dataset-out: nothing prepared applies
-        rows = [r for r in (*pf.evidence, *extra) if r.dataset not in skip and _best_score(r, names) is not None]
+        rows = [r for r in (*pf.evidence, *extra) if r.dataset not in skip and best_score(r, names) is not None]
         pool = [r for r in rows if r.features.task == features.task]
         near = [r for _, r in nearest(features, pool, k)]
-        overall_of = {fam.model: _config_regrets(pool, fam, names) for fam in fams}
-        priors_of = {model: _priors(o) for model, o in overall_of.items()}
+        overall_of = {fam.model: config_regrets(pool, fam, names) for fam in fams}
+        priors_of = {model: priors(o) for model, o in overall_of.items()}
         known: dict[str, dict[int, list[float] | None]] = {}
     else:
         prep = _prepared(_Same(pf), features.task, frozenset(names))
@@ -461,7 +322,7 @@ def rank(
     described = _describe(features)
     out: list[tuple[tuple[float, int, str], ModelEvidence]] = []
     for fam in fams:
-        local = _config_regrets(near, fam, names, known.get(fam.model))
+        local = config_regrets(near, fam, names, known.get(fam.model))
         overall = overall_of[fam.model]
         blended: list[float] = []
         for loc, prior in zip(local, priors_of[fam.model], strict=True):
@@ -470,7 +331,7 @@ def rank(
                 continue
             assert prior is not None  # a configuration tried on a neighbour was tried on the task
             blended.append((sum(loc) + prior_weight * prior) / (len(loc) + prior_weight))
-        ci = _first_best(blended)
+        ci = first_best(blended)
         if ci < 0:
             continue
         regrets = local[ci]

@@ -271,7 +271,8 @@ def test_the_prepared_portfolio_ranks_exactly_as_a_row_by_row_pass(task: str) ->
 
 
 def test_the_fast_nearest_rows_are_the_reference_ones_with_ties_at_the_kth_place() -> None:
-    from advisor import portfolio as P
+    from advisor import similarity as S
+    from advisor.portfolio import MetaFeatures
 
     pf = default_portfolio()
     rows = [r for r in pf.evidence if r.features.task == "binary"]
@@ -282,9 +283,9 @@ def test_the_fast_nearest_rows_are_the_reference_ones_with_ties_at_the_kth_place
         *(r.model_copy(update={"dataset": f"{r.dataset}-mine", "source": "tenant"}) for r in rows),
         *(r.model_copy(update={"dataset": f"0-{r.dataset}"}) for r in rows[::3]),
     ]
-    vecs = [P._vector(r.features) for r in pool]
-    columns, sd, tags = list(zip(*vecs, strict=True)), P._spread(vecs), [P._tag(r) for r in pool]
-    for target in (rows[0].features, rows[5].features, P.MetaFeatures(task="binary", n_rows=700, n_features=12)):
+    vecs = [S.vector(r.features) for r in pool]
+    columns, sd, tags = list(zip(*vecs, strict=True)), S.spread(vecs), [S.tag(r) for r in pool]
+    for target in (rows[0].features, rows[5].features, MetaFeatures(task="binary", n_rows=700, n_features=12)):
         for k in range(1, len(pool) + 2):
-            reference = [r for _, r in P._nearest(target, pool, columns, sd, tags, k)]
-            assert P._nearest_fast(target, pool, columns, sd, tags, k) == reference, k
+            reference = [r for _, r in S.nearest_rows(target, pool, columns, sd, tags, k)]
+            assert S.nearest_fast(target, pool, columns, sd, tags, k) == reference, k
