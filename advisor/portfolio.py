@@ -26,7 +26,6 @@ from advisor.similarity import (
     best_score,
     config_regrets,
     first_best,
-    nearest_fast,
     nearest_rows,
     priors,
     row_regrets,
@@ -272,7 +271,7 @@ def _with_prepared(
             tail = config_regrets(more, fam, names)
             overall[fam.model] = [a + b for a, b in zip(prep.overall[fam.model], tail, strict=True)]
         means = {model: priors(o) for model, o in overall.items()}
-    near = nearest_fast(features, pool, columns, sd, tags, k) if pool else []
+    near = [r for _, r in nearest_rows(features, pool, columns, sd, tags, k)] if pool else []
     return near, pool, overall, means
 
 

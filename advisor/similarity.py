@@ -48,23 +48,6 @@ def tag(row: EvidenceRow) -> tuple[bool, str]:
     return row.source != "tenant", row.dataset
 
 
-def nearest_rows(
-    features: MetaFeatures,
-    pool: Sequence[EvidenceRow],
-    columns: Sequence[Sequence[float]],
-    sd: list[float],
-    tags: Sequence[tuple[bool, str]],
-    k: int,
-) -> list[tuple[float, EvidenceRow]]:
-    x = vector(features)
-    # column by column, then each row's terms summed in the same order as a row-by-row pass: the same floats
-    terms = [[((a - b) / s) ** 2 for b in col] for a, s, col in zip(x, sd, columns, strict=True)]
-    dist = [math.sqrt(sum(t)) for t in zip(*terms, strict=True)]
-    # by rounded distance, then tag; the index keeps equal keys in pool order (a stable sort)
-    order = sorted(zip([round(d, 12) for d in dist], tags, range(len(pool)), strict=True))
-    return [(dist[i], pool[i]) for _, _, i in order[:k]]
-
-
 def best_score(row: EvidenceRow, families: set[str]) -> float | None:
     vals = [s for m, v in row.scores.items() if m in families for s in v if s is not None]
     return max(vals) if vals else None
@@ -112,21 +95,21 @@ def priors(overall: list[list[float]]) -> list[float | None]:
     return [sum(glob) / len(glob) if glob else None for glob in overall]
 
 
-def nearest_fast(
+def nearest_rows(
     features: MetaFeatures,
     pool: Sequence[EvidenceRow],
     columns: Sequence[Sequence[float]],
     sd: list[float],
     tags: Sequence[tuple[bool, str]],
     k: int,
-) -> list[EvidenceRow]:
-    """:func:`nearest_rows`'s rows, computed as it computes them with less work (the service ranks on every tabular
-    recommendation, and this was a third of the ranking).
+) -> list[tuple[float, EvidenceRow]]:
+    """The ``k`` rows of ``pool`` nearest to ``features`` with their distances, nearest first: z-normalised
+    Euclidean distance over the columns of the pool's vectors, ordered by the distance rounded to 12 digits, then
+    the row's tag, then its place in the pool (the service ranks on every tabular recommendation: kept lean).
 
-    - Each distance is the same sum of the same terms in the same order, written out for the seven features.
-    - The order key rounds a distance to 12 digits, and rounding never reverses an order. So the rows are sorted
-      by their exact distance, and only the first ``k``, with any row that rounds to the same key as the k-th, are
-      rounded and sorted by the full key (rounded distance, tag, position).
+    - Each distance sums the squared terms in feature order, written out for the seven features.
+    - Rounding never reverses an order. So the rows are sorted by their exact distance, and only the first ``k``,
+      with any row that rounds to the same key as the k-th, are rounded and sorted by the full key.
     """
     a0, a1, a2, a3, a4, a5, a6 = vector(features)
     s0, s1, s2, s3, s4, s5, s6 = sd
@@ -151,7 +134,7 @@ def nearest_fast(
             end += 1
         by_distance = by_distance[:end]
     head = sorted((round(dist[i], 12), tags[i], i) for i in by_distance)
-    return [pool[i] for _, _, i in head[:k]]
+    return [(dist[i], pool[i]) for _, _, i in head[:k]]
 
 
 def first_best(blended: list[float]) -> int:

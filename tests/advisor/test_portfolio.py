@@ -287,5 +287,18 @@ def test_the_fast_nearest_rows_are_the_reference_ones_with_ties_at_the_kth_place
     columns, sd, tags = list(zip(*vecs, strict=True)), S.spread(vecs), [S.tag(r) for r in pool]
     for target in (rows[0].features, rows[5].features, MetaFeatures(task="binary", n_rows=700, n_features=12)):
         for k in range(1, len(pool) + 2):
-            reference = [r for _, r in S.nearest_rows(target, pool, columns, sd, tags, k)]
-            assert S.nearest_fast(target, pool, columns, sd, tags, k) == reference, k
+            reference = [r for _, r in _reference_nearest(target, pool, columns, sd, tags, k)]
+            assert [r for _, r in S.nearest_rows(target, pool, columns, sd, tags, k)] == reference, k
+
+
+def _reference_nearest(features: Any, pool: Any, columns: Any, sd: Any, tags: Any, k: int) -> list[Any]:
+    """The ranking's nearest rows written plainly: every distance rounded, one sort by the full key."""
+    import math
+
+    from advisor.similarity import vector
+
+    x = vector(features)
+    terms = [[((a - b) / s) ** 2 for b in col] for a, s, col in zip(x, sd, columns, strict=True)]
+    dist = [math.sqrt(sum(t)) for t in zip(*terms, strict=True)]
+    order = sorted(zip([round(d, 12) for d in dist], tags, range(len(pool)), strict=True))
+    return [(dist[i], pool[i]) for _, _, i in order[:k]]
