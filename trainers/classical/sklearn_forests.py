@@ -182,16 +182,14 @@ class _Forest(SklearnPipelineTrainer):
         total = int(forest.n_estimators)
         A = pre.fit_transform(X, y)
         started = time.monotonic()
-        grown = min(total, FIRST_TREES_PER_THREAD * self.n_threads)
-        forest.set_params(warm_start=True, n_estimators=grown)
-        forest.fit(A, y)
+        grown, _ = self._grow_first_trees(forest, A, y)
         while grown < total:
-            left = callbacks.time_left()
             per_tree = (time.monotonic() - started) / grown
-            fits = int((left or 0.0) * TIME_SAFETY / per_tree) if per_tree > 0 else total
-            if callbacks.should_stop() or fits < 1:
+            fits = int((callbacks.time_left() or 0.0) * TIME_SAFETY / per_tree) if per_tree > 0 else total
+            stop = callbacks.should_stop()
+            if stop or fits < 1:
                 self.partial_ = True
-                self.partial_reason_ = callbacks.stop_reason() if callbacks.should_stop() else "time_budget"
+                self.partial_reason_ = callbacks.stop_reason() if stop else "time_budget"
                 break
             grown = min(total, grown + fits)
             forest.set_params(n_estimators=grown)
@@ -199,6 +197,15 @@ class _Forest(SklearnPipelineTrainer):
         forest.set_params(warm_start=False)
         if grown < total:
             self.derived_params_["n_estimators_grown"] = grown
+
+    def _grow_first_trees(self, forest: Any, A: Any, y: np.ndarray) -> tuple[int, float]:
+        """Grow the first :data:`FIRST_TREES_PER_THREAD` trees per thread of ``forest`` (left warm, so that a later
+        ``fit`` adds to them): how many, and the seconds per tree they took."""
+        first = min(int(forest.n_estimators), FIRST_TREES_PER_THREAD * self.n_threads)
+        started = time.monotonic()
+        forest.set_params(warm_start=True, n_estimators=first)
+        forest.fit(A, y)
+        return first, (time.monotonic() - started) / first
 
     def _leaf_size(self) -> int:
         """The leaf size to grow: the one chosen by the search, else the requested one (a list's smallest until
@@ -252,10 +259,8 @@ class _Forest(SklearnPipelineTrainer):
                 if i == 0 and left is not None and callbacks is not None:
                     # Timed on its first trees (the smallest leaves grow the slowest trees): a search that would
                     # not leave time for the forest is not started, and the middle size is grown.
-                    probe = min(trees, FIRST_TREES_PER_THREAD * self.n_threads)
-                    est.set_params(warm_start=True, n_estimators=probe, oob_score=False)  # scored once grown
-                    est.fit(A, y)
-                    per_tree = (time.monotonic() - started) / probe
+                    est.set_params(oob_score=False)  # scored once grown
+                    _, per_tree = self._grow_first_trees(est, A, y)
                     need = per_tree * (trees * len(leaves) + forest_trees)
                     if (callbacks.time_left() or 0.0) * TIME_SAFETY < need:
                         middle = leaves[len(leaves) // 2]
