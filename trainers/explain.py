@@ -167,6 +167,8 @@ def encoded_sources(pipeline: Any, schema: FeatureSchema) -> np.ndarray:
         elif name == "categorical":
             onehot = trans.named_steps["onehot"] if isinstance(trans, Pipeline) else trans
             src = [c for c, levels in zip(cols, onehot.categories_, strict=True) for _ in levels]
+        elif name == "codes":
+            src = list(cols)
         elif name.startswith("text_"):
             src = [int(cols)] * n
         else:

@@ -186,3 +186,22 @@ class StopAfter(Callbacks):
 
     def on_end(self) -> None:
         self.ended += 1
+
+
+def wide_frame(task: Task, n: int = 900, levels: int = 150, seed: int = 0) -> pd.DataFrame:
+    """:func:`mixed_frame` plus ``shop``, a categorical of ``levels`` levels (more than a dense one-hot takes)
+    whose own effect on the label is as large as the rest of the signal."""
+    rng = np.random.default_rng(seed + 1)
+    df = mixed_frame(task, n=n, seed=seed)
+    codes = rng.integers(0, levels, size=n)
+    effect = rng.normal(scale=2.0, size=levels)[codes]
+    base = mixed_frame("regression", n=n, seed=seed)["label"].to_numpy()
+    signal = (base - 50.0) / 10.0 + effect
+    df.insert(4, "shop", np.array([f"s{c:03d}" for c in codes], dtype=object))
+    if task == "binary":
+        df["label"] = np.where(signal > 0, "yes", "no")
+    elif task == "multiclass":
+        df["label"] = np.select([signal < -1.0, signal < 1.0], ["low", "mid"], "high")
+    else:
+        df["label"] = signal * 10.0 + 50.0
+    return df

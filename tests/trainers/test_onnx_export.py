@@ -15,7 +15,7 @@ import onnx
 import onnxruntime as ort
 import pandas as pd
 import pytest
-from _fixtures_classical import mixed_frame, prepared, real_frame, small_params
+from _fixtures_classical import mixed_frame, prepared, real_frame, small_params, wide_frame
 
 from trainers.base import Trainer
 from trainers.callbacks import Callbacks
@@ -301,3 +301,13 @@ def test_sequence_models_export_matches_the_model_on_held_out_sequences(trainer:
     expected = expected.reshape(-1, 1) if task == "regression" else expected
     assert got.shape == expected.shape
     assert np.abs(got - expected).max() <= TOLERANCE * max(1.0, float(np.abs(expected).max()))
+
+
+@pytest.mark.parametrize(
+    ("trainer", "task"),
+    [("sklearn_random_forest", "multiclass"), ("sklearn_extra_trees", "regression"), ("sklearn_ridge", "regression")],
+)
+def test_wide_categorical_columns_export_as_codes_or_one_hot(trainer: str, task: Task) -> None:
+    # Forests take a column of 150 levels as its codes, ridge as a sparse one-hot: both reproduce in the graph.
+    model, test = _fit(trainer, task, wide_frame(task), "label")
+    _assert_parity(model, test)

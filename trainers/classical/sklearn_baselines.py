@@ -1,10 +1,10 @@
 """scikit-learn baselines: logistic regression, ridge and ordinary least squares.
 
 Each is one Pipeline (see :mod:`trainers.classical.sklearn_common`): numeric columns → imputer (+ missing-value
-indicators) → scaler; categorical columns → one-hot over the training levels (missing and unseen levels encode
-as all zeros); text columns → TF-IDF of word unigrams and bigrams → the linear model. Fits are single calls, so
-a stop request is honoured only before the fit starts; the job's hard time limit covers the rest. Saved with
-skops, loaded with an explicit trusted-type list.
+indicators) → scaler; categorical columns → one-hot over the training levels (missing and unseen levels encode as
+all zeros; sparse when a column has more than ``MAX_DENSE_ONEHOT_LEVELS`` levels); text columns → TF-IDF of word
+unigrams and bigrams → the linear model. Fits are single calls, so a stop request is honoured only before the fit
+starts; the job's hard time limit covers the rest. Saved with skops, loaded with an explicit trusted-type list.
 """
 
 from __future__ import annotations

@@ -1,12 +1,13 @@
 """What every scikit-learn trainer shares: the preprocessing Pipeline, the one-shot fit, curves, artifacts.
 
-Each model is one Pipeline: numeric columns → imputer (+ missing-value indicators) → scaler (where the model
-needs one); categorical columns → one-hot over the training levels (missing and unseen levels encode as all
-zeros, or as the most frequent level); text columns (trainers with ``TEXT_FEATURES`` only) → TF-IDF weights of
-word unigrams and bigrams (:func:`tfidf_vectorizer`, sparse) → the estimator. Fits are single calls, so a stop
-request is honoured only before the fit starts; the job's hard time limit covers the rest. Saved with skops,
-loaded with an explicit trusted-type list (skops' defaults, :data:`trainers.artifacts.SKOPS_TRUSTED_TYPES` and
-the trainer's own ``TRUSTED_TYPES``).
+Each model is one Pipeline: numeric columns → imputer (+ missing-value indicators) → scaler (where the model needs
+one); categorical columns → one-hot over the training levels (missing and unseen levels encode as all zeros, or as
+the most frequent level), kept sparse for a column of more than :data:`MAX_DENSE_ONEHOT_LEVELS` levels, which
+trees take as its level codes instead (``WIDE_CATEGORIES_AS_CODES``); text columns (trainers with
+``TEXT_FEATURES`` only) → TF-IDF weights of word unigrams and bigrams (:func:`tfidf_vectorizer`, sparse) → the
+estimator. Fits are single calls, so a stop request is honoured only before the fit starts; the job's hard time
+limit covers the rest. Saved with skops, loaded with an explicit trusted-type list (skops' defaults,
+:data:`trainers.artifacts.SKOPS_TRUSTED_TYPES` and the trainer's own ``TRUSTED_TYPES``).
 """
 
 from __future__ import annotations
@@ -50,6 +51,11 @@ IMPUTERS = ("median", "mean", "most_frequent", "none")  # for numeric columns
 TFIDF_MAX_FEATURES = 50_000
 TFIDF_MIN_DF = 2
 TFIDF_MIN_DF_FROM = 50
+# A categorical column with more training levels than this is "wide": one-hot encoding it into a dense matrix
+# costs rows × levels floats (a 30,000-row table with a 3,000-level name column: 720 MB) and makes every
+# split search of a forest walk those columns. Trees take a wide column as its level codes instead (a tree
+# isolates any level with two splits on the code); the other models keep its one-hot, stored sparse.
+MAX_DENSE_ONEHOT_LEVELS = 64
 # The vectorizer's types, listed in the trusted types of every trainer that takes text columns.
 TFIDF_TRUSTED_TYPES = frozenset(
     {"sklearn.feature_extraction.text.TfidfVectorizer", "sklearn.feature_extraction.text.TfidfTransformer"}
@@ -181,6 +187,8 @@ class SklearnPipelineTrainer(Trainer):
     # Predict on one thread: a forest sums its trees' outputs from several threads in whatever order they
     # finish, which changes the last bit of a prediction from one call to the next.
     PREDICT_SERIAL: ClassVar[bool] = False
+    # Wide categorical columns (over MAX_DENSE_ONEHOT_LEVELS levels) as level codes (trees) rather than one-hot.
+    WIDE_CATEGORIES_AS_CODES: ClassVar[bool] = False
 
     @classmethod
     def check_params(cls, params: Mapping[str, Any], task: Task) -> None:
@@ -199,6 +207,9 @@ class SklearnPipelineTrainer(Trainer):
         if text and not self.TEXT_FEATURES:
             raise TrainerCapabilityError(f"{self.NAME} does not take free-text columns")
         cat = [i for i, c in enumerate(schema.columns) if c.kind == "categorical" and c.categories]
+        wide = [i for i in cat if len(schema.columns[i].categories or []) > MAX_DENSE_ONEHOT_LEVELS]
+        codes = wide if self.WIDE_CATEGORIES_AS_CODES else []
+        onehot_cols = [i for i in cat if i not in codes]
         numeric, categorical, indicator = imputation(self.params, self.MODEL_KIND)
         steps: list[tuple[str, Any]] = []
         if numeric != "none":
@@ -210,21 +221,30 @@ class SklearnPipelineTrainer(Trainer):
         parts: list[tuple[str, Any, list[int] | int]] = []  # a list of column indices, or one (a text column)
         if num:
             parts.append(("numeric", Pipeline(steps) if steps else "passthrough", num))
-        if cat:
-            levels = [np.arange(len(schema.columns[i].categories or []), dtype=np.float64) for i in cat]
+
+        def fill() -> SimpleImputer:
+            # Code -1 is a missing or unseen level; "most_frequent" fills it with the commonest training level.
+            return SimpleImputer(missing_values=-1.0, strategy="most_frequent", keep_empty_features=True)
+
+        if onehot_cols:
+            levels = [np.arange(len(schema.columns[i].categories or []), dtype=np.float64) for i in onehot_cols]
             # Fixed categories = the training levels; code -1 (missing/unseen) is "unknown" → all zeros,
             # unless the recommendation asks to fill it with the most frequent level.
             onehot = OneHotEncoder(categories=levels, handle_unknown="ignore")
             if categorical == "most_frequent":
-                fill = SimpleImputer(missing_values=-1.0, strategy="most_frequent", keep_empty_features=True)
-                parts.append(("categorical", Pipeline([("impute", fill), ("onehot", onehot)]), cat))
+                parts.append(("categorical", Pipeline([("impute", fill()), ("onehot", onehot)]), onehot_cols))
             else:
-                parts.append(("categorical", onehot, cat))
+                parts.append(("categorical", onehot, onehot_cols))
+        if codes:
+            # Level codes as they come (0..levels-1, -1 missing/unseen: a level of its own for a tree).
+            parts.append(("codes", fill() if categorical == "most_frequent" else "passthrough", codes))
         for i in text:
             # A scalar column index hands the vectorizer a 1-D column of strings.
             parts.append((f"text_{i}", tfidf_vectorizer(n_rows), i))
-        # TF-IDF stays sparse (one column per term); without text the model gets a dense matrix as before.
-        pre = ColumnTransformer(parts, remainder="drop", sparse_threshold=1.0 if text else 0.0)
+        # TF-IDF and wide one-hot stay sparse (one column per term or level); otherwise the model gets a dense
+        # matrix as before.
+        sparse = bool(text) or any(i in onehot_cols for i in wide)
+        pre = ColumnTransformer(parts, remainder="drop", sparse_threshold=1.0 if sparse else 0.0)
         return Pipeline([("preprocess", pre), ("model", self._estimator(schema))])
 
     def _fit(self, train: TrainData, valid: TrainData, callbacks: Callbacks) -> None:

@@ -1,11 +1,12 @@
 """scikit-learn forests: random forest and extra trees, for classification and regression.
 
 Both are the shared Pipeline of :mod:`trainers.classical.sklearn_common` without a scaler (trees split on
-thresholds, so scale changes nothing): numeric columns → median imputation + missing-value indicators;
-categorical columns → one-hot over the training levels → the forest. Trees are grown in parallel on
-``n_threads`` cores (``n_jobs``) and seeded with ``seed``, so a fit is reproducible; predictions run on one
-thread so that they are identical bit for bit however many threads the predicting process has. Hyperparameters use
-scikit-learn's own names; the advisor's ``class_weight`` choice applies to classifiers only.
+thresholds, so scale changes nothing): numeric columns → median imputation + missing-value indicators; categorical
+columns → one-hot over the training levels, or (a column of more than ``MAX_DENSE_ONEHOT_LEVELS`` levels) its
+level codes → the forest. Trees are grown in parallel on ``n_threads`` cores (``n_jobs``) and seeded with
+``seed``, so a fit is reproducible; predictions run on one thread so that they are identical bit for bit however
+many threads the predicting process has. Hyperparameters use scikit-learn's own names; the advisor's
+``class_weight`` choice applies to classifiers only.
 """
 
 from __future__ import annotations
@@ -115,6 +116,7 @@ class _Forest(SklearnPipelineTrainer):
     TASKS = frozenset({"binary", "multiclass", "regression"})
     PARAMS = FOREST_PARAMS
     DEFAULT_SCALING = "none"
+    WIDE_CATEGORIES_AS_CODES = True
     MODEL_KIND = "scikit-learn forests"
     PREDICT_SERIAL = True  # trees are grown on n_threads; predictions summed in one order, bit for bit
     # Fitted trees are sklearn.tree._tree.Tree objects, which skops rebuilds from plain arrays.
