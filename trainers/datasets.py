@@ -66,6 +66,8 @@ class LoadedDataset:
     y: np.ndarray | None = None
     lengths: np.ndarray | None = None
     notes: list[str] = field(default_factory=list)
+    # Feature columns whose text the upload read as dates with a format (name → strptime format).
+    datetime_formats: dict[str, str] = field(default_factory=dict)
 
     @property
     def n_rows(self) -> int:
@@ -199,6 +201,8 @@ def _load_table(data: LoadedDataset, file: Path) -> None:
             if seconds is None:  # a datetime column stored as text: read as ingestion typed it
                 seconds = temporal_seconds(pd.Series(pd.to_datetime(frame[name], utc=True)))
             frame[name] = seconds
+            if col.get("datetime_format"):
+                data.datetime_formats[name] = str(col["datetime_format"])
             data.notes.append(
                 f"datetime column {name!r} was given to the model as seconds (since 1970-01-01 UTC for dates, "
                 "since midnight for times of day)"

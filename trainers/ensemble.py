@@ -29,7 +29,7 @@ import json
 import re
 import shutil
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -214,18 +214,21 @@ def fit_ensemble(
     feature_columns: list[str] | None,
     members: list[Member],
     out_dir: str | Path,
+    *,
+    datetime_formats: Mapping[str, str] | None = None,
 ) -> TrainResult:
     """Select weights over ``members``' stored validation predictions, score, and save the ensemble artifact.
 
     Members whose artifact fails its SHA-256 check, whose schema or test rows differ from the others', or
     that have no stored predictions are left out (``validation.note`` names them); fewer than two left
-    raises ``ValueError``.
+    raises ``ValueError``. ``datetime_formats`` as for the members (:func:`trainers.run.fit_and_evaluate`), so that
+    their schemas match.
     """
     started = time.perf_counter()
     rounds = int(spec.params.get("rounds", ROUNDS))
     bags = int(spec.params.get("bags", BAGS))
     EnsembleTrainer.check_params(spec.params, task)
-    X, y, schema = prepare_frame(frame, target, feature_columns, task)
+    X, y, schema = prepare_frame(frame, target, feature_columns, task, datetime_formats=datetime_formats)
     parts = split_rows(y, task, spec.resolved_split(), spec.seed)
     loaded: list[tuple[Member, Trainer, dict[str, np.ndarray]]] = []
     left_out: list[str] = []

@@ -13,7 +13,7 @@ survives the trip through CSV, Parquet or JSON whatever type the reader gave it.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -111,8 +111,11 @@ def temporal_seconds(s: pd.Series) -> np.ndarray | None:
 
     dtype = s.dtype
     if pd.api.types.is_datetime64_any_dtype(dtype):
-        stamps = pd.to_datetime(s, utc=True)
-        return _float_column((stamps - pd.Timestamp(0, tz="UTC")).dt.total_seconds().to_numpy(dtype=np.float64))
+        if getattr(dtype, "tz", None) is not None:
+            s = s.dt.tz_convert("UTC").dt.tz_localize(None)
+        # In the column's own unit: a datetime64[s] column may hold years that nanoseconds cannot (before 1677).
+        stamps = s.to_numpy()
+        return _float_column((stamps - np.datetime64(0, "s")) / np.timedelta64(1, "s"))
     if pd.api.types.is_timedelta64_dtype(dtype):
         return _float_column(s.dt.total_seconds().to_numpy(dtype=np.float64))
     if not (pd.api.types.is_object_dtype(dtype) or pd.api.types.is_string_dtype(dtype)):
@@ -133,18 +136,34 @@ def temporal_seconds(s: pd.Series) -> np.ndarray | None:
     return None
 
 
-def _iso_seconds(text: pd.Series) -> np.ndarray | None:
+def _iso_seconds(text: pd.Series, datetime_format: str | None = None) -> np.ndarray | None:
     """Seconds (as :func:`temporal_seconds`) of ISO dates, date-times or ``hh:mm[:ss]`` times written as text,
-    or None unless every present value reads as one of them."""
+    or of dates in ``datetime_format`` (the upload's, read by the same parser as the upload), or None unless
+    every present value reads as one of them."""
     present = text.dropna().astype(str)
     if present.empty:
         return None
     parsed: pd.Series = pd.to_datetime(present, utc=True, errors="coerce", format="ISO8601")
-    if not parsed.notna().all():
-        if not present.str.fullmatch(r"\s*\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?\s*").all():
+    seconds: np.ndarray | None
+    if parsed.notna().all():
+        seconds = temporal_seconds(parsed)
+    elif datetime_format is not None:
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        trimmed = pc.utf8_trim_whitespace(pa.array(present.to_numpy(dtype=object), type=pa.string()))
+        stamps = pc.strptime(trimmed, format=datetime_format, unit="s", error_is_null=True)
+        seconds = temporal_seconds(pd.Series(stamps.to_pandas()))
+        assert seconds is not None  # a datetime64 series
+        iso = parsed.notna().to_numpy()
+        if iso.any():  # ISO values among them: each read as ISO
+            seconds[iso] = temporal_seconds(parsed[iso])
+        if np.isnan(seconds).any():
             return None
-        parsed = pd.to_timedelta(present.str.strip())
-    seconds = temporal_seconds(parsed)
+    elif present.str.fullmatch(r"\s*\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?\s*").all():
+        seconds = temporal_seconds(pd.to_timedelta(present.str.strip()))
+    else:
+        return None
     assert seconds is not None  # a datetime64 or timedelta64 series
     out = np.full(len(text), np.nan)
     out[text.notna().to_numpy()] = seconds
@@ -218,14 +237,16 @@ def prepare_frame(
     task: Task,
     *,
     text_columns: Sequence[str] = (),
+    datetime_formats: Mapping[str, str] | None = None,
 ) -> tuple[pd.DataFrame, np.ndarray, FeatureSchema]:
     """Type the features, encode the target and record both in a :class:`FeatureSchema`.
 
     Rows whose target is missing are dropped (the caller can count them: ``len(df) - len(X)``).
     ``feature_columns=None`` takes every column except the target. Features named in ``text_columns``
     are kept as free text (kind ``text``: strings, missing as ``""``) for a model that vectorizes them
-    itself, instead of becoming categories. Raises :class:`SchemaMismatch` naming the column for a missing
-    column, an unsupported type or an unusable target.
+    itself, instead of becoming categories. ``datetime_formats`` (column → strptime format) records how the
+    upload read a date column written as text, so prediction rows in that form read the same. Raises
+    :class:`SchemaMismatch` naming the column for a missing column, an unsupported type or an unusable target.
     """
     if target not in df.columns:
         raise SchemaMismatch(target, "target column not found")
@@ -265,7 +286,13 @@ def prepare_frame(
                 categories = list(dict.fromkeys(_level(c) for c in s.cat.categories))
             else:
                 categories = sorted(set(_factorize(s)[1]))
-        spec = ColumnSpec(name=str(col), kind=kind, source_dtype=str(s.dtype), categories=categories)
+        spec = ColumnSpec(
+            name=str(col),
+            kind=kind,
+            source_dtype=str(s.dtype),
+            categories=categories,
+            datetime_format=(datetime_formats or {}).get(str(col)) if kind == "numeric" else None,
+        )
         data[col] = coerce_column(s, spec)
         specs.append(spec)
 
@@ -319,7 +346,7 @@ def coerce_column(
             numbers = np.where(wrong, np.nan, numbers)
         return numbers
     if numbers is None:
-        numbers = _numbers_from_text(s, spec.name, warnings, unreadable_as_missing)
+        numbers = _numbers_from_text(s, spec.name, warnings, unreadable_as_missing, spec.datetime_format)
     return numbers
 
 
@@ -360,10 +387,15 @@ def _boolean_words(
 
 
 def _numbers_from_text(
-    s: pd.Series, name: str, warnings: list[str] | None = None, unreadable_as_missing: bool = False
+    s: pd.Series,
+    name: str,
+    warnings: list[str] | None = None,
+    unreadable_as_missing: bool = False,
+    datetime_format: str | None = None,
 ) -> np.ndarray:
-    """Floats from a text (or mixed) column whose every present value reads as a number; one that does not
-    raises, or is missing (and warned about) with ``unreadable_as_missing``."""
+    """Floats from a text (or mixed) column whose every present value reads as a number, or as a date in the
+    upload's ``datetime_format`` or ISO 8601; one that does not raises, or is missing (and warned about) with
+    ``unreadable_as_missing``."""
     seconds = temporal_seconds(s)
     if seconds is not None:  # dates, times or durations: the numbers training gave the model for them
         return seconds
@@ -371,7 +403,7 @@ def _numbers_from_text(
     numbers = pd.to_numeric(plain, errors="coerce")
     bad = plain.notna() & numbers.isna()
     if bad.any() and not numbers.notna().any():  # no value is a number: dates or times written as text?
-        seconds = _iso_seconds(plain)
+        seconds = _iso_seconds(plain, datetime_format)
         if seconds is not None:
             return _float_column(seconds)
     if bad.any():

@@ -46,7 +46,7 @@ file                   shape             dtype      what
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -162,6 +162,7 @@ def fit_and_evaluate(
     out_dir: str | Path,
     *,
     text_columns: Sequence[str] = (),
+    datetime_formats: Mapping[str, str] | None = None,
 ) -> TrainResult:
     """Split, fit, score on validation and test, save the artifact and diagnose the curves.
 
@@ -185,7 +186,9 @@ def fit_and_evaluate(
         raise TrainerCapabilityError(f"{cls.NAME} does not take free-text columns")
     split_spec = spec.resolved_split()
 
-    X, y, schema = prepare_frame(frame, target, feature_columns, task, text_columns=text_columns)
+    X, y, schema = prepare_frame(
+        frame, target, feature_columns, task, text_columns=text_columns, datetime_formats=datetime_formats
+    )
     parts = split_rows(y, task, split_spec, spec.seed)
 
     def part(idx: np.ndarray) -> TrainData:

@@ -41,6 +41,11 @@ class ColumnSpec(BaseModel):
     categories: list[str] | None = Field(
         default=None, description="Levels of a categorical column, in code order; unseen values become missing."
     )
+    datetime_format: str | None = Field(
+        default=None,
+        description="The strptime format the upload's dates were written in (e.g. '%m/%d/%y %H:%M'); prediction "
+        "rows that bring the same text are read with it (ISO 8601 is read whatever it is).",
+    )
 
 
 class FeatureSchema(BaseModel):

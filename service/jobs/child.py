@@ -280,14 +280,26 @@ def _fit(
 
         members = [Member(m.job_id, Path(m.directory), m.sha256) for m in msg.members]
         frame, features = data.flat_frame() if plan.flatten else (data.frame, data.feature_columns)
-        result = fit_ensemble(spec, frame, data.target, data.task, features, members, out_dir)
+        result = fit_ensemble(
+            spec, frame, data.target, data.task, features, members, out_dir, datetime_formats=data.datetime_formats
+        )
         run_info: dict[str, Any] = {}
     elif plan.kind == "frame":
         from trainers.run import fit_and_evaluate
 
         frame, features = data.flat_frame() if plan.flatten else (data.frame, data.feature_columns)
         text = data.text_columns if plan.text else ()
-        result = fit_and_evaluate(spec, frame, data.target, data.task, features, callbacks, out_dir, text_columns=text)
+        result = fit_and_evaluate(
+            spec,
+            frame,
+            data.target,
+            data.task,
+            features,
+            callbacks,
+            out_dir,
+            text_columns=text,
+            datetime_formats=data.datetime_formats,
+        )
         run_info = {}
     else:
         from trainers.torch.jobs import fit_and_evaluate_arrays

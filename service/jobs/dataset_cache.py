@@ -60,6 +60,7 @@ def _copy_dataset(data: Any) -> Any:
         y=None if data.y is None else data.y.copy(),
         lengths=None if data.lengths is None else data.lengths.copy(),
         notes=list(data.notes),
+        datetime_formats=dict(data.datetime_formats),
     )
 
 

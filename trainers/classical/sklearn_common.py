@@ -56,6 +56,9 @@ TFIDF_MIN_DF_FROM = 50
 # split search of a forest walk those columns. Trees take a wide column as its level codes instead (a tree
 # isolates any level with two splits on the code); the other models keep its one-hot, stored sparse.
 MAX_DENSE_ONEHOT_LEVELS = 64
+# What a model fitted on a sparse matrix keeps of it (k-NN's training rows, an SVM's support vectors): trusted by
+# the trainers that keep one. skops stores it with scipy's own npz format, without pickle.
+SPARSE_TRUSTED_TYPES = frozenset({"scipy.sparse._csr.csr_matrix"})
 # The vectorizer's types, listed in the trusted types of every trainer that takes text columns.
 TFIDF_TRUSTED_TYPES = frozenset(
     {"sklearn.feature_extraction.text.TfidfVectorizer", "sklearn.feature_extraction.text.TfidfTransformer"}

@@ -11,14 +11,14 @@ data only.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 from sklearn.base import BaseEstimator
 from sklearn.neighbors import KNeighborsClassifier, KNeighborsRegressor
 
 from trainers.base import TrainerParamError, check_int, check_number
 from trainers.callbacks import Callbacks
-from trainers.classical.sklearn_common import SklearnPipelineTrainer
+from trainers.classical.sklearn_common import SPARSE_TRUSTED_TYPES, SklearnPipelineTrainer
 from trainers.registry import register_trainer
 from trainers.spec import FeatureSchema, Task, TrainData
 
@@ -34,6 +34,7 @@ class KNeighborsTrainer(SklearnPipelineTrainer):
     PARAMS = frozenset({"n_neighbors", "weights", "p"})
     DEFAULT_SCALING = "standard"
     MODEL_KIND = "k-nearest neighbours"
+    TRUSTED_TYPES: ClassVar[frozenset[str]] = SPARSE_TRUSTED_TYPES  # training rows of a sparse one-hot stay sparse
 
     @classmethod
     def _check_param_values(cls, params: Mapping[str, Any], task: Task) -> None:

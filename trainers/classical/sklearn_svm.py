@@ -27,7 +27,12 @@ from sklearn.svm import SVC, SVR
 
 from trainers.base import TrainerCapabilityError, TrainerParamError, check_int, check_number
 from trainers.callbacks import Callbacks
-from trainers.classical.sklearn_common import SklearnPipelineTrainer, check_class_weight, class_weight_codes
+from trainers.classical.sklearn_common import (
+    SPARSE_TRUSTED_TYPES,
+    SklearnPipelineTrainer,
+    check_class_weight,
+    class_weight_codes,
+)
 from trainers.registry import register_trainer
 from trainers.spec import FeatureSchema, Task, TrainData
 
@@ -44,9 +49,11 @@ class SVMTrainer(SklearnPipelineTrainer):
     PARAMS = frozenset({"C", "gamma", "epsilon", "class_weight", "max_iter"})
     DEFAULT_SCALING = "standard"
     MODEL_KIND = "support vector machines"
-    # The calibrated classifier keeps one private calibration object per class (plain arrays inside).
-    TRUSTED_TYPES: ClassVar[frozenset[str]] = frozenset(
-        {"sklearn.calibration._CalibratedClassifier", "sklearn.calibration._SigmoidCalibration"}
+    # The calibrated classifier keeps one private calibration object per class (plain arrays inside); support
+    # vectors from a sparse one-hot stay sparse.
+    TRUSTED_TYPES: ClassVar[frozenset[str]] = (
+        frozenset({"sklearn.calibration._CalibratedClassifier", "sklearn.calibration._SigmoidCalibration"})
+        | SPARSE_TRUSTED_TYPES
     )
 
     @classmethod

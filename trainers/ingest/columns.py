@@ -235,10 +235,19 @@ def _datetime_strings(column: pa.ChunkedArray) -> tuple[pa.ChunkedArray, str] | 
     with_digit = pc.sum(pc.match_substring_regex(sample, r"[0-9]")).as_py() or 0  # type: ignore[type-var]
     if with_digit < DATETIME_MIN_PARSE_SHARE * len(sample):
         return None
+    # The format that reads the most of the sample (the first of equals): "13/6/2020" rules out month-first.
+    best: tuple[int, str, Any] | None = None
     for fmt in _DATETIME_FORMATS:
         parsed = pc.strptime(sample, format=fmt, unit="s", error_is_null=True)
-        if (len(sample) - parsed.null_count) >= DATETIME_MIN_PARSE_SHARE * len(sample):
-            full = pc.strptime(pc.utf8_trim_whitespace(column), format=fmt, unit="s", error_is_null=True)
-            # A chunked input gives a chunked result; the stub types the result as one array.
-            return full, fmt  # type: ignore[return-value]
+        n_parsed = len(sample) - parsed.null_count
+        if n_parsed and (best is None or n_parsed > best[0]):
+            best = (n_parsed, fmt, parsed)
+    if best is not None and best[0] >= DATETIME_MIN_PARSE_SHARE * len(sample):
+        _, fmt, parsed = best
+        if "%Y" in fmt and (pc.min(pc.year(parsed)).as_py() or 1000) < 100:
+            # "8/6/20 18:57": strptime's %Y takes two digits as the year 20; read them as %y does (2020).
+            fmt = fmt.replace("%Y", "%y")
+        full = pc.strptime(pc.utf8_trim_whitespace(column), format=fmt, unit="s", error_is_null=True)
+        # A chunked input gives a chunked result; the stub types the result as one array.
+        return full, fmt  # type: ignore[return-value]
     return None

@@ -219,3 +219,31 @@ def test_dates_and_times_of_day_predict_as_they_trained(client: TestClient) -> N
         assert other.status_code == 200, other.text
         assert other.json()["warnings"] == []
         np.testing.assert_allclose(other.json()["probabilities"], as_csv.json()["probabilities"], atol=1e-9)
+
+
+def test_dates_with_two_digit_years_train_and_predict_as_the_same_days(client: TestClient) -> None:
+    """ "8/6/20 18:57", as a survey export writes its timestamps: read as 2020 (strptime's %Y read the year 20,
+    which no nanosecond timestamp holds, and every entry of the race failed), and prediction rows in the same
+    form give the model the same numbers as at training."""
+    rng = np.random.default_rng(2)
+    n = 300
+    stamp = pd.Timestamp("2020-08-01") + pd.to_timedelta(rng.integers(0, 60 * 24 * 60, n), unit="min")
+    frame = pd.DataFrame(
+        {
+            "timestamp": [f"{t.month}/{t.day}/{t.year % 100} {t.hour}:{t.minute:02d}" for t in stamp],
+            "noise": rng.normal(size=n).round(3),
+        }
+    )
+    frame["late"] = np.where(stamp > pd.Timestamp("2020-09-01"), "yes", "no")
+    dataset_id = _upload(client, frame, "late", "survey")
+    job = _finished(client, _submit(client, dataset_id))
+    assert job["metrics"]["test"]["accuracy"] > 0.9  # the model read the dates in the right century and order
+    rows = frame.drop(columns="late").head(40)
+    as_csv = _predict_csv(client, job["id"], _csv(rows))
+    assert as_csv.status_code == 200, as_csv.text
+    assert as_csv.json()["warnings"] == []
+    truth = frame["late"].head(40).to_numpy()
+    assert (np.asarray(as_csv.json()["predictions"]) == truth).mean() > 0.9
+    as_json = client.post(f"/v1/jobs/{job['id']}/predictions", json={"rows": rows.to_dict(orient="records")})
+    assert as_json.status_code == 200, as_json.text
+    np.testing.assert_allclose(as_json.json()["probabilities"], as_csv.json()["probabilities"], atol=1e-9)
