@@ -76,3 +76,29 @@ def test_a_search_the_time_left_cannot_hold_is_not_run_and_the_middle_size_is_gr
     assert forest.derived_params_["min_samples_leaf"] == 5
     assert forest.derived_params_["min_samples_leaf_search"].startswith("not run")
     assert forest.partial_  # and the forest itself is cut short: its first trees only
+
+
+def test_each_tree_is_charged_what_saving_it_costs(tmp_path: object, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A forest's save, check and zip grow with its trees' bytes: on a large table a 4 s fit left 17 s of saving
+    in a 5 s budget. The charge per tree follows the bytes the saved model really holds, and a deadline that
+    holds the growing but not the saving grows fewer trees."""
+    from pathlib import Path
+
+    from trainers.classical import sklearn_forests
+
+    train, valid = _regression()
+    forest = get_trainer("sklearn_extra_trees")({"n_estimators": 30, "min_samples_leaf": 1}, seed=0, n_threads=2)
+    forest.fit(train, valid, TimeBudget(600.0))
+    fitted = forest.model_.named_steps["model"]
+    per_tree_mb = sklearn_forests.after_fit_seconds(fitted) / sklearn_forests.AFTER_FIT_SECONDS_PER_MB
+    forest.save(Path(str(tmp_path)) / "m")
+    saved_mb = (Path(str(tmp_path)) / "m" / "model.skops").stat().st_size / 1e6
+    assert 0.6 * saved_mb <= per_tree_mb * 30 <= 1.1 * saved_mb  # the trees are most of the file
+
+    # 60 s left (growing 30 trees takes well under 1 s), but each tree's saving now charged 2 s: the 0.8 × 60 s
+    # the forest may use hold 24 trees (the first 4 grown before the charge is known).
+    monkeypatch.setattr(sklearn_forests, "AFTER_FIT_SECONDS_PER_MB", 2.0 / per_tree_mb)
+    charged = get_trainer("sklearn_extra_trees")({"n_estimators": 30, "min_samples_leaf": 1}, seed=0, n_threads=2)
+    charged.fit(train, valid, _Deadline(then=60.0))
+    grown = len(charged.model_.named_steps["model"].estimators_)
+    assert 20 <= grown <= 24 and charged.partial_ and charged.partial_reason_ == "time_budget"

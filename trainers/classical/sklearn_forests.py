@@ -54,6 +54,11 @@ LEAF_SEARCH_TREES = 50
 # TIME_SAFETY (the last trees of a call wait for the slowest thread). On a normal budget that is two calls, not one.
 FIRST_TREES_PER_THREAD = 2
 TIME_SAFETY = 0.8
+# A forest's time does not end with its fit: the job saves it (skops), loads it back to check it, packs it into the
+# download zip and hashes both, and a race's ensemble loads it again. That costs about 0.05 s per MB of trees on a
+# 2-core machine (a 300-tree extra-trees regressor with one row per leaf on 10,000 rows is 300 MB: 17 s after a
+# 4 s fit); with a deadline each tree is charged this much per MB beside its growing time.
+AFTER_FIT_SECONDS_PER_MB = 0.06
 LEAF_SEARCH_MAX_CANDIDATES = 8
 CRITERIA = {
     "classification": ("gini", "entropy", "log_loss"),
@@ -108,6 +113,20 @@ def oob_score(task: Task, y: np.ndarray, forest: Any) -> float:
     codes = np.searchsorted(forest.classes_, y[ok])
     picked = proba[ok][np.arange(int(ok.sum())), codes]
     return float(np.mean(np.log(np.clip(picked, 1e-15, 1.0))))
+
+
+def after_fit_seconds(forest: Any) -> float:
+    """Seconds that saving, checking and packing one tree of ``forest`` will take once it is grown: the mean size of
+    its fitted trees (nodes and their values, as skops stores them) × :data:`AFTER_FIT_SECONDS_PER_MB`."""
+    from sklearn.tree._tree import NODE_DTYPE
+
+    trees = [t.tree_ for t in forest.estimators_]
+    if not trees:
+        return 0.0
+    value = trees[0].value  # (nodes, outputs, classes)
+    per_node = NODE_DTYPE.itemsize + value.itemsize * value.shape[1] * value.shape[2]
+    megabytes = sum(t.node_count for t in trees) * per_node / len(trees) / 1e6
+    return megabytes * AFTER_FIT_SECONDS_PER_MB
 
 
 class _Forest(SklearnPipelineTrainer):
@@ -173,7 +192,9 @@ class _Forest(SklearnPipelineTrainer):
         A forest is one scikit-learn call that cannot look at the clock, and on a large table it ran past its
         budget until the job was killed. With a deadline, the preprocessing is fitted once and the trees are
         grown with ``warm_start``: a first few (:data:`FIRST_TREES_PER_THREAD`), timed, then as many of the rest as the
-        time left holds at that pace (:data:`TIME_SAFETY`), all in one call when they fit. A forest stopped short
+        time left holds at that pace (:data:`TIME_SAFETY`), all in one call when they fit. Each tree is also charged
+        what saving it will cost (:func:`after_fit_seconds`), so that a forest of deep trees on a large table
+        leaves its job the time to save it. A forest stopped short
         keeps the trees grown so far and is marked partial; the trees are the same as one call's (each tree's seed
         comes from the same stream). Without a deadline it is one call.
         """
@@ -185,9 +206,11 @@ class _Forest(SklearnPipelineTrainer):
         A = pre.fit_transform(X, y)
         started = time.monotonic()
         grown, _ = self._grow_first_trees(forest, A, y)
+        after = after_fit_seconds(forest)  # per tree: saving, checking and packing it once grown
         while grown < total:
-            per_tree = (time.monotonic() - started) / grown
-            fits = int((callbacks.time_left() or 0.0) * TIME_SAFETY / per_tree) if per_tree > 0 else total
+            per_tree = (time.monotonic() - started) / grown + after
+            room = (callbacks.time_left() or 0.0) * TIME_SAFETY - grown * after
+            fits = int(room / per_tree) if per_tree > 0 else total
             stop = callbacks.should_stop()
             if stop or fits < 1:
                 self.partial_ = True
@@ -241,6 +264,7 @@ class _Forest(SklearnPipelineTrainer):
         y = np.asarray(train.y)
         scores: dict[str, float] = {}
         best, best_score = leaves[0], -np.inf
+        after = 0.0  # the forest's saving cost per tree, from the first candidate's first trees
         with threadpool_limits(limits=self.n_threads):
             A = pre.fit_transform(model_input(train.X, schema), y)
             forest_trees = int(self.params.get("n_estimators", 100))
@@ -250,7 +274,7 @@ class _Forest(SklearnPipelineTrainer):
                 if i and left is not None:
                     # the next candidate and then the forest itself (about n_estimators / trees candidates' worth)
                     each = (time.monotonic() - started) / i
-                    if left * TIME_SAFETY < each * (1 + forest_trees / trees):
+                    if left * TIME_SAFETY < each * (1 + forest_trees / trees) + after * forest_trees:
                         self.derived_params_["min_samples_leaf_search"] = (
                             f"stopped after {i} of {len(leaves)} sizes: the time left holds the forest, not more"
                         )
@@ -263,7 +287,8 @@ class _Forest(SklearnPipelineTrainer):
                     # not leave time for the forest is not started, and the middle size is grown.
                     est.set_params(oob_score=False)  # scored once grown
                     _, per_tree = self._grow_first_trees(est, A, y)
-                    need = per_tree * (trees * len(leaves) + forest_trees)
+                    after = after_fit_seconds(est)
+                    need = per_tree * (trees * len(leaves) + forest_trees) + after * forest_trees
                     if (callbacks.time_left() or 0.0) * TIME_SAFETY < need:
                         middle = leaves[len(leaves) // 2]
                         self.derived_params_["min_samples_leaf_search"] = (
