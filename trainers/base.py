@@ -156,6 +156,8 @@ class Trainer(ABC):
         # Hyperparameters the fit chose from its training data (e.g. a forest's leaf size from a list, by
         # out-of-bag error): folds and the refit on more rows reuse them instead of searching again.
         self.tuned_params_: dict[str, Any] = {}
+        # Seconds of the fit spent choosing them: folds and refits, which reuse the choice, take that much less.
+        self.tuning_s_ = 0.0
         self.curves_: CurveSet | None = None
         start = time.perf_counter()
         callbacks.on_start(self._total_rounds())
@@ -190,6 +192,11 @@ class Trainer(ABC):
             self.partial_ = True
             self.partial_reason_ = callbacks.stop_reason()
             return True
+        return False
+
+    def serves_when_partial(self) -> bool:
+        """Whether this model, stopped short as a refit on more rows, still beats the earlier fit it would replace.
+        Not in general (a boosting refit cut before the rounds early stopping chose is an unfinished model)."""
         return False
 
     def _total_rounds(self) -> int:

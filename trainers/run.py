@@ -200,7 +200,7 @@ def fit_and_evaluate(
     trainer: Trainer = cls(spec.params, seed=spec.seed, n_threads=spec.n_threads)
     fit_started = time.monotonic()
     trainer.fit(train, valid, CallbackList(*(c for c in (callbacks, budget) if c is not None)))
-    fit_s = time.monotonic() - fit_started
+    fit_s = time.monotonic() - fit_started - trainer.tuning_s_  # what a fold or a refit (no search) takes
 
     n_out = schema.n_classes or 1
 
@@ -403,7 +403,7 @@ def _refit_on(
         model.fit(rows, rows, CallbackList(*stoppers))
     except Exception as exc:  # a stop request, or a library refusing the larger set: serve the earlier fit
         return f"the refit on {what} failed: {type(exc).__name__}"
-    if model.partial_:
+    if model.partial_ and not model.serves_when_partial():
         return f"the refit on {what} was stopped"
     # What the job reports of training is the early-stopped fit's: its curves, rounds and best round (the refit
     # holds best round + 1 rounds, so a prediction limited to the best round still uses all of its trees).
@@ -412,6 +412,15 @@ def _refit_on(
     # measured on more rows) wins.
     model.derived_params_ = {**first.derived_params_, **model.derived_params_}
     return model
+
+
+def _cut(model: Trainer) -> str:
+    """What a refit that the time left cut short (and that serves all the same) holds: "" when it is whole."""
+    if not model.partial_:
+        return ""
+    grown = model.derived_params_.get("n_estimators_grown")
+    of = f": {grown} of {model.params.get('n_estimators', 100)} trees" if grown is not None else ""
+    return f", cut short by the time left{of},"
 
 
 def _rounds(cls: type[Trainer], params: dict[str, Any]) -> str:
@@ -443,7 +452,8 @@ def _refit(
     model = _refit_on(cls, params, spec, first, rows, callbacks, budget, expected_s, "train + validation")
     if isinstance(model, str):
         return first, f"{SERVED_MODEL} ({model})"
-    return model, f"refit on the train and validation splits ({len(rows)} rows{_rounds(cls, params)}) after validation"
+    how = f"refit on the train and validation splits ({len(rows)} rows{_rounds(cls, params)}){_cut(model)}"
+    return model, f"{how} after validation"
 
 
 def _refit_all(
@@ -465,10 +475,8 @@ def _refit_all(
     model = _refit_on(cls, params, spec, first, rows, callbacks, budget, expected_s, "all rows")
     if isinstance(model, str):
         return scored, f"{scored_how}; not refit on all rows: {model}"
-    return model, (
-        f"refit on all {len(rows)} rows (train, validation and test{_rounds(cls, params)}); the test split was "
-        f"scored before, by the {scored_how}"
-    )
+    how = f"refit on all {len(rows)} rows (train, validation and test{_rounds(cls, params)}){_cut(model)}"
+    return model, f"{how}; the test split was scored before, by the {scored_how}"
 
 
 def _cross_validate(

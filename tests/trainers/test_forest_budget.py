@@ -102,3 +102,41 @@ def test_each_tree_is_charged_what_saving_it_costs(tmp_path: object, monkeypatch
     charged.fit(train, valid, _Deadline(then=60.0))
     grown = len(charged.model_.named_steps["model"].estimators_)
     assert 20 <= grown <= 24 and charged.partial_ and charged.partial_reason_ == "time_budget"
+
+
+def test_a_refit_cut_short_serves_when_it_holds_half_its_trees(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A forest refit on more rows that the time left cuts short keeps whole trees: with half of them or more it
+    serves (more rows help a forest more than its last trees); with fewer the earlier fit does, as for boosting."""
+    from trainers import run as run_module
+    from trainers.classical import sklearn_forests
+    from trainers.spec import TrainSpec
+
+    train, valid = _regression()
+    params = {"n_estimators": 30, "min_samples_leaf": 1}
+    cls = get_trainer("sklearn_random_forest")
+    first = cls(params, seed=0, n_threads=2).fit(train, valid, TimeBudget(600.0))
+    spec = TrainSpec(trainer="sklearn_random_forest", params=params, seed=0, n_threads=2)
+    per_tree_mb = sklearn_forests.after_fit_seconds(first.model_.named_steps["model"]) / (
+        sklearn_forests.AFTER_FIT_SECONDS_PER_MB
+    )
+    monkeypatch.setattr(sklearn_forests, "AFTER_FIT_SECONDS_PER_MB", 2.0 / per_tree_mb)  # 2 s per tree
+
+    # "More rows" are the same rows here, so that the refit's trees are the first fit's size.
+    served, how = run_module._refit(cls, spec, first, train, _Deadline(then=60.0), None, 0.0)
+    grown = len(served.model_.named_steps["model"].estimators_)  # type: ignore[attr-defined]
+    assert served is not first and served.partial_ and 15 <= grown < 30
+    assert how.startswith(f"refit on the train and validation splits ({len(train)} rows), cut short by the time ")
+    assert f": {grown} of 30 trees," in how
+
+    served, how = run_module._refit(cls, spec, first, train, _Deadline(then=10.0), None, 0.0)
+    assert served is first and how.endswith("(the refit on train + validation was stopped)")  # 4 trees of 30
+
+
+def test_the_leaf_search_time_is_not_counted_as_the_forest_s() -> None:
+    # Folds and refits reuse the chosen size and grow one forest: run.py times them by the fit less the search.
+    train, valid = _regression()
+    searched = get_trainer("sklearn_random_forest")({"n_estimators": 60, "min_samples_leaf": [1, 3, 5, 10]}, seed=0)
+    searched.fit(train, valid)
+    assert 0.0 < searched.tuning_s_ < searched.fit_time_s_
+    fixed = get_trainer("sklearn_random_forest")({"n_estimators": 60, "min_samples_leaf": 3}, seed=0).fit(train, valid)
+    assert fixed.tuning_s_ == 0.0

@@ -54,6 +54,9 @@ LEAF_SEARCH_TREES = 50
 # TIME_SAFETY (the last trees of a call wait for the slowest thread). On a normal budget that is two calls, not one.
 FIRST_TREES_PER_THREAD = 2
 TIME_SAFETY = 0.8
+# A refit on more rows that the time left cut short still serves when it holds at least this share of its trees:
+# a forest's trees are whole models each, and more rows help it more than the last trees do.
+PARTIAL_REFIT_MIN_SHARE = 0.5
 # A forest's time does not end with its fit: the job saves it (skops), loads it back to check it, packs it into the
 # download zip and hashes both, and a race's ensemble loads it again. That costs about 0.05 s per MB of trees on a
 # 2-core machine (a 300-tree extra-trees regressor with one row per leaf on 10,000 rows is 300 MB: 17 s after a
@@ -223,6 +226,14 @@ class _Forest(SklearnPipelineTrainer):
         if grown < total:
             self.derived_params_["n_estimators_grown"] = grown
 
+    def serves_when_partial(self) -> bool:
+        """A forest out of time keeps whole trees: as a refit on more rows it serves when it holds at least
+        :data:`PARTIAL_REFIT_MIN_SHARE` of them."""
+        if self.partial_reason_ != "time_budget" or getattr(self, "model_", None) is None:
+            return False
+        grown = len(self.model_.named_steps["model"].estimators_)
+        return grown >= PARTIAL_REFIT_MIN_SHARE * int(self.params.get("n_estimators", 100))
+
     def _grow_first_trees(self, forest: Any, A: Any, y: np.ndarray) -> tuple[int, float]:
         """Grow the first :data:`FIRST_TREES_PER_THREAD` trees per thread of ``forest`` (left warm, so that a later
         ``fit`` adds to them): how many, and the seconds per tree they took."""
@@ -243,7 +254,9 @@ class _Forest(SklearnPipelineTrainer):
     def _fit(self, train: TrainData, valid: TrainData, callbacks: Callbacks) -> None:
         leaves = self.params.get("min_samples_leaf")
         if isinstance(leaves, list | tuple) and "min_samples_leaf" not in self.tuned_params_:
+            started = time.monotonic()
             chosen, scores = self._leaf_by_oob(train, sorted({int(v) for v in leaves}), callbacks)
+            self.tuning_s_ = time.monotonic() - started
             self.tuned_params_["min_samples_leaf"] = chosen
             self.derived_params_["min_samples_leaf"] = chosen
             self.derived_params_["min_samples_leaf_oob"] = scores
