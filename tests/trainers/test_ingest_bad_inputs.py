@@ -76,6 +76,29 @@ def test_malformed_csv_names_the_line_even_far_into_a_big_file(sandbox) -> None:
     assert "line 150001" in caught.value.detail
 
 
+def test_a_bare_carriage_return_inside_a_row_is_named(sandbox) -> None:
+    # pandas' to_csv writes a text value's "\r" unquoted when lines end with "\n"; every reader ends the row there.
+    import pandas as pd
+
+    text = [f"tweet {i % 20}" for i in range(300)]
+    text[120] = "first part\rsecond part"
+    frame = pd.DataFrame({"text": text, "likes": [i % 13 for i in range(300)], "retweets": [i % 7 for i in range(300)]})
+    path = sandbox.upload("tweets.csv", frame.to_csv(index=False))
+    assert b"\nfirst part\rsecond part," in path.read_bytes()  # written unquoted
+    with pytest.raises(DataError) as caught:
+        sandbox.run(path, filename="tweets.csv", target="retweets")
+    assert caught.value.type_slug == "malformed-csv"
+    assert "1 carriage return(s) (\\r) stand alone" in caught.value.detail
+    assert caught.value.detail.endswith("and upload again.")
+
+
+def test_a_malformed_csv_without_carriage_returns_gets_no_such_hint(sandbox) -> None:
+    path = sandbox.upload("ragged.csv", "a,b,c\n" + "1,2,3\n" * 50 + "1,2,3,4\n")
+    with pytest.raises(DataError) as caught:
+        sandbox.run(path, filename="ragged.csv", target="c")
+    assert caught.value.type_slug == "malformed-csv" and "carriage" not in caught.value.detail
+
+
 def test_latin1_offset_is_exact_beyond_the_sniffed_sample(sandbox) -> None:
     path = sandbox.uploads / "late.csv"
     next(c for c in BAD_INPUTS if c.id == "latin1-beyond-sample").write(path)

@@ -159,10 +159,30 @@ def _malformed(path: Path, dialect: CsvDialect, exc: pa.ArrowInvalid) -> DataErr
     if expected:
         reason = f"expected {expected.group(1)} fields (as in the header), found {expected.group(2)}"
     where = f"line {line}" if line is not None else "a row"
+    hint = _bare_carriage_returns(path)
     return DataError(
         "malformed-csv",
-        f"The CSV file is malformed at {where}: {reason[:200]}.",
+        f"The CSV file is malformed at {where}: {reason[:200]}.{hint}",
         extra={"line": line, "delimiter": dialect.delimiter, "has_header": dialect.has_header},
+    )
+
+
+def _bare_carriage_returns(path: Path) -> str:
+    r"""A hint when lines end with ``\n`` but some hold a bare ``\r`` (pandas' ``to_csv`` writes a text value's
+    carriage return unquoted, and every CSV reader ends the row there); "" otherwise."""
+    import mmap
+
+    if path.stat().st_size == 0:
+        return ""
+    with open(path, "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+        if mm.find(b"\n") < 0:
+            return ""  # lines end with \r alone: old Mac line endings, which readers take as they are
+        count = sum(1 for _ in re.finditer(rb"\r(?!\n)", mm))
+    if not count:
+        return ""
+    return (
+        f" The file's lines end with \\n, but {count} carriage return(s) (\\r) stand alone inside them: outside "
+        "quotes, a CSV reader ends the row at each. Quote the fields that hold one, or replace it, and upload again."
     )
 
 

@@ -175,6 +175,8 @@ def sniff_csv(path: Path, *, target: str | None = None, known_columns: Collectio
         raise DataError("empty-file", "The file contains no data (only whitespace).")
 
     delimiter, rows = _pick_delimiter(text)
+    if not rows:
+        raise DataError("malformed-csv", "The CSV file is malformed: no delimiter splits its first rows into fields.")
     first = [cell.strip() for cell in rows[0]]
     if target is not None and target in first:
         has_header, reason = True, f"the first row names the target column '{target}'"
@@ -244,7 +246,8 @@ def _pick_delimiter(text: str) -> tuple[str, list[list[str]]]:
     best_delim, best_rows = ",", []
     for rank, delim in enumerate(CSV_DELIMITERS):
         try:
-            rows = [row for row in csv.reader(io.StringIO(text), delimiter=delim) if row]
+            # newline="": a bare "\r" ends a row, as in Arrow's reader (else the csv module refuses the sample).
+            rows = [row for row in csv.reader(io.StringIO(text, newline=""), delimiter=delim) if row]
         except csv.Error:
             continue  # e.g. a whole wide line as one field beyond the csv module's field limit
         if not rows:
