@@ -1,4 +1,5 @@
-"""How a written cell is read as a boolean: one vocabulary for uploads and for prediction rows.
+"""How a written cell is read as a boolean (or, in a known format, as a date): one reading for uploads and for
+prediction rows.
 
 An upload types a two-valued text column as boolean when its values are one of the pairs in
 :data:`BOOLEAN_PAIRS` (``yes``/``no``, ``true``/``false``, ``y``/``n``, ``t``/``f``, any case).
@@ -59,3 +60,10 @@ def parse_booleans(
     values = pc.if_else(known, is_true, pa.scalar(None, pa.bool_()))
     unreadable = column.filter(pc.and_(pc.invert(known), pc.is_valid(column)))
     return values, unreadable
+
+
+def parse_datetimes(text: pa.ChunkedArray | pa.Array, fmt: str) -> pa.ChunkedArray | pa.Array:
+    """Timestamps (seconds, no time zone) of ``text`` written in the strptime format ``fmt``, surrounding spaces
+    ignored; null where a value does not match. The one date reader of uploads (:mod:`trainers.ingest.columns`)
+    and of prediction rows (:func:`trainers.preprocess.coerce_column`), so both give a model the same seconds."""
+    return pc.strptime(pc.utf8_trim_whitespace(text), format=fmt, unit="s", error_is_null=True)

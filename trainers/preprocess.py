@@ -149,10 +149,10 @@ def _iso_seconds(text: pd.Series, datetime_format: str | None = None) -> np.ndar
         seconds = temporal_seconds(parsed)
     elif datetime_format is not None:
         import pyarrow as pa
-        import pyarrow.compute as pc
 
-        trimmed = pc.utf8_trim_whitespace(pa.array(present.to_numpy(dtype=object), type=pa.string()))
-        stamps = pc.strptime(trimmed, format=datetime_format, unit="s", error_is_null=True)
+        from trainers.coercion import parse_datetimes
+
+        stamps = parse_datetimes(pa.array(present.to_numpy(dtype=object), type=pa.string()), datetime_format)
         seconds = temporal_seconds(pd.Series(stamps.to_pandas()))
         assert seconds is not None  # a datetime64 series
         iso = parsed.notna().to_numpy()

@@ -142,13 +142,28 @@ def mixed_frame(task: Task, n: int = 400, seed: int = 0) -> pd.DataFrame:
     color = color.copy()
     color[rng.random(n) < 0.05] = None
     df = pd.DataFrame({"x1": x1, "x2": x2, "x3": x3, "color": color, "flag": flag})
+    return _with_label(df, task, signal, band=0.7)
+
+
+def _with_label(df: pd.DataFrame, task: Task, signal: np.ndarray, band: float) -> pd.DataFrame:
+    """``df`` with ``label`` from ``signal``: yes/no at 0, low/mid/high at ±``band``, or ``signal`` × 10 + 50."""
     if task == "binary":
         df["label"] = np.where(signal > 0, "yes", "no")
     elif task == "multiclass":
-        df["label"] = np.select([signal < -0.7, signal < 0.7], ["low", "mid"], "high")
+        df["label"] = np.select([signal < -band, signal < band], ["low", "mid"], "high")
     else:
         df["label"] = signal * 10.0 + 50.0
     return df
+
+
+def assert_learned(task: Task, out: np.ndarray, y: np.ndarray, *, correlation: float, over_majority: float) -> None:
+    """Predictions ``out`` follow ``y``: correlation above ``correlation`` (regression), else accuracy more than
+    ``over_majority`` above always answering the majority class."""
+    if task == "regression":
+        assert np.corrcoef(out, y)[0, 1] > correlation
+    else:
+        majority = np.bincount(y).max() / len(y)
+        assert (out.argmax(axis=1) == y).mean() > majority + over_majority
 
 
 def prepared(frame: pd.DataFrame, target: str, task: Task, seed: int = 0) -> tuple[TrainData, TrainData, TrainData]:
@@ -198,10 +213,4 @@ def wide_frame(task: Task, n: int = 900, levels: int = 150, seed: int = 0) -> pd
     base = mixed_frame("regression", n=n, seed=seed)["label"].to_numpy()
     signal = (base - 50.0) / 10.0 + effect
     df.insert(4, "shop", np.array([f"s{c:03d}" for c in codes], dtype=object))
-    if task == "binary":
-        df["label"] = np.where(signal > 0, "yes", "no")
-    elif task == "multiclass":
-        df["label"] = np.select([signal < -1.0, signal < 1.0], ["low", "mid"], "high")
-    else:
-        df["label"] = signal * 10.0 + 50.0
-    return df
+    return _with_label(df, task, signal, band=1.0)

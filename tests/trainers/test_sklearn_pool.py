@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from _fixtures_classical import mixed_frame, prepared, small_params
+from _fixtures_classical import assert_learned, mixed_frame, prepared, small_params
 
 from trainers.artifacts import ArtifactError, load_artifact
 from trainers.base import TrainerCapabilityError, TrainerParamError
@@ -71,11 +71,7 @@ def test_categorical_and_missing_columns_are_encoded(name: str, task: str) -> No
     assert scaled == (name in ("sklearn_knn", "sklearn_svm"))
     out = trainer.predict_output(test.X)
     assert np.isfinite(out).all()
-    if task == "regression":
-        assert np.corrcoef(out, test.y)[0, 1] > 0.8
-    else:
-        majority = np.bincount(test.y).max() / len(test.y)
-        assert (out.argmax(axis=1) == test.y).mean() > majority + 0.1
+    assert_learned(task, out, test.y, correlation=0.8, over_majority=0.1)
 
 
 @pytest.mark.parametrize("name", POOL)

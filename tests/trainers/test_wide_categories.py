@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pytest
 import scipy.sparse as sp  # type: ignore[import-untyped]
-from _fixtures_classical import prepared, small_params, wide_frame
+from _fixtures_classical import assert_learned, prepared, small_params, wide_frame
 
 from trainers.artifacts import load_artifact
 from trainers.classical.sklearn_common import MAX_DENSE_ONEHOT_LEVELS
@@ -41,11 +41,7 @@ def _matrix(trainer: Any, data: TrainData) -> Any:
 
 
 def _learned(task: Task, out: np.ndarray, test: TrainData) -> None:
-    if task == "regression":
-        assert np.corrcoef(out, test.y)[0, 1] > 0.6
-    else:
-        majority = np.bincount(test.y).max() / len(test.y)
-        assert (out.argmax(axis=1) == test.y).mean() > majority + 0.05
+    assert_learned(task, out, test.y, correlation=0.6, over_majority=0.05)
 
 
 @pytest.mark.parametrize("task", TASKS)

@@ -20,7 +20,7 @@ from typing import Any, Literal
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from trainers.coercion import boolean_pair, parse_booleans
+from trainers.coercion import boolean_pair, parse_booleans, parse_datetimes
 from trainers.ingest.limits import (
     DATETIME_MIN_PARSE_SHARE,
     DATETIME_SAMPLE,
@@ -247,7 +247,7 @@ def _datetime_strings(column: pa.ChunkedArray) -> tuple[pa.ChunkedArray, str] | 
         if "%Y" in fmt and (pc.min(pc.year(parsed)).as_py() or 1000) < 100:
             # "8/6/20 18:57": strptime's %Y takes two digits as the year 20; read them as %y does (2020).
             fmt = fmt.replace("%Y", "%y")
-        full = pc.strptime(pc.utf8_trim_whitespace(column), format=fmt, unit="s", error_is_null=True)
+        full = parse_datetimes(column, fmt)
         # A chunked input gives a chunked result; the stub types the result as one array.
         return full, fmt  # type: ignore[return-value]
     return None
