@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from functools import partial
 from typing import Any
 
@@ -16,8 +15,8 @@ from advisor.portfolio import EvidenceRow, ModelEvidence, Portfolio
 from advisor.portfolio import rank as rank_by_evidence
 from advisor.profile import Constraints, DatasetProfile
 from advisor.recommendation import Candidate, ChecklistItem, Decision, Recommendation, adopt
-from advisor.rules.assumptions import Assume
-from advisor.rules.base import Arch, Context, Rule
+from advisor.resolve import resolved
+from advisor.rules.base import Arch, Context, Rule, plain
 from advisor.rules.checklist import Item
 
 TRAINERS = {
@@ -34,6 +33,7 @@ TRAINERS = {
     "logistic_regression": "sklearn_logistic",
     "ridge_regression": "sklearn_ridge",
 }
+_new = object.__new__
 # Why the baseline is the only linear model: it is what the peer figures call "linear" (standardized, untuned).
 _LINEAR_NOTE = (
     "A {base} baseline is always trained beside them and ranked with them in a race (Pro tip 6); it is "
@@ -56,41 +56,11 @@ class RuleInfo(BaseModel):
     stage: str
 
 
-def _assume_step(rule: Rule) -> tuple[str, bool, Callable[[Context], bool] | None, Callable[[Context], Decision]]:
-    """An assumption as (field, on the profile?, its test once the field is known missing or None, decide)."""
-    assert isinstance(rule, Assume)
-    if type(rule).applies is not Assume.applies:
-        applies: Callable[[Context], bool] | None = rule.applies
-    else:  # Assume.applies = the field is missing (checked by the caller) and relevant
-        applies = None if type(rule).relevant is Assume.relevant else rule.relevant
-    return rule.FIELD, rule.TARGET == "profile", applies, rule.decide
-
-
-_ASSUME_STEPS = tuple(_assume_step(r) for r in policy.ASSUMPTIONS)
-
-
 def _resolve(profile: DatasetProfile, constraints: Constraints) -> tuple[Context, list[Decision]]:
-    """Fill every missing field with its stated default; the decisions say what was assumed."""
-    ctx = Context(profile=profile, constraints=constraints)
-    assumed: list[Decision] = []
-    p_updates: dict[str, Any] = {}
-    c_updates: dict[str, Any] = {}
-    given_p, given_c = profile.__dict__, constraints.__dict__
-    for field, on_profile, applies, decide in _ASSUME_STEPS:
-        if (given_p if on_profile else given_c)[field] is not None or (applies is not None and not applies(ctx)):
-            continue  # given (no assumption reads a field a caller gave), or not relevant here
-        d = decide(ctx)
-        assumed.append(d)
-        if on_profile:
-            p_updates[field] = tuple(d.value) if field == "image_size" else d.value
-        else:
-            c_updates[field] = d.value
-            if field == "gpu_available":  # the compute assumption reads it next
-                ctx.constraints = adopt(Constraints, {**given_c, **c_updates})
-    # the inputs were validated on the way in and the defaults are valid values: no re-validation
-    ctx.profile = adopt(DatasetProfile, {**given_p, **p_updates}) if p_updates else profile
-    ctx.constraints = adopt(Constraints, {**given_c, **c_updates}) if c_updates else constraints
-    return ctx, assumed
+    """Fill every missing field with its stated default; the decisions say what was assumed (the context the rules
+    read, as :func:`recommend` builds it; :func:`advisor.resolve.resolved` gives the models themselves)."""
+    p, c, assumed = resolved(profile, constraints)
+    return Context(profile=plain(p), constraints=plain(c)), assumed
 
 
 _Option = tuple[str, str, Arch | None, bool, str]  # family, model, architecture, transfer, summary
@@ -198,14 +168,17 @@ def _candidate(
     use_transfer: bool = False,
     evidence: ModelEvidence | None = None,
 ) -> tuple[Candidate, Context]:
-    c = Context(
-        profile=ctx.profile,
-        constraints=ctx.constraints,
-        family=family,
-        arch=arch,
-        model=model,
-        use_transfer=use_transfer,
-    )
+    # Context(profile=..., ..., use_transfer=...) field by field, in declaration order: the same object without
+    # the class call's way to the dataclass's __init__ (a candidate's context is built for every candidate)
+    c = _new(Context)
+    c.profile = ctx.profile
+    c.constraints = ctx.constraints
+    c.family = family
+    c.arch = arch
+    c.model = model
+    c.use_transfer = use_transfer
+    c.choices = {}
+    c.cache = {}
     chains = policy.CANDIDATE_CHAINS["deep_learning" if family == "deep_learning" else model]
     choices = run_chains(c, chains, shared)
     if evidence is not None:
@@ -239,7 +212,9 @@ def recommend(
     races to that evidence. Deterministic: the same inputs, ``TABLES_VERSION`` and portfolio give the same answer,
     byte for byte.
     """
-    ctx, assumptions = _resolve(profile, constraints or Constraints())
+    resolved_profile, resolved_constraints, assumptions = resolved(profile, constraints or Constraints())
+    # the rules read the fields through plain objects (advisor.rules.base.plain); the answer holds the models
+    ctx = Context(profile=plain(resolved_profile), constraints=plain(resolved_constraints))
     decisions = [rule.decide(ctx) for rule in policy.FAMILY]
     verdict = decisions[-1].value
     fam, dl_first = verdict["family"], verdict["dl_first"]
@@ -305,8 +280,8 @@ def recommend(
         {
             "family": fam,
             "tables_version": t.TABLES_VERSION,
-            "profile": ctx.profile,
-            "constraints": ctx.constraints,
+            "profile": resolved_profile,
+            "constraints": resolved_constraints,
             "assumptions": assumptions,
             "decisions": decisions,
             "candidates": candidates,

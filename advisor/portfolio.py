@@ -87,15 +87,20 @@ class MetaFeatures(BaseModel):
             return profile
         if profile.n_features is None:
             raise ValueError("the portfolio compares tabular datasets: the profile needs n_features")
-        return cls(
-            task=profile.task,
-            n_rows=profile.n_rows,
-            n_features=profile.n_features,
-            n_classes=profile.n_classes,
-            minority_share=profile.minority_share,
-            missing_share=profile.missing_share,
-            n_categorical_features=profile.n_categorical_features,
-            target_outlier_share=profile.target_outlier_share,
+        # a DatasetProfile's fields were validated against bounds at least as tight as these: not validated
+        # again (the service ranks with every tabular recommendation); the fields in declaration order
+        return adopt(
+            cls,
+            {
+                "task": profile.task,
+                "n_rows": profile.n_rows,
+                "n_features": profile.n_features,
+                "n_classes": profile.n_classes,
+                "minority_share": profile.minority_share,
+                "missing_share": profile.missing_share,
+                "n_categorical_features": profile.n_categorical_features,
+                "target_outlier_share": profile.target_outlier_share,
+            },
         )
 
 
