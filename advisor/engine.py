@@ -14,8 +14,8 @@ from advisor.pool import ClassicalPool, classical_pool
 from advisor.portfolio import EvidenceRow, ModelEvidence, Portfolio
 from advisor.portfolio import rank as rank_by_evidence
 from advisor.profile import Constraints, DatasetProfile
-from advisor.recommendation import Candidate, ChecklistItem, Decision, Recommendation, adopt
-from advisor.resolve import resolved
+from advisor.recommendation import Candidate, ChecklistItem, Decision, Recommendation, adopt_whole, whole
+from advisor.resolve import resolved, resolved_context
 from advisor.rules.base import Arch, Context, Rule, plain
 from advisor.rules.checklist import Item
 
@@ -34,6 +34,7 @@ TRAINERS = {
     "ridge_regression": "sklearn_ridge",
 }
 _new = object.__new__
+_CANDIDATE_FIELDS, _RECOMMENDATION_FIELDS = whole(Candidate), whole(Recommendation)
 # Why the baseline is the only linear model: it is what the peer figures call "linear" (standardized, untuned).
 _LINEAR_NOTE = (
     "A {base} baseline is always trained beside them and ranked with them in a race (Pro tip 6); it is "
@@ -183,7 +184,7 @@ def _candidate(
     choices = run_chains(c, chains, shared)
     if evidence is not None:
         _apply_evidence(choices, evidence)
-    cand = adopt(  # the fields in declaration order, as a dict of its own (no keyword arguments to collect)
+    cand = adopt_whole(  # the fields in declaration order, as a dict of its own (no keyword arguments to collect)
         Candidate,
         {
             "rank": rank,
@@ -194,6 +195,7 @@ def _candidate(
             "choices": choices,
             "evidence": evidence.reason if evidence is not None else None,
         },
+        _CANDIDATE_FIELDS,
     )
     return cand, c
 
@@ -212,9 +214,8 @@ def recommend(
     races to that evidence. Deterministic: the same inputs, ``TABLES_VERSION`` and portfolio give the same answer,
     byte for byte.
     """
-    resolved_profile, resolved_constraints, assumptions = resolved(profile, constraints or Constraints())
     # the rules read the fields through plain objects (advisor.rules.base.plain); the answer holds the models
-    ctx = Context(profile=plain(resolved_profile), constraints=plain(resolved_constraints))
+    resolved_profile, resolved_constraints, assumptions, ctx = resolved_context(profile, constraints or Constraints())
     decisions = [rule.decide(ctx) for rule in policy.FAMILY]
     verdict = decisions[-1].value
     fam, dl_first = verdict["family"], verdict["dl_first"]
@@ -231,8 +232,8 @@ def recommend(
         options = dl + cl if dl_first else cl + dl
 
     candidates: list[Candidate] = []
+    contexts: list[Context] = []  # each candidate's context: its model and choices, read without pydantic's hook
     shared: dict[int | str, Decision | None] = {}
-    top_ctx: Context | None = None
     for rank, (family_name, model, arch, use_transfer, summary) in enumerate(options, start=1):
         cand, cctx = _candidate(
             ctx,
@@ -246,7 +247,7 @@ def recommend(
             evidence.get(model) if family_name == "classical" else None,
         )
         candidates.append(cand)
-        top_ctx = top_ctx or cctx
+        contexts.append(cctx)
 
     base_model = "ridge_regression" if profile.task == "regression" else "logistic_regression"
     base_summary = (
@@ -258,11 +259,11 @@ def recommend(
 
     ranking = Decision(  # (key, value, rule_id, section, reason, assumed, extrapolated)
         "ranking",
-        [
+        [  # the candidates' models (a candidate's context holds its model and its choices, the same dict)
             c.model + ("+transfer" if c.choices["transfer"].value.get("strategy", "none") != "none" else "")
             if "transfer" in c.choices
             else c.model
-            for c in candidates
+            for c in contexts
         ],
         "family.ranking",
         "§9",
@@ -272,10 +273,9 @@ def recommend(
     )
     decisions.append(ranking)
 
-    assert top_ctx is not None
-    checklist = _checklist(top_ctx)
-    warnings = _warnings(ctx, candidates)
-    return adopt(  # the fields in declaration order
+    checklist = _checklist(contexts[0])
+    warnings = _warnings(ctx, contexts)
+    return adopt_whole(  # the fields in declaration order
         Recommendation,
         {
             "family": fam,
@@ -289,6 +289,7 @@ def recommend(
             "checklist": checklist,
             "warnings": warnings,
         },
+        _RECOMMENDATION_FIELDS,
     )
 
 
@@ -350,7 +351,8 @@ def _checklist_item(rule: Rule, ctx: Context) -> ChecklistItem:
     return ChecklistItem(v["step"], v["item"], v["detail"], rule.ID, rule.SECTION)
 
 
-def _warnings(ctx: Context, candidates: list[Candidate]) -> list[str]:
+def _warnings(ctx: Context, candidates: list[Context]) -> list[str]:
+    """Warnings for the whole answer; ``candidates`` are the ranked candidates' contexts (rank = position)."""
     p, c = ctx.profile, ctx.constraints
     out: list[str] = []
     if c.interpretability_required and p.modality in t.UNSTRUCTURED_MODALITIES:
@@ -363,11 +365,11 @@ def _warnings(ctx: Context, candidates: list[Candidate]) -> list[str]:
             f"Only {p.n_rows} rows: every estimate is noisy; collect more data if you can (§10 "
             "'Overfitting → more data')."
         )
-    for cand in candidates:
+    for rank, cand in enumerate(candidates, start=1):
         ep = cand.choices.get("epochs")
         if ep is not None and ep.rule_id == "epochs.budget_cut":
             out.append(
-                f"Rank {cand.rank} ({cand.model}): the time budget allows only about {ep.value} epoch(s) on "
+                f"Rank {rank} ({cand.model}): the time budget allows only about {ep.value} epoch(s) on "
                 f"the {cand.choices['device'].value}; give it more time or a GPU for a full run."
             )
     return out

@@ -41,6 +41,23 @@ def adopt(cls: type[M], data: dict[str, Any]) -> M:
     return obj
 
 
+def whole(cls: type[BaseModel]) -> set[str]:
+    """The fields set of a model built by :func:`adopt_whole`: every field, in declaration order."""
+    return set(cls.model_fields)
+
+
+def adopt_whole(cls: type[M], data: dict[str, Any], fields_set: set[str]) -> M:
+    """:func:`adopt` for ``data`` holding every field of ``cls``; ``fields_set`` is ``whole(cls)``, one set
+    shared by every model so built (pydantic only ever adds a field's name to a model's fields set, after an
+    assignment, and this set already holds them all), instead of a new ``set(data)`` for each."""
+    obj: M = _new(cls)
+    _set_dict(obj, data)
+    _set_fields_set(obj, fields_set)
+    _set_extra(obj, None)
+    _set_private(obj, None)
+    return obj
+
+
 Family = Literal["classical", "deep_learning", "both"]
 CandidateFamily = Literal["classical", "deep_learning", "baseline"]
 

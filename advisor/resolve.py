@@ -16,9 +16,9 @@ from typing import Any
 from advisor import policy
 from advisor.chains import read_only_shape
 from advisor.profile import Constraints, DatasetProfile
-from advisor.recommendation import Decision, adopt
+from advisor.recommendation import Decision, adopt_whole, whole
 from advisor.rules.assumptions import Assume
-from advisor.rules.base import Context, Rule, plain
+from advisor.rules.base import Context, Rule, new_context, plain, plain_fields
 
 
 class _Step:
@@ -52,6 +52,7 @@ class _Step:
         return d
 
 
+_PROFILE_FIELDS, _CONSTRAINT_FIELDS = whole(DatasetProfile), whole(Constraints)  # every field: given_p/c hold all
 _PLANS: dict[tuple[str, str], tuple[tuple[Rule, ...], tuple[_Step, ...]]] = {}
 
 
@@ -79,8 +80,17 @@ def _plan(ctx: Context) -> tuple[_Step, ...]:
 
 def resolved(profile: DatasetProfile, constraints: Constraints) -> tuple[DatasetProfile, Constraints, list[Decision]]:
     """The profile and constraints with every missing field filled, and the decisions that say what was assumed."""
+    p, c, assumed, _ = resolved_context(profile, constraints)
+    return p, c, assumed
+
+
+def resolved_context(
+    profile: DatasetProfile, constraints: Constraints
+) -> tuple[DatasetProfile, Constraints, list[Decision], Context]:
+    """:func:`resolved`, and the context the rules read: the resolved fields through plain objects
+    (:func:`advisor.rules.base.plain`; those that the assumptions read reused where nothing was filled in)."""
     # the rules read the fields through plain objects (advisor.rules.base.plain)
-    ctx = Context(profile=plain(profile), constraints=plain(constraints))
+    ctx = new_context(plain(profile), plain(constraints))
     assumed: list[Decision] = []
     p_updates: dict[str, Any] = {}
     c_updates: dict[str, Any] = {}
@@ -95,9 +105,13 @@ def resolved(profile: DatasetProfile, constraints: Constraints) -> tuple[Dataset
             p_updates[field] = tuple(d.value) if field == "image_size" else d.value
         else:
             c_updates[field] = d.value
-            if field == "gpu_available":  # the compute assumption reads it next
-                ctx.constraints = plain(adopt(Constraints, {**given_c, **c_updates}))
+            if field == "gpu_available":  # the compute assumption reads it next (the fields, not a model yet)
+                ctx.constraints = plain_fields({**given_c, **c_updates})
     # the inputs were validated on the way in and the defaults are valid values: no re-validation
-    p = adopt(DatasetProfile, {**given_p, **p_updates}) if p_updates else profile
-    c = adopt(Constraints, {**given_c, **c_updates}) if c_updates else constraints
-    return p, c, assumed
+    if p_updates:
+        profile = adopt_whole(DatasetProfile, {**given_p, **p_updates}, _PROFILE_FIELDS)
+        ctx.profile = plain(profile)
+    if c_updates:
+        constraints = adopt_whole(Constraints, {**given_c, **c_updates}, _CONSTRAINT_FIELDS)
+        ctx.constraints = plain(constraints)
+    return profile, constraints, assumed, ctx

@@ -223,7 +223,18 @@ class AssumeCompute(Assume):
     FIELD = "compute"
     CONDITIONS = {"gpu_available": {"true": "ample", "false": "limited"}}
 
+    def __init__(self) -> None:
+        super().__init__()
+        self._made: dict[bool, Decision] = {}  # the decision with a GPU and without, each made once (read-only)
+
     def default(self, ctx: Context) -> tuple[Any, str]:
         if ctx.constraints.gpu_available:
             return "ample", "Compute not given: assumed ample because a GPU is available."
         return "limited", "Compute not given: assumed limited because no GPU is available."
+
+    def decide(self, ctx: Context) -> Decision:
+        gpu = bool(ctx.constraints.gpu_available)  # all that the default reads
+        found = self._made.get(gpu)
+        if found is None:
+            found = self._made[gpu] = super().decide(ctx)
+        return found

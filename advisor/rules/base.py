@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal, TypeVar, cast
+from typing import Any, ClassVar, Literal, TypeVar
 
 from pydantic import BaseModel
 
@@ -33,7 +33,15 @@ def plain(model: M) -> M:
     """
     fields = _new(_Fields)
     fields.__dict__ = model.__dict__
-    return cast(M, fields)  # read as the model reads: the same field values, no methods to call
+    return fields  # type: ignore[return-value]  # read as the model reads: the same field values, no methods
+
+
+def plain_fields(fields: dict[str, Any]) -> Any:
+    """A plain object whose attributes are ``fields`` (what :func:`plain` makes, for field values that are not
+    yet a model's: the constraints with an assumption filled in, read by the assumptions after it)."""
+    obj = _new(_Fields)
+    obj.__dict__ = fields
+    return obj
 
 
 @dataclass
@@ -66,6 +74,29 @@ class Context:
     def is_imbalanced(self) -> bool:
         m = self.profile.minority_share
         return self.is_classification and m is not None and m < self.imbalance_threshold
+
+
+def new_context(
+    profile: DatasetProfile,
+    constraints: Constraints,
+    family: str = "",
+    arch: Arch | None = None,
+    model: str = "",
+    use_transfer: bool = False,
+) -> Context:
+    """``Context(profile=..., ..., use_transfer=...)`` field by field, in declaration order: the same object
+    without the class call's way to the dataclass's ``__init__`` and its default factories (a context is built
+    for every candidate)."""
+    c = _new(Context)
+    c.profile = profile
+    c.constraints = constraints
+    c.family = family
+    c.arch = arch
+    c.model = model
+    c.use_transfer = use_transfer
+    c.choices = {}
+    c.cache = {}
+    return c
 
 
 class Rule:

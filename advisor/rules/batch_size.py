@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from math import floor
+
 from advisor import tables as t
 from advisor.recommendation import Decision
 from advisor.rules.base import Context, Rule
@@ -92,5 +94,9 @@ class BatchDefault(Rule):
         )
 
 
+_TRAIN_SHARE = t.SPLIT["train"]  # the table, looked up once (it never changes at run time)
+
+
 def _n_train(ctx: Context) -> int:
-    return max(1, int(ctx.profile.n_rows * t.SPLIT["train"]))
+    # max(1, int(·)) as floor() and ``or 1``: the same int for a non-negative product, at half the cost
+    return floor(ctx.profile.n_rows * _TRAIN_SHARE) or 1

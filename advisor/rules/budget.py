@@ -8,8 +8,8 @@ weight per sample forward, 6 with the backward pass) over an assumed throughput 
 
 from __future__ import annotations
 
-import math
 from itertools import pairwise
+from math import floor, isfinite
 from typing import Any, NamedTuple
 
 from advisor import tables as t
@@ -28,21 +28,38 @@ class Cost(NamedTuple):
     activations: int  # floats per sample (sum of layer output sizes)
 
 
+# Cost(...) without the named tuple's generated __new__ in between: the same tuple, at half the cost
+_new_tuple = tuple.__new__
+
+# The tables these estimates read, looked up once (module constants: the tables never change at run time)
+_TRAIN_SHARE = t.SPLIT["train"]
+_VALIDATION_SHARE = t.SPLIT["validation"]
+_CPU_FLOPS = t.FLOPS_PER_SECOND["cpu"]
+_GPU_FLOPS = t.FLOPS_PER_SECOND["gpu"]
+_BYTES = t.BYTES_PER_PARAM
+_SLOTS = t.OPTIMIZER_STATE_SLOTS
+DEFAULT_BUDGET = t.DEFAULT_TIME_BUDGET_S
+_DEFAULT_BUDGET_TEXT = "%g" % DEFAULT_BUDGET  # noqa: UP031 (see _g)
+
+
 def _linear(n_in: int, n_out: int) -> int:
     return n_in * n_out + n_out
 
 
 def network_cost(ctx: Context) -> Cost:
     """Parameter, FLOP and activation counts from the chosen architecture (computed once per candidate)."""
-    cost = ctx.cache.get("cost")
+    cost: Cost | None = ctx.cache.get("cost")
     if cost is None:
         cost = ctx.cache["cost"] = _network_cost(ctx)
     return cost
 
 
 def _network_cost(ctx: Context) -> Cost:
-    arch: dict[str, Any] = ctx.value("architecture")
-    out = int(ctx.value("output_units"))
+    # the counts as _linear(a, b) = a * b + b spells them, written out (the same integers and the same float
+    # operations in the same order)
+    choices = ctx.choices
+    arch: dict[str, Any] = choices["architecture"].value
+    out = int(choices["output_units"].value)
     kind = arch["type"]
     if "backbone" in arch:
         # Counted on the backbone that really trains here (EfficientNet-Lite0 for ResNet50, ...), not the §8 name.
@@ -53,18 +70,18 @@ def _network_cost(ctx: Context) -> Cost:
             scale = (h * w) / (224 * 224)
         else:
             scale = arch.get("max_length", 128) / 128
-        head = _linear(m.feature_dim, out)
-        frac = ctx.value("transfer")["unfreeze_fraction"]
+        head = m.feature_dim * out + out
+        frac = choices["transfer"].value["unfreeze_fraction"]
         trainable = int(m.params * frac) + head
         fwd_total = fwd * scale + 2 * head
         # backward costs about twice the forward, only through the unfrozen part
         train = fwd_total + 2 * (fwd * scale * frac + 2 * head)
-        return Cost(m.params + head, trainable, fwd_total, train, int(acts * scale) + out)
+        return _new_tuple(Cost, (m.params + head, trainable, fwd_total, train, int(acts * scale) + out))
     if kind == "mlp":
         sizes = [arch["input_features"], *arch["hidden_units"], out]
         params = sum(_linear(a, b) for a, b in pairwise(sizes))
         acts = sum(sizes[1:])
-        return Cost(params, params, 2.0 * params, 6.0 * params, acts)
+        return _new_tuple(Cost, (params, params, 2.0 * params, 6.0 * params, acts))
     if kind == "cnn":
         h, w, c = arch["input_size"]
         k = arch["kernel_size"]
@@ -85,31 +102,33 @@ def _network_cost(ctx: Context) -> Cost:
         params += dp
         flops += 2.0 * dp
         acts += sum(dense[1:])
-        return Cost(params, params, flops, 3 * flops, acts)
+        return _new_tuple(Cost, (params, params, flops, 3 * flops, acts))
     length = arch.get("max_length", 100)
     if kind == "lstm":
-        n_in = arch.get("embedding_dim", arch.get("input_size", 1))
+        n_in = arch["embedding_dim"] if "embedding_dim" in arch else arch.get("input_size", 1)
         hdim = arch["hidden_size"]
+        n_layers = arch["num_layers"]
         params = 0
-        for _ in range(arch["num_layers"]):
+        for _ in range(n_layers):
             params += 4 * (n_in * hdim + hdim * hdim + 2 * hdim)
             n_in = hdim
         step_params = params
-        params += _linear(hdim, out)
+        head = hdim * out + out
+        params += head
         emb = arch.get("vocab_size", 0) * arch.get("embedding_dim", 0)
-        flops = 2.0 * step_params * length + 2 * _linear(hdim, out)
-        acts = length * hdim * arch["num_layers"] * 5 + out  # gates + state per step
-        return Cost(params + emb, params + emb, flops, 3 * flops, acts)
+        flops = 2.0 * step_params * length + 2 * head
+        acts = length * hdim * n_layers * 5 + out  # gates + state per step
+        return _new_tuple(Cost, (params + emb, params + emb, flops, 3 * flops, acts))
     # transformer from scratch
     d, ff, n_layers = arch["d_model"], arch["ff_dim"], arch["n_layers"]
-    per_layer = 4 * (d * d + d) + _linear(d, ff) + _linear(ff, d) + 4 * d
+    per_layer = 4 * (d * d + d) + (d * ff + ff) + (ff * d + d) + 4 * d
     emb = arch.get("vocab_size", 0) * d
     if "input_size" in arch:
-        emb += _linear(arch["input_size"], d)
-    params = n_layers * per_layer + emb + length * d + _linear(d, out)
+        emb += arch["input_size"] * d + d
+    params = n_layers * per_layer + emb + length * d + (d * out + out)
     flops = 2.0 * (n_layers * per_layer) * length + 4.0 * n_layers * length * length * d
     acts = n_layers * length * (4 * d + ff + arch["n_heads"] * length)
-    return Cost(params, params, flops, 3 * flops, acts)
+    return _new_tuple(Cost, (params, params, flops, 3 * flops, acts))
 
 
 def device_of(ctx: Context) -> str:
@@ -119,18 +138,29 @@ def device_of(ctx: Context) -> str:
 
 def seconds_per_epoch(ctx: Context, cost: Cost) -> float:
     """Rough seconds for one pass over the training split on the planned device."""
-    n_train = max(1, int(ctx.profile.n_rows * t.SPLIT["train"]))
-    n_val = max(1, int(ctx.profile.n_rows * t.SPLIT["validation"]))
+    # int() and max(1, ·) as floor() and ``or 1`` (the same ints for the non-negative products; half the cost)
+    n_rows = ctx.profile.n_rows
+    n_train = floor(n_rows * _TRAIN_SHARE) or 1
+    n_val = floor(n_rows * _VALIDATION_SHARE) or 1
     flops = n_train * cost.train_flops + n_val * cost.forward_flops
-    return flops / t.FLOPS_PER_SECOND[device_of(ctx)]
+    return flops / (_GPU_FLOPS if ctx.constraints.gpu_available else _CPU_FLOPS)
 
 
 def epoch_seconds(ctx: Context) -> float:
     """:func:`seconds_per_epoch` for the candidate's network, computed once per candidate."""
-    found: float | None = ctx.cache.get("epoch_seconds")
+    cache = ctx.cache
+    found: float | None = cache.get("epoch_seconds")
     if found is None:
-        found = ctx.cache["epoch_seconds"] = seconds_per_epoch(ctx, network_cost(ctx))
+        cost = cache.get("cost")
+        if cost is None:
+            cost = cache["cost"] = _network_cost(ctx)
+        found = cache["epoch_seconds"] = seconds_per_epoch(ctx, cost)
     return found
+
+
+def budget_text(budget: float) -> str:
+    """``f"{budget:g}"``, the default budget's text written once."""
+    return _DEFAULT_BUDGET_TEXT if budget == DEFAULT_BUDGET else "%g" % budget  # noqa: UP031 (see _g)
 
 
 def _sig(x: float) -> float:
@@ -139,9 +169,22 @@ def _sig(x: float) -> float:
     The shortest correct form: ``float(f"{x:.3g}")`` is ``round(x, 2 - floor(log10(|x|)))`` (both round the
     exact binary value half to even; tests/advisor compares them around every power of ten) at a third of
     the cost, and without the logarithm's own rounding next to a power of ten."""
-    if x == 0 or not math.isfinite(x):
+    if x == 0 or not isfinite(x):
         return 0.0
     return float("%.3g" % x)  # noqa: UP031 (printf-style: the same digits as f"{x:.3g}", without __format__)
+
+
+def _sig_g(x: float) -> tuple[float, str]:
+    """``(_sig(x), _g(_sig(x)))``: the rounded figure and its text.
+
+    ``%.3g`` and ``%g`` write the same digits in positional notation for the same decimal exponents (-4 to 2
+    for three digits): there the text of the rounded figure is the ``%.3g`` text itself, and only an exponent
+    form (a figure of 1,000 or more, or under 0.0001) is formatted again."""
+    if x == 0 or not isfinite(x):
+        return 0.0, "0"
+    s = "%.3g" % x  # noqa: UP031
+    v = float(s)
+    return v, (s if "e" not in s else "%g" % v)  # noqa: UP031
 
 
 def _g(x: float) -> str:
@@ -159,12 +202,16 @@ class Device(Rule):
     DECIDES = "device"
     CONDITIONS = {"gpu_available": {"true": "cuda", "false": "cpu"}}
 
+    def __init__(self) -> None:
+        super().__init__()
+        # two answers, each made once and shared (read-only) by every recommendation, as a Fixed rule's is
+        self._gpu = self.make(
+            "cuda", "A GPU is available: train on it with mixed precision (§13 figures are single-GPU)."
+        )
+        self._cpu = self.make("cpu", "No GPU available: train on the CPU; expect §13's GPU times to be much longer.")
+
     def decide(self, ctx: Context) -> Decision:
-        if ctx.constraints.gpu_available:
-            return self.make(
-                "cuda", "A GPU is available: train on it with mixed precision (§13 figures are single-GPU)."
-            )
-        return self.make("cpu", "No GPU available: train on the CPU; expect §13's GPU times to be much longer.")
+        return self._gpu if ctx.constraints.gpu_available else self._cpu
 
 
 class MemoryEstimate(Rule):
@@ -182,17 +229,17 @@ class MemoryEstimate(Rule):
 
     def decide(self, ctx: Context) -> Decision:
         cost = network_cost(ctx)
-        b = t.BYTES_PER_PARAM
+        b = _BYTES
         choices = ctx.choices
         optimizer = choices["optimizer"].value["name"]
         batch = int(choices["batch_size"].value)
-        params, trainable = cost.params, cost.trainable
+        params, trainable, _, _, activations = cost
         # the sum in the order the parts are listed (the same float as summing the dict's values)
         parameter_bytes, gradient_bytes = params * b, trainable * b
-        optimizer_state_bytes = trainable * b * t.OPTIMIZER_STATE_SLOTS[optimizer]
-        activation_bytes = batch * cost.activations * b
+        optimizer_state_bytes = trainable * b * _SLOTS[optimizer]
+        activation_bytes = batch * activations * b
         total = parameter_bytes + gradient_bytes + optimizer_state_bytes + activation_bytes
-        mib = _sig(total / 2**20)
+        mib, mib_text = _sig_g(total / 2**20)
         value: dict[str, float | str] = {
             "parameters": params,
             "trainable_parameters": trainable,
@@ -203,6 +250,8 @@ class MemoryEstimate(Rule):
             "total_bytes": total,
             "total_mib": mib,
         }
+        params_text = f"{params:,}"
+        trainable_text = params_text if trainable == params else f"{trainable:,}"  # a network trained whole
         arch = choices["architecture"].value
         on = ""
         if "backbone" in arch:
@@ -211,8 +260,8 @@ class MemoryEstimate(Rule):
             on = f"For {served.name}, the backbone that runs here, plus the new head: "
         return self.make(
             value,
-            f"{on}{params:,} parameters × 4 B, gradients and {optimizer} state for {trainable:,} trainable ones, "
-            f"and activations for a batch of {batch}: about {_g(mib)} MiB (§13).",
+            f"{on}{params_text} parameters × 4 B, gradients and {optimizer} state for {trainable_text} trainable "
+            f"ones, and activations for a batch of {batch}: about {mib_text} MiB (§13).",
         )
 
 
@@ -226,24 +275,25 @@ class TimeEstimate(Rule):
 
     def decide(self, ctx: Context) -> Decision:
         per_epoch = epoch_seconds(ctx)
-        epochs = int(ctx.value("epochs"))
+        epochs = int(ctx.choices["epochs"].value)
         total = per_epoch * epochs
-        budget = ctx.constraints.time_budget_s or t.DEFAULT_TIME_BUDGET_S
-        device = device_of(ctx)
-        per_epoch_sig, total_sig = _sig(per_epoch), _sig(total)
+        budget = ctx.constraints.time_budget_s or DEFAULT_BUDGET
+        device = "gpu" if ctx.constraints.gpu_available else "cpu"  # device_of
+        per_epoch_sig, per_epoch_text = _sig_g(per_epoch)
+        total_sig, total_text = _sig_g(total)
+        within = total <= budget
         value = {
             "device": device,
             "seconds_per_epoch": per_epoch_sig,
             "max_epochs": epochs,
             "total_seconds_upper_bound": total_sig,
-            "within_budget": total <= budget,
+            "within_budget": within,
             "time_budget_s": budget,
         }
-        verdict = "within" if total <= budget else "over"
         return self.make(
             value,
-            f"About {_g(per_epoch_sig)} s per epoch on the {device}, at most "
-            f"{_g(total_sig)} s for {epochs} epochs ({verdict} the {_g(budget)} s budget; early "
-            "stopping usually ends sooner). A rough FLOP-based figure.",
+            f"About {per_epoch_text} s per epoch on the {device}, at most {total_text} s for {epochs} epochs "
+            f"({'within' if within else 'over'} the {budget_text(budget)} s budget; early stopping usually ends "
+            "sooner). A rough FLOP-based figure.",
             extrapolated=True,
         )

@@ -37,6 +37,29 @@ def _regression_loss(ctx: Context) -> str:
     return "mse"
 
 
+_TASKS = ("binary", "multiclass")  # a ByLoss key that is a task, not a regression loss
+
+
+class ByLoss(Rule):
+    """A rule whose decision reads only the task, or for regression the §3 loss the outliers call for: one
+    decision per such key, made once and shared (read-only) by every answer. Subclasses write ``answer``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._answers: dict[str, Decision] = {}
+
+    def decide(self, ctx: Context) -> Decision:
+        key = ctx.profile.task if ctx.is_classification else _regression_loss(ctx)
+        found = self._answers.get(key)
+        if found is None:
+            found = self._answers[key] = self.answer(key)
+        return found
+
+    def answer(self, key: str) -> Decision:
+        """The decision for a task ("binary", "multiclass") or a regression loss ("mse", "huber", "mae")."""
+        raise NotImplementedError
+
+
 class Fixed(Rule):
     """A value that does not depend on the data: a library default or common practice, stated as such."""
 
@@ -110,7 +133,7 @@ _XGB_OBJECTIVE = {
 _XGB_METRIC = {"binary": "logloss", "multiclass": "mlogloss", "mse": "rmse", "huber": "mphe", "mae": "mae"}
 
 
-class XGBObjective(Rule):
+class XGBObjective(ByLoss):
     """The XGBoost objective mirrors the §3 loss table: log loss for classes, MSE/Huber/MAE by outliers."""
 
     ID = "xgboost.objective"
@@ -121,17 +144,16 @@ class XGBObjective(Rule):
         "outlier_share": {"huber_gte": t.OUTLIER_HUBER_SHARE, "mae_gte": t.OUTLIER_MAE_SHARE},
     }
 
-    def decide(self, ctx: Context) -> Decision:
-        key = ctx.profile.task if ctx.is_classification else _regression_loss(ctx)
+    def answer(self, key: str) -> Decision:
         return self.make(
             _XGB_OBJECTIVE[key],
             f"{_XGB_OBJECTIVE[key]}: the boosting counterpart of the §3 "
-            f"{'loss for a ' + key + ' task' if ctx.is_classification else key.upper() + ' choice'}."
+            f"{'loss for a ' + key + ' task' if key in _TASKS else key.upper() + ' choice'}."
             + (_HUBER_SCALE.format(param="huber_slope") if key == "huber" else ""),
         )
 
 
-class XGBEvalMetric(Rule):
+class XGBEvalMetric(ByLoss):
     """Early stopping watches the validation value of the training objective."""
 
     ID = "xgboost.eval_metric"
@@ -139,8 +161,7 @@ class XGBEvalMetric(Rule):
     DECIDES = "eval_metric"
     CONDITIONS = {"by_task_or_regression_loss": _XGB_METRIC}
 
-    def decide(self, ctx: Context) -> Decision:
-        key = ctx.profile.task if ctx.is_classification else _regression_loss(ctx)
+    def answer(self, key: str) -> Decision:
         return self.make(
             _XGB_METRIC[key],
             f"Validation {_XGB_METRIC[key]} is the loss early stopping monitors (§6 'monitor val_loss').",
@@ -157,6 +178,15 @@ class BoostingLearningRate(Rule):
     CONDITIONS = {"n_rows_lt": t.BOOSTING_LARGE_ROWS, "below": t.BOOSTING_LR_SMALL, "at_or_above": t.BOOSTING_LR_LARGE}
     EXTRAPOLATED = True
 
+    def __init__(self) -> None:
+        super().__init__()
+        # the answer below the large-data gate reads nothing else: made once, shared (read-only)
+        self._small = self.make(
+            t.BOOSTING_LR_SMALL,
+            f"Shrinkage {t.BOOSTING_LR_SMALL:g}: small steps generalize "
+            "better and early stopping picks the number of rounds (common practice).",
+        )
+
     def decide(self, ctx: Context) -> Decision:
         if ctx.profile.n_rows >= t.BOOSTING_LARGE_ROWS:
             return self.make(
@@ -164,11 +194,7 @@ class BoostingLearningRate(Rule):
                 f"Shrinkage {t.BOOSTING_LR_LARGE:g} for {thousands(ctx.profile.n_rows)} "
                 "rows: faster convergence where data is plenty (§4 'slow convergence → higher LR').",
             )
-        return self.make(
-            t.BOOSTING_LR_SMALL,
-            f"Shrinkage {t.BOOSTING_LR_SMALL:g}: small steps generalize "
-            "better and early stopping picks the number of rounds (common practice).",
-        )
+        return self._small
 
 
 class BoostingRounds(Rule):
@@ -285,7 +311,7 @@ _LGB_OBJECTIVE = {
 _LGB_METRIC = {"binary": "binary_logloss", "multiclass": "multi_logloss", "mse": "l2", "huber": "huber", "mae": "l1"}
 
 
-class LGBObjective(Rule):
+class LGBObjective(ByLoss):
     """The LightGBM objective mirrors the §3 loss table."""
 
     ID = "lightgbm.objective"
@@ -293,17 +319,16 @@ class LGBObjective(Rule):
     DECIDES = "objective"
     CONDITIONS = {"by_task_or_regression_loss": _LGB_OBJECTIVE}
 
-    def decide(self, ctx: Context) -> Decision:
-        key = ctx.profile.task if ctx.is_classification else _regression_loss(ctx)
+    def answer(self, key: str) -> Decision:
         return self.make(
             _LGB_OBJECTIVE[key],
             f"{_LGB_OBJECTIVE[key]}: the boosting counterpart of the §3 "
-            f"{'loss for a ' + key + ' task' if ctx.is_classification else key.upper() + ' choice'}."
+            f"{'loss for a ' + key + ' task' if key in _TASKS else key.upper() + ' choice'}."
             + (_HUBER_SCALE.format(param="alpha") if key == "huber" else ""),
         )
 
 
-class LGBMetric(Rule):
+class LGBMetric(ByLoss):
     """Early stopping watches the validation value of the training objective."""
 
     ID = "lightgbm.metric"
@@ -311,8 +336,7 @@ class LGBMetric(Rule):
     DECIDES = "metric"
     CONDITIONS = {"by_task_or_regression_loss": _LGB_METRIC}
 
-    def decide(self, ctx: Context) -> Decision:
-        key = ctx.profile.task if ctx.is_classification else _regression_loss(ctx)
+    def answer(self, key: str) -> Decision:
         return self.make(
             _LGB_METRIC[key],
             f"Validation {_LGB_METRIC[key]} is the loss early stopping monitors (§6 'monitor val_loss').",

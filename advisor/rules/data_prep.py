@@ -55,18 +55,24 @@ class ImputeMedian(Rule):
     DECIDES = "imputation"
     CONDITIONS = {"numeric": "median", "categorical": "most_frequent", "add_indicator": "missing_share > 0"}
 
+    def __init__(self) -> None:
+        super().__init__()
+        # the answer without measured missing values reads nothing else: made once, shared (read-only)
+        self._none = self.make(
+            {"numeric": "median", "categorical": "most_frequent", "add_indicator": False},
+            "No missing values measured; the same imputation guards unseen gaps at prediction time (§10).",
+        )
+
     def decide(self, ctx: Context) -> Decision:
         share = ctx.profile.missing_share or 0.0
-        value = {"numeric": "median", "categorical": "most_frequent", "add_indicator": share > 0}
         if share > 0:
+            value = {"numeric": "median", "categorical": "most_frequent", "add_indicator": True}
             return self.make(
                 value,
                 f"{share:.1%} of cells missing: impute the median (numbers) or the most "
                 "frequent value (categories) and add missing-value indicators (§10).",
             )
-        return self.make(
-            value, "No missing values measured; the same imputation guards unseen gaps at prediction time (§10)."
-        )
+        return self._none
 
 
 # Tree ensembles: invariant to feature scale.

@@ -18,8 +18,18 @@ class DataTypeQuestion(Rule):
     DECIDES = "q1_data_type"
     CONDITIONS = {"tabular": "classical", "image|text|audio": "deep_learning", "sequence": "either"}
 
+    def __init__(self) -> None:
+        super().__init__()
+        self._by_modality: dict[str, Decision] = {}  # the answer per modality, made once (read-only)
+
     def decide(self, ctx: Context) -> Decision:
         m = ctx.profile.modality
+        found = self._by_modality.get(m)
+        if found is None:
+            found = self._by_modality[m] = self._answer(m)
+        return found
+
+    def _answer(self, m: str) -> Decision:
         if m == "tabular":
             return self.make("classical", "Tabular data: §9 question 1 points to classical ML (XGBoost/LightGBM).")
         if m in t.UNSTRUCTURED_MODALITIES:
@@ -64,10 +74,14 @@ class InterpretabilityQuestion(Rule):
     DECIDES = "q3_interpretability"
     CONDITIONS = {"interpretability_required": {"true": "classical", "false": "either"}}
 
+    def __init__(self) -> None:
+        super().__init__()
+        # the two answers, made once and shared (read-only) by every recommendation
+        self._yes = self.make("classical", "Interpretability is required: §9 question 3 points to classical ML.")
+        self._no = self.make("either", "Interpretability is not required: §9 question 3 says deep learning is OK.")
+
     def decide(self, ctx: Context) -> Decision:
-        if ctx.constraints.interpretability_required:
-            return self.make("classical", "Interpretability is required: §9 question 3 points to classical ML.")
-        return self.make("either", "Interpretability is not required: §9 question 3 says deep learning is OK.")
+        return self._yes if ctx.constraints.interpretability_required else self._no
 
 
 class ComputeQuestion(Rule):
@@ -78,10 +92,14 @@ class ComputeQuestion(Rule):
     DECIDES = "q4_compute"
     CONDITIONS = {"compute": {"limited": "classical", "ample": "either"}}
 
+    def __init__(self) -> None:
+        super().__init__()
+        # the two answers, made once and shared (read-only) by every recommendation
+        self._limited = self.make("classical", "Compute is limited: §9 question 4 points to classical ML.")
+        self._ample = self.make("either", "Compute is ample: §9 question 4 says deep learning is OK.")
+
     def decide(self, ctx: Context) -> Decision:
-        if ctx.constraints.compute == "limited":
-            return self.make("classical", "Compute is limited: §9 question 4 points to classical ML.")
-        return self.make("either", "Compute is ample: §9 question 4 says deep learning is OK.")
+        return self._limited if ctx.constraints.compute == "limited" else self._ample
 
 
 class PerformanceQuestion(Rule):
@@ -92,14 +110,18 @@ class PerformanceQuestion(Rule):
     DECIDES = "q5_performance"
     CONDITIONS = {"performance": {"good_enough": "classical", "state_of_the_art": "deep_learning"}}
 
-    def decide(self, ctx: Context) -> Decision:
-        if ctx.constraints.performance == "state_of_the_art":
-            return self.make(
-                "deep_learning", "State-of-the-art performance is asked: §9 question 5 points to deep learning."
-            )
-        return self.make(
+    def __init__(self) -> None:
+        super().__init__()
+        # the two answers, made once and shared (read-only) by every recommendation
+        self._sota = self.make(
+            "deep_learning", "State-of-the-art performance is asked: §9 question 5 points to deep learning."
+        )
+        self._good_enough = self.make(
             "classical", "Good-enough performance is asked: §9 question 5 points to classical ML (faster)."
         )
+
+    def decide(self, ctx: Context) -> Decision:
+        return self._sota if ctx.constraints.performance == "state_of_the_art" else self._good_enough
 
 
 class FamilyVerdict(Rule):
@@ -123,27 +145,55 @@ class FamilyVerdict(Rule):
         "sequence": "both (deep learning first iff n_rows >= 100000 or performance=state_of_the_art)",
     }
 
+    def __init__(self) -> None:
+        super().__init__()
+        # the answer per branch, made once from the branch alone and shared (read-only) by every recommendation
+        self._answers: dict[tuple[str, str | bool], Decision] = {}
+
     def decide(self, ctx: Context) -> Decision:
         p, c = ctx.profile, ctx.constraints
-        if p.modality in t.UNSTRUCTURED_MODALITIES:
+        m = p.modality
+        branch: tuple[str, str | bool]
+        if m in t.UNSTRUCTURED_MODALITIES:
+            branch = (m, "unstructured")
+        elif m == "tabular":
+            if p.n_rows < t.TABULAR_CLASSICAL_MAX_ROWS:
+                branch = (m, "small")
+            elif c.interpretability_required:
+                branch = (m, "interpretable")
+            else:
+                branch = (m, c.compute == "ample" and c.performance == "state_of_the_art")
+        elif c.interpretability_required:  # sequence
+            branch = (m, "interpretable")
+        else:
+            branch = (m, p.n_rows >= t.TABULAR_CLASSICAL_MAX_ROWS or c.performance == "state_of_the_art")
+        found = self._answers.get(branch)
+        if found is None:
+            found = self._answers[branch] = self._answer(*branch)
+        return found
+
+    def _answer(self, modality: str, branch: str | bool) -> Decision:
+        """The verdict for a branch of :meth:`decide`: unstructured data, small or interpretable tables and
+        sequences, else whether deep learning ranks first."""
+        if branch == "unstructured":
             return self.make(
                 {"family": "deep_learning", "dl_first": True},
-                f"{p.modality.capitalize()} data: deep learning (§9 Q1 decides for unstructured "
+                f"{modality.capitalize()} data: deep learning (§9 Q1 decides for unstructured "
                 "data; a classical baseline is still trained).",
             )
-        if p.modality == "tabular":
-            if p.n_rows < t.TABULAR_CLASSICAL_MAX_ROWS:
+        if modality == "tabular":
+            if branch == "small":
                 return self.make(
                     {"family": "classical", "dl_first": False},
                     f"Tabular data under {thousands(t.TABULAR_CLASSICAL_MAX_ROWS)} rows: classical ML "
                     "(§9 Q1 and Q2 agree).",
                 )
-            if c.interpretability_required:
+            if branch == "interpretable":
                 return self.make(
                     {"family": "classical", "dl_first": False},
                     "Over 100K tabular rows, but interpretability is required: classical ML only (§9 Q3).",
                 )
-            dl_first = c.compute == "ample" and c.performance == "state_of_the_art"
+            dl_first = branch is True
             why = (
                 "compute is ample and state of the art is asked (Q4, Q5)"
                 if dl_first
@@ -155,14 +205,14 @@ class FamilyVerdict(Rule):
                 f"{'deep learning' if dl_first else 'classical ML'} ranks first because {why}.",
             )
         # sequence
-        if c.interpretability_required:
+        if branch == "interpretable":
             return self.make(
                 {"family": "both", "dl_first": False},
                 "Sequence data with interpretability required: classical models on summary "
                 "features first, recurrent networks second (§9 Q3).",
                 extrapolated=True,
             )
-        dl_first = p.n_rows >= t.TABULAR_CLASSICAL_MAX_ROWS or c.performance == "state_of_the_art"
+        dl_first = branch is True
         return self.make(
             {"family": "both", "dl_first": dl_first},
             "Sequence data: both families considered; "

@@ -32,6 +32,16 @@ class ForestTrees(Rule):
     }
     EXTRAPOLATED = True
 
+    def __init__(self) -> None:
+        super().__init__()
+        # the answer below the large-data gate reads nothing else: made once, shared (read-only)
+        self._default = self.make(
+            t.FOREST_N_ESTIMATORS,
+            f"{t.FOREST_N_ESTIMATORS} trees: more trees only reduce the "
+            "variance of the average and never overfit, and 300 is the untuned forest of the peer "
+            "figures (common practice).",
+        )
+
     def decide(self, ctx: Context) -> Decision:
         n = ctx.profile.n_rows
         if n >= t.FOREST_LARGE_ROWS:
@@ -41,12 +51,7 @@ class ForestTrees(Rule):
                 "full tree grows with the rows, so fewer trees keep memory and fit time bounded (§13); "
                 "averaging 100 trees already removes most of the variance (common practice).",
             )
-        return self.make(
-            t.FOREST_N_ESTIMATORS,
-            f"{t.FOREST_N_ESTIMATORS} trees: more trees only reduce the "
-            "variance of the average and never overfit, and 300 is the untuned forest of the peer "
-            "figures (common practice).",
-        )
+        return self._default
 
 
 class ForestMaxFeatures(Rule):
@@ -88,6 +93,24 @@ class ForestMinLeaf(Rule):
     }
     EXTRAPOLATED = True
 
+    def __init__(self) -> None:
+        super().__init__()
+        # the answers below the large-data gate read only the task: made once, shared (read-only)
+        sizes = list(t.FOREST_MIN_SAMPLES_LEAF_SEARCH)
+        self._search = self.make(
+            sizes,
+            f"Leaf size chosen at fit time from {', '.join(map(str, sizes))} rows by out-of-bag error: a "
+            "leaf's mean is the forest's regularization (cf. §6), a noisy target wants large leaves and a "
+            "clean one full trees, and no table shape tells them apart; each candidate is a bootstrapped "
+            "forest scored on the rows its trees left out, so the choice costs no training rows (common "
+            "practice: tune on held-out data).",
+        )
+        self._full = self.make(
+            1,
+            "Grow full trees (one row per leaf), the reference default for classification: a "
+            "forest controls variance by averaging, not by pruning (common practice).",
+        )
+
     def decide(self, ctx: Context) -> Decision:
         n = ctx.profile.n_rows
         if n >= t.FOREST_LARGE_ROWS:
@@ -97,21 +120,7 @@ class ForestMinLeaf(Rule):
                 f"At least {m} rows per leaf on {thousands(n)} rows: about {m}× fewer nodes per tree keeps "
                 "the model in memory (§13) and smooths the leaves (cf. §6 'reduce model size').",
             )
-        if not ctx.is_classification:
-            sizes = list(t.FOREST_MIN_SAMPLES_LEAF_SEARCH)
-            return self.make(
-                sizes,
-                f"Leaf size chosen at fit time from {', '.join(map(str, sizes))} rows by out-of-bag error: a "
-                "leaf's mean is the forest's regularization (cf. §6), a noisy target wants large leaves and a "
-                "clean one full trees, and no table shape tells them apart; each candidate is a bootstrapped "
-                "forest scored on the rows its trees left out, so the choice costs no training rows (common "
-                "practice: tune on held-out data).",
-            )
-        return self.make(
-            1,
-            "Grow full trees (one row per leaf), the reference default for classification: a "
-            "forest controls variance by averaging, not by pruning (common practice).",
-        )
+        return self._full if ctx.is_classification else self._search
 
 
 class ForestClassWeight(BalancedClassWeight):

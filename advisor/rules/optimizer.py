@@ -160,10 +160,19 @@ class SchedulePlateau(Rule):
     DECIDES = "lr_schedule"
     CONDITIONS = {"factor": t.PLATEAU_FACTOR, "patience": "early-stopping patience // 2"}
 
+    def __init__(self) -> None:
+        super().__init__()
+        # the answer per early-stopping patience (one of the tables' two), made once and shared (read-only)
+        self._by_patience: dict[int, Decision] = {}
+
     def decide(self, ctx: Context) -> Decision:
-        patience = max(2, ctx.value("early_stopping")["patience"] // 2)
-        return self.make(
-            {"name": "reduce_on_plateau", "monitor": "val_loss", "factor": t.PLATEAU_FACTOR, "patience": patience},
-            f"Reduce the rate ×{t.PLATEAU_FACTOR:g} when validation loss stalls for {patience} epochs "
-            "(§4 'adaptive'), before early stopping gives up.",
-        )
+        stopping_patience = ctx.choices["early_stopping"].value["patience"]
+        found = self._by_patience.get(stopping_patience)
+        if found is None:
+            patience = max(2, stopping_patience // 2)
+            found = self._by_patience[stopping_patience] = self.make(
+                {"name": "reduce_on_plateau", "monitor": "val_loss", "factor": t.PLATEAU_FACTOR, "patience": patience},
+                f"Reduce the rate ×{t.PLATEAU_FACTOR:g} when validation loss stalls for {patience} epochs "
+                "(§4 'adaptive'), before early stopping gives up.",
+            )
+        return found

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import math
+from math import ceil, floor
 
 from advisor import tables as t
 from advisor.recommendation import Decision
 from advisor.rules.base import Context, Rule
-from advisor.rules.budget import epoch_seconds
+from advisor.rules.budget import DEFAULT_BUDGET, budget_text, epoch_seconds
 from advisor.text import thousands
 
 
@@ -19,21 +19,22 @@ def base_epochs(n_rows: int) -> int:
     return t.EPOCHS_HUGE
 
 
+_TRAIN_SHARE = t.SPLIT["train"]  # the tables, looked up once (they never change at run time)
+
+
 def _nominal(ctx: Context) -> tuple[int, int, int, bool]:
     """(planned epochs, the epochs before any raise, steps per epoch, raised?), once per candidate."""
     found: tuple[int, int, int, bool] | None = ctx.cache.get("nominal_epochs")
     if found is not None:
         return found
-    if ctx.use_transfer:
-        first = t.TRANSFER_EPOCHS[ctx.value("transfer")["strategy"]]
-    else:
-        first = base_epochs(ctx.profile.n_rows)
-    n_train = max(1, int(ctx.profile.n_rows * t.SPLIT["train"]))
-    steps_per_epoch = math.ceil(n_train / int(ctx.value("batch_size")))
+    n_rows = ctx.profile.n_rows
+    first = t.TRANSFER_EPOCHS[ctx.value("transfer")["strategy"]] if ctx.use_transfer else base_epochs(n_rows)
+    n_train = floor(n_rows * _TRAIN_SHARE) or 1  # max(1, int(·)) of a non-negative product
+    steps_per_epoch = ceil(n_train / int(ctx.value("batch_size")))
     epochs = first
     raised = epochs * steps_per_epoch < t.MIN_OPTIMIZER_STEPS
     if raised:
-        epochs = min(t.MAX_EPOCHS, math.ceil(t.MIN_OPTIMIZER_STEPS / steps_per_epoch))
+        epochs = min(t.MAX_EPOCHS, ceil(t.MIN_OPTIMIZER_STEPS / steps_per_epoch))
     found = ctx.cache["nominal_epochs"] = (epochs, first, steps_per_epoch, raised)
     return found
 
@@ -54,9 +55,14 @@ def _nominal_epochs(ctx: Context) -> tuple[int, str]:
 
 
 def _epochs_that_fit(ctx: Context) -> int:
-    budget = ctx.constraints.time_budget_s or t.DEFAULT_TIME_BUDGET_S
-    per_epoch = epoch_seconds(ctx)
-    return max(1, math.floor(budget / per_epoch)) if per_epoch > 0 else 10**9
+    """The epochs the time budget allows, at least one (computed once per candidate)."""
+    cache = ctx.cache
+    fit: int | None = cache.get("epochs_that_fit")
+    if fit is None:
+        budget = ctx.constraints.time_budget_s or DEFAULT_BUDGET
+        per_epoch = epoch_seconds(ctx)
+        fit = cache["epochs_that_fit"] = (floor(budget / per_epoch) or 1) if per_epoch > 0 else 10**9
+    return fit
 
 
 class EpochsBudgetCut(Rule):
@@ -77,8 +83,8 @@ class EpochsBudgetCut(Rule):
     def decide(self, ctx: Context) -> Decision:
         _, why = _nominal_epochs(ctx)
         fit = _epochs_that_fit(ctx)
-        budget = ctx.constraints.time_budget_s or t.DEFAULT_TIME_BUDGET_S
-        return self.make(fit, f"Planned {why}, cut to {fit} to fit the {budget:g} s budget (§13 time estimate).")
+        budget = budget_text(ctx.constraints.time_budget_s or DEFAULT_BUDGET)
+        return self.make(fit, f"Planned {why}, cut to {fit} to fit the {budget} s budget (§13 time estimate).")
 
 
 class Epochs(Rule):
@@ -110,15 +116,20 @@ class EarlyStopping(Rule):
         "restore_best": True,
     }
 
-    def decide(self, ctx: Context) -> Decision:
-        long_run = ctx.value("epochs") >= 100
-        patience = t.EARLY_STOPPING_PATIENCE_LONG if long_run else t.EARLY_STOPPING_PATIENCE
-        value = {"monitor": "val_loss", "patience": patience, "restore_best": True}
-        return self.make(
-            value,
-            f"Early stopping always (§6 priority 1): monitor val_loss, patience {patience}, "
-            "and keep the best checkpoint, not the last (Pro tip 4).",
+    def __init__(self) -> None:
+        super().__init__()
+        # two answers (by run length), each made once and shared (read-only) by every recommendation
+        self._short, self._long = (
+            self.make(
+                {"monitor": "val_loss", "patience": patience, "restore_best": True},
+                f"Early stopping always (§6 priority 1): monitor val_loss, patience {patience}, "
+                "and keep the best checkpoint, not the last (Pro tip 4).",
+            )
+            for patience in (t.EARLY_STOPPING_PATIENCE, t.EARLY_STOPPING_PATIENCE_LONG)
         )
+
+    def decide(self, ctx: Context) -> Decision:
+        return self._long if ctx.choices["epochs"].value >= 100 else self._short
 
 
 class DropoutConv(Rule):
