@@ -15,8 +15,8 @@ from advisor.portfolio import EvidenceRow, ModelEvidence, Portfolio
 from advisor.portfolio import rank as rank_by_evidence
 from advisor.profile import Constraints, DatasetProfile
 from advisor.recommendation import Candidate, ChecklistItem, Decision, Recommendation, adopt_whole, whole
-from advisor.resolve import resolved, resolved_context
-from advisor.rules.base import Arch, Context, Rule, plain
+from advisor.resolve import resolved_context
+from advisor.rules.base import Arch, Context, Rule, new_context
 from advisor.rules.checklist import Item
 
 TRAINERS = {
@@ -33,7 +33,6 @@ TRAINERS = {
     "logistic_regression": "sklearn_logistic",
     "ridge_regression": "sklearn_ridge",
 }
-_new = object.__new__
 _CANDIDATE_FIELDS, _RECOMMENDATION_FIELDS = whole(Candidate), whole(Recommendation)
 # Why the baseline is the only linear model: it is what the peer figures call "linear" (standardized, untuned).
 _LINEAR_NOTE = (
@@ -60,8 +59,8 @@ class RuleInfo(BaseModel):
 def _resolve(profile: DatasetProfile, constraints: Constraints) -> tuple[Context, list[Decision]]:
     """Fill every missing field with its stated default; the decisions say what was assumed (the context the rules
     read, as :func:`recommend` builds it; :func:`advisor.resolve.resolved` gives the models themselves)."""
-    p, c, assumed = resolved(profile, constraints)
-    return Context(profile=plain(p), constraints=plain(c)), assumed
+    _, _, assumed, ctx = resolved_context(profile, constraints)
+    return ctx, assumed
 
 
 _Option = tuple[str, str, Arch | None, bool, str]  # family, model, architecture, transfer, summary
@@ -169,17 +168,7 @@ def _candidate(
     use_transfer: bool = False,
     evidence: ModelEvidence | None = None,
 ) -> tuple[Candidate, Context]:
-    # Context(profile=..., ..., use_transfer=...) field by field, in declaration order: the same object without
-    # the class call's way to the dataclass's __init__ (a candidate's context is built for every candidate)
-    c = _new(Context)
-    c.profile = ctx.profile
-    c.constraints = ctx.constraints
-    c.family = family
-    c.arch = arch
-    c.model = model
-    c.use_transfer = use_transfer
-    c.choices = {}
-    c.cache = {}
+    c = new_context(ctx.profile, ctx.constraints, family, arch, model, use_transfer)
     chains = policy.CANDIDATE_CHAINS["deep_learning" if family == "deep_learning" else model]
     choices = run_chains(c, chains, shared)
     if evidence is not None:

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from math import floor
-
 from advisor import tables as t
 from advisor.recommendation import Decision
-from advisor.rules.base import Context, Rule
+from advisor.rules.base import Context, Rule, train_rows
 from advisor.text import thousands
 
 
@@ -94,9 +92,5 @@ class BatchDefault(Rule):
         )
 
 
-_TRAIN_SHARE = t.SPLIT["train"]  # the table, looked up once (it never changes at run time)
-
-
 def _n_train(ctx: Context) -> int:
-    # max(1, int(·)) as floor() and ``or 1``: the same int for a non-negative product, at half the cost
-    return floor(ctx.profile.n_rows * _TRAIN_SHARE) or 1
+    return train_rows(ctx.profile.n_rows)

@@ -14,7 +14,7 @@ from typing import Any, NamedTuple
 
 from advisor import tables as t
 from advisor.recommendation import Decision
-from advisor.rules.base import Context, Rule
+from advisor.rules.base import Context, Rule, train_rows
 
 
 class Cost(NamedTuple):
@@ -32,14 +32,10 @@ class Cost(NamedTuple):
 _new_tuple = tuple.__new__
 
 # The tables these estimates read, looked up once (module constants: the tables never change at run time)
-_TRAIN_SHARE = t.SPLIT["train"]
 _VALIDATION_SHARE = t.SPLIT["validation"]
-_CPU_FLOPS = t.FLOPS_PER_SECOND["cpu"]
-_GPU_FLOPS = t.FLOPS_PER_SECOND["gpu"]
 _BYTES = t.BYTES_PER_PARAM
 _SLOTS = t.OPTIMIZER_STATE_SLOTS
 DEFAULT_BUDGET = t.DEFAULT_TIME_BUDGET_S
-_DEFAULT_BUDGET_TEXT = "%g" % DEFAULT_BUDGET  # noqa: UP031 (see _g)
 
 
 def _linear(n_in: int, n_out: int) -> int:
@@ -140,27 +136,23 @@ def seconds_per_epoch(ctx: Context, cost: Cost) -> float:
     """Rough seconds for one pass over the training split on the planned device."""
     # int() and max(1, ·) as floor() and ``or 1`` (the same ints for the non-negative products; half the cost)
     n_rows = ctx.profile.n_rows
-    n_train = floor(n_rows * _TRAIN_SHARE) or 1
+    n_train = train_rows(n_rows)
     n_val = floor(n_rows * _VALIDATION_SHARE) or 1
     flops = n_train * cost.train_flops + n_val * cost.forward_flops
-    return flops / (_GPU_FLOPS if ctx.constraints.gpu_available else _CPU_FLOPS)
+    return flops / t.FLOPS_PER_SECOND[device_of(ctx)]
 
 
 def epoch_seconds(ctx: Context) -> float:
     """:func:`seconds_per_epoch` for the candidate's network, computed once per candidate."""
-    cache = ctx.cache
-    found: float | None = cache.get("epoch_seconds")
+    found: float | None = ctx.cache.get("epoch_seconds")
     if found is None:
-        cost = cache.get("cost")
-        if cost is None:
-            cost = cache["cost"] = _network_cost(ctx)
-        found = cache["epoch_seconds"] = seconds_per_epoch(ctx, cost)
+        found = ctx.cache["epoch_seconds"] = seconds_per_epoch(ctx, network_cost(ctx))
     return found
 
 
 def budget_text(budget: float) -> str:
-    """``f"{budget:g}"``, the default budget's text written once."""
-    return _DEFAULT_BUDGET_TEXT if budget == DEFAULT_BUDGET else "%g" % budget  # noqa: UP031 (see _g)
+    """``f"{budget:g}"``: a budget as the reasons write it."""
+    return _g(budget)
 
 
 def _sig(x: float) -> float:
@@ -278,7 +270,7 @@ class TimeEstimate(Rule):
         epochs = int(ctx.choices["epochs"].value)
         total = per_epoch * epochs
         budget = ctx.constraints.time_budget_s or DEFAULT_BUDGET
-        device = "gpu" if ctx.constraints.gpu_available else "cpu"  # device_of
+        device = device_of(ctx)
         per_epoch_sig, per_epoch_text = _sig_g(per_epoch)
         total_sig, total_text = _sig_g(total)
         within = total <= budget

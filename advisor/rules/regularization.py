@@ -6,7 +6,7 @@ from math import ceil, floor
 
 from advisor import tables as t
 from advisor.recommendation import Decision
-from advisor.rules.base import Context, Rule
+from advisor.rules.base import Context, Rule, train_rows
 from advisor.rules.budget import DEFAULT_BUDGET, budget_text, epoch_seconds
 from advisor.text import thousands
 
@@ -19,9 +19,6 @@ def base_epochs(n_rows: int) -> int:
     return t.EPOCHS_HUGE
 
 
-_TRAIN_SHARE = t.SPLIT["train"]  # the tables, looked up once (they never change at run time)
-
-
 def _nominal(ctx: Context) -> tuple[int, int, int, bool]:
     """(planned epochs, the epochs before any raise, steps per epoch, raised?), once per candidate."""
     found: tuple[int, int, int, bool] | None = ctx.cache.get("nominal_epochs")
@@ -29,7 +26,7 @@ def _nominal(ctx: Context) -> tuple[int, int, int, bool]:
         return found
     n_rows = ctx.profile.n_rows
     first = t.TRANSFER_EPOCHS[ctx.value("transfer")["strategy"]] if ctx.use_transfer else base_epochs(n_rows)
-    n_train = floor(n_rows * _TRAIN_SHARE) or 1  # max(1, int(·)) of a non-negative product
+    n_train = train_rows(n_rows)
     steps_per_epoch = ceil(n_train / int(ctx.value("batch_size")))
     epochs = first
     raised = epochs * steps_per_epoch < t.MIN_OPTIMIZER_STEPS
