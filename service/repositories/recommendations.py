@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -16,7 +17,26 @@ from service.db import dml
 from service.db.models import Recommendation
 
 
-def insert_many(*, session: Session, items: Sequence[Recommendation]) -> None:
+@dataclass(frozen=True, slots=True)
+class NewRecommendation:
+    """A recommendation as the create route stores it: the table's columns, without the ORM's instrumentation.
+
+    ``document`` is the advisor's JSON as UTF-8 bytes (what orjson writes), stored and answered without being
+    decoded; rows read back are :class:`~service.db.models.Recommendation` with the document as text.
+    """
+
+    id: str
+    created_at: datetime
+    tables_version: str
+    family: str
+    modality: str
+    task: str
+    document: bytes
+    tenant_id: str
+    dataset_id: str | None = None
+
+
+def insert_many(*, session: Session, items: Sequence[Recommendation | NewRecommendation]) -> None:
     """Insert new recommendations with one INSERT (no unit of work: several times cheaper).
 
     The objects must carry their id and created_at; they stay detached from the session. An attribute left
@@ -47,7 +67,7 @@ def insert_many(*, session: Session, items: Sequence[Recommendation]) -> None:
         return
     defaults = {c.key: c.default.arg for c in table.columns if isinstance(c.default, ScalarElementColumnDefault)}
 
-    def values(r: Recommendation) -> dict[str, Any]:
+    def values(r: Recommendation | NewRecommendation) -> dict[str, Any]:
         row = {c: getattr(r, c) for c in table.columns.keys()}  # noqa: SIM118 (a ColumnCollection)
         return {c: defaults[c] if v is None and c in defaults else v for c, v in row.items()}
 

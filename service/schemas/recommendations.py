@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import ClassVar
+from typing import ClassVar, overload
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -54,16 +54,29 @@ class RecommendationPage(BaseModel):
     next_cursor: str | None
 
 
-def recommendation_json(*, id: str, created_at: datetime, document: str) -> str:
+@overload
+def recommendation_json(*, id: str, created_at: datetime, document: str) -> str: ...
+@overload
+def recommendation_json(*, id: str, created_at: datetime, document: bytes) -> bytes: ...
+def recommendation_json(*, id: str, created_at: datetime, document: str | bytes) -> str | bytes:
     """The ``RecommendationRead`` JSON for a stored document, without parsing it.
 
     The stored text is returned as it was written (even if the advisor's schema has moved on since):
-    ``id`` and ``created_at`` are spliced in front of the document's own fields.
+    ``id`` and ``created_at`` are spliced in front of the document's own fields. A document given as UTF-8
+    bytes (a new one) gives bytes, ready to send; text gives text.
     """
+    if isinstance(document, bytes):
+        if not document.startswith(b"{") or document.startswith(b"{}"):
+            raise ValueError("a stored recommendation must be a non-empty JSON object")
+        return _head(id, created_at).encode() + document[1:]
     if not document.startswith("{") or document.startswith("{}"):
         raise ValueError("a stored recommendation must be a non-empty JSON object")
+    return _head(id, created_at) + document[1:]
+
+
+def _head(id: str, created_at: datetime) -> str:
     stamp = created_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    return f'{{"id":"{id}","created_at":"{stamp}",{document[1:]}'
+    return f'{{"id":"{id}","created_at":"{stamp}",'
 
 
 def page_json(items: list[str], next_cursor: str | None) -> str:

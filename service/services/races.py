@@ -39,6 +39,7 @@ from service.jobs.queue import JobQueue
 from service.jobs.stored import JobResult
 from service.repositories import races as repo
 from service.repositories import recommendations as recommendations_repo
+from service.repositories.recommendations import NewRecommendation
 from service.schemas.jobs import JobCreate
 from service.schemas.races import RaceBudget, RaceCreate, RaceEntry, RaceRead
 from service.schemas.recommendations import RecommendationCreate
@@ -205,9 +206,10 @@ async def create(
     """Store a race and queue its children: candidates 1..top_k that their trainers accept, then the baseline."""
     if data.callback_url is not None:  # refused before anything is stored, not at the first child
         await run_in_threadpool(jobs_service.check_callback, settings, data.callback_url)
-    dataset, rec_row = await db.run(
+    dataset, found = await db.run(
         _resolve, tenant_id=tenant_id, dataset_id=dataset_id, recommendation_id=data.recommendation_id, write=False
     )
+    rec_row: Recommendation | NewRecommendation | None = found
     if rec_row is None:
         wanted = RecommendationCreate(dataset_id=dataset_id, constraints=data.constraints or advisor.Constraints())
         rec_row = await recommendations_service.create(db=db, tenant_id=tenant_id, data=wanted, settings=settings)

@@ -14,6 +14,7 @@ from service.db.models import Recommendation
 from service.db.session import Database
 from service.db.types import new_id
 from service.repositories import recommendations as repo
+from service.schemas.recommendations import recommendation_json
 from service.settings import Settings
 
 DOCUMENT = '{"family":"classical","reason":"§9 ' + "forests first, then boosting; " * 200 + '"}'
@@ -79,3 +80,30 @@ def test_rows_stored_as_text_still_read(db: Database) -> None:
         )
     got = db.call(repo.get, id=row.id, tenant_id="default", write=False)
     assert got is not None and got.document == DOCUMENT
+
+
+def test_a_new_row_with_the_document_as_utf8_bytes_reads_back_as_the_same_text(db: Database) -> None:
+    """The create route stores orjson's bytes as they are: they read back as the text they encode."""
+    row = repo.NewRecommendation(
+        id=new_id(),
+        created_at=datetime.now(UTC),
+        tables_version="t",
+        family="classical",
+        modality="tabular",
+        task="binary",
+        document=DOCUMENT.encode(),
+        tenant_id="default",
+    )
+    db.call(repo.insert_many, items=[row])
+    got = db.call(repo.get, id=row.id, tenant_id="default", write=False)
+    assert got is not None and got.document == DOCUMENT and got.dataset_id is None
+
+
+def test_the_answer_built_from_bytes_is_the_answer_built_from_text() -> None:
+    stamp = datetime(2026, 12, 5, 12, 0, 0, 123456, tzinfo=UTC)
+    as_text = recommendation_json(id="r1", created_at=stamp, document=DOCUMENT)
+    as_bytes = recommendation_json(id="r1", created_at=stamp, document=DOCUMENT.encode())
+    assert as_bytes == as_text.encode()
+    assert as_text.startswith('{"id":"r1","created_at":"2026-12-05T12:00:00.123456Z","family":')
+    with pytest.raises(ValueError, match="non-empty JSON object"):
+        recommendation_json(id="r1", created_at=stamp, document=b"{}")
