@@ -38,9 +38,13 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench.race_quality import DEFAULT_PEERS, score_predictions  # noqa: E402
+from service.services.races import CLASSIFICATION_METRICS  # noqa: E402
 from trainers.ensemble import bagged_selection, greedy_selection  # noqa: E402
 from trainers.metrics import evaluate, selection_loss  # noqa: E402
 
+# The service's selection metrics (service.services.races.CLASSIFICATION_METRICS); --multiclass-metric roc_auc
+# replays the rule before multiclass races selected on log loss.
+METRICS: dict[str, tuple[tuple[str, bool], ...]] = dict(CLASSIFICATION_METRICS)
 RULES = ("leaderboard", "best-single", "always-ensemble", "equal-terms", "top-3-mean", "sorted-init", "bagged")
 
 
@@ -52,13 +56,32 @@ def _sorted_init(preds: list[np.ndarray], y: np.ndarray, task: str, n: int = 3) 
     return greedy_selection(preds, y, task, initial=initial)[0]  # type: ignore[arg-type]
 
 
-def _primary(task: str, y: np.ndarray, out: np.ndarray) -> float:
-    """The race's primary metric, higher is better (RMSE negated), as trainers.metrics scores it."""
+def _primary(task: str, y: np.ndarray, out: np.ndarray, metrics_of: dict[str, tuple[tuple[str, bool], ...]]) -> float:
+    """The race's primary metric, higher is better (lower-is-better ones negated), as trainers.metrics scores it."""
     metrics = evaluate(task, y, out)[0]  # type: ignore[arg-type]
     if task == "regression":
         return -float(metrics["rmse"] or np.inf)
-    value = metrics.get("roc_auc")
-    return float(value if value is not None else metrics["balanced_accuracy"] or 0.0)
+    for name, higher in metrics_of[task]:
+        value = metrics.get(name)
+        if value is not None:
+            return float(value) if higher else -float(value)
+    return float(metrics["balanced_accuracy"] or 0.0)
+
+
+def _validation_key(task: str, metrics_of: dict[str, tuple[tuple[str, bool], ...]]) -> Any:
+    """Orders single entries best first by their validation (fold mean) score of the first metric of the task's
+    preference that every entry has, as the service's ``primary_metric`` does."""
+
+    def key(e: dict[str, Any]) -> float:
+        if task == "regression":
+            return float(e["metrics"]["validation"]["rmse"])
+        for name, higher in metrics_of[task]:
+            value = (e["metrics"].get("validation") or {}).get(name)
+            if value is not None:
+                return -float(value) if higher else float(value)
+        return -float(e["metrics"]["validation"].get("balanced_accuracy") or 0.0)
+
+    return key
 
 
 def _served(task: str, truth: list[str], members: list[dict[str, Any]], weights: list[float]) -> float:
@@ -97,15 +120,15 @@ def _load(dump: Path, name: str) -> dict[str, Any] | None:
     return {**doc, "truth": json.loads((folder / "truth.json").read_text()), "entries": entries}
 
 
-def picks(doc: dict[str, Any]) -> dict[str, float]:
-    """Each rule's held-out score on one dumped race."""
-    task, entries, higher = doc["task"], doc["entries"], doc["race"]["higher_is_better"]
+def picks(doc: dict[str, Any], metrics_of: dict[str, tuple[tuple[str, bool], ...]] = METRICS) -> dict[str, float]:
+    """Each rule's held-out score on one dumped race, selecting on ``metrics_of`` (the service's by default)."""
+    task, entries = doc["task"], doc["entries"]
     singles = [e for e in entries if not e["is_ensemble"] and e.get("score") is not None]
     ensemble = next((e for e in entries if e["is_ensemble"] and e.get("score") is not None), None)
     held = doc["held_out"]
     if not singles:
         return {}
-    by_validation = sorted(singles, key=lambda e: -e["score"] if higher else e["score"])
+    by_validation = sorted(singles, key=_validation_key(task, metrics_of))
     out = {
         "leaderboard": held[next(e for e in entries if e.get("position") == 1)["job_id"]],
         "best-single": held[by_validation[0]["job_id"]],
@@ -122,13 +145,14 @@ def picks(doc: dict[str, Any]) -> dict[str, float]:
         first = with_valid[0]["valid"]
         y = first["target"][np.searchsorted(first["index"], rows)]
         weights, _ = greedy_selection(preds, y, task)
-        member_scores = [_primary(task, y, p) for p in preds]
+        member_scores = [_primary(task, y, p, metrics_of) for p in preds]
         for rule, w in (
             ("equal-terms", weights),
             ("sorted-init", _sorted_init(preds, y, task)),
             ("bagged", bagged_selection(preds, y, task)[0]),  # type: ignore[arg-type]
         ):
-            own = _primary(task, y, sum(wi * p for wi, p in zip(w, preds, strict=True)))  # type: ignore[arg-type]
+            blend = sum(wi * p for wi, p in zip(w, preds, strict=True))
+            own = _primary(task, y, blend, metrics_of)
             if all(own >= s for s in member_scores):
                 out[rule] = _served(task, doc["truth"], with_valid, [float(wi) for wi in w])
             else:
@@ -142,7 +166,16 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("dump", type=Path, help="a race_quality.py --dump folder")
     ap.add_argument("--peer-scores", type=Path, default=DEFAULT_PEERS)
+    ap.add_argument(
+        "--multiclass-metric",
+        choices=("log_loss", "roc_auc"),
+        default="log_loss",
+        help="what multiclass entries are selected on (default: the service's, log_loss)",
+    )
     args = ap.parse_args(argv)
+    metrics_of = {**METRICS, "multiclass": tuple(m for m in METRICS["multiclass"] if m[0] != "log_loss")}
+    if args.multiclass_metric == "log_loss":
+        metrics_of = METRICS
     peers = json.loads(args.peer_scores.read_text())["datasets"] if args.peer_scores.exists() else {}
     regrets: dict[str, list[float]] = {r: [] for r in RULES}
     tasks: list[str] = []
@@ -156,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
         bar = [b for b in bar if b is not None]
         if not bar:  # no recorded peers for it (or no peer file here): the best of the race's own entries
             bar = [max(v for v in doc["held_out"].values() if v is not None)]
-        scores = picks(doc)
+        scores = picks(doc, metrics_of)
         if not scores or not bar:
             continue
         tasks.append(doc["task"])

@@ -132,6 +132,11 @@ def test_quick_run_through_the_http_api(capsys: pytest.CaptureFixture[str], tmp_
     picks = selection_study.picks(doc)
     assert set(picks) == set(selection_study.RULES) and all(0.0 <= v <= 1.0 for v in picks.values())
     assert picks["leaderboard"] == doc["held_out"][next(e["job_id"] for e in succeeded if e["position"] == 1)]
+    # A multiclass race selects on log loss; the study replays the rule before it (one-vs-rest ROC AUC) on request.
+    assert doc["race"]["primary_metric"] == "log_loss" and doc["race"]["higher_is_better"] is False
+    by_auc = selection_study.picks(doc, {**selection_study.METRICS, "multiclass": (("roc_auc", True),)})
+    assert set(by_auc) == set(selection_study.RULES)
+    assert selection_study.main([str(tmp_path), "--multiclass-metric", "roc_auc"]) == 0
 
 
 @pytest.mark.parametrize("task", ["multiclass", "regression"])

@@ -75,7 +75,8 @@ DEFAULT_UNITS_PER_S = 100_000
 
 
 SELECTION = (
-    "Entries are ordered by their validation score of the primary metric: the mean ± sd over "
+    "Entries are ordered by their validation score of the primary metric (ROC AUC for two classes, log loss for "
+    "more, whose labels are the arg-max of the class probabilities; RMSE for regression): the mean ± sd over "
     f"{CV_FOLDS} stratified, seeded folds of the non-test rows up to {CV_MAX_ROWS:,} of them (the folds drawn "
     f"{CV_REPEATS} times with different seeds up to {CV_REPEAT_MAX_ROWS:,} rows, as the budget allows), else "
     "the holdout validation split; every entry sees the same folds and test rows. Once validated, each entry is "
@@ -355,14 +356,32 @@ def ensemble_members(*, session: Session, race_id: str, tenant_id: str) -> list[
 
 
 # -- reading ----------------------------------------------------------------------------------------
+# What a classification race selects on, in order of preference, with whether higher is better.
+# - binary: ROC AUC. With two classes the served label is one threshold on one score, and AUC judges that score's
+#   ranking at every threshold.
+# - multiclass: log loss, a proper scoring rule. A served label is the arg-max over the classes' probabilities,
+#   so it is only as good as those probabilities are comparable across classes. One-vs-rest AUC scores each
+#   class's ranking on its own and never compares the classes with each other: an overconfident model (unpruned
+#   extra trees, whose leaves give 0/1 probabilities) can rank each class well and still place its labels
+#   badly. Log loss rewards calibrated class probabilities, whose arg-max is the best label, and it is the loss
+#   the race's ensemble already minimises (trainers.ensemble.SELECTION_LOSS). Replayed on the corpus races of
+#   bench/race_quality.py and checked on multiclass tables nothing had learned from (see the README).
+CLASSIFICATION_METRICS: dict[str, tuple[tuple[str, bool], ...]] = {
+    "binary": (("roc_auc", True), ("balanced_accuracy", True)),
+    "multiclass": (("log_loss", False), ("roc_auc", True), ("balanced_accuracy", True)),
+}
+
+
 def primary_metric(task: str, jobs: list[Job]) -> tuple[str, bool]:
-    """The validation metric that orders the leaderboard and whether higher is better: rmse for regression;
-    roc_auc when every scored classifier has one on validation, else balanced_accuracy (comparable across all)."""
+    """The validation metric that orders the leaderboard and whether higher is better: rmse for regression; for
+    classification the first of the task's :data:`CLASSIFICATION_METRICS` that every scored classifier has on
+    validation (balanced_accuracy, last, every classifier has)."""
     if task == "regression":
         return "rmse", False
     scored = [_valid(j) for j in jobs if j.status == states.SUCCEEDED and _valid(j)]
-    if scored and all(m.get("roc_auc") is not None for m in scored):
-        return "roc_auc", True
+    for metric, higher in CLASSIFICATION_METRICS.get(task, CLASSIFICATION_METRICS["binary"]):
+        if scored and all(m.get(metric) is not None for m in scored):
+            return metric, higher
     return "balanced_accuracy", True
 
 

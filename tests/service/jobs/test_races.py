@@ -265,6 +265,26 @@ def test_the_leaderboard_selects_on_validation_not_on_the_test_split() -> None:
     assert read.agrees_with_recommendation is False and "on validation balanced_accuracy" in read.verdict
 
 
+def test_multiclass_races_select_on_log_loss_lower_first() -> None:
+    # a ranks each class best (one-vs-rest AUC) but its probabilities are overconfident; b's are calibrated.
+    jobs = [
+        _job(1, "a", "succeeded", {"roc_auc": 0.95, "log_loss": 2.5, "balanced_accuracy": 0.6}, {"log_loss": 2.0}),
+        _job(2, "b", "succeeded", {"roc_auc": 0.90, "log_loss": 0.6, "balanced_accuracy": 0.7}, {"log_loss": 0.7}),
+        _job(0, "c", "succeeded", {"roc_auc": 0.80, "log_loss": 0.9, "balanced_accuracy": 0.5}, {"log_loss": 0.8}),
+    ]
+    read = races.to_read(_race("multiclass"), jobs)
+    assert read.primary_metric == "log_loss" and read.higher_is_better is False
+    assert [e.model for e in read.leaderboard] == ["b", "c", "a"] and read.leaderboard[0].test_score == 0.7
+    assert read.agrees_with_recommendation is False and "on validation log_loss" in read.verdict
+    # Without a log loss for every classifier: ROC AUC, then balanced accuracy, as for binary races.
+    jobs[2] = _job(0, "c", "succeeded", {"roc_auc": 0.80, "log_loss": None, "balanced_accuracy": 0.5})
+    assert races.to_read(_race("multiclass"), jobs).primary_metric == "roc_auc"
+    jobs[2] = _job(0, "c", "succeeded", {"roc_auc": None, "log_loss": None, "balanced_accuracy": 0.5})
+    assert races.to_read(_race("multiclass"), jobs).primary_metric == "balanced_accuracy"
+    # Binary races keep ROC AUC even when every entry has a log loss.
+    assert races.to_read(_race("binary"), jobs[:2]).primary_metric == "roc_auc"
+
+
 def _ensemble_job(pooled: dict[str, float], members: dict[str, dict[str, float | None]]) -> Job:
     """A finished ensemble child: ``pooled`` its scores on the members' shared validation rows, ``members`` each
     member's scores on those rows, scored the same way."""
