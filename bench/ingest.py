@@ -9,7 +9,9 @@ Reported as ratios measured in the same run, never as absolute seconds:
 ``--http`` also measures the real path: the file uploaded to ``POST /v1/datasets`` of a server started
 with ``advisor serve`` on a fresh data folder (streamed multipart body, so the client holds no copy), timed
 from the first byte sent to the 201, against the same pyarrow baseline; the server's peak RSS (VmHWM) is
-compared with the file size.
+compared with the file size. The upload starts once the fresh server is idle: its start-up work (the ML
+libraries it imports in the background, a second after it first answers) is done once per process, not per
+upload, and a server that has been up for a while has done it (its memory is in the RSS figure all the same).
 
 Each measurement runs in a fresh child process (so peak RSS is that run's own, and imports are paid before
 the clock starts); baseline and ingest runs alternate and the fastest of each is kept, which makes the ratio
@@ -135,6 +137,28 @@ def _peak_rss(pid: int) -> int:
     return 0
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of process ``pid`` so far (Linux ``/proc``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _wait_idle(pid: int, *, window_s: float = 0.5, busy_share: float = 0.05, cap_s: float = 60.0) -> float:
+    """Wait until a fresh server has finished its start-up work (importing the ML libraries and building what it
+    builds once, a second or more after it answers /healthz): a long-running server did that once, not per
+    upload, and it would otherwise land in the timed upload. Idle: under ``busy_share`` of a core over two
+    ``window_s`` windows in a row. Returns the seconds waited."""
+    start = time.monotonic()
+    quiet = 0
+    last = _cpu_seconds(pid)
+    while quiet < 2 and time.monotonic() - start < cap_s:
+        time.sleep(window_s)
+        now = _cpu_seconds(pid)
+        quiet = quiet + 1 if now - last < busy_share * window_s else 0
+        last = now
+    return time.monotonic() - start
+
+
 def _upload_once(port: int, csv_path: Path) -> float:
     import httpx
 
@@ -186,6 +210,7 @@ def measure_http(csv_path: Path, *, repeats: int, scratch: Path) -> dict[str, fl
                         break
                 except httpx.HTTPError:
                     time.sleep(0.1)
+            _wait_idle(server.pid)
             http_s.append(_upload_once(port, csv_path))
             peaks.append(_peak_rss(server.pid))
         finally:
