@@ -37,8 +37,12 @@ def _serve(settings: Settings, host: str, port: int, migrate: bool = True, insec
     if refusal is not None:
         logging.getLogger("service.cli").error(refusal)
         return 2
+    app = create_app(settings)
+    # The OpenAPI document (~0.15 s) is read by the body limit to know which operations take uploads: built
+    # before the server listens, not inside its first upload or oversized request.
+    app.openapi()
     uvicorn.run(
-        create_app(settings),
+        app,
         host=host,
         port=port,
         log_level=settings.log_level,

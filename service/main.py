@@ -5,7 +5,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -58,10 +57,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         engine.start()
         app.state.prediction_batches = batches = BatchPool(db, settings)
         gcpolicy.freeze_startup_objects()  # what startup built lives as long as the process
-        if settings.worker_prewarm:
-            # The OpenAPI document (~0.15 s to build) is read by the body limit to know which operations take
-            # uploads: built on the loop right after startup, not inside the first upload or oversized request.
-            asyncio.get_running_loop().call_soon(app.openapi)
         try:
             yield
         finally:
