@@ -46,6 +46,18 @@ def test_advisor_migrate(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Non
         assert conn.execute("SELECT version_num FROM alembic_version").fetchone() == (migrate.head_revision(),)
 
 
+def test_serve_builds_the_openapi_document_before_it_listens(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """The body limit reads the document on an upload; built here, the first upload does not pay for it."""
+    import uvicorn
+
+    served: list[object] = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **_: served.append(app))
+    assert cli._serve(Settings(data_dir=tmp_path, database_url=""), "127.0.0.1", 8123) == 0
+    (app,) = served
+    assert app.openapi_schema is not None  # type: ignore[attr-defined]
+    assert "/v1/datasets" in app.openapi_schema["paths"]  # type: ignore[attr-defined]
+
+
 def test_serve_arguments() -> None:
     parser = cli.build_parser(Settings())
     args = parser.parse_args(["serve", "--host", "0.0.0.0", "--port", "8123"])
