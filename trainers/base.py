@@ -90,6 +90,10 @@ class Trainer(ABC):
     # Learned by ``_fit`` (or read back by ``load``): the 0-based round the model ends at, and the rounds run.
     best_iteration_: int | None
     n_rounds_: int
+    # Per class (schema order), the weight the model's loss gave it when it weighted classes (§3 'Imbalanced':
+    # balanced class weights, scale_pos_weight, is_unbalance); None when it did not, or when its probabilities
+    # are calibrated on unweighted labels anyway. See :meth:`_prior_corrected`.
+    class_weights_: list[float] | None = None
 
     def __init__(self, params: Mapping[str, Any] | None = None, *, seed: int = 0, n_threads: int = 1) -> None:
         self.params = params if params is not None else {}
@@ -225,6 +229,23 @@ class Trainer(ABC):
     def _predict_output(self, X: pd.DataFrame) -> np.ndarray:
         """Model output for a frame that already follows ``schema_``."""
 
+    def _prior_corrected(self, proba: np.ndarray) -> np.ndarray:
+        """Class probabilities of a model fit with class weights, brought back to the data's own class balance.
+
+        A loss that weights class c by w_c is minimised by probabilities proportional to w_c × p(c | x): balanced
+        weights move every prediction towards the rare classes, so the probabilities overstate them and the
+        arg-max label trades a lot of accuracy for the rare classes' recall. Dividing by w_c and renormalising
+        (prior correction) undoes that shift exactly for a well-specified model and keeps the weighted fit's
+        ranking of rows (a binary ROC AUC is unchanged). The served probabilities are then calibrated, and their
+        arg-max is the most likely class.
+        """
+        weights = self.class_weights_
+        if weights is None or proba.ndim != 2 or proba.shape[1] != len(weights):
+            return proba
+        out = proba / np.asarray(weights, dtype=np.float64)
+        total = out.sum(axis=1, keepdims=True)
+        return np.divide(out, total, out=np.zeros_like(out), where=total > 0)
+
     def input_spec(self) -> dict[str, Any]:
         """What :meth:`predict_output` takes, for readers of prediction inputs (:mod:`trainers.predict_inputs`):
         ``{"modality": "tabular"}`` (a frame that ``schema_`` types) here; a trainer of images or sequences
@@ -298,6 +319,7 @@ class Trainer(ABC):
             "partial": self.partial_,
             "partial_reason": self.partial_reason_,
             "curves": self.curves_.model_dump(mode="json") if self.curves_ is not None else None,
+            "class_weights": self.class_weights_,
         }
         (directory / META_FILE).write_text(
             json.dumps(meta, sort_keys=True, indent=1, allow_nan=False), encoding="utf-8"
@@ -331,8 +353,19 @@ class Trainer(ABC):
         obj.partial_ = meta["partial"]
         obj.partial_reason_ = meta["partial_reason"]
         obj.curves_ = CurveSet.model_validate(meta["curves"]) if meta.get("curves") else None
+        weights = meta.get("class_weights")  # absent in artifacts written before the correction: uncorrected
+        obj.class_weights_ = [float(w) for w in weights] if weights else None
         obj._load_model(directory)
         return obj
+
+
+def balanced_class_weights(y: np.ndarray, n_classes: int) -> list[float]:
+    """scikit-learn's "balanced" weights, n / (k × n_c), for class codes 0..k-1; a class absent from ``y`` gets 1."""
+    counts = np.bincount(np.asarray(y, dtype=np.int64), minlength=n_classes)[:n_classes].astype(np.float64)
+    present = counts > 0
+    weights = np.ones(n_classes)
+    weights[present] = counts.sum() / (present.sum() * counts[present])
+    return [float(w) for w in weights]
 
 
 def curve_values(values: list[float]) -> list[float | None]:

@@ -51,6 +51,9 @@ class LogisticRegressionTrainer(_LinearBaseline):
     NAME = "sklearn_logistic"
     TASKS = frozenset({"binary", "multiclass"})
     PARAMS = frozenset({"C", "penalty", "class_weight", "max_iter"})
+    # Balanced class weights (§3 'Imbalanced') shift its intercepts by log w_c: the served probabilities are
+    # shifted back (King & Zeng's prior correction), so they are calibrated and their arg-max is the likely class.
+    PRIOR_CORRECTION = True
 
     @classmethod
     def _check_param_values(cls, params: Mapping[str, Any], task: Task) -> None:

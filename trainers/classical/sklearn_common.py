@@ -27,7 +27,7 @@ from sklearn.preprocessing import MinMaxScaler, OneHotEncoder, RobustScaler, Sta
 from threadpoolctl import threadpool_limits
 
 from trainers.artifacts import skops_dump, skops_load
-from trainers.base import Trainer, TrainerCapabilityError, TrainerParamError
+from trainers.base import Trainer, TrainerCapabilityError, TrainerParamError, balanced_class_weights
 from trainers.callbacks import Callbacks, TrainingStopped
 from trainers.metrics import evaluate
 from trainers.preprocess import text_values
@@ -192,6 +192,11 @@ class SklearnPipelineTrainer(Trainer):
     PREDICT_SERIAL: ClassVar[bool] = False
     # Wide categorical columns (over MAX_DENSE_ONEHOT_LEVELS levels) as level codes (trees) rather than one-hot.
     WIDE_CATEGORIES_AS_CODES: ClassVar[bool] = False
+    # Whether probabilities of a fit with class weights are brought back to the data's class balance
+    # (Trainer._prior_corrected). Exact for a model fit to its weighted optimum whose weights only move its
+    # intercept: logistic regression. Not for a forest (unpruned leaves stay 0/1 whatever the weights: dividing
+    # them over-corrects, measured), nor for the SVM (its sigmoid is already fit on unweighted labels).
+    PRIOR_CORRECTION: ClassVar[bool] = False
 
     @classmethod
     def check_params(cls, params: Mapping[str, Any], task: Task) -> None:
@@ -262,6 +267,7 @@ class SklearnPipelineTrainer(Trainer):
         self.model_ = pipe
         self.n_rounds_ = 1
         self.best_iteration_ = 0
+        self.class_weights_ = _fitted_class_weights(pipe, train) if self.PRIOR_CORRECTION else None
         tr = self._predict_output(train.X)
         va = self._predict_output(valid.X)
         task = train.task
@@ -296,12 +302,12 @@ class SklearnPipelineTrainer(Trainer):
                 return np.asarray(self.model_.predict(m), dtype=np.float64)
             proba = np.asarray(self.model_.predict_proba(m), dtype=np.float64)
         k = self.schema_.n_classes or proba.shape[1]
-        if proba.shape[1] == k:
-            return proba
-        # A class missing from the training split has no column: give it probability 0.
-        full = np.zeros((len(proba), k))
-        full[:, self.model_.classes_.astype(int)] = proba
-        return full
+        if proba.shape[1] != k:
+            # A class missing from the training split has no column: give it probability 0.
+            full = np.zeros((len(proba), k))
+            full[:, self.model_.classes_.astype(int)] = proba
+            proba = full
+        return self._prior_corrected(proba)
 
     def _save_model(self, directory: Path) -> list[str]:
         skops_dump(self.model_, directory / self.MODEL_FILE, extra_trusted=self.TRUSTED_TYPES)
@@ -315,3 +321,18 @@ class SklearnPipelineTrainer(Trainer):
         jobs = {k: self.n_threads for k in self.model_.get_params() if k.startswith("model__") and k.endswith("n_jobs")}
         if jobs:
             self.model_.set_params(**jobs)
+
+
+def _fitted_class_weights(pipe: Pipeline, train: TrainData) -> list[float] | None:
+    """Per class, the weight the fitted estimator's loss gave it (its ``class_weight``: "balanced",
+    "balanced_subsample" or {code: weight}), for the prior correction of its probabilities; None when it weighted
+    none."""
+    if train.task == "regression":
+        return None
+    cw = getattr(pipe.named_steps["model"], "class_weight", None)
+    k = train.schema.n_classes or int(np.max(train.y)) + 1
+    if cw is None:
+        return None
+    if isinstance(cw, str):  # "balanced" / "balanced_subsample": the same weights in expectation
+        return balanced_class_weights(np.asarray(train.y), k)
+    return [float(cw.get(c, 1.0)) for c in range(k)]
