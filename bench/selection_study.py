@@ -45,6 +45,7 @@ from trainers.metrics import evaluate, selection_loss  # noqa: E402
 # The service's selection metrics (service.services.races.CLASSIFICATION_METRICS); --multiclass-metric roc_auc
 # replays the rule before multiclass races selected on log loss.
 METRICS: dict[str, tuple[tuple[str, bool], ...]] = dict(CLASSIFICATION_METRICS)
+Metric = tuple[str, bool]  # a metric's name and whether higher is better
 RULES = ("leaderboard", "best-single", "always-ensemble", "equal-terms", "top-3-mean", "sorted-init", "bagged")
 
 
@@ -56,32 +57,26 @@ def _sorted_init(preds: list[np.ndarray], y: np.ndarray, task: str, n: int = 3) 
     return greedy_selection(preds, y, task, initial=initial)[0]  # type: ignore[arg-type]
 
 
-def _primary(task: str, y: np.ndarray, out: np.ndarray, metrics_of: dict[str, tuple[tuple[str, bool], ...]]) -> float:
-    """The race's primary metric, higher is better (lower-is-better ones negated), as trainers.metrics scores it."""
-    metrics = evaluate(task, y, out)[0]  # type: ignore[arg-type]
+def _race_metric(
+    task: str, singles: list[dict[str, Any]], metrics_of: dict[str, tuple[tuple[str, bool], ...]]
+) -> Metric:
+    """The race's primary metric and whether higher is better, chosen as the service's ``primary_metric`` does: the
+    first of the task's preferences that every single entry has on validation (regression: RMSE)."""
     if task == "regression":
-        return -float(metrics["rmse"] or np.inf)
+        return "rmse", False
     for name, higher in metrics_of[task]:
-        value = metrics.get(name)
-        if value is not None:
-            return float(value) if higher else -float(value)
-    return float(metrics["balanced_accuracy"] or 0.0)
+        if all((e["metrics"].get("validation") or {}).get(name) is not None for e in singles):
+            return name, higher
+    return "balanced_accuracy", True
 
 
-def _validation_key(task: str, metrics_of: dict[str, tuple[tuple[str, bool], ...]]) -> Any:
-    """Orders single entries best first by their validation (fold mean) score of the first metric of the task's
-    preference that every entry has, as the service's ``primary_metric`` does."""
-
-    def key(e: dict[str, Any]) -> float:
-        if task == "regression":
-            return float(e["metrics"]["validation"]["rmse"])
-        for name, higher in metrics_of[task]:
-            value = (e["metrics"].get("validation") or {}).get(name)
-            if value is not None:
-                return -float(value) if higher else float(value)
-        return -float(e["metrics"]["validation"].get("balanced_accuracy") or 0.0)
-
-    return key
+def _primary(task: str, y: np.ndarray, out: np.ndarray, metric: Metric) -> float:
+    """``metric`` of ``out`` as trainers.metrics scores it, higher is better (a lower-is-better one negated)."""
+    name, higher = metric
+    value = evaluate(task, y, out)[0].get(name)  # type: ignore[arg-type]
+    if value is None:
+        return -np.inf
+    return float(value) if higher else -float(value)
 
 
 def _served(task: str, truth: list[str], members: list[dict[str, Any]], weights: list[float]) -> float:
@@ -128,7 +123,9 @@ def picks(doc: dict[str, Any], metrics_of: dict[str, tuple[tuple[str, bool], ...
     held = doc["held_out"]
     if not singles:
         return {}
-    by_validation = sorted(singles, key=_validation_key(task, metrics_of))
+    metric = _race_metric(task, singles, metrics_of)
+    name, higher = metric
+    by_validation = sorted(singles, key=lambda e: (-1 if higher else 1) * float(e["metrics"]["validation"][name]))
     out = {
         "leaderboard": held[next(e for e in entries if e.get("position") == 1)["job_id"]],
         "best-single": held[by_validation[0]["job_id"]],
@@ -145,14 +142,14 @@ def picks(doc: dict[str, Any], metrics_of: dict[str, tuple[tuple[str, bool], ...
         first = with_valid[0]["valid"]
         y = first["target"][np.searchsorted(first["index"], rows)]
         weights, _ = greedy_selection(preds, y, task)
-        member_scores = [_primary(task, y, p, metrics_of) for p in preds]
+        member_scores = [_primary(task, y, p, metric) for p in preds]
         for rule, w in (
             ("equal-terms", weights),
             ("sorted-init", _sorted_init(preds, y, task)),
             ("bagged", bagged_selection(preds, y, task)[0]),  # type: ignore[arg-type]
         ):
             blend = sum(wi * p for wi, p in zip(w, preds, strict=True))
-            own = _primary(task, y, blend, metrics_of)
+            own = _primary(task, y, blend, metric)
             if all(own >= s for s in member_scores):
                 out[rule] = _served(task, doc["truth"], with_valid, [float(wi) for wi in w])
             else:

@@ -90,9 +90,8 @@ class Trainer(ABC):
     # Learned by ``_fit`` (or read back by ``load``): the 0-based round the model ends at, and the rounds run.
     best_iteration_: int | None
     n_rounds_: int
-    # Per class (schema order), the weight the model's loss gave it when it weighted classes (§3 'Imbalanced':
-    # balanced class weights, scale_pos_weight, is_unbalance); None when it did not, or when its probabilities
-    # are calibrated on unweighted labels anyway. See :meth:`_prior_corrected`.
+    # Per class (schema order), the weight the model's loss gave it when it weighted classes (§3 'Imbalanced') and
+    # its probabilities are to be prior-corrected (see :meth:`_prior_corrected`); None otherwise.
     class_weights_: list[float] | None = None
 
     def __init__(self, params: Mapping[str, Any] | None = None, *, seed: int = 0, n_threads: int = 1) -> None:
@@ -357,15 +356,6 @@ class Trainer(ABC):
         obj.class_weights_ = [float(w) for w in weights] if weights else None
         obj._load_model(directory)
         return obj
-
-
-def balanced_class_weights(y: np.ndarray, n_classes: int) -> list[float]:
-    """scikit-learn's "balanced" weights, n / (k × n_c), for class codes 0..k-1; a class absent from ``y`` gets 1."""
-    counts = np.bincount(np.asarray(y, dtype=np.int64), minlength=n_classes)[:n_classes].astype(np.float64)
-    present = counts > 0
-    weights = np.ones(n_classes)
-    weights[present] = counts.sum() / (present.sum() * counts[present])
-    return [float(w) for w in weights]
 
 
 def curve_values(values: list[float]) -> list[float | None]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from sqlalchemy import text
@@ -27,16 +28,20 @@ def db(migrated: Settings) -> Iterator[Database]:
     database.dispose()
 
 
+def _fields(document: str | bytes) -> dict[str, Any]:
+    return {
+        "id": new_id(),
+        "created_at": datetime.now(UTC),
+        "tables_version": "t",
+        "family": "classical",
+        "modality": "tabular",
+        "task": "binary",
+        "document": document,
+    }
+
+
 def _row(document: str) -> Recommendation:
-    return Recommendation(
-        id=new_id(),
-        created_at=datetime.now(UTC),
-        tables_version="t",
-        family="classical",
-        modality="tabular",
-        task="binary",
-        document=document,
-    )
+    return Recommendation(**_fields(document))
 
 
 def test_the_document_reads_back_as_written(db: Database) -> None:
@@ -84,16 +89,7 @@ def test_rows_stored_as_text_still_read(db: Database) -> None:
 
 def test_a_new_row_with_the_document_as_utf8_bytes_reads_back_as_the_same_text(db: Database) -> None:
     """The create route stores orjson's bytes as they are: they read back as the text they encode."""
-    row = repo.NewRecommendation(
-        id=new_id(),
-        created_at=datetime.now(UTC),
-        tables_version="t",
-        family="classical",
-        modality="tabular",
-        task="binary",
-        document=DOCUMENT.encode(),
-        tenant_id="default",
-    )
+    row = repo.NewRecommendation(**_fields(DOCUMENT.encode()), tenant_id="default")
     db.call(repo.insert_many, items=[row])
     got = db.call(repo.get, id=row.id, tenant_id="default", write=False)
     assert got is not None and got.document == DOCUMENT and got.dataset_id is None

@@ -13,7 +13,7 @@ import pytest
 from _fixtures_classical import prepared
 
 from trainers.artifacts import write_manifest
-from trainers.base import balanced_class_weights
+from trainers.classical.sklearn_common import balanced_class_weights
 from trainers.export.onnx import INPUT_NAME, _run, export_onnx, feature_matrix
 from trainers.metrics import evaluate
 from trainers.registry import get_trainer

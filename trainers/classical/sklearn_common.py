@@ -24,10 +24,11 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import MinMaxScaler, OneHotEncoder, RobustScaler, StandardScaler
+from sklearn.utils.class_weight import compute_class_weight
 from threadpoolctl import threadpool_limits
 
 from trainers.artifacts import skops_dump, skops_load
-from trainers.base import Trainer, TrainerCapabilityError, TrainerParamError, balanced_class_weights
+from trainers.base import Trainer, TrainerCapabilityError, TrainerParamError
 from trainers.callbacks import Callbacks, TrainingStopped
 from trainers.metrics import evaluate
 from trainers.preprocess import text_values
@@ -327,12 +328,19 @@ def _fitted_class_weights(pipe: Pipeline, train: TrainData) -> list[float] | Non
     """Per class, the weight the fitted estimator's loss gave it (its ``class_weight``: "balanced",
     "balanced_subsample" or {code: weight}), for the prior correction of its probabilities; None when it weighted
     none."""
-    if train.task == "regression":
-        return None
     cw = getattr(pipe.named_steps["model"], "class_weight", None)
-    k = train.schema.n_classes or int(np.max(train.y)) + 1
-    if cw is None:
+    if cw is None or train.task == "regression":
         return None
+    k = train.schema.n_classes or int(np.max(train.y)) + 1
     if isinstance(cw, str):  # "balanced" / "balanced_subsample": the same weights in expectation
         return balanced_class_weights(np.asarray(train.y), k)
     return [float(cw.get(c, 1.0)) for c in range(k)]
+
+
+def balanced_class_weights(y: np.ndarray, n_classes: int) -> list[float]:
+    """The "balanced" weights scikit-learn's estimators give class codes 0..k-1 (``compute_class_weight`` over
+    the classes in ``y``); a class absent from ``y`` gets 1."""
+    present = np.unique(y)
+    weights = np.ones(n_classes)
+    weights[present] = compute_class_weight("balanced", classes=present, y=y)
+    return [float(w) for w in weights]
