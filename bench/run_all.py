@@ -81,8 +81,11 @@ BENCHES: tuple[Bench, ...] = (
 )
 # Not benches: bench/realdata.py (the datasets), bench/learn_portfolio.py (learns advisor/data/portfolio.json),
 # bench/cpu_share.py (scale.py's CPU sampler) and bench/selection_study.py (replays a race_quality.py --dump; its
-# smoke test is race_quality's).
-NOT_BENCHES = frozenset({"realdata", "learn_portfolio", "results", "run_all", "cpu_share", "selection_study"})
+# smoke test is race_quality's) and bench/imbalance_study.py (a study of class weights in boosting, with its own
+# smoke test beside race_quality's).
+NOT_BENCHES = frozenset(
+    {"realdata", "learn_portfolio", "results", "run_all", "cpu_share", "selection_study", "imbalance_study"}
+)
 
 
 @dataclass

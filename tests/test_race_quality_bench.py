@@ -159,3 +159,18 @@ def test_the_studys_selection_variants(task: str) -> None:
     assert np.isclose(sorted_init.sum(), 1.0) and (sorted_init[:3] >= 1 / 25).all()
     bagged = selection_study.bagged_selection(preds, y, task)[0]
     assert np.isclose(bagged.sum(), 1.0) and (bagged >= 0).all()
+
+
+def test_the_imbalance_study_on_a_bundled_table(capsys: pytest.CaptureFixture[str]) -> None:
+    study = pytest.importorskip("bench.imbalance_study")
+    ds = realdata.BY_NAME["dev/breast_cancer"]
+    df = study.imbalanced(ds, 0.2, seed=0)
+    assert df is not None and (df[ds.target].astype(str).value_counts(normalize=True).min()) == pytest.approx(
+        0.2, abs=0.01
+    )
+    assert study.imbalanced(ds, 0.02, seed=0) is None  # under 40 minority rows: left out
+    assert study.main(["--datasets", "dev/breast_cancer", "--share", "0.2", "--draws", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "1 fits, minority 20%" in out
+    for way in study.WAYS:
+        assert f"lightgbm {way}" in out and f"xgboost {way}" in out
