@@ -14,7 +14,9 @@ from typing import Literal
 
 # 2026.12.2: the classical pool is ordered by the learned portfolio (advisor/data/portfolio.json, its own version
 # and provenance inside) and the tenant's finished races; a winning variant configuration sets a model's shape.
-TABLES_VERSION = "2026.12.3"
+# 2026.12.5: the boosters leave an imbalanced binary target's classes unweighted (is_unbalance false,
+# scale_pos_weight 1), as bench/imbalance_study.py measured on the corpus (advisor/rules/class_weights.py).
+TABLES_VERSION = "2026.12.5"
 
 # §9 Decision framework ---------------------------------------------------------------------------
 TABULAR_CLASSICAL_MAX_ROWS = 100_000  # cheatsheet §9 "<100K rows → Classical ML"

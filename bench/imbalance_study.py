@@ -19,8 +19,13 @@ table (learning rate 0.05, up to 2,000 rounds, 50 rounds of patience) three ways
   watches the loss being minimised.
 
 It prints each fit's held-out ROC AUC and its early-stopped round count, then the mean AUC and the mean rank
-per way (1 = best of the three, per booster). :mod:`trainers.classical.lightgbm_trainer` weights its validation
-rows under ``is_unbalance`` from these figures (see its :func:`~trainers.classical.lightgbm_trainer.unbalance_weights`).
+per way (1 = best of the three, per booster). From these figures the advisor leaves the boosters' classes
+unweighted (``advisor/rules/class_weights.py``), and :mod:`trainers.classical.lightgbm_trainer` weights its
+validation rows when ``is_unbalance`` is given all the same (its ``unbalance_weights``).
+
+Figures (``--share 0.05``, 20 fits; ``--share 0.02``, 14 fits), mean held-out ROC AUC: LightGBM none 0.886 / 0.888,
+weighted 0.870 / 0.868, weighted+wv 0.887 / 0.870; XGBoost none 0.860 / 0.872, weighted 0.850 / 0.813, weighted+wv
+0.805 / 0.742.
 """
 
 from __future__ import annotations

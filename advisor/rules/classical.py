@@ -94,33 +94,6 @@ def fixed(rule_id: str, section: str, key: str, value: Any, why: str, *, extrapo
     )
 
 
-class BalancedClassWeight(Rule):
-    """Balanced class weights for an imbalanced target (§3 'Imbalanced'), none otherwise; classification only.
-
-    Subclasses set ``ID`` and ``HOW`` (what the weights do in that model, for the reason)."""
-
-    SHARED = True
-    SECTION = "§3"
-    DECIDES = "class_weight"
-    CONDITIONS = {
-        "task": ["binary", "multiclass"],
-        "minority_share_lt": f"{t.IMBALANCE_RATIO} / n_classes",
-        "value": "balanced if imbalanced else null",
-    }
-    HOW: ClassVar[str]
-
-    def applies(self, ctx: Context) -> bool:
-        return ctx.is_classification
-
-    def decide(self, ctx: Context) -> Decision:
-        if ctx.is_imbalanced:
-            return self.make(
-                "balanced",
-                f"The minority class is {ctx.profile.minority_share:.1%} of rows: {self.HOW} (§3 'Imbalanced').",
-            )
-        return self.make(None, "Classes are balanced enough: no class weights (§3).")
-
-
 # --- XGBoost -----------------------------------------------------------------------------------------
 
 _XGB_OBJECTIVE = {
@@ -231,25 +204,6 @@ class BoostingEarlyStopping(Rule):
         )
 
 
-class XGBScalePosWeight(Rule):
-    """Binary imbalance: weight positives by negatives/positives (the tree analogue of §3 focal loss)."""
-
-    ID = "xgboost.scale_pos_weight"
-    SECTION = "§3"
-    DECIDES = "scale_pos_weight"
-    CONDITIONS = {"task": "binary", "minority_share_lt": f"{t.IMBALANCE_RATIO} / n_classes", "value": "(1 - m) / m"}
-
-    def applies(self, ctx: Context) -> bool:
-        return ctx.profile.task == "binary" and _imbalanced(ctx)
-
-    def decide(self, ctx: Context) -> Decision:
-        m = ctx.profile.minority_share or 0.5
-        w = round((1 - m) / m, 3)
-        return self.make(
-            w, f"The minority class is {m:.1%} of rows: weight it ×{w:g} so the loss is balanced (§3 'Imbalanced')."
-        )
-
-
 class NumClass(Rule):
     """Multi-class boosting needs the class count (§1 "N nodes")."""
 
@@ -340,25 +294,6 @@ class LGBMetric(ByLoss):
         return self.make(
             _LGB_METRIC[key],
             f"Validation {_LGB_METRIC[key]} is the loss early stopping monitors (§6 'monitor val_loss').",
-        )
-
-
-class LGBUnbalance(Rule):
-    """Binary imbalance: LightGBM reweights classes (the tree analogue of §3 focal loss)."""
-
-    ID = "lightgbm.is_unbalance"
-    SECTION = "§3"
-    DECIDES = "is_unbalance"
-    CONDITIONS = {"task": "binary", "minority_share_lt": f"{t.IMBALANCE_RATIO} / n_classes"}
-
-    def applies(self, ctx: Context) -> bool:
-        return ctx.profile.task == "binary" and _imbalanced(ctx)
-
-    def decide(self, ctx: Context) -> Decision:
-        return self.make(
-            True,
-            f"The minority class is {ctx.profile.minority_share:.1%} of rows: balance the "
-            "class weights (§3 'Imbalanced').",
         )
 
 

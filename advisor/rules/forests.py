@@ -12,7 +12,8 @@ from __future__ import annotations
 from advisor import tables as t
 from advisor.recommendation import Decision
 from advisor.rules.base import Context, Rule
-from advisor.rules.classical import BalancedClassWeight, fixed
+from advisor.rules.class_weights import BalancedClassWeight
+from advisor.rules.classical import fixed
 from advisor.text import thousands
 
 FOREST_MODELS = ("random_forest", "extra_trees")

@@ -13,7 +13,8 @@ import math
 from advisor import tables as t
 from advisor.recommendation import Decision
 from advisor.rules.base import Context, Rule
-from advisor.rules.classical import BalancedClassWeight, fixed
+from advisor.rules.class_weights import BalancedClassWeight
+from advisor.rules.classical import fixed
 from advisor.text import thousands
 
 DISTANCE_MODELS = ("knn", "svm")

@@ -334,8 +334,13 @@ def test_classical_objectives(kw: dict, xgb_obj: str, lgb_obj: str) -> None:
 def test_classical_imbalance_weights() -> None:
     rec = recommend(profile(n_rows=5000, minority_share=0.04))
     by_model = {c.model: c for c in rec.candidates}
-    assert by_model["xgboost"].choices["scale_pos_weight"].value == pytest.approx(24.0)
-    assert by_model["lightgbm"].choices["is_unbalance"].value is True
+    # the boosters leave the classes unweighted, and say why (bench/imbalance_study.py)
+    assert by_model["xgboost"].choices["scale_pos_weight"].value == 1.0
+    assert by_model["lightgbm"].choices["is_unbalance"].value is False
+    for model, key in (("xgboost", "scale_pos_weight"), ("lightgbm", "is_unbalance")):
+        reason = by_model[model].choices[key].reason
+        assert "4.0% of rows" in reason and "bench/imbalance_study.py" in reason
+    assert by_model["random_forest"].choices["class_weight"].value == "balanced"
     assert rec.baseline.choices["class_weight"].value == "balanced"
     assert any(item.rule_id == "checklist.imbalance" for item in rec.checklist)
 
