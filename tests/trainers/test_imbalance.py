@@ -5,9 +5,10 @@ from __future__ import annotations
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
+import pytest
 from _fixtures_classical import prepared
 from sklearn.datasets import make_classification
-from sklearn.metrics import roc_auc_score
+from sklearn.metrics import log_loss, roc_auc_score
 
 from trainers.classical.lightgbm_trainer import unbalance_weights
 from trainers.registry import get_trainer
@@ -62,6 +63,11 @@ def test_is_unbalance_early_stops_on_the_weighted_validation_loss() -> None:
     # the weighted curve is what early stopping watched: its best round is the one kept
     curve = trainer.curves_.val_loss
     assert curve is not None and int(np.argmin(curve)) == trainer.best_iteration_
+    # and the training curve is the same weighted loss, on the training rows
+    best = trainer.best_iteration_
+    weighted = log_loss(train.y, trainer.predict_proba(train.X), sample_weight=unbalance_weights(train.y, train.y))
+    assert trainer.curves_.train_loss is not None
+    assert trainer.curves_.train_loss[best] == pytest.approx(weighted, rel=1e-4)
     auc = roc_auc_score(test.y, trainer.predict_proba(test.X)[:, 1])
     before = roc_auc_score(test.y, booster.predict(test.X, num_iteration=booster.best_iteration))
     assert auc > before + 0.01

@@ -158,8 +158,13 @@ class LightGBMTrainer(Trainer):
         if task == "regression":
             self.derived_params_ = scaled_loss_params(params, train.y, _SCALE_KEYS)
         dtrain = lgb.Dataset(train.X, label=train.y, categorical_feature="auto", free_raw_data=True)
-        weight = unbalance_weights(train.y, valid.y) if params.get("is_unbalance") else None
-        dvalid = lgb.Dataset(valid.X, label=valid.y, weight=weight, reference=dtrain, categorical_feature="auto")
+        dvalid = lgb.Dataset(valid.X, label=valid.y, reference=dtrain, categorical_feature="auto")
+        dseen = dtrain
+        if params.get("is_unbalance"):
+            # Both curves read the loss being minimised (the class weights are is_unbalance's, inside the
+            # objective): the training rows are scored again as a weighted copy, not reweighted for training.
+            dvalid.set_weight(unbalance_weights(train.y, valid.y))
+            dseen = lgb.Dataset(train.X, label=train.y, weight=unbalance_weights(train.y, train.y), reference=dtrain)
         history: dict[str, dict[str, list[float]]] = {}
         early = self.params.get("early_stopping_rounds")
         cbs: list[Any] = [lgb.record_evaluation(history), _RoundHook(self, callbacks)]
@@ -169,7 +174,7 @@ class LightGBMTrainer(Trainer):
             params,
             dtrain,
             num_boost_round=self._total_rounds(),
-            valid_sets=[dtrain, dvalid],
+            valid_sets=[dseen, dvalid],
             valid_names=["train", "valid"],
             callbacks=cbs,
             # Keep every round in memory: we cut at our own best round below, once.
