@@ -8,10 +8,12 @@ Reported as ratios measured in the same run, never as absolute seconds:
 
 ``--http`` also measures the real path: the file uploaded to ``POST /v1/datasets`` of a server started
 with ``advisor serve`` on a fresh data folder (streamed multipart body, so the client holds no copy), timed
-from the first byte sent to the 201, against the same pyarrow baseline; the server's peak RSS (VmHWM) is
-compared with the file size. The upload starts once the fresh server is idle: its start-up work (the ML
-libraries it imports in the background, a second after it first answers) is done once per process, not per
-upload, and a server that has been up for a while has done it (its memory is in the RSS figure all the same).
+from the first byte sent to the 201, against the same pyarrow baseline. The upload starts once the fresh server
+is idle: its start-up work (the ML libraries it imports in the background, a second after it first answers) is
+done once per process, not per upload, and a server that has been up for a while has done it. What the upload
+costs in memory is the server's peak RSS (VmHWM) over its idle RSS just before it, compared with the file size:
+the idle server (about 270 MB with the ML libraries loaded) holds that much whatever it is sent, so its total
+peak over the file size says more about the file's size than about ingestion (it is printed beside it).
 
 Each measurement runs in a fresh child process (so peak RSS is that run's own, and imports are paid before
 the clock starts); baseline and ingest runs alternate and the fastest of each is kept, which makes the ratio
@@ -130,11 +132,19 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _peak_rss(pid: int) -> int:
+def _status_bytes(pid: int, field: str) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
+        if line.startswith(f"{field}:"):
             return int(line.split()[1]) * 1024
     return 0
+
+
+def _peak_rss(pid: int) -> int:
+    return _status_bytes(pid, "VmHWM")
+
+
+def _rss(pid: int) -> int:
+    return _status_bytes(pid, "VmRSS")
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -194,6 +204,7 @@ def measure_http(csv_path: Path, *, repeats: int, scratch: Path) -> dict[str, fl
     size = csv_path.stat().st_size
     http_s: list[float] = []
     peaks: list[int] = []
+    idle: list[int] = []
     baseline: list[float] = []
     for i in range(repeats):
         baseline.append(_run_child("baseline", csv_path, scratch)["seconds"])
@@ -211,6 +222,7 @@ def measure_http(csv_path: Path, *, repeats: int, scratch: Path) -> dict[str, fl
                 except httpx.HTTPError:
                     time.sleep(0.1)
             _wait_idle(server.pid)
+            idle.append(_rss(server.pid))
             http_s.append(_upload_once(port, csv_path))
             peaks.append(_peak_rss(server.pid))
         finally:
@@ -221,7 +233,9 @@ def measure_http(csv_path: Path, *, repeats: int, scratch: Path) -> dict[str, fl
         "pyarrow_s": min(baseline),
         "time_ratio": min(http_s) / min(baseline),
         "server_peak_rss_bytes": max(peaks),
-        "rss_ratio": max(peaks) / size,
+        "server_idle_rss_bytes": min(idle),
+        "rss_ratio": max(p - i for p, i in zip(peaks, idle, strict=True)) / size,
+        "total_rss_ratio": max(peaks) / size,
         "all_http_s": [round(x, 2) for x in http_s],
         "all_pyarrow_s": [round(x, 2) for x in baseline],
     }
@@ -276,12 +290,13 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"HTTP upload+profile: {http['http_s']:.2f} s vs pyarrow {http['pyarrow_s']:.2f} s = "
             f"{http['time_ratio']:.2f}x (target <= {TIME_RATIO_TARGET}x) {'PASS' if h_time_ok else 'FAIL'}; "
-            f"server peak RSS {http['server_peak_rss_bytes'] / 1e6:.0f} MB = {http['rss_ratio']:.2f}x the file "
-            f"(target <= {RSS_RATIO_TARGET}x) {'PASS' if h_rss_ok else 'FAIL'}"
+            f"server RSS added by the upload {http['rss_ratio']:.2f}x the file (target <= {RSS_RATIO_TARGET}x) "
+            f"{'PASS' if h_rss_ok else 'FAIL'}: idle {http['server_idle_rss_bytes'] / 1e6:.0f} MB, peak "
+            f"{http['server_peak_rss_bytes'] / 1e6:.0f} MB = {http['total_rss_ratio']:.2f}x the file in all"
         )
         print(f"all HTTP runs (s): {http['all_http_s']}, pyarrow {http['all_pyarrow_s']}")
         report("HTTP upload time / pyarrow read_csv", http["time_ratio"], f"<= {TIME_RATIO_TARGET}x", h_time_ok, "x")
-        report("server peak RSS / file size", http["rss_ratio"], f"<= {RSS_RATIO_TARGET}x", h_rss_ok, "x")
+        report("server peak RSS over idle / file size", http["rss_ratio"], f"<= {RSS_RATIO_TARGET}x", h_rss_ok, "x")
     return 0 if (time_ok and rss_ok) or not args.check else 1
 
 

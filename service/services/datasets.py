@@ -135,7 +135,7 @@ async def create_from_upload(
         except DataError as exc:
             raise DataProblem(exc) from exc
         # Recorded in the row: a job verifies the files against it before it parses any of them.
-        result.details["file_sha256"] = await run_in_threadpool(_hash_files, work_dir, result.files)
+        result.details["file_sha256"] = await run_in_threadpool(_hash_files, work_dir, result.files, result.file_sha256)
         final = storage.publish(work_dir, fp)
         row = Dataset(
             id=new_id(),
@@ -172,10 +172,11 @@ async def create_from_upload(
         return row, True
 
 
-def _hash_files(folder: Path, names: list[str]) -> dict[str, str]:
+def _hash_files(folder: Path, names: list[str], known: dict[str, str]) -> dict[str, str]:
+    """Each file's SHA-256: ``known`` (hashed as ingestion wrote it) or read here."""
     from trainers.artifacts import sha256_file
 
-    return {name: sha256_file(folder / name) for name in names}
+    return {name: known.get(name) or sha256_file(folder / name) for name in names}
 
 
 def _name_from(filename: str | None) -> str:

@@ -63,6 +63,8 @@ def test_breast_cancer_csv_with_a_saved_index(sandbox) -> None:
     assert stored.num_rows == 569 and "target" in stored.column_names
     assert result.details["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
     assert result.details["n_rows_original"] == 569 and result.details["format"] == "csv"
+    # the stored Parquet was hashed as it was written (the service records it without reading the file again)
+    assert result.file_sha256 == {"data.parquet": sha256_file(sandbox.work_dir / "data.parquet")}
 
 
 def test_iris_parquet_is_multiclass_with_ordered_classes(sandbox) -> None:

@@ -25,6 +25,8 @@ class IngestResult:
             class counts, dropped rows, non-finite cells, original row count, SHA-256, format ...).
         warnings: sentences about what was changed or ignored.
         files: names of the files written into ``work_dir`` (relative to it).
+        file_sha256: hex SHA-256 of those of ``files`` that were hashed as they were written (the caller hashes
+            the others).
     """
 
     modality: Modality
@@ -35,6 +37,7 @@ class IngestResult:
     details: dict[str, Any]
     warnings: list[str] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
+    file_sha256: dict[str, str] = field(default_factory=dict)
 
 
 def write_json(path: Path, payload: dict[str, Any]) -> None:
