@@ -351,8 +351,8 @@ class _HashingSink(io.RawIOBase):
 
 def write_parquet(table: pa.Table, path: Path) -> str:
     """Store a normalised table: dictionary + Snappy for labels and integers, plain for floats. Returns the
-    file's hex SHA-256, hashed as it is written (reading the file again to hash it took a tenth of an upload of
-    the 500,000 x 30 bench).
+    file's hex SHA-256, hashed as it is written rather than read back afterwards (write + hash of a 500,000 x 30
+    table: median 0.240 s -> 0.215 s).
 
     Continuous floats barely compress (Snappy keeps ~65% of the bytes) and dictionary pages only cost time
     before falling back to plain, while encoding them dominates the write: measured on the 1M x 30 bench,
