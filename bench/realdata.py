@@ -234,6 +234,9 @@ _CHECKS: tuple[_RSpec, ...] = (
     ("AER", "HMDA", "deny", "binary", ()),
     ("modeldata", "attrition", "Attrition", "binary", ()),
     ("ISLR", "OJ", "Purchase", "binary", ()),
+    # A rare positive class (3.3% and 6.0%), where the advisor's imbalance rules apply (none of the 61 has one).
+    ("ISLR", "Default", "default", "binary", ()),
+    ("ISLR", "Caravan", "Purchase", "binary", ()),
     ("Ecdat", "Fishing", "mode", "multiclass", ("price", "catch")),
     ("carData", "Chile", "vote", "multiclass", ()),
     ("carData", "Womenlf", "partic", "multiclass", ()),
