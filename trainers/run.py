@@ -396,6 +396,7 @@ def _refit_on(
     if budget is not None and budget.remaining() < expected_s * FOLD_TIME_MARGIN:
         return f"no time left to refit it on {what}"
     model = cls(params, seed=spec.seed, n_threads=spec.n_threads)
+    model.record_curves = False  # it keeps ``first``'s curves (below): nothing to evaluate per round
     stoppers: list[Callbacks] = [_StopOnly(callbacks)]
     if budget is not None:
         stoppers.append(TimeBudget(max(budget.remaining(), 1e-3)))

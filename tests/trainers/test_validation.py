@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -18,7 +19,7 @@ from trainers.metrics import evaluate
 from trainers.preprocess import prepare_frame
 from trainers.registry import get_trainer
 from trainers.run import PREDICTION_FILES, fit_and_evaluate
-from trainers.spec import Task, TrainResult, TrainSpec
+from trainers.spec import Task, TrainData, TrainResult, TrainSpec
 
 
 def _run(trainer: str, task: Task, out: Path, frame_task: str = "mixed", seed: int = 0, **spec: object) -> TrainResult:
@@ -299,3 +300,38 @@ def test_boosting_folds_fit_the_rounds_the_validation_split_chose(
     rounds = result.best_iteration + 1  # type: ignore[operator]
     for params in (*folds, refit, refit_all):
         assert params["n_estimators"] == rounds and params["early_stopping_rounds"] is None
+
+
+@pytest.mark.parametrize("name", ["xgboost", "lightgbm"])
+def test_a_refit_evaluates_nothing_and_fits_the_same_trees(
+    name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The refits keep the first fit's curves, so they skip the per-round evaluation; evaluation never changes
+    # what is fitted, so the trees are the ones a recording fit grows.
+    frame = mixed_frame("binary")
+    X, y, schema = prepare_frame(frame, "label", None, "binary")
+    rows = TrainData(X, y, schema)
+    params = {**small_params(name, "binary"), "early_stopping_rounds": None, "n_estimators": 20}
+    recording = get_trainer(name)(params, seed=0, n_threads=1).fit(rows, rows)
+    silent = get_trainer(name)(params, seed=0, n_threads=1)
+    silent.record_curves = False
+    silent.fit(rows, rows)
+    assert recording.curves_.val_loss and not silent.curves_.val_loss
+    assert silent.n_rounds_ == recording.n_rounds_ == 20
+    features = frame.drop(columns="label")
+    assert np.array_equal(silent.predict_output(features), recording.predict_output(features))
+
+    # fit_and_evaluate's refits are such fits, and report the early-stopped fit's curves
+    refits: list[object] = []
+    original = run_module._refit_on
+
+    def spy(*args: Any, **kwargs: Any) -> object:
+        model = original(*args, **kwargs)
+        refits.append(model)
+        return model
+
+    monkeypatch.setattr(run_module, "_refit_on", spy)
+    result = _run(name, "binary", tmp_path)
+    models = [m for m in refits if not isinstance(m, str)]
+    assert len(models) == 2 and all(not m.record_curves for m in models)  # type: ignore[attr-defined]
+    assert result.curves.val_loss

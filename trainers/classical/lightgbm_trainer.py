@@ -174,8 +174,8 @@ class LightGBMTrainer(Trainer):
             params,
             dtrain,
             num_boost_round=self._total_rounds(),
-            valid_sets=[dseen, dvalid],
-            valid_names=["train", "valid"],
+            valid_sets=[dseen, dvalid] if self.record_curves else [],
+            valid_names=["train", "valid"] if self.record_curves else [],
             callbacks=cbs,
             # Keep every round in memory: we cut at our own best round below, once.
             keep_training_booster=True,

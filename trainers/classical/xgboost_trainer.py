@@ -167,7 +167,7 @@ class XGBoostTrainer(Trainer):
             params,
             dtrain,
             num_boost_round=self._total_rounds(),
-            evals=[(dcurve, "train"), (dvalid, "valid")],
+            evals=[(dcurve, "train"), (dvalid, "valid")] if self.record_curves else [],
             evals_result=history,
             early_stopping_rounds=early,
             verbose_eval=False,
