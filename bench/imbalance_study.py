@@ -45,7 +45,14 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from bench.learn_portfolio import _LGB_BASE as _LGB_PORTFOLIO  # noqa: E402
+from bench.learn_portfolio import _XGB_BASE as _XGB_PORTFOLIO  # noqa: E402
 from bench.realdata import RealDataset, select  # noqa: E402
+
+# The portfolio's default booster configurations (the advisor's values), with room for early stopping to choose.
+ROUNDS = 2000
+_LGB_BASE = {k: v for k, v in _LGB_PORTFOLIO.items() if k != "n_estimators"}
+_XGB_BASE = {**_XGB_PORTFOLIO, "n_estimators": ROUNDS}
 
 WAYS = ("none", "weighted", "weighted+wv")
 FORESTS = ("sklearn_random_forest", "sklearn_extra_trees")
@@ -100,14 +107,8 @@ def fit_ways(df: pd.DataFrame, target: str, seed: int) -> dict[str, tuple[float,
     for way in WAYS:
         weighted, valid_weight = way != "none", (wv if way == "weighted+wv" else None)
         params: dict[str, Any] = {
+            **_LGB_BASE,
             "objective": "binary",
-            "learning_rate": 0.05,
-            "num_leaves": 31,
-            "min_child_samples": 20,
-            "feature_fraction": 0.8,
-            "bagging_fraction": 0.8,
-            "bagging_freq": 1,
-            "lambda_l2": 1.0,
             "verbose": -1,
             "seed": 0,
             "num_threads": 1,
@@ -117,20 +118,15 @@ def fit_ways(df: pd.DataFrame, target: str, seed: int) -> dict[str, tuple[float,
         dtrain = lgb.Dataset(Xa, ya)
         dvalid = lgb.Dataset(Xv, yv, weight=valid_weight, reference=dtrain)
         booster = lgb.train(
-            params, dtrain, 2000, valid_sets=[dvalid], callbacks=[lgb.early_stopping(50, verbose=False)]
+            params, dtrain, ROUNDS, valid_sets=[dvalid], callbacks=[lgb.early_stopping(50, verbose=False)]
         )
         auc = roc_auc_score(yt, booster.predict(Xt, num_iteration=booster.best_iteration))
         out[f"lightgbm {way}"] = (float(auc), int(booster.best_iteration))
         model = xgb.XGBClassifier(
-            n_estimators=2000,
-            learning_rate=0.05,
-            max_depth=6,
-            subsample=0.8,
-            colsample_bytree=0.8,
+            **_XGB_BASE,
             early_stopping_rounds=50,
             eval_metric="logloss",
             enable_categorical=True,
-            tree_method="hist",
             n_jobs=1,
             random_state=0,
             **({"scale_pos_weight": ratio} if weighted else {}),

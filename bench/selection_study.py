@@ -158,11 +158,12 @@ def picks(doc: dict[str, Any], metrics_of: dict[str, tuple[tuple[str, bool], ...
         first = with_valid[0]["valid"]
         y = first["target"][np.searchsorted(first["index"], rows)]
         weights, _ = greedy_selection(preds, y, task)
+        bagged_w = bagged_selection(preds, y, task)[0]
         member_scores = [_primary(task, y, p, metric) for p in preds]
         for rule, w in (
             ("equal-terms", weights),
             ("sorted-init", _sorted_init(preds, y, task)),
-            ("bagged", bagged_selection(preds, y, task)[0]),  # type: ignore[arg-type]
+            ("bagged", bagged_w),  # type: ignore[arg-type]
         ):
             blend = sum(wi * p for wi, p in zip(w, preds, strict=True))
             own = _primary(task, y, blend, metric)
@@ -172,7 +173,6 @@ def picks(doc: dict[str, Any], metrics_of: dict[str, tuple[tuple[str, bool], ...
                 out[rule] = out["best-single"]
         # cross-fitted: the bagged ensemble leads only when weights chosen on the other folds' rows score at least
         # as well as every member on each fold's rows (no row scores the weights it chose)
-        bagged_w = bagged_selection(preds, y, task)[0]
         crossed = np.zeros_like(preds[0])
         for part in np.array_split(np.random.default_rng(0).permutation(len(y)), CROSS_FOLDS):
             rest = np.setdiff1d(np.arange(len(y)), part)

@@ -160,7 +160,7 @@ class LightGBMTrainer(Trainer):
         dtrain = lgb.Dataset(train.X, label=train.y, categorical_feature="auto", free_raw_data=True)
         dvalid = lgb.Dataset(valid.X, label=valid.y, reference=dtrain, categorical_feature="auto")
         dseen = dtrain
-        if params.get("is_unbalance"):
+        if params.get("is_unbalance") and self.record_curves:
             # Both curves read the loss being minimised (the class weights are is_unbalance's, inside the
             # objective): the training rows are scored again as a weighted copy, not reweighted for training.
             dvalid.set_weight(unbalance_weights(train.y, valid.y))
