@@ -335,3 +335,21 @@ def test_a_refit_evaluates_nothing_and_fits_the_same_trees(
     models = [m for m in refits if not isinstance(m, str)]
     assert len(models) == 2 and all(not m.record_curves for m in models)  # type: ignore[attr-defined]
     assert result.curves.val_loss
+
+
+@pytest.mark.parametrize(("objective", "metric"), [("reg:absoluteerror", "mae"), ("reg:pseudohubererror", "mphe")])
+def test_an_xgboost_refit_watching_a_second_metric_serves_the_refit(
+    objective: str, metric: str, tmp_path: Path
+) -> None:
+    # The advisor gives an outlier-heavy regression target MAE or pseudo-Huber, watched beside RMSE; a refit records
+    # no curves, so it has no history of that second metric either, and must not fail for it.
+    frame = mixed_frame("regression")
+    spec = TrainSpec(
+        trainer="xgboost",
+        params={**small_params("xgboost", "regression"), "objective": objective, "eval_metric": metric},
+        seed=0,
+    )
+    result = fit_and_evaluate(spec, frame, "label", "regression", None, None, tmp_path)
+    assert result.validation is not None
+    assert result.validation.served_model.startswith("refit on all"), result.validation.served_model
+    assert result.curves.metric_name == metric and result.curves.val_metric

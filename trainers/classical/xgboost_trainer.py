@@ -198,8 +198,9 @@ class XGBoostTrainer(Trainer):
             train_loss=curve_values(train.get(loss, [])),
             val_loss=curve_values(valid.get(loss, [])),
             metric_name=metric,
-            train_metric=curve_values(train[metric]) if metric else None,
-            val_metric=curve_values(valid[metric]) if metric else None,
+            # A fit that records no curves (a refit) has no history at all.
+            train_metric=curve_values(train[metric]) if metric in train else None,
+            val_metric=curve_values(valid[metric]) if metric in valid else None,
             metric_higher_is_better=higher_is_better(metric) if metric else False,
             history={d: {m: curve_values(v) for m, v in per.items()} for d, per in history.items()},
         )
