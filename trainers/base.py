@@ -96,6 +96,9 @@ class Trainer(ABC):
     # False for a refit that keeps the first fit's learning curves (trainers.run): an iterative trainer then
     # evaluates nothing per round (on a 200,000-row XGBoost job the refits' evaluations took a fifth of the run).
     record_curves: bool = True
+    # False for a cross-validation fold's model (trainers.run), which scores its fold and is never saved: a trainer
+    # that charges its deadline for saving what it grows (the forests) then charges nothing.
+    saved: bool = True
 
     def __init__(self, params: Mapping[str, Any] | None = None, *, seed: int = 0, n_threads: int = 1) -> None:
         self.params = params if params is not None else {}

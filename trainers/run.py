@@ -526,6 +526,8 @@ def _cross_validate(
         if budget is not None:
             stoppers.append(TimeBudget(max(budget.remaining(), 1e-3) / (n_fits - i)))
         model = cls(fixed if fixed is not None else spec.params, seed=spec.seed, n_threads=spec.n_threads)
+        # Only its output on the fold is used: never saved, and with fixed rounds it has no use for curves either.
+        model.saved, model.record_curves = False, fixed is None
         fold_train = TrainData(X.iloc[tr].reset_index(drop=True), y[tr], schema)
         fold_valid = TrainData(X.iloc[va].reset_index(drop=True), y[va], schema)
         try:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -9,6 +11,7 @@ from _fixtures_classical import prepared
 
 from trainers.callbacks import Callbacks, TimeBudget
 from trainers.registry import get_trainer
+from trainers.spec import TrainSpec
 
 
 def _frame(n: int = 600, seed: int = 0) -> pd.DataFrame:
@@ -102,6 +105,52 @@ def test_each_tree_is_charged_what_saving_it_costs(tmp_path: object, monkeypatch
     charged.fit(train, valid, _Deadline(then=60.0))
     grown = len(charged.model_.named_steps["model"].estimators_)
     assert 20 <= grown <= 24 and charged.partial_ and charged.partial_reason_ == "time_budget"
+
+
+def test_a_fold_s_forest_is_charged_no_saving(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A cross-validation fold's model only scores its fold and is never saved: charging it the saving cost cut
+    the first fold of a small table's extra trees short (0.75 s charged against its 1 s share, 0.2 s of growing),
+    and the entry fell back to a holdout score that the race then ranked against the others' fold means."""
+    from trainers.classical import sklearn_forests
+
+    train, valid = _regression()
+    params = {"n_estimators": 30, "min_samples_leaf": 1}
+    monkeypatch.setattr(sklearn_forests, "AFTER_FIT_SECONDS_PER_MB", 1e6)  # saving any tree would take minutes
+    fold = get_trainer("sklearn_extra_trees")(params, seed=0, n_threads=2)
+    fold.saved = False
+    fold.fit(train, valid, _Deadline(then=60.0))
+    assert not fold.partial_ and len(fold.model_.named_steps["model"].estimators_) == 30
+    kept = get_trainer("sklearn_extra_trees")(params, seed=0, n_threads=2)
+    kept.fit(train, valid, _Deadline(then=60.0))
+    assert kept.partial_ and len(kept.model_.named_steps["model"].estimators_) == 4
+
+
+def test_the_folds_models_are_not_saved_and_keep_no_curves_with_fixed_rounds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from trainers import run as run_module
+    from trainers.base import Trainer
+
+    seen: list[Trainer] = []
+    fit = Trainer.fit
+
+    def spy(self: Trainer, *args: object, **kwargs: object) -> Trainer:
+        seen.append(self)
+        return fit(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Trainer, "fit", spy)
+    frame = _frame()
+    for name, params in (
+        ("sklearn_extra_trees", {"n_estimators": 10}),
+        ("xgboost", {"n_estimators": 30, "early_stopping_rounds": 5, "max_depth": 2}),
+    ):
+        seen.clear()
+        spec = TrainSpec(trainer=name, params=params, seed=0, time_budget_s=600.0)
+        result = run_module.fit_and_evaluate(spec, frame, "y", "binary", None, None, tmp_path / name)
+        assert result.validation is not None and result.validation.method == "kfold", result.validation
+        first, *folds, refit, refit_all = seen
+        assert first.saved and first.record_curves and refit.saved and refit_all.saved
+        assert folds and all(not m.saved and not m.record_curves for m in folds)
 
 
 def test_a_refit_cut_short_serves_when_it_holds_half_its_trees(monkeypatch: pytest.MonkeyPatch) -> None:

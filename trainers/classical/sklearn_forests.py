@@ -197,8 +197,8 @@ class _Forest(SklearnPipelineTrainer):
         grown with ``warm_start``: a first few (:data:`FIRST_TREES_PER_THREAD`), timed, then as many of the rest as the
         time left holds at that pace (:data:`TIME_SAFETY`), all in one call when they fit. Each tree is also charged
         what saving it will cost (:func:`after_fit_seconds`), so that a forest of deep trees on a large table
-        leaves its job the time to save it. A forest stopped short
-        keeps the trees grown so far and is marked partial; the trees are the same as one call's (each tree's seed
+        leaves its job the time to save it; a cross-validation fold's forest, never saved, is not. A forest stopped
+        short keeps the trees grown so far and is marked partial; the trees are the same as one call's (each tree's seed
         comes from the same stream). Without a deadline it is one call.
         """
         if callbacks.time_left() is None:
@@ -209,7 +209,8 @@ class _Forest(SklearnPipelineTrainer):
         A = pre.fit_transform(X, y)
         started = time.monotonic()
         grown, _ = self._grow_first_trees(forest, A, y)
-        after = after_fit_seconds(forest)  # per tree: saving, checking and packing it once grown
+        # per tree: saving, checking and packing it once grown (nothing for a fold's model, which is never saved)
+        after = after_fit_seconds(forest) if self.saved else 0.0
         while grown < total:
             per_tree = (time.monotonic() - started) / grown + after
             room = (callbacks.time_left() or 0.0) * TIME_SAFETY - grown * after
