@@ -314,7 +314,8 @@ def race_one(
 
     With ``dump``, every succeeded entry also predicts the test part (after the wall time is taken), and the
     race document plus each entry's held-out score are written to ``dump/<dataset>.json``: what a study of
-    selection rules needs without racing again. With ``artifacts`` (the service's artifact folder) as well,
+    selection rules needs without racing again, with each entry's ``validation`` block (k-fold or holdout and why,
+    which model serves and why) so that a fallback shows. With ``artifacts`` (the service's artifact folder) as well,
     ``dump/<dataset>/`` keeps each entry's answer on the test part and its stored validation predictions
     (:func:`_dump_predictions`): what a study of ensembles needs.
     """
@@ -358,6 +359,7 @@ def race_one(
     if dump is not None:
         held_out: dict[str, float | None] = {}
         answers: dict[str, Any] = {}
+        runs: dict[str, Any] = {}
         for entry in race["leaderboard"]:
             if entry.get("status") != "succeeded" or not entry.get("job_id"):
                 continue
@@ -370,11 +372,18 @@ def race_one(
             )
             if resp.status_code == 200:
                 answers[entry["job_id"]] = resp.json()
+            job = ok(client.get(f"/v1/jobs/{entry['job_id']}"), 200)
+            # how it was validated and which model serves, with why (a fold or refit that fell back says so)
+            runs[entry["job_id"]] = {
+                k: job.get(k) for k in ("validation", "partial", "partial_reason", "derived_params")
+            }
         best_entry = max((v for v in held_out.values() if v is not None), default=None)
         dump.mkdir(parents=True, exist_ok=True)
         name = ds.name.replace("/", "__")
         (dump / f"{name}.json").write_text(
-            json.dumps({"dataset": ds.name, "task": ds.task, "race": race, "held_out": held_out}, indent=1)
+            json.dumps(
+                {"dataset": ds.name, "task": ds.task, "race": race, "held_out": held_out, "runs": runs}, indent=1
+            )
         )
         _dump_predictions(dump / name, ds, test, answers, artifacts)
     return score, wall, f"{win['model']} ({win['trainer']})", best_entry

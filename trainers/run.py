@@ -45,6 +45,7 @@ file                   shape             dtype      what
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -57,7 +58,7 @@ import pandas as pd
 from advisor import Curves, diagnose
 from trainers.artifacts import extend_manifest
 from trainers.base import Trainer, TrainerCapabilityError
-from trainers.callbacks import CallbackList, Callbacks, TimeBudget
+from trainers.callbacks import CallbackList, Callbacks, TimeBudget, TrainingStopped
 from trainers.metrics import evaluate
 from trainers.preprocess import decode_labels, prepare_frame
 from trainers.registry import get_trainer
@@ -83,6 +84,7 @@ PREDICTION_FILES: dict[str, str] = {
     "test_index": "test_index.npy",
     "test_target": "test_target.npy",
 }
+logger = logging.getLogger(__name__)
 # The folds run only if the budget left holds k fits this much longer than the saved model's own fit.
 FOLD_TIME_MARGIN = 1.2
 
@@ -403,6 +405,8 @@ def _refit_on(
     try:
         model.fit(rows, rows, CallbackList(*stoppers))
     except Exception as exc:  # a stop request, or a library refusing the larger set: serve the earlier fit
+        if not isinstance(exc, TrainingStopped):  # said in the job's validation; the traceback is for the operator
+            logger.warning("the refit of %s on %s failed; the earlier fit serves", cls.NAME, what, exc_info=True)
         return f"the refit on {what} failed: {type(exc).__name__}"
     if model.partial_ and not model.serves_when_partial():
         return f"the refit on {what} was stopped"

@@ -353,3 +353,25 @@ def test_an_xgboost_refit_watching_a_second_metric_serves_the_refit(
     assert result.validation is not None
     assert result.validation.served_model.startswith("refit on all"), result.validation.served_model
     assert result.curves.metric_name == metric and result.curves.val_metric
+
+
+def test_a_refit_that_fails_is_logged_and_the_earlier_fit_serves(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The fallback is for a library refusing the larger set; a bug behind it (as the KeyError above was) must not
+    # stay silent: the job says which fit serves, and the log keeps the traceback.
+    from trainers.classical.xgboost_trainer import XGBoostTrainer
+
+    fit = XGBoostTrainer._fit
+
+    def refits_fail(self: XGBoostTrainer, train: Any, valid: Any, callbacks: Any) -> None:
+        if not self.record_curves and self.saved:  # the refits (a fold is not saved)
+            raise RuntimeError("broken refit")
+        fit(self, train, valid, callbacks)
+
+    monkeypatch.setattr(XGBoostTrainer, "_fit", refits_fail)
+    with caplog.at_level("WARNING", logger="trainers.run"):
+        result = _run("xgboost", "regression", tmp_path)
+    assert result.validation is not None
+    assert result.validation.served_model.endswith("(the refit on train + validation failed: RuntimeError)")
+    assert "broken refit" in caplog.text and "the earlier fit serves" in caplog.text
