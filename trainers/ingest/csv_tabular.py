@@ -1,6 +1,6 @@
 """Tabular and text datasets: read CSV/Parquet into Arrow, type the columns, store as Parquet.
 
-Everything here is columnar: Arrow's streaming CSV reader, compute kernels per column, and a Parquet
+Everything here is columnar: Arrow's CSV reader, compute kernels per column, and a Parquet
 writer — never a Python loop over rows — because the ingest benchmark holds us to 2.5x a bare
 ``pyarrow.csv.read_csv`` and a peak memory of 3x the file size (``bench/ingest.py``).
 """
@@ -40,10 +40,10 @@ def read_csv(path: Path, *, target: str | None, known_columns: Collection[str] =
     """Read a CSV file with a sniffed dialect into an Arrow table (uploads, and rows to predict: a first row
     naming any of ``known_columns`` is a header).
 
-    The streaming reader is tried first, with column types taken from the first MiB: it holds about one
-    copy of the data, where ``read_csv`` peaks at 2-3 copies (it buffers the raw file alongside the table).
-    A column that changes type after the sample (integers, then a decimal) makes it fail; the whole-file
-    reader, which infers from every row, is then the fallback.
+    The reader is tried first with the column types taken from the first MiB: it then holds about one copy of
+    the data, where inferring types from every row peaks at about two (measured on the ingest bench's file) and
+    costs more time. A column that changes type after the sample (integers, then a decimal) makes it fail; the
+    reader that infers from every row is then the fallback.
 
     Raises:
         DataError: ``malformed-csv`` with the line of the first ragged row, ``not-utf8`` with the byte
@@ -68,14 +68,14 @@ def read_csv(path: Path, *, target: str | None, known_columns: Collection[str] =
 def _read_with_retries(path: Path, dialect: CsvDialect) -> pa.Table:
     # A block must hold several whole rows; very wide files get bigger blocks from the start.
     block = max(_BLOCK_SIZE, 1 << (4 * dialect.longest_line).bit_length())
-    newlines, stream = dialect.quotes_in_data, True
+    newlines, typed = dialect.quotes_in_data, True
     while True:  # every retry changes one setting for good, so this ends after a few attempts
         try:
-            return _read_csv(path, dialect, newlines_in_values=newlines, stream=stream, block_size=block)
+            return _read_csv(path, dialect, newlines_in_values=newlines, typed=typed, block_size=block)
         except pa.ArrowInvalid as exc:
             message = str(exc)
-            if stream and "conversion error" in message:
-                stream = False  # a type change after the typed sample: infer from every row instead
+            if typed and "conversion error" in message:
+                typed = False  # a type change after the typed sample: infer from every row instead
             elif ("straddl" in message or "block size" in message) and block < _MAX_BLOCK_SIZE:
                 block *= 16  # one row (or quoted field) is longer than a block
             elif not newlines and "parse error" in message:
@@ -89,7 +89,7 @@ def _read_csv(
     dialect: CsvDialect,
     *,
     newlines_in_values: bool,
-    stream: bool,
+    typed: bool,
     use_threads: bool = True,
     block_size: int = _BLOCK_SIZE,
 ) -> pa.Table:
@@ -103,20 +103,16 @@ def _read_csv(
     convert_options = pa_csv.ConvertOptions(
         strings_can_be_null=True, decimal_point="," if dialect.decimal_comma else "."
     )
-    if not stream:
-        return pa_csv.read_csv(
-            path, read_options=read_options, parse_options=parse_options, convert_options=convert_options
-        )
-    # The streaming reader's own type inference costs about as much again as parsing (measured: 2x the
-    # CPU of read_csv on the bench file); with the types fixed from a sample it is cheaper than read_csv.
-    # Columns that are all-missing in the sample are left to inference so a later value is not forced
-    # into a wrong type.
-    sample_types = _sample_types(path, read_options, parse_options, convert_options)
-    convert_options.column_types = {name: kind for name, kind in sample_types.items() if not pa.types.is_null(kind)}
-    with pa_csv.open_csv(
+    if typed:
+        # Types inferred from every row cost time and memory (on the ingest bench's 1,000,000-row file: 0.76 s and
+        # 812 MB peak, against 0.71 s and about 400 MB with the types fixed from a sample; Arrow's streaming reader
+        # held as little but, parsing one block at a time, took 1.3-1.4 s). Columns that are all-missing in the
+        # sample are left to inference so a later value is not forced into a wrong type.
+        sample_types = _sample_types(path, read_options, parse_options, convert_options)
+        convert_options.column_types = {name: kind for name, kind in sample_types.items() if not pa.types.is_null(kind)}
+    return pa_csv.read_csv(
         path, read_options=read_options, parse_options=parse_options, convert_options=convert_options
-    ) as reader:
-        return reader.read_all()
+    )
 
 
 def _sample_types(
@@ -139,7 +135,7 @@ def _sample_types(
             convert_options=convert_options,
         )
     except pa.ArrowInvalid:
-        return {}  # e.g. the cut fell inside a quoted field: let the streaming reader infer on its own
+        return {}  # e.g. the cut fell inside a quoted field: let the reader infer on its own
     return {field.name: field.type for field in table.schema}
 
 
@@ -149,7 +145,7 @@ def _malformed(path: Path, dialect: CsvDialect, exc: pa.ArrowInvalid) -> DataErr
     if match is None and "parse error" in message:
         # The multithreaded reader does not know row numbers; one single-threaded pass (error path only) does.
         try:
-            _read_csv(path, dialect, newlines_in_values=True, stream=False, use_threads=False, block_size=64 << 20)
+            _read_csv(path, dialect, newlines_in_values=True, typed=False, use_threads=False, block_size=64 << 20)
         except pa.ArrowInvalid as exc2:
             message = str(exc2)
             match = _ROW_IN_ERROR.search(message)
