@@ -107,6 +107,13 @@ def test_race_wait_prints_the_leaderboard(live: Live, advisor: Callable[..., Ran
     assert "race " in raced.stderr and "finished" in raced.stderr
 
 
+def _why_it_ended(proc: subprocess.Popen[str]) -> str:
+    """The command's exit status and what it printed on stderr, once it has ended (exit 3: the server refused)."""
+    if proc.poll() is None or proc.stderr is None:
+        return "still running"
+    return f"exited {proc.returncode}: {proc.stderr.read()}"
+
+
 def test_a_cancelled_job_exits_non_zero(live: Live, tmp_path: Path) -> None:
     env = _env(live)
     command = [sys.executable, "-m", "service.cli", "train", str(live.csv), "--target", "diagnosis"]
@@ -116,8 +123,10 @@ def test_a_cancelled_job_exits_non_zero(live: Live, tmp_path: Path) -> None:
         with Advisor(live.url, live.key) as advisor:
             deadline = time.monotonic() + 120
             while not (active := [j for j in advisor.jobs(limit=100).items if getattr(j, "seed", None) == 7]):
-                assert time.monotonic() < deadline and proc.poll() is None
-                time.sleep(0.2)
+                assert time.monotonic() < deadline and proc.poll() is None, _why_it_ended(proc)
+                # Every list is a request on the same key as the command's own (600 a minute): polling no faster
+                # than this leaves the command most of them on a loaded machine.
+                time.sleep(0.5)
             advisor.cancel(active[0].id)
         stdout, stderr = proc.communicate(timeout=120)
     finally:
