@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import time
 import uuid
 import zlib
 from datetime import UTC, datetime
 from typing import Any
 
+import zstandard
 from pydantic import BaseModel
 from sqlalchemy import JSON, DateTime, Dialect, Text
 from sqlalchemy.dialects.postgresql import JSONB
@@ -59,18 +61,36 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-class CompactText(TypeDecorator[str]):
-    """Large text (a stored recommendation) that SQLite keeps zlib-compressed; always read back as text.
+ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"  # every zstd frame starts with it; a zlib stream starts with 0x78, JSON text with '{'
+_CODECS = threading.local()  # zstd contexts are not thread safe: one compressor and one decompressor per thread
 
-    On SQLite the value is written as a compressed BLOB into the same TEXT column (SQLite stores a value with its
-    own type, so no migration): a 22 KB document becomes about 5 KB, which is most of the cost of storing it
-    (WAL pages and checkpoints). Rows written as text before stay text and read as they are. PostgreSQL
-    compresses large text itself (TOAST), so there the value is stored as plain text.
+
+def _zstd() -> tuple[zstandard.ZstdCompressor, zstandard.ZstdDecompressor]:
+    codecs: tuple[zstandard.ZstdCompressor, zstandard.ZstdDecompressor] | None = getattr(_CODECS, "pair", None)
+    if codecs is None:
+        # The frame records the document's size, so reading it back needs no length of its own.
+        codecs = _CODECS.pair = (
+            zstandard.ZstdCompressor(level=CompactText.LEVEL, write_content_size=True),
+            zstandard.ZstdDecompressor(),
+        )
+    return codecs
+
+
+class CompactText(TypeDecorator[str]):
+    """Large text (a stored recommendation) that SQLite keeps compressed; always read back as text.
+
+    On SQLite the value is written as one zstd frame into the same TEXT column (SQLite stores a value with its own
+    type, so no migration): a 22 KB document becomes about 5.6 KB, which is most of the cost of storing it (WAL
+    pages and checkpoints). Why zstd: at level 1 it writes a smaller frame than zlib's fastest level (5.6 against
+    5.9 KB on the benchmark's document) in about a quarter of the time (roughly 40 against 150 µs on a 2-core
+    machine), on the writer thread of every stored recommendation. Rows written before stay as they were and read
+    as they are: zlib streams (the earlier format) and plain text. PostgreSQL compresses large text itself (TOAST),
+    so there the value is stored as plain text.
     """
 
     impl = Text
     cache_ok = True
-    LEVEL = 1  # zlib's fastest: nearly all of level 6's saving on JSON, at a third of the time
+    LEVEL = 1  # zstd's fastest regular level
 
     def process_bind_param(self, value: str | bytes | None, dialect: Dialect) -> str | bytes | None:
         """Text, or the same text already encoded as UTF-8 (a new document, as orjson wrote it)."""
@@ -78,11 +98,13 @@ class CompactText(TypeDecorator[str]):
             return None
         if dialect.name != "sqlite":
             return value.decode("utf-8") if isinstance(value, bytes) else value
-        return zlib.compress(value if isinstance(value, bytes) else value.encode("utf-8"), self.LEVEL)
+        return _zstd()[0].compress(value if isinstance(value, bytes) else value.encode("utf-8"))
 
     def process_result_value(self, value: str | bytes | None, dialect: Dialect) -> str | None:
         if isinstance(value, bytes):
-            return zlib.decompress(value).decode("utf-8")
+            if value.startswith(ZSTD_MAGIC):
+                return _zstd()[1].decompress(value).decode("utf-8")
+            return zlib.decompress(value).decode("utf-8")  # written before zstd
         return value
 
 

@@ -1,9 +1,10 @@
-"""A stored recommendation is compact on SQLite (zlib in the same TEXT column) and reads back as the same text;
-rows written as plain text before keep reading as they are."""
+"""A stored recommendation is compact on SQLite (a zstd frame in the same TEXT column) and reads back as the same
+text; rows written before, as plain text or as a zlib stream, keep reading as they are."""
 
 from __future__ import annotations
 
 import sqlite3
+import zlib
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -13,7 +14,7 @@ from sqlalchemy import text
 
 from service.db.models import Recommendation
 from service.db.session import Database
-from service.db.types import new_id
+from service.db.types import ZSTD_MAGIC, new_id
 from service.repositories import recommendations as repo
 from service.schemas.recommendations import recommendation_json
 from service.settings import Settings
@@ -59,11 +60,25 @@ def test_sqlite_stores_it_compressed(db: Database, migrated: Settings) -> None:
     row = _row(DOCUMENT)
     db.call(repo.insert_many, items=[row])
     with sqlite3.connect(db.engine.url.database) as conn:
-        kind, size = conn.execute(
-            "SELECT typeof(document), length(document) FROM recommendations WHERE id = ?", (row.id,)
+        kind, size, stored = conn.execute(
+            "SELECT typeof(document), length(document), document FROM recommendations WHERE id = ?", (row.id,)
         ).fetchone()
     assert kind == "blob"
     assert size < len(DOCUMENT.encode()) / 5
+    assert stored.startswith(ZSTD_MAGIC)
+
+
+def test_rows_stored_as_zlib_before_still_read(db: Database) -> None:
+    if db.engine.dialect.name != "sqlite":
+        pytest.skip("only SQLite ever held compressed documents")
+    row = _row(DOCUMENT)
+    db.call(repo.insert_many, items=[row])
+    with sqlite3.connect(db.engine.url.database) as conn:  # as the earlier format wrote it
+        conn.execute(
+            "UPDATE recommendations SET document = ? WHERE id = ?", (zlib.compress(DOCUMENT.encode(), 1), row.id)
+        )
+    got = db.call(repo.get, id=row.id, tenant_id="default", write=False)
+    assert got is not None and got.document == DOCUMENT
 
 
 def test_rows_stored_as_text_still_read(db: Database) -> None:
