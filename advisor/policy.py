@@ -102,6 +102,7 @@ DEEP_LEARNING: tuple[Chain, ...] = (
         output_loss.LossBinary,
         output_loss.LossSparseCategorical,
         output_loss.LossCategorical,
+        output_loss.LossPointMass,
         output_loss.LossMAE,
         output_loss.LossHuber,
         output_loss.LossMSE,

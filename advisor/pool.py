@@ -74,7 +74,8 @@ def classical_pool(profile: DatasetProfile) -> ClassicalPool:
 
     Order (evidence in :mod:`advisor.tables`): under ``FOREST_FIRST_MAX_ROWS`` rows the forests lead
     (random forest, extra trees, then LightGBM, XGBoost); from there on LightGBM, XGBoost, then the forests.
-    The SVM joins under ``SVM_MAX_ROWS`` rows and k-NN under ``KNN_MAX_ROWS``, last.
+    The SVM joins under ``SVM_MAX_ROWS`` rows (not for a regression target with a point mass, see
+    ``loss.point_mass``) and k-NN under ``KNN_MAX_ROWS``, last.
     """
     n = profile.n_rows
     rows, forest_gate = thousands(n), thousands(t.FOREST_FIRST_MAX_ROWS)
@@ -97,7 +98,18 @@ def classical_pool(profile: DatasetProfile) -> ClassicalPool:
     entries = [_TREES[m] for m in trees]
     left_out: list[tuple[str, str]] = []
     tail: list[str] = []
-    if n < t.SVM_MAX_ROWS:
+    point_mass = profile.task == "regression" and (profile.target_mode_share or 0.0) >= t.POINT_MASS_SHARE
+    if point_mass:
+        # An SVR's ε-insensitive loss grows linearly with the error, as MAE does: where one value holds a large
+        # share of the targets it fits that value (the median), not the mean that RMSE and R² score.
+        left_out.append(
+            (
+                "svm",
+                f"{profile.target_mode_share:.0%} of the targets share one value: an SVR's ε-insensitive loss is "
+                "linear in the errors like MAE and would fit that value, not the mean (loss.point_mass)",
+            )
+        )
+    elif n < t.SVM_MAX_ROWS:
         entries.append(
             PoolEntry(
                 "svm",
@@ -124,6 +136,10 @@ def classical_pool(profile: DatasetProfile) -> ClassicalPool:
     reason = lead
     if tail:
         reason += "; then " + " and ".join(tail) + ", which rarely beat trees on tables"
-    if left_out:
+    if point_mass:
+        reason += "; left out: the SVM (one value holds many targets)"
+        if len(left_out) > 1:
+            reason += ", " + ", ".join(m for m, _ in left_out[1:]) + " (too many rows)"
+    elif left_out:
         reason += "; left out: " + ", ".join(m for m, _ in left_out) + " (too many rows)"
     return ClassicalPool(tuple(entries), reason + ".", tuple(left_out))

@@ -42,6 +42,9 @@ class DatasetProfile(BaseModel):
     target_outlier_share: float | None = Field(
         default=None, ge=0, le=1, description="Share of regression targets outside 1.5 IQR of the quartiles."
     )
+    target_mode_share: float | None = Field(
+        default=None, gt=0, le=1, description="Share of regression targets holding the most common value."
+    )
     missing_share: float | None = Field(default=None, ge=0, le=1, description="Share of missing cells.")
     n_categorical_features: int | None = Field(default=None, ge=0, le=10**8)
     image_size: tuple[_Side, _Side, _Side] | None = Field(
@@ -62,6 +65,8 @@ class DatasetProfile(BaseModel):
             raise ValueError("n_classes is required for a multiclass task")
         if self.task != "regression" and self.target_outlier_share is not None:
             raise ValueError("target_outlier_share only applies to regression")
+        if self.task != "regression" and self.target_mode_share is not None:
+            raise ValueError("target_mode_share only applies to regression")
         if (
             self.n_categorical_features is not None
             and self.n_features is not None

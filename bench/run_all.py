@@ -81,10 +81,19 @@ BENCHES: tuple[Bench, ...] = (
 )
 # Not benches: bench/realdata.py (the datasets), bench/learn_portfolio.py (learns advisor/data/portfolio.json),
 # bench/cpu_share.py (scale.py's CPU sampler) and bench/selection_study.py (replays a race_quality.py --dump; its
-# smoke test is race_quality's) and bench/imbalance_study.py (a study of class weights in boosting, with its own
-# smoke test beside race_quality's).
+# smoke test is race_quality's) and bench/imbalance_study.py and bench/regression_loss_study.py (studies of class
+# weights and of regression losses in boosting, with their own smoke tests beside race_quality's).
 NOT_BENCHES = frozenset(
-    {"realdata", "learn_portfolio", "results", "run_all", "cpu_share", "selection_study", "imbalance_study"}
+    {
+        "realdata",
+        "learn_portfolio",
+        "results",
+        "run_all",
+        "cpu_share",
+        "selection_study",
+        "imbalance_study",
+        "regression_loss_study",
+    }
 )
 
 

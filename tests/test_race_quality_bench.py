@@ -174,3 +174,14 @@ def test_the_imbalance_study_on_a_bundled_table(capsys: pytest.CaptureFixture[st
     assert "1 fits, minority 20%" in out
     for way in study.WAYS:
         assert f"lightgbm {way}" in out and f"xgboost {way}" in out
+
+
+def test_the_regression_loss_study_on_a_bundled_table(capsys: pytest.CaptureFixture[str]) -> None:
+    study = pytest.importorskip("bench.regression_loss_study")
+    assert study.mode_share(np.r_[np.zeros(3), np.ones(1)]) == 0.75
+    assert study.main(["--datasets", "dev/diabetes"]) == 0
+    out = capsys.readouterr().out
+    line = next(row for row in out.splitlines() if row.startswith("dev/diabetes"))
+    assert len(line.split()) == 5 + 6  # name, outliers, mode, the loss before and now, six held-out R²
+    assert line.split()[3:5] == ["mse", "mse"]  # no outliers and no point mass: MSE either way
+    assert "mean held-out R² with the advisor's loss" in out

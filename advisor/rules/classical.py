@@ -12,6 +12,7 @@ from typing import Any, ClassVar
 from advisor import tables as t
 from advisor.recommendation import Decision
 from advisor.rules.base import Context, Rule
+from advisor.rules.output_loss import regression_loss_of
 from advisor.text import thousands
 
 
@@ -29,12 +30,23 @@ _HUBER_SCALE = (
 
 
 def _regression_loss(ctx: Context) -> str:
-    share = ctx.profile.target_outlier_share or 0.0
-    if share >= t.OUTLIER_MAE_SHARE:
-        return "mae"
-    if share >= t.OUTLIER_HUBER_SHARE:
-        return "huber"
-    return "mse"
+    """The §3 loss the outliers call for, or ``point_mass``: MSE because one value holds many targets."""
+    loss = regression_loss_of(ctx.profile.target_outlier_share, ctx.profile.target_mode_share)
+    if loss == "mse" and (ctx.profile.target_mode_share or 0.0) >= t.POINT_MASS_SHARE:
+        return "point_mass"
+    return loss
+
+
+def _loss_text(key: str) -> str:
+    """What a ByLoss key names in a reason."""
+    if key in _TASKS:
+        return f"loss for a {key} task"
+    if key == "point_mass":
+        return (
+            f"MSE choice (loss.point_mass: one value holds ≥ {t.POINT_MASS_SHARE:.0%} of the targets, so the "
+            "outliers are the values off it and a robust loss would fit that one value, not the mean)"
+        )
+    return f"{key.upper()} choice"
 
 
 _TASKS = ("binary", "multiclass")  # a ByLoss key that is a task, not a regression loss
@@ -100,10 +112,18 @@ _XGB_OBJECTIVE = {
     "binary": "binary:logistic",
     "multiclass": "multi:softprob",
     "mse": "reg:squarederror",
+    "point_mass": "reg:squarederror",
     "huber": "reg:pseudohubererror",
     "mae": "reg:absoluteerror",
 }
-_XGB_METRIC = {"binary": "logloss", "multiclass": "mlogloss", "mse": "rmse", "huber": "mphe", "mae": "mae"}
+_XGB_METRIC = {
+    "binary": "logloss",
+    "multiclass": "mlogloss",
+    "mse": "rmse",
+    "point_mass": "rmse",
+    "huber": "mphe",
+    "mae": "mae",
+}
 
 
 class XGBObjective(ByLoss):
@@ -115,14 +135,14 @@ class XGBObjective(ByLoss):
     CONDITIONS = {
         "by_task_or_regression_loss": _XGB_OBJECTIVE,
         "outlier_share": {"huber_gte": t.OUTLIER_HUBER_SHARE, "mae_gte": t.OUTLIER_MAE_SHARE},
+        "mode_share": {"point_mass_gte": t.POINT_MASS_SHARE},
     }
 
     def answer(self, key: str) -> Decision:
         return self.make(
             _XGB_OBJECTIVE[key],
             f"{_XGB_OBJECTIVE[key]}: the boosting counterpart of the §3 "
-            f"{'loss for a ' + key + ' task' if key in _TASKS else key.upper() + ' choice'}."
-            + (_HUBER_SCALE.format(param="huber_slope") if key == "huber" else ""),
+            f"{_loss_text(key)}." + (_HUBER_SCALE.format(param="huber_slope") if key == "huber" else ""),
         )
 
 
@@ -259,10 +279,18 @@ _LGB_OBJECTIVE = {
     "binary": "binary",
     "multiclass": "multiclass",
     "mse": "regression",
+    "point_mass": "regression",
     "huber": "huber",
     "mae": "regression_l1",
 }
-_LGB_METRIC = {"binary": "binary_logloss", "multiclass": "multi_logloss", "mse": "l2", "huber": "huber", "mae": "l1"}
+_LGB_METRIC = {
+    "binary": "binary_logloss",
+    "multiclass": "multi_logloss",
+    "mse": "l2",
+    "point_mass": "l2",
+    "huber": "huber",
+    "mae": "l1",
+}
 
 
 class LGBObjective(ByLoss):
@@ -277,8 +305,7 @@ class LGBObjective(ByLoss):
         return self.make(
             _LGB_OBJECTIVE[key],
             f"{_LGB_OBJECTIVE[key]}: the boosting counterpart of the §3 "
-            f"{'loss for a ' + key + ' task' if key in _TASKS else key.upper() + ' choice'}."
-            + (_HUBER_SCALE.format(param="alpha") if key == "huber" else ""),
+            f"{_loss_text(key)}." + (_HUBER_SCALE.format(param="alpha") if key == "huber" else ""),
         )
 
 

@@ -180,6 +180,49 @@ class LossCategorical(Rule):
         )
 
 
+def regression_loss_of(outlier_share: float | None, mode_share: float | None) -> str:
+    """The §3 regression loss for a target: "mse", "huber" or "mae" (what :class:`LossPointMass`, :class:`LossMAE`,
+    :class:`LossHuber` and :class:`LossMSE` decide, for the classical candidates' objectives)."""
+    if (mode_share or 0.0) >= t.POINT_MASS_SHARE:
+        return "mse"
+    share = outlier_share or 0.0
+    if share >= t.OUTLIER_MAE_SHARE:
+        return "mae"
+    if share >= t.OUTLIER_HUBER_SHARE:
+        return "huber"
+    return "mse"
+
+
+class LossPointMass(Rule):
+    """§3 "Standard → MSE" when one target value holds a large share of the rows, whatever the outlier share.
+
+    A count with many zeros (visits, affairs, claims) is the usual case: with a quarter of the rows or more on one
+    value, that value is a quartile, Tukey's fences stand on it, and the ordinary values off it count as
+    "outliers". They are not errors to be robust to: they are what the mean is made of, and RMSE and R² (what a
+    race selects and reports on) score the mean. MAE fits the median, which is that one value, and Huber with a
+    δ from the target's robust spread nearly so. Measured on the corpus (bench/regression_loss_study.py).
+    """
+
+    SHARED = True
+    ID = "loss.point_mass"
+    SECTION = "§3"
+    DECIDES = "loss"
+    CONDITIONS = {"task": "regression", "target_mode_share_gte": t.POINT_MASS_SHARE}
+    EXTRAPOLATED = True
+
+    def applies(self, ctx: Context) -> bool:
+        return ctx.profile.task == "regression" and (ctx.profile.target_mode_share or 0) >= t.POINT_MASS_SHARE
+
+    def decide(self, ctx: Context) -> Decision:
+        mode = ctx.profile.target_mode_share or 0
+        return self.make(
+            {"name": "mse"},
+            f"{mode:.0%} of targets share one value (≥ {t.POINT_MASS_SHARE:.0%}, e.g. a count with many zeros): "
+            "the outliers Tukey's fences find are the ordinary values off it, and MAE or Huber would fit that "
+            "one value (the median) where RMSE and R² score the mean → MSE (§3 'Standard').",
+        )
+
+
 class LossMAE(Rule):
     """§3 "Outliers present → MAE" (robust) when many targets are outliers."""
 
@@ -187,7 +230,11 @@ class LossMAE(Rule):
     ID = "loss.mae"
     SECTION = "§3"
     DECIDES = "loss"
-    CONDITIONS = {"task": "regression", "target_outlier_share_gte": t.OUTLIER_MAE_SHARE}
+    CONDITIONS = {
+        "task": "regression",
+        "target_outlier_share_gte": t.OUTLIER_MAE_SHARE,
+        "target_mode_share_lt": t.POINT_MASS_SHARE,
+    }
 
     def applies(self, ctx: Context) -> bool:
         return ctx.profile.task == "regression" and (ctx.profile.target_outlier_share or 0) >= t.OUTLIER_MAE_SHARE
@@ -211,6 +258,7 @@ class LossHuber(Rule):
         "task": "regression",
         "target_outlier_share_gte": t.OUTLIER_HUBER_SHARE,
         "target_outlier_share_lt": t.OUTLIER_MAE_SHARE,
+        "target_mode_share_lt": t.POINT_MASS_SHARE,
         "delta": 1.0,
     }
 
@@ -234,7 +282,11 @@ class LossMSE(Rule):
     ID = "loss.mse"
     SECTION = "§3"
     DECIDES = "loss"
-    CONDITIONS = {"task": "regression", "target_outlier_share_lt": t.OUTLIER_HUBER_SHARE}
+    CONDITIONS = {
+        "task": "regression",
+        "target_outlier_share_lt": t.OUTLIER_HUBER_SHARE,
+        "target_mode_share_lt": t.POINT_MASS_SHARE,
+    }
 
     def decide(self, ctx: Context) -> Decision:
         return self.make({"name": "mse"}, "Regression without notable outliers → MSE (§3 'Standard').")

@@ -78,6 +78,7 @@ def _profile(modality: str, task: str, n_rows: int, rich: bool, i: int) -> dict[
         p["minority_share"] = (0.02, 0.3, 0.5)[i % 3] / (1 if task == "binary" else p["n_classes"] / 2)
     else:
         p["target_outlier_share"] = (0.0, 0.04, 0.2)[i % 3]
+        p["target_mode_share"] = (0.01, 0.3, 0.05)[(i // 3) % 3]  # 0.3: a point mass (loss.point_mass)
     p["missing_share"] = (0.0, 0.12, 0.4)[i % 3]
     if modality == "tabular":
         p["n_categorical_features"] = (0, 8, 150)[i % 3]

@@ -107,6 +107,10 @@ def test_section2_hidden_activation(p: DatasetProfile, act: str, rule: str) -> N
         ({"task": "regression", "target_outlier_share": 0.004}, "mse", "loss.mse"),
         ({"task": "regression", "target_outlier_share": 0.04}, "huber", "loss.huber"),
         ({"task": "regression", "target_outlier_share": 0.2}, "mae", "loss.mae"),
+        # a count with many zeros: the "outliers" are the values off the point mass; MSE fits the mean R² scores
+        ({"task": "regression", "target_outlier_share": 0.2, "target_mode_share": 0.67}, "mse", "loss.point_mass"),
+        ({"task": "regression", "target_outlier_share": 0.05, "target_mode_share": 0.25}, "mse", "loss.point_mass"),
+        ({"task": "regression", "target_outlier_share": 0.05, "target_mode_share": 0.2}, "huber", "loss.huber"),
     ],
 )
 def test_section3_loss(kw: dict, loss: str, rule: str) -> None:
@@ -319,6 +323,16 @@ def test_baseline_always_present(p: DatasetProfile, model: str, trainer: str) ->
         ({"task": "regression"}, "reg:squarederror", "regression"),
         ({"task": "regression", "target_outlier_share": 0.05}, "reg:pseudohubererror", "huber"),
         ({"task": "regression", "target_outlier_share": 0.3}, "reg:absoluteerror", "regression_l1"),
+        (
+            {"task": "regression", "target_outlier_share": 0.3, "target_mode_share": 0.7},
+            "reg:squarederror",
+            "regression",
+        ),
+        (
+            {"task": "regression", "target_outlier_share": 0.05, "target_mode_share": 0.3},
+            "reg:squarederror",
+            "regression",
+        ),
     ],
 )
 def test_classical_objectives(kw: dict, xgb_obj: str, lgb_obj: str) -> None:
@@ -329,6 +343,21 @@ def test_classical_objectives(kw: dict, xgb_obj: str, lgb_obj: str) -> None:
     assert by_model["xgboost"].choices["early_stopping_rounds"].value > 0
     if kw["task"] == "multiclass":
         assert by_model["xgboost"].choices["num_class"].value == 3
+
+
+def test_point_mass_reasons_name_the_rule() -> None:
+    rec = recommend(profile(n_rows=5000, task="regression", target_outlier_share=0.16, target_mode_share=0.67))
+    by_model = {c.model: c for c in rec.candidates}
+    for model, keys in (("xgboost", ("objective",)), ("lightgbm", ("objective",))):
+        for key in keys:
+            assert "loss.point_mass" in by_model[model].choices[key].reason
+    assert by_model["xgboost"].choices["eval_metric"].value == "rmse"
+    assert by_model["lightgbm"].choices["metric"].value == "l2"
+
+
+def test_target_mode_share_is_for_regression_only() -> None:
+    with pytest.raises(ValueError, match="target_mode_share only applies to regression"):
+        profile(task="binary", target_mode_share=0.5)
 
 
 def test_classical_imbalance_weights() -> None:

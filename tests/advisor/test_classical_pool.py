@@ -99,6 +99,18 @@ def test_large_data_keeps_lightgbm_first_and_ranks_families_by_the_verdict() -> 
     assert [c.model for c in recommend(p).candidates] == [*BOOSTING_FIRST, "mlp"]
 
 
+@pytest.mark.parametrize("n_rows", [500, 3_000, 60_000])
+def test_a_point_mass_regression_target_leaves_the_svm_out_and_says_why(n_rows: int) -> None:
+    pool = classical_pool(_profile(n_rows, task="regression", target_outlier_share=0.16, target_mode_share=0.67))
+    assert "svm" not in pool.models
+    assert dict(pool.left_out)["svm"].startswith("67% of the targets share one value")
+    assert "left out: the SVM (one value holds many targets)" in pool.order_reason
+    assert ("knn (too many rows)" in pool.order_reason) == (n_rows >= t.KNN_MAX_ROWS)
+    # below the point-mass share the SVM stays where the row gate puts it
+    spread = classical_pool(_profile(3_000, task="regression", target_outlier_share=0.16, target_mode_share=0.2))
+    assert "svm" in spread.models
+
+
 def test_images_get_no_classical_pool() -> None:
     rec = recommend(DatasetProfile(modality="image", task="binary", n_rows=800, image_size=(64, 64, 3)))
     assert all(c.family == "deep_learning" for c in rec.candidates)

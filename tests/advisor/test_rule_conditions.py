@@ -60,6 +60,8 @@ GATES: dict[str, Gate] = {
     "n_train_rows_lte": lambda ctx, n: _n_train(ctx) <= n,
     "target_outlier_share_gte": lambda ctx, x: (ctx.profile.target_outlier_share or 0.0) >= x,
     "target_outlier_share_lt": lambda ctx, x: (ctx.profile.target_outlier_share or 0.0) < x,
+    "target_mode_share_gte": lambda ctx, x: (ctx.profile.target_mode_share or 0.0) >= x,
+    "target_mode_share_lt": lambda ctx, x: (ctx.profile.target_mode_share or 0.0) < x,
 }
 
 
@@ -104,6 +106,7 @@ def _profiles(n: int = 800, seed: int = 7) -> list[Context]:
             label_format=None if task == "regression" else rng.choice([None, "integer", "one_hot"]),
             minority_share=None if task == "regression" else rng.choice([None, 0.01, 0.3 / n_classes, 0.5]),
             target_outlier_share=None if task != "regression" else rng.choice([None, 0.0, 0.01, 0.05, 0.1, 0.3]),
+            target_mode_share=None if task != "regression" else rng.choice([None, 0.01, 0.25, 0.7]),
             image_size=rng.choice([None, (28, 28, 1), (224, 224, 3), (512, 512, 3)]) if modality == "image" else None,
         )
         constraints = Constraints(

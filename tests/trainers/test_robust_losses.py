@@ -102,3 +102,59 @@ def test_target_scale_is_a_robust_sd_with_fallbacks() -> None:
     assert target_scale(mostly_zero) == pytest.approx(float(np.std(mostly_zero)))
     assert target_scale(np.full(10, 3.0)) == 1.0
     assert abs(MAD_TO_SD - 1 / 0.6745) < 1e-3
+
+
+def visits_frame(n: int = 3000, seed: int = 0) -> pd.DataFrame:
+    """Doctor visits in a year: about two thirds of people have none, whoever they are; for the others a Poisson count
+    whose mean grows with two features. A zero-inflated count, as three regression tables of the corpus are
+    (bench/regression_loss_study.py): for nearly everyone the median is 0, while the mean is not."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, 3))
+    counts = rng.poisson(np.exp(1.2 + 0.6 * x[:, 0] + 0.4 * x[:, 1]))
+    any_visit = rng.random(n) < 0.35 + 0.1 * np.tanh(x[:, 2])
+    visits = np.where(any_visit, counts, 0)
+    return pd.DataFrame({"age": x[:, 0], "income": x[:, 1], "health": x[:, 2], "visits": visits})
+
+
+def test_a_count_with_many_zeros_gets_mse_and_every_entry_beats_the_mean(tmp_path: Path) -> None:
+    frame = visits_frame()
+    frame.to_csv(tmp_path / "visits.csv", index=False)
+    uploaded = ingest(
+        tmp_path / "visits.csv",
+        filename="visits.csv",
+        target="visits",
+        task=None,
+        modality=None,
+        work_dir=tmp_path / "d",
+    )
+    profile = uploaded.profile
+    assert profile.task == "regression"
+    # Tukey's fences find "outliers" (the ordinary counts off the zeros), which alone would call for Huber or MAE
+    assert profile.target_outlier_share is not None and profile.target_outlier_share >= 0.01
+    assert profile.target_mode_share is not None and profile.target_mode_share >= 0.25
+    rec = recommend(profile)
+    entries = {c.trainer: c for c in [*rec.candidates, rec.baseline]}
+    assert entries["xgboost"].params()["objective"] == "reg:squarederror"
+    assert entries["lightgbm"].params()["objective"] == "regression"
+    assert "loss.point_mass" in entries["xgboost"].choices["objective"].reason
+
+    def r2(trainer: str, params: dict[str, Any], name: str) -> float:
+        spec = TrainSpec(trainer=trainer, params=params, n_threads=1)
+        result = fit_and_evaluate(spec, frame, "visits", "regression", None, None, tmp_path / name)
+        value = result.metrics["test"]["r2"]
+        assert value is not None
+        return float(value)
+
+    scores = {trainer: r2(trainer, entry.params(), trainer) for trainer, entry in entries.items()}
+    assert all(score > 0 for score in scores.values()), sorted(scores.items())
+    # what the outlier rule alone gave the boosters fits the zeros (the median), well behind the mean's fit
+    robust = {**entries["lightgbm"].params(), "objective": "regression_l1", "metric": "l1"}
+    assert r2("lightgbm", robust, "lightgbm_l1") < scores["lightgbm"] - 0.05, scores
+
+
+def test_mode_share_is_the_most_common_values_share() -> None:
+    from trainers.ingest.target import mode_share
+
+    assert mode_share(np.r_[np.zeros(6), np.arange(1.0, 5.0)]) == pytest.approx(0.6)
+    assert mode_share(np.arange(10.0)) == pytest.approx(0.1)
+    assert mode_share(np.array([])) == 0.0

@@ -26,7 +26,14 @@ from trainers.ingest.columns import FEATURE_KINDS, ColumnInfo, ColumnKind, infer
 from trainers.ingest.finish import build_profile
 from trainers.ingest.result import IngestResult, write_json
 from trainers.ingest.sniff import CsvDialect, find_invalid_utf8, not_utf8_error, sniff_csv
-from trainers.ingest.target import analyse_target, find_column, normalize_target, outlier_share, require_rows
+from trainers.ingest.target import (
+    analyse_target,
+    find_column,
+    mode_share,
+    normalize_target,
+    outlier_share,
+    require_rows,
+)
 
 _ROW_IN_ERROR = re.compile(r"Row #(\d+)")
 # With types fixed up front, 1 MiB blocks (the resulting chunks stay cache-sized) parsed the bench file with
@@ -277,6 +284,7 @@ def ingest_table(
         n_features=len(features) if chosen == "tabular" else None,
         class_counts=analysis.class_counts,
         target_outlier_share=outlier_share(table[target_name]) if analysis.task == "regression" else None,
+        target_mode_share=mode_share(table[target_name]) if analysis.task == "regression" else None,
         missing_share=missing_share,
         n_categorical_features=sum(1 for i in features if i.kind == "categorical"),
         text_length=text_length,

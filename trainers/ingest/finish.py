@@ -65,13 +65,15 @@ def build_profile(
     n_features: int | None = None,
     class_counts: Sequence[int] | None = None,
     target_outlier_share: float | None = None,
+    target_mode_share: float | None = None,
     missing_share: float | None = None,
     n_categorical_features: int | None = None,
     image_size: tuple[int, int, int] | None = None,
     sequence_length: int | None = None,
     text_length: float | None = None,
 ) -> DatasetProfile:
-    """Assemble a profile; classification fields come from ``class_counts``, regression from the outliers.
+    """Assemble a profile; classification fields come from ``class_counts``, regression from the outliers and the
+    share of the most common target value.
 
     Labels are always stored as integer class indices (see ``schema.json``), hence ``label_format``.
     """
@@ -90,6 +92,9 @@ def build_profile(
         minority_share=None if minority_share is None else round(minority_share, 6),
         target_outlier_share=(
             None if task != "regression" or target_outlier_share is None else round(target_outlier_share, 6)
+        ),
+        target_mode_share=(
+            None if task != "regression" or not target_mode_share else max(round(target_mode_share, 6), 1e-6)
         ),
         missing_share=None if missing_share is None else round(missing_share, 6),
         n_categorical_features=n_categorical_features,

@@ -22,7 +22,7 @@ from trainers.ingest.archive import check_members, read_member
 from trainers.ingest.finish import build_profile, encode_target, write_npz
 from trainers.ingest.limits import IngestLimits
 from trainers.ingest.result import IngestResult, write_json
-from trainers.ingest.target import TargetAnalysis, outlier_share
+from trainers.ingest.target import TargetAnalysis, mode_share, outlier_share
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg"})
 _PIL_FORMATS = frozenset({"PNG", "JPEG", "MPO"})  # MPO: multi-picture JPEG as written by many cameras
@@ -240,6 +240,7 @@ def finish_images(
         n_rows=len(x),
         class_counts=analysis.class_counts,
         target_outlier_share=outlier_share(y) if analysis.task == "regression" else None,
+        target_mode_share=mode_share(y) if analysis.task == "regression" else None,
         missing_share=0.0,
         image_size=(int(height), int(width), int(channels)),
     )

@@ -20,7 +20,7 @@ from trainers.errors import DataError
 from trainers.ingest.columns import is_identifier_name
 from trainers.ingest.finish import build_profile, encode_target, write_npz
 from trainers.ingest.result import IngestResult, write_json
-from trainers.ingest.target import find_column, normalize_target, outlier_share
+from trainers.ingest.target import find_column, mode_share, normalize_target, outlier_share
 
 # Auto-detection only fires on these literal names; anything looser needs modality="sequence".
 AUTO_ID, AUTO_TIME = "id", "time"
@@ -284,6 +284,7 @@ def finish_sequences(
         n_rows=n,
         class_counts=analysis.class_counts,
         target_outlier_share=outlier_share(y) if analysis.task == "regression" else None,
+        target_mode_share=mode_share(y) if analysis.task == "regression" else None,
         missing_share=n_nan / real_cells if real_cells else 0.0,
         sequence_length=steps,
     )

@@ -171,6 +171,16 @@ def outlier_share(values: pa.ChunkedArray | np.ndarray) -> float:
     return float(np.count_nonzero((y < q1 - spread) | (y > q3 + spread)) / len(y))
 
 
+def mode_share(values: pa.ChunkedArray | np.ndarray) -> float:
+    """Share of the values equal to the most common one (a count's zeros, a capped target's cap): the advisor's
+    ``loss.point_mass`` reads it, since Tukey's fences count the values off such a point as outliers."""
+    array = values if isinstance(values, pa.ChunkedArray) else pa.chunked_array([np.asarray(values, dtype=np.float64)])
+    if len(array) == 0:
+        return 0.0
+    top = pc.mode(array, n=1)  # hashed counts: no sort of the whole column
+    return float(top[0]["count"].as_py() / len(array)) if len(top) else 0.0
+
+
 def _value_kind(values: pa.ChunkedArray) -> ValueKind:
     kind = values.type
     if pa.types.is_boolean(kind):
