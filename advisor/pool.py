@@ -136,10 +136,10 @@ def classical_pool(profile: DatasetProfile) -> ClassicalPool:
     reason = lead
     if tail:
         reason += "; then " + " and ".join(tail) + ", which rarely beat trees on tables"
-    if point_mass:
-        reason += "; left out: the SVM (one value holds many targets)"
-        if len(left_out) > 1:
-            reason += ", " + ", ".join(m for m, _ in left_out[1:]) + " (too many rows)"
-    elif left_out:
-        reason += "; left out: " + ", ".join(m for m, _ in left_out) + " (too many rows)"
+    too_many = [m for m, _ in left_out if not (point_mass and m == "svm")]
+    parts = ["the SVM (one value holds many targets)"] if point_mass else []
+    if too_many:
+        parts.append(", ".join(too_many) + " (too many rows)")
+    if parts:
+        reason += "; left out: " + ", ".join(parts)
     return ClassicalPool(tuple(entries), reason + ".", tuple(left_out))

@@ -54,6 +54,7 @@ if str(ROOT) not in sys.path:
 from bench.learn_portfolio import _LGB_BASE as _LGB_PORTFOLIO  # noqa: E402
 from bench.learn_portfolio import _XGB_BASE as _XGB_PORTFOLIO  # noqa: E402
 from bench.realdata import RealDataset, select  # noqa: E402
+from trainers.ingest.target import mode_share, outlier_share  # noqa: E402  (as ingest measures a profile)
 
 ROUNDS = 2000
 PATIENCE = 50
@@ -66,12 +67,6 @@ _XGB = {
     "huber": ("reg:pseudohubererror", "mphe"),
     "mae": ("reg:absoluteerror", "mae"),
 }
-
-
-def mode_share(y: np.ndarray) -> float:
-    """Share of the rows holding the target's most common value."""
-    _, counts = np.unique(y, return_counts=True)
-    return float(counts.max() / len(y))
 
 
 def fit_losses(ds: RealDataset, seed: int = 0) -> dict[str, float]:
@@ -125,12 +120,10 @@ def advisor_loss(ds: RealDataset) -> tuple[str, str, float, float]:
     """The advisor's §3 loss for the table's profile as the service measures it, the loss the outlier share alone
     calls for (the rule before ``loss.point_mass``), its outlier share and its mode share."""
     from advisor.rules.output_loss import regression_loss_of
-    from trainers.ingest.target import mode_share as measured_mode_share
-    from trainers.ingest.target import outlier_share
 
     train, _ = ds.split()
     y = train[ds.target].to_numpy(dtype=np.float64)
-    outliers, mode = outlier_share(y), measured_mode_share(y)
+    outliers, mode = outlier_share(y), mode_share(y)
     return regression_loss_of(outliers, mode), regression_loss_of(outliers, None), outliers, mode
 
 

@@ -31,10 +31,9 @@ _HUBER_SCALE = (
 
 def _regression_loss(ctx: Context) -> str:
     """The §3 loss the outliers call for, or ``point_mass``: MSE because one value holds many targets."""
-    loss = regression_loss_of(ctx.profile.target_outlier_share, ctx.profile.target_mode_share)
-    if loss == "mse" and (ctx.profile.target_mode_share or 0.0) >= t.POINT_MASS_SHARE:
+    if (ctx.profile.target_mode_share or 0.0) >= t.POINT_MASS_SHARE:
         return "point_mass"
-    return loss
+    return regression_loss_of(ctx.profile.target_outlier_share, None)
 
 
 def _loss_text(key: str) -> str:

@@ -32,12 +32,20 @@ def price_frame(n: int = 2000, seed: int = 0) -> pd.DataFrame:
     )
 
 
-def _r2(trainer: str, params: dict[str, Any], frame: pd.DataFrame, out: Path) -> tuple[float, dict[str, Any]]:
+def _r2(
+    trainer: str, params: dict[str, Any], frame: pd.DataFrame, out: Path, target: str = "price"
+) -> tuple[float, dict[str, Any]]:
     spec = TrainSpec(trainer=trainer, params=params, n_threads=1)
-    result = fit_and_evaluate(spec, frame, "price", "regression", None, None, out)
+    result = fit_and_evaluate(spec, frame, target, "regression", None, None, out)
     r2 = result.metrics["test"]["r2"]
     assert r2 is not None
     return r2, result.derived_params
+
+
+def _upload(frame: pd.DataFrame, tmp_path: Path, name: str, target: str) -> Any:
+    """``frame`` written as CSV and ingested as a user's upload would be (task and modality inferred)."""
+    frame.to_csv(tmp_path / name, index=False)
+    return ingest(tmp_path / name, filename=name, target=target, task=None, modality=None, work_dir=tmp_path / "d")
 
 
 @pytest.fixture(scope="module")
@@ -48,15 +56,7 @@ def frame() -> pd.DataFrame:
 def test_every_recommended_regression_entry_beats_the_mean_on_a_heavy_tailed_price(
     frame: pd.DataFrame, tmp_path: Path
 ) -> None:
-    frame.to_csv(tmp_path / "prices.csv", index=False)
-    uploaded = ingest(
-        tmp_path / "prices.csv",
-        filename="prices.csv",
-        target="price",
-        task=None,
-        modality=None,
-        work_dir=tmp_path / "d",
-    )
+    uploaded = _upload(frame, tmp_path, "prices.csv", "price")
     share = uploaded.profile.target_outlier_share
     assert share is not None and 0.01 <= share < 0.10  # the §3 "Balanced → Huber" band (advisor/tables.py)
     rec = recommend(uploaded.profile)
@@ -118,16 +118,7 @@ def visits_frame(n: int = 3000, seed: int = 0) -> pd.DataFrame:
 
 def test_a_count_with_many_zeros_gets_mse_and_every_entry_beats_the_mean(tmp_path: Path) -> None:
     frame = visits_frame()
-    frame.to_csv(tmp_path / "visits.csv", index=False)
-    uploaded = ingest(
-        tmp_path / "visits.csv",
-        filename="visits.csv",
-        target="visits",
-        task=None,
-        modality=None,
-        work_dir=tmp_path / "d",
-    )
-    profile = uploaded.profile
+    profile = _upload(frame, tmp_path, "visits.csv", "visits").profile
     assert profile.task == "regression"
     # Tukey's fences find "outliers" (the ordinary counts off the zeros), which alone would call for Huber or MAE
     assert profile.target_outlier_share is not None and profile.target_outlier_share >= 0.01
@@ -139,11 +130,7 @@ def test_a_count_with_many_zeros_gets_mse_and_every_entry_beats_the_mean(tmp_pat
     assert "loss.point_mass" in entries["xgboost"].choices["objective"].reason
 
     def r2(trainer: str, params: dict[str, Any], name: str) -> float:
-        spec = TrainSpec(trainer=trainer, params=params, n_threads=1)
-        result = fit_and_evaluate(spec, frame, "visits", "regression", None, None, tmp_path / name)
-        value = result.metrics["test"]["r2"]
-        assert value is not None
-        return float(value)
+        return _r2(trainer, params, frame, tmp_path / name, target="visits")[0]
 
     scores = {trainer: r2(trainer, entry.params(), trainer) for trainer, entry in entries.items()}
     assert all(score > 0 for score in scores.values()), sorted(scores.items())
